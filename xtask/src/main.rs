@@ -1,0 +1,53 @@
+//! `cargo xtask`: the project's developer chores.
+//!
+//! * `cargo xtask sandbox up|down|status` manages the real test cluster
+//!   (MariaDB replication groups, DBScale emulators, sshd, RabbitMQ).
+//! * `cargo xtask demo` runs the main job against the sandbox.
+//! * `cargo xtask ci` is what `.ci/run` runs: formatting, clippy, all tests
+//!   including the sandbox integration tests.
+//! * `cargo xtask bench [NAME]` runs the benchmarks.
+
+mod ci;
+mod demo;
+mod packages;
+mod sandbox;
+mod util;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "dbscale-backup developer chores")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Format check, clippy, unit and sandbox integration tests (what CI runs).
+    Ci,
+    /// Bring the sandbox up and run the main job against it.
+    Demo,
+    /// Manage the sandbox cluster (directory: $SANDBOX_DIR or target/sandbox).
+    Sandbox {
+        #[command(subcommand)]
+        action: sandbox::Action,
+    },
+    /// Install the Debian packages the sandbox needs (apt-get, as root).
+    Deps,
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result: Result<()> = match cli.command {
+        Command::Ci => ci::run(),
+        Command::Demo => demo::run(),
+        Command::Sandbox { action } => sandbox::run(action),
+        Command::Deps => packages::ensure_installed(),
+    };
+    if let Err(err) = result {
+        eprintln!("ERROR: {err:#}");
+        std::process::exit(1);
+    }
+}
