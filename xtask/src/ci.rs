@@ -1,0 +1,44 @@
+//! `cargo xtask ci`: everything CI checks, in order, failing fast.
+
+use crate::util::{cargo, run as run_cmd};
+use anyhow::Result;
+
+/// Format, clippy, then every test with the sandbox up (and taken down
+/// again if this run started it).
+pub fn run() -> Result<()> {
+    crate::packages::ensure_installed()?;
+    step("cargo fmt --check");
+    run_cmd(cargo().args(["fmt", "--all", "--", "--check"]))?;
+    step("cargo clippy");
+    run_cmd(cargo().args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+    step("build");
+    run_cmd(cargo().args(["build", "--workspace", "--all-targets"]))?;
+    step("sandbox up");
+    let paths = crate::sandbox::paths();
+    let started = crate::sandbox::up(&paths)?;
+    step("tests");
+    let tests = run_cmd(
+        cargo()
+            .args(["test", "--workspace", "--no-fail-fast"])
+            .env("SANDBOX_DIR", paths.root())
+            .env("SANDBOX_REQUIRED", "1"),
+    );
+    if started {
+        step("sandbox down");
+        if let Err(e) = crate::sandbox::down(&paths) {
+            eprintln!("warning: sandbox down failed: {e:#}");
+        }
+    }
+    tests
+}
+
+fn step(name: &str) {
+    eprintln!("==> {name}");
+}
