@@ -140,10 +140,10 @@ pub fn up(paths: &Paths) -> Result<bool> {
         }
         write_file(&paths.marker("replication"), "", 0o644)?;
     }
+    configs::write_all(paths, &secrets)?;
     routers::write_admin_cnf(paths, &secrets)?;
     routers::up(paths, &secrets)?;
     routers::register_dr(paths, &secrets)?;
-    configs::write_all(paths, &secrets)?;
     if rabbit_started || !rabbit::alive(paths) {
         rabbit::await_up(paths)?;
     }
