@@ -18,18 +18,22 @@ pub fn pidfile_alive(pidfile: &Path, program: &str) -> Option<i32> {
 
 /// Is `pid` a live (non-zombie) process whose command line mentions `program`?
 pub fn process_alive(pid: i32, program: &str) -> bool {
-    let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
-        return false;
-    };
-    let zombie = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+    running(pid)
+        && std::fs::read(format!("/proc/{pid}/cmdline"))
+            .is_ok_and(|cmdline| String::from_utf8_lossy(&cmdline).contains(program))
+}
+
+/// Is `pid` a live, non-zombie process (whatever it runs)? Used right after
+/// spawning, when the pid is known to be ours.
+pub fn running(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .ok()
         .and_then(|s| {
             s.rsplit(')')
                 .next()
-                .map(|rest| rest.trim_start().starts_with('Z'))
+                .map(|rest| !rest.trim_start().starts_with('Z'))
         })
-        .unwrap_or(true);
-    !zombie && String::from_utf8_lossy(&cmdline).contains(program)
+        .unwrap_or(false)
 }
 
 /// Stops the process named by `pidfile`: SIGTERM, wait up to `grace`, then
@@ -106,4 +110,27 @@ pub fn pids_matching(needle: &str) -> Vec<i32> {
         .lines()
         .filter_map(|l| l.trim().parse().ok())
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_spawned_daemon_is_alive_at_once_and_gone_after_stop() {
+        let dir = std::env::temp_dir().join(format!("xtask-procs-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let pidfile = dir.join("sleep.pid");
+        let pid = spawn_daemon(
+            Command::new("sleep").arg("30"),
+            &dir.join("sleep.log"),
+            &pidfile,
+        )
+        .unwrap();
+        assert_eq!(pidfile_alive(&pidfile, "sleep"), Some(pid));
+        assert_eq!(pidfile_alive(&pidfile, "not-sleep"), None);
+        stop_pidfile(&pidfile, "sleep", "sleep", Duration::from_secs(5)).unwrap();
+        assert_eq!(pidfile_alive(&pidfile, "sleep"), None);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

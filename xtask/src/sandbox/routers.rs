@@ -122,7 +122,7 @@ pub fn up(paths: &Paths, secrets: &Secrets) -> Result<()> {
             &format!("the {} router emulator", router.name),
         )?;
         let log = router.file(paths, "log");
-        procs::spawn_daemon(
+        let pid = procs::spawn_daemon(
             Command::new(&bin)
                 .arg("--config")
                 .arg(router.file(paths, "toml")),
@@ -133,7 +133,7 @@ pub fn up(paths: &Paths, secrets: &Secrets) -> Result<()> {
             &format!("the {} router emulator", router.name),
             Duration::from_secs(20),
             || {
-                if procs::pidfile_alive(&pidfile, "dbscale-sim").is_none() {
+                if !procs::running(pid) {
                     bail!(
                         "the {} router emulator exited; {} ends with:\n{}",
                         router.name,

@@ -70,7 +70,7 @@ pub fn up(paths: &Paths) -> Result<()> {
         .arg("-t")
         .arg("-f")
         .arg(&config_file))?;
-    procs::spawn_daemon(
+    let pid = procs::spawn_daemon(
         Command::new("/usr/sbin/sshd")
             .arg("-D")
             .arg("-f")
@@ -82,7 +82,7 @@ pub fn up(paths: &Paths) -> Result<()> {
     )?;
     let probe = SocketAddr::from((host_addresses()[0], SSH_PORT));
     wait_for("sshd", Duration::from_secs(20), || {
-        if procs::pidfile_alive(&pidfile, "sshd").is_none() {
+        if !procs::running(pid) {
             bail!(
                 "sshd exited while starting; {} ends with:\n{}",
                 log.display(),
