@@ -56,10 +56,10 @@ fn backup_conf(paths: &Paths, s: &Secrets, method: &str) -> String {
         "# dbscale-backup sandbox: backup over {cm}\n\
          [misc]\nforce-full-backup = 0\ndebug = 1\nlog-audit = 0\n\
          socat-port = {SOCAT_PORT}\nsocat-port2 = {SOCAT_PORT2}\nsocat-retry-count = 10\n\
-         compress = 0\ncompress-threads = 2\nmax-time-sec = 1800\nbackup-master = 0\n\
+         compress = 0\ncompress-threads = 2\nmax-time-sec = 1800\nbackup-master = 0\nbackup-slave = 1\n\
          connect-method = {cm}\nconn-timeout = 3600\n\
          ftwrl-dead-lock-retry = 10\nftwrl-dead-lock-seconds = 8\n\
-         use-disaster-recovery-cluster = false\nxtrabackup-bin-dir = /usr/bin/mariabackup\n\
+         # production feeds the DR cluster (slave_dbscale_server)\nuse-disaster-recovery-cluster = true\nxtrabackup-bin-dir = /usr/bin/mariabackup\n\
          store-bad-backup = 1\n\n\
          [rabbit-agent]\nrabbitmq-uri = {uri}\n\n\
          [adm-agent]\nport = {ADM_AGENT_PORT}\n\n\
