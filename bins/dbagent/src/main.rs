@@ -1,0 +1,119 @@
+//! `dbagent`: the host-side agent of dbscale-backup's agent transports.
+//!
+//! * `dbagent adm --listen ADDR:PORT --secret-file FILE` serves signed HTTP
+//!   requests (the adm-agent transport);
+//! * `dbagent rabbit --uri URI --host-id ID --agent-type TYPE` consumes its
+//!   request queue on RabbitMQ (the rabbit-agent transport).
+//!
+//! Both run each command in its own process group with its timeout, kill the
+//! whole group on timeout or on a kill request, stream output back in
+//! chunks, and keep running when a client disappears. Deployment (a systemd
+//! unit) is described in `docs/dbagent.md`.
+
+use clap::{Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+const DEPLOYMENT: &str = "\
+Deployment: run one agent per host as the user the backup tools log in as
+(it runs mariabackup and socat, so it needs read access to the datadirs).
+Under systemd (see docs/dbagent.md for the full unit):
+
+  [Service]
+  User=dbsbk
+  ExecStart=/usr/local/bin/dbagent adm --listen 0.0.0.0:19999 --secret-file /etc/dbagent/adm.secret
+  KillMode=mixed
+  Restart=on-failure
+
+The secret file (at least 16 bytes, mode 0600) is shared with the
+controller (`[adm-agent]` section). Logs go to stderr (journald).";
+
+#[derive(Parser)]
+#[command(name = "dbagent", version, about = "Host-side agent for dbscale-backup's remote commands", after_help = DEPLOYMENT)]
+struct Cli {
+    /// Log as JSON lines instead of text.
+    #[arg(long, global = true, value_parser = ["text", "json"], default_value = "text")]
+    log_format: String,
+    #[command(subcommand)]
+    command: Mode,
+}
+
+#[derive(Subcommand)]
+enum Mode {
+    /// Serve the adm-agent HTTP API (requests signed with the shared secret).
+    Adm {
+        /// Address to listen on.
+        #[arg(long, default_value = "0.0.0.0:19999")]
+        listen: SocketAddr,
+        /// File holding the shared secret (at least 16 bytes).
+        #[arg(long)]
+        secret_file: PathBuf,
+        /// At most this many commands at once.
+        #[arg(long, default_value_t = 256)]
+        max_concurrent: usize,
+    },
+    /// Consume this host's request queue on RabbitMQ (rabbit-agent).
+    Rabbit {
+        /// Broker URI: amqp://, amqps:// or the seeds' rabbit:// form.
+        #[arg(long, env = "DBAGENT_RABBITMQ_URI", hide_env_values = true)]
+        uri: String,
+        /// This host's id as the controller names it (its address).
+        #[arg(long)]
+        host_id: String,
+        /// Agent type, e.g. rds-dbinit or rds-taskmanager.
+        #[arg(long, default_value = "rds-dbinit")]
+        agent_type: String,
+        /// At most this many commands at once.
+        #[arg(long, default_value_t = 256)]
+        max_concurrent: usize,
+    },
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if cli.log_format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("ERROR: cannot start the async runtime: {e}");
+            std::process::exit(1);
+        }
+    };
+    if let Err(e) = runtime.block_on(run(cli.command)) {
+        eprintln!("ERROR: {e}");
+        std::process::exit(1);
+    }
+}
+
+async fn run(mode: Mode) -> Result<(), String> {
+    match mode {
+        Mode::Adm {
+            listen,
+            secret_file,
+            max_concurrent,
+        } => {
+            let secret = remote::Secret::from_file(&secret_file).map_err(|e| {
+                format!("cannot read the secret file {}: {e}", secret_file.display())
+            })?;
+            let listener = tokio::net::TcpListener::bind(listen)
+                .await
+                .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+            let identity = format!("dbagent/adm/{listen}");
+            tracing::info!(%listen, "adm-agent listening");
+            let local = remote::Local::new(listen.ip().to_string(), max_concurrent);
+            remote::agent::adm_server::serve(listener, secret, local, identity)
+                .await
+                .map_err(|e| format!("adm-agent on {listen} failed: {e}"))
+        }
+        Mode::Rabbit { .. } => Err("the rabbit agent is not available in this build yet".into()),
+    }
+}

@@ -1,0 +1,241 @@
+//! Fixtures for the conformance suite: a transport of each kind against the
+//! sandbox, agents started (and killed on drop) by the test itself.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
+
+use remote::Zeroizing;
+use remote::{Adm, AdmConfig, Local, Secret, Ssh, SshConfig, Transport};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Which transport.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// On this host.
+    Local,
+    /// ssh to the sandbox sshd.
+    Ssh,
+    /// adm-agent started by the test.
+    Adm,
+}
+
+/// The sandbox host the remote transports talk to.
+pub const HOST: &str = "127.0.0.12";
+
+/// A transport under test plus what the negative cases need.
+pub struct Fx {
+    pub t: Arc<dyn Transport>,
+    kind: Kind,
+    sb: testkit::Sandbox,
+    agent: Option<AgentProc>,
+    _state: tempfile::TempDir,
+}
+
+impl Fx {
+    pub async fn new(kind: Kind, sb: testkit::Sandbox) -> Fx {
+        let state = tempfile::tempdir().unwrap();
+        let (t, agent): (Arc<dyn Transport>, _) = match kind {
+            Kind::Local => (Arc::new(Local::new("localhost", 256)), None),
+            Kind::Ssh => (Arc::new(ssh(&sb, state.path().into(), true, true)), None),
+            Kind::Adm => {
+                let agent = AgentProc::adm(HOST, state.path().join("adm.secret"));
+                (Arc::new(agent.adm_client(&agent.secret)), Some(agent))
+            }
+        };
+        Fx {
+            t,
+            kind,
+            sb,
+            agent,
+            _state: state,
+        }
+    }
+
+    /// A transport of the same kind to a host where nothing answers.
+    pub fn unreachable(&self) -> Option<Arc<dyn Transport>> {
+        match self.kind {
+            Kind::Local => None,
+            Kind::Ssh => {
+                let mut cfg = ssh_config(&self.sb, self._state.path().into());
+                cfg.password = Some(Zeroizing::new(self.sb.var("LOGIN_PASSWORD").to_owned()));
+                cfg.port = free_port();
+                Some(Arc::new(Ssh::new(HOST, cfg)))
+            }
+            Kind::Adm => {
+                let agent = self.agent.as_ref()?;
+                let cfg = AdmConfig::new(free_port(), agent.secret.clone());
+                Some(Arc::new(Adm::new(HOST, cfg).unwrap()))
+            }
+        }
+    }
+
+    /// A transport of the same kind with a wrong password / secret.
+    pub fn wrong_credentials(&self) -> Option<Arc<dyn Transport>> {
+        match self.kind {
+            Kind::Local => None,
+            Kind::Ssh => {
+                let mut cfg = ssh_config(&self.sb, self._state.path().into());
+                cfg.password = Some(Zeroizing::new("wrong-password".to_owned()));
+                Some(Arc::new(Ssh::new(HOST, cfg)))
+            }
+            Kind::Adm => {
+                let agent = self.agent.as_ref()?;
+                Some(Arc::new(
+                    agent.adm_client(&Secret::new("a-wrong-secret-0123456789")),
+                ))
+            }
+        }
+    }
+
+    /// Restarts the agent (false when this transport has none).
+    pub async fn restart(&mut self) -> bool {
+        match self.agent.as_mut() {
+            Some(agent) => {
+                agent.restart();
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+pub fn ssh_config(sb: &testkit::Sandbox, state: PathBuf) -> SshConfig {
+    let mut cfg = SshConfig::new(sb.var("LOGIN_USER"), state);
+    cfg.port = sb.var("SSH_PORT").parse().unwrap();
+    cfg.max_concurrent = 64;
+    cfg
+}
+
+pub fn ssh(sb: &testkit::Sandbox, state: PathBuf, password: bool, key: bool) -> Ssh {
+    let mut cfg = ssh_config(sb, state);
+    if password {
+        cfg.password = Some(Zeroizing::new(sb.var("LOGIN_PASSWORD").to_owned()));
+    }
+    if key {
+        cfg.key = Some(PathBuf::from(sb.var("SSH_KEY")));
+    }
+    Ssh::new(HOST, cfg)
+}
+
+/// A port nothing listens on (bound then released).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Is `pid` a live, non-zombie process?
+pub fn pid_alive(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat
+            .rsplit(')')
+            .next()
+            .is_some_and(|rest| !rest.trim_start().starts_with('Z')),
+        Err(_) => false,
+    }
+}
+
+/// A file every user can read, removed on drop.
+pub struct SharedFile {
+    pub path: PathBuf,
+}
+
+impl Drop for SharedFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+pub fn shared_file(data: &[u8]) -> SharedFile {
+    use std::os::unix::fs::PermissionsExt as _;
+    let path =
+        std::env::temp_dir().join(format!("dbr-conformance-{}", remote::CommandId::random()));
+    std::fs::write(&path, data).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    SharedFile { path }
+}
+
+/// A `dbagent` process started by a test, killed on drop.
+pub struct AgentProc {
+    child: Option<Child>,
+    args: Vec<String>,
+    addr: Option<SocketAddr>,
+    pub secret: Secret,
+    port: u16,
+    host: String,
+}
+
+impl AgentProc {
+    pub fn adm(host: &str, secret_file: PathBuf) -> AgentProc {
+        let secret_text = format!("test-secret-{}", remote::CommandId::random());
+        std::fs::write(&secret_file, &secret_text).unwrap();
+        let port = free_port();
+        let addr: SocketAddr = format!("{host}:{port}").parse().unwrap();
+        let args = vec![
+            "adm".to_owned(),
+            "--listen".to_owned(),
+            addr.to_string(),
+            "--secret-file".to_owned(),
+            secret_file.display().to_string(),
+        ];
+        let mut agent = AgentProc {
+            child: None,
+            args,
+            addr: Some(addr),
+            secret: Secret::new(secret_text),
+            port,
+            host: host.to_owned(),
+        };
+        agent.start();
+        agent
+    }
+
+    pub fn adm_client(&self, secret: &Secret) -> Adm {
+        let mut cfg = AdmConfig::new(self.port, secret.clone());
+        cfg.connect_timeout = Duration::from_secs(2);
+        Adm::new(self.host.clone(), cfg).unwrap()
+    }
+
+    fn start(&mut self) {
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_dbagent"))
+            .args(&self.args)
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        if let Some(addr) = self.addr {
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while TcpStream::connect_timeout(&addr, Duration::from_millis(100)).is_err() {
+                assert!(
+                    Instant::now() < deadline,
+                    "dbagent did not listen on {addr}"
+                );
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    pub fn restart(&mut self) {
+        self.stop();
+        self.start();
+    }
+}
+
+impl Drop for AgentProc {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

@@ -1,0 +1,1 @@
+//! The rabbit-agent's AMQP side (filled in with the rabbit transport).

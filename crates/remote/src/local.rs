@@ -1,0 +1,234 @@
+//! The local transport: runs commands on this host, each in its own process
+//! group, with the timeout and kill applied to the whole group. The agents
+//! (`dbagent`) run their commands through it too.
+
+use crate::command::Command;
+use crate::error::{Error, Result};
+use crate::transport::{CommandId, Running, Transport};
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+use std::collections::HashMap;
+use std::os::unix::process::ExitStatusExt as _;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::AsyncWriteExt as _;
+use tokio::sync::{Semaphore, watch};
+
+/// How long a process group gets between SIGTERM and SIGKILL.
+pub const KILL_GRACE: Duration = Duration::from_secs(2);
+
+/// Runs commands on this host.
+#[derive(Debug, Clone)]
+pub struct Local {
+    host: String,
+    running: Arc<Mutex<HashMap<CommandId, Entry>>>,
+    limit: Arc<Semaphore>,
+}
+
+#[derive(Debug)]
+struct Entry {
+    pgid: i32,
+    /// Set when a kill was requested, so the waiter stops the group.
+    kill: watch::Sender<bool>,
+}
+
+impl Default for Local {
+    fn default() -> Self {
+        Self::new("localhost", 256)
+    }
+}
+
+impl Local {
+    /// A local transport reporting itself as `host`, running at most
+    /// `max_concurrent` commands at once (more wait for a slot).
+    pub fn new(host: impl Into<String>, max_concurrent: usize) -> Self {
+        Self {
+            host: host.into(),
+            running: Arc::default(),
+            limit: Arc::new(Semaphore::new(max_concurrent.max(1))),
+        }
+    }
+
+    /// Starts `cmd` under the id `id` (agents pass the client's id).
+    pub async fn spawn_with_id(
+        &self,
+        id: CommandId,
+        cmd: &Command,
+        timeout: Option<Duration>,
+    ) -> Result<Running> {
+        let permit = crate::transport::admit(cmd, &self.limit, &self.host, "local").await?;
+        let (program, args) = cmd.argv();
+        let mut proc = tokio::process::Command::new(program);
+        proc.args(args)
+            .envs(cmd.env.iter().map(|(k, v)| (k, v)))
+            .stdin(if cmd.stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .kill_on_drop(false);
+        if let Some(dir) = &cmd.cwd {
+            proc.current_dir(dir);
+        }
+        let mut child = proc.spawn().map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound
+                if cmd
+                    .cwd
+                    .as_ref()
+                    .is_none_or(|d| std::path::Path::new(d).is_dir()) =>
+            {
+                Error::NotFound {
+                    host: self.host.clone(),
+                    program: cmd.name().to_owned(),
+                }
+            }
+            _ => self.spawn_err(cmd, e.to_string()),
+        })?;
+        let pgid = child
+            .id()
+            .and_then(|p| i32::try_from(p).ok())
+            .ok_or_else(|| self.spawn_err(cmd, "no pid".into()))?;
+        let (kill_tx, mut kill_rx) = watch::channel(false);
+        self.lock().insert(
+            id.clone(),
+            Entry {
+                pgid,
+                kill: kill_tx,
+            },
+        );
+        if let (Some(bytes), Some(mut stdin)) = (cmd.stdin.clone(), child.stdin.take()) {
+            // A command that does not read its stdin must not block us.
+            tokio::spawn(async move {
+                let _ = stdin.write_all(&bytes).await;
+                let _ = stdin.shutdown().await;
+            });
+        }
+        let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
+            return Err(self.spawn_err(cmd, "no pipes".into()));
+        };
+        let host = self.host.clone();
+        let program = cmd.name().to_owned();
+        let running = self.running.clone();
+        let wait_id = id.clone();
+        let wait = async move {
+            let _permit = permit;
+            let deadline = async {
+                match timeout {
+                    Some(t) => tokio::time::sleep(t).await,
+                    None => std::future::pending().await,
+                }
+            };
+            let killed = async {
+                let _ = kill_rx.wait_for(|k| *k).await;
+            };
+            let mut timed_out = false;
+            let status = tokio::select! {
+                s = child.wait() => s,
+                () = deadline => {
+                    timed_out = true;
+                    stop_group(pgid, &mut child).await
+                }
+                () = killed => stop_group(pgid, &mut child).await,
+            };
+            running
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .remove(&wait_id);
+            let status = status.map_err(|source| Error::Io {
+                host: host.clone(),
+                program: program.clone(),
+                source,
+            })?;
+            if timed_out {
+                tracing::warn!(%host, %program, ?timeout, "command timed out; process group killed");
+                return Err(Error::Timeout {
+                    host,
+                    program,
+                    after: timeout.unwrap_or_default(),
+                });
+            }
+            Ok(status
+                .code()
+                .unwrap_or_else(|| 128 + status.signal().unwrap_or(0)))
+        };
+        Ok(Running::new(
+            id,
+            Box::new(stdout),
+            Box::new(stderr),
+            Box::pin(wait),
+        ))
+    }
+
+    /// Kills the process group of a command started here.
+    pub fn kill_id(&self, id: &CommandId) -> Result<()> {
+        let guard = self.lock();
+        let entry = guard.get(id).ok_or_else(|| Error::NoSuchCommand {
+            host: self.host.clone(),
+            id: id.to_string(),
+        })?;
+        tracing::info!(host = %self.host, %id, pgid = entry.pgid, "kill requested");
+        let _ = entry.kill.send(true);
+        Ok(())
+    }
+
+    /// How many commands are running.
+    pub fn running_count(&self) -> usize {
+        self.lock().len()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<CommandId, Entry>> {
+        self.running
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn spawn_err(&self, cmd: &Command, detail: String) -> Error {
+        Error::Spawn {
+            host: self.host.clone(),
+            program: cmd.name().to_owned(),
+            detail,
+        }
+    }
+}
+
+/// SIGTERM to the group, SIGKILL after [`KILL_GRACE`], then reap the child.
+async fn stop_group(
+    pgid: i32,
+    child: &mut tokio::process::Child,
+) -> std::io::Result<std::process::ExitStatus> {
+    let _ = killpg(Pid::from_raw(pgid), Signal::SIGTERM);
+    match tokio::time::timeout(KILL_GRACE, child.wait()).await {
+        Ok(status) => {
+            // The leader is gone; stragglers in the group get SIGKILL.
+            let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);
+            status
+        }
+        Err(_) => {
+            let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);
+            child.wait().await
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Transport for Local {
+    fn host(&self) -> &str {
+        &self.host
+    }
+
+    fn kind(&self) -> &'static str {
+        "local"
+    }
+
+    async fn spawn(&self, cmd: &Command, timeout: Option<Duration>) -> Result<Running> {
+        self.spawn_with_id(CommandId::random(), cmd, timeout).await
+    }
+
+    async fn kill(&self, id: &CommandId) -> Result<()> {
+        self.kill_id(id)
+    }
+}

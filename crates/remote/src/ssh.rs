@@ -1,0 +1,702 @@
+//! The ssh transport: the system ssh client through the `openssh` crate, one
+//! ControlMaster connection per host shared by every command.
+//!
+//! `openssh` cannot log in by password, so the master is started here:
+//! `ssh -M -N -S SOCKET` with `SSH_ASKPASS` pointing at a one-line helper that
+//! `cat`s a 0600 file in a private directory (the password is never on any
+//! argv, nor in the long-lived master's environment; the file is removed as
+//! soon as authentication is over). As in seed 002 (`init_sys_con`), password
+//! authentication is tried first, then the key. The session is then resumed
+//! by `openssh` for every command.
+//!
+//! A client-side timeout cannot kill a remote process over ssh without a
+//! pty, so every command runs under a small remote POSIX sh script: it
+//! starts the program under `timeout` (its own process group, killed whole
+//! on expiry), records that process's pid in a per-user 0700 directory under
+//! the command's id (for [`Transport::kill`]) and reports "started" or "not
+//! found" on the first line of stdout. The script itself travels base64
+//! encoded on stdin, so environment values never appear on the remote argv.
+
+use crate::command::{Command, quote};
+use crate::error::{Error, Result};
+use crate::transport::{CommandId, Running, Transport};
+use base64::Engine as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
+use tokio::sync::Semaphore;
+use zeroize::Zeroizing;
+
+const KIND: &str = "ssh";
+
+/// How unknown host keys are treated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HostKeyPolicy {
+    /// Accept and remember a host's key the first time; refuse a changed key.
+    #[default]
+    AcceptNew,
+    /// Only hosts already in the known_hosts file.
+    Strict,
+}
+
+/// How to log in over ssh.
+#[derive(Clone)]
+pub struct SshConfig {
+    /// Login user.
+    pub user: String,
+    /// sshd port.
+    pub port: u16,
+    /// Password, tried first when set.
+    pub password: Option<Zeroizing<String>>,
+    /// Private key file, tried after the password (or alone).
+    pub key: Option<PathBuf>,
+    /// The tool's state directory: `known_hosts` lives here.
+    pub state_dir: PathBuf,
+    /// Host key checking.
+    pub host_keys: HostKeyPolicy,
+    /// TCP connect timeout (and the bound on the login).
+    pub connect_timeout: Duration,
+    /// At most this many commands at once per host (sshd's MaxSessions).
+    pub max_concurrent: usize,
+}
+
+impl std::fmt::Debug for SshConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SshConfig")
+            .field("user", &self.user)
+            .field("port", &self.port)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("key", &self.key)
+            .field("state_dir", &self.state_dir)
+            .field("host_keys", &self.host_keys)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SshConfig {
+    /// `user` on port 22 with no credentials yet, state under `state_dir`.
+    pub fn new(user: impl Into<String>, state_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            user: user.into(),
+            port: 22,
+            password: None,
+            key: None,
+            state_dir: state_dir.into(),
+            host_keys: HostKeyPolicy::AcceptNew,
+            connect_timeout: Duration::from_secs(10),
+            max_concurrent: 64,
+        }
+    }
+}
+
+/// Commands on one host over ssh.
+#[derive(Debug)]
+pub struct Ssh {
+    host: String,
+    cfg: Arc<SshConfig>,
+    master: tokio::sync::Mutex<Option<Arc<Master>>>,
+    limit: Arc<Semaphore>,
+}
+
+/// A running ControlMaster: killed (and its directory removed) on drop.
+struct Master {
+    session: Arc<openssh::Session>,
+    socket: PathBuf,
+    _process: tokio::process::Child,
+    _dir: tempfile::TempDir,
+}
+
+impl std::fmt::Debug for Master {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Master")
+            .field("socket", &self.socket)
+            .finish_non_exhaustive()
+    }
+}
+
+enum Attempt {
+    Password,
+    Key,
+}
+
+impl Ssh {
+    /// A transport to `host`; the connection is opened on first use.
+    pub fn new(host: impl Into<String>, cfg: SshConfig) -> Self {
+        let limit = Arc::new(Semaphore::new(cfg.max_concurrent.max(1)));
+        Self {
+            host: host.into(),
+            cfg: Arc::new(cfg),
+            master: tokio::sync::Mutex::new(None),
+            limit,
+        }
+    }
+
+    /// Opens the master connection now (password first, then key).
+    pub async fn connect(&self) -> Result<()> {
+        self.master(false).await.map(drop)
+    }
+
+    /// Closes the master connection (the next command opens a new one).
+    pub async fn disconnect(&self) {
+        self.master.lock().await.take();
+    }
+
+    /// The live master, (re)connecting when there is none or it died.
+    async fn master(&self, force_new: bool) -> Result<Arc<Master>> {
+        let mut guard = self.master.lock().await;
+        if let Some(m) = guard.as_ref()
+            && !force_new
+            && tokio::net::UnixStream::connect(&m.socket).await.is_ok()
+        {
+            return Ok(m.clone());
+        }
+        *guard = None;
+        let m = Arc::new(self.start_master().await?);
+        *guard = Some(m.clone());
+        Ok(m)
+    }
+
+    async fn start_master(&self) -> Result<Master> {
+        let started = Instant::now();
+        let dir = tempfile::Builder::new()
+            .prefix(".dbremote-ssh-")
+            .tempdir()
+            .map_err(|e| {
+                self.transport_err("connect", format!("cannot create a socket directory: {e}"))
+            })?;
+        std::fs::create_dir_all(&self.cfg.state_dir).map_err(|e| {
+            self.transport_err(
+                "connect",
+                format!("cannot create {}: {e}", self.cfg.state_dir.display()),
+            )
+        })?;
+        let mut tried = Vec::new();
+        let mut last_refusal = String::new();
+        let attempts = [
+            self.cfg.password.as_ref().map(|_| Attempt::Password),
+            self.cfg.key.as_ref().map(|_| Attempt::Key),
+        ];
+        for attempt in attempts.into_iter().flatten() {
+            let method = match attempt {
+                Attempt::Password => "password",
+                Attempt::Key => "publickey",
+            };
+            tried.push(method);
+            let socket = dir.path().join(format!("{method}.sock"));
+            match self.try_master(dir.path(), &socket, &attempt).await {
+                Ok(process) => {
+                    tracing::info!(host = %self.host, user = %self.cfg.user, method, ms = started.elapsed().as_millis() as u64, "ssh master connected");
+                    let session = openssh::Session::resume(socket.clone().into_boxed_path(), None);
+                    return Ok(Master {
+                        session: Arc::new(session),
+                        socket,
+                        _process: process,
+                        _dir: dir,
+                    });
+                }
+                Err(MasterFailure::Refused(log)) => {
+                    tracing::info!(host = %self.host, user = %self.cfg.user, method, "ssh login refused; trying the next method");
+                    last_refusal = log;
+                }
+                Err(MasterFailure::Fatal(e)) => return Err(e),
+            }
+        }
+        if tried.is_empty() {
+            return Err(Error::Invalid {
+                what: "ssh configuration".into(),
+                detail: format!("no password and no key for {}@{}", self.cfg.user, self.host),
+            });
+        }
+        tracing::warn!(host = %self.host, user = %self.cfg.user, tried = ?tried, detail = %last_refusal, "ssh authentication failed");
+        Err(Error::AuthFailed {
+            host: self.host.clone(),
+            user: self.cfg.user.clone(),
+            transport: KIND,
+            tried: tried.join(", "),
+        })
+    }
+
+    async fn try_master(
+        &self,
+        dir: &Path,
+        socket: &Path,
+        attempt: &Attempt,
+    ) -> std::result::Result<tokio::process::Child, MasterFailure> {
+        let cfg = &self.cfg;
+        let log = dir.join("master.log");
+        let log_file = std::fs::File::create(&log)
+            .map_err(|e| MasterFailure::Fatal(self.transport_err("connect", e.to_string())))?;
+        let mut cmd = tokio::process::Command::new("ssh");
+        cmd.arg("-M")
+            .arg("-N")
+            .arg("-S")
+            .arg(socket)
+            .args(["-o", "ControlPersist=no"])
+            .args([
+                "-o",
+                &format!("ConnectTimeout={}", cfg.connect_timeout.as_secs().max(1)),
+            ])
+            .args([
+                "-o",
+                "ServerAliveInterval=15",
+                "-o",
+                "ServerAliveCountMax=4",
+            ])
+            .args([
+                "-o",
+                match cfg.host_keys {
+                    HostKeyPolicy::AcceptNew => "StrictHostKeyChecking=accept-new",
+                    HostKeyPolicy::Strict => "StrictHostKeyChecking=yes",
+                },
+            ])
+            .arg("-o")
+            .arg(format!(
+                "UserKnownHostsFile={}",
+                cfg.state_dir.join("known_hosts").display()
+            ))
+            .args(["-o", "GlobalKnownHostsFile=/dev/null"])
+            .args(["-o", "KbdInteractiveAuthentication=no"])
+            .args(["-o", "LogLevel=ERROR"])
+            .arg("-p")
+            .arg(cfg.port.to_string())
+            .arg("-l")
+            .arg(&cfg.user)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(log_file)
+            .kill_on_drop(true);
+        let secret_file = dir.join("askpass.secret");
+        match attempt {
+            Attempt::Password => {
+                let password = cfg
+                    .password
+                    .as_deref()
+                    .map(String::as_str)
+                    .unwrap_or_default();
+                write_private(&secret_file, password.as_bytes())
+                    .map_err(|e| MasterFailure::Fatal(self.transport_err("connect", e)))?;
+                let helper = dir.join("askpass");
+                write_private(
+                    &helper,
+                    b"#!/bin/sh\nexec cat -- \"$DBREMOTE_ASKPASS_FILE\"\n",
+                )
+                .and_then(|()| make_executable(&helper))
+                .map_err(|e| MasterFailure::Fatal(self.transport_err("connect", e)))?;
+                cmd.args(["-o", "BatchMode=no"])
+                    .args(["-o", "PreferredAuthentications=password"])
+                    .args(["-o", "PubkeyAuthentication=no"])
+                    .args(["-o", "NumberOfPasswordPrompts=1"])
+                    .env("SSH_ASKPASS", &helper)
+                    .env("SSH_ASKPASS_REQUIRE", "force")
+                    .env("DBREMOTE_ASKPASS_FILE", &secret_file)
+                    .env_remove("DISPLAY");
+            }
+            Attempt::Key => {
+                let key = cfg.key.clone().unwrap_or_default();
+                cmd.args(["-o", "BatchMode=yes"])
+                    .args(["-o", "PreferredAuthentications=publickey"])
+                    .args(["-o", "PasswordAuthentication=no"])
+                    .args(["-o", "IdentitiesOnly=yes"])
+                    .arg("-i")
+                    .arg(key)
+                    .env("SSH_ASKPASS_REQUIRE", "never");
+            }
+        }
+        cmd.arg(&self.host);
+        let result = self.await_master(cmd, socket, &log).await;
+        let _ = std::fs::remove_file(&secret_file);
+        result
+    }
+
+    /// Starts the master and waits until its socket answers (logged in) or
+    /// it exits (refused / unreachable), within the connect timeout.
+    async fn await_master(
+        &self,
+        mut cmd: tokio::process::Command,
+        socket: &Path,
+        log: &Path,
+    ) -> std::result::Result<tokio::process::Child, MasterFailure> {
+        let mut child = cmd.spawn().map_err(|e| {
+            MasterFailure::Fatal(Error::Spawn {
+                host: self.host.clone(),
+                program: "ssh".into(),
+                detail: e.to_string(),
+            })
+        })?;
+        let deadline = Instant::now() + self.cfg.connect_timeout + Duration::from_secs(5);
+        loop {
+            if let Ok(Some(_status)) = child.try_wait() {
+                let text = std::fs::read_to_string(log).unwrap_or_default();
+                return Err(self.classify(text.trim()));
+            }
+            if tokio::net::UnixStream::connect(socket).await.is_ok() {
+                return Ok(child);
+            }
+            if Instant::now() >= deadline {
+                let _ = child.kill().await;
+                return Err(MasterFailure::Fatal(Error::Unreachable {
+                    host: self.host.clone(),
+                    transport: KIND,
+                    detail: format!(
+                        "no ssh login within {}s",
+                        (self.cfg.connect_timeout + Duration::from_secs(5)).as_secs()
+                    ),
+                }));
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    fn classify(&self, log: &str) -> MasterFailure {
+        let last = log.lines().last().unwrap_or("ssh exited").to_owned();
+        if log.contains("Permission denied") || log.contains("Too many authentication failures") {
+            return MasterFailure::Refused(last);
+        }
+        let unreachable = [
+            "Connection refused",
+            "No route to host",
+            "Connection timed out",
+            "timed out",
+            "Network is unreachable",
+            "Could not resolve",
+            "Name or service not known",
+            "Connection closed",
+            "Connection reset",
+        ];
+        if unreachable.iter().any(|s| log.contains(s)) {
+            return MasterFailure::Fatal(Error::Unreachable {
+                host: self.host.clone(),
+                transport: KIND,
+                detail: last,
+            });
+        }
+        MasterFailure::Fatal(self.transport_err("connect", last))
+    }
+
+    fn transport_err(&self, program: &str, detail: impl Into<String>) -> Error {
+        Error::Transport {
+            host: self.host.clone(),
+            transport: KIND,
+            program: program.to_owned(),
+            detail: detail.into(),
+        }
+    }
+
+    /// Runs `script` (sh source) through the bootstrap on a fresh channel;
+    /// returns the child with stdin still open.
+    async fn start(
+        &self,
+        master: &Arc<Master>,
+        script: &str,
+        program: &str,
+    ) -> Result<openssh::Child<Arc<openssh::Session>>> {
+        start_script(&master.session, script)
+            .await
+            .map_err(|e| self.transport_err(program, e))
+    }
+}
+
+async fn start_script(
+    session: &Arc<openssh::Session>,
+    script: &str,
+) -> std::result::Result<openssh::Child<Arc<openssh::Session>>, String> {
+    let mut cmd = session.clone().arc_raw_command(BOOTSTRAP);
+    cmd.stdin(openssh::Stdio::piped())
+        .stdout(openssh::Stdio::piped())
+        .stderr(openssh::Stdio::piped());
+    let mut child = cmd.spawn().await.map_err(|e| e.to_string())?;
+    let mut line = base64::engine::general_purpose::STANDARD.encode(script);
+    line.push('\n');
+    if let Some(stdin) = child.stdin().as_mut() {
+        stdin
+            .write_all(line.as_bytes())
+            .await
+            .map_err(|e| format!("cannot send the command: {e}"))?;
+    }
+    Ok(child)
+}
+
+/// Exit status 255 is also ssh's own failure status: the run script leaves
+/// a marker file for it, which this looks up (and removes).
+async fn real_255(session: &Arc<openssh::Session>, id: &CommandId) -> bool {
+    let script = format!("{PID_DIR}\nrm \"$d/{id}.255\" 2>/dev/null\n");
+    let Ok(mut child) = start_script(session, &script).await else {
+        return false;
+    };
+    if let Some(mut stdin) = child.stdin().take() {
+        let _ = stdin.shutdown().await;
+    }
+    matches!(child.wait().await, Ok(s) if s.success())
+}
+
+enum MasterFailure {
+    /// The server refused this method (try the next one).
+    Refused(String),
+    /// Unreachable or broken: stop.
+    Fatal(Error),
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> std::result::Result<(), String> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+    f.write_all(bytes)
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+fn make_executable(path: &Path) -> std::result::Result<(), String> {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700))
+        .map_err(|e| format!("cannot chmod {}: {e}", path.display()))
+}
+
+/// The fixed remote command: read one base64 line (the script) from stdin
+/// and run it; the rest of stdin is the command's.
+const BOOTSTRAP: &str = r#"exec sh -c 'IFS= read -r s && eval "$(printf %s "$s" | base64 -d)"'"#;
+
+/// The per-user directory holding pid files of running commands.
+const PID_DIR: &str = r#"d="${TMPDIR:-/tmp}/.dbremote-${USER:-$(id -u)}""#;
+
+/// Exit status the kill script uses for "no such command".
+const NO_SUCH_COMMAND: i32 = 3;
+
+/// The remote script for `cmd` (see the module docs).
+fn run_script(cmd: &Command, id: &CommandId, timeout: Option<Duration>) -> String {
+    let mut s = String::new();
+    s.push_str(PID_DIR);
+    s.push('\n');
+    s.push_str("(umask 077; mkdir -p \"$d\") && [ -O \"$d\" ] || { echo 'E cannot use '\"$d\"; exit 125; }\n");
+    s.push_str(&cmd.env_exports());
+    if let Some(dir) = &cmd.cwd {
+        s.push_str(&format!(
+            "cd {} || {{ echo 'E cannot cd'; exit 125; }}\n",
+            quote(dir)
+        ));
+    }
+    let (program, _) = cmd.argv();
+    s.push_str(&format!(
+        "command -v {} >/dev/null 2>&1 || {{ echo N; exit 127; }}\n",
+        quote(program)
+    ));
+    let t = timeout.map_or_else(|| "0".to_owned(), |t| format!("{:.3}", t.as_secs_f64()));
+    s.push_str("echo S\nexec 3<&0\n");
+    s.push_str(&format!(
+        "timeout -k {} {t} {} 0<&3 3<&- &\n",
+        crate::local::KILL_GRACE.as_secs(),
+        cmd.argv_shell()
+    ));
+    s.push_str(&format!(
+        "p=$!\nexec 3<&-\necho \"$p\" > \"$d/{id}\"\nwait \"$p\"; rc=$?\nrm -f \"$d/{id}\"\n\
+         [ \"$rc\" -ne 255 ] || : > \"$d/{id}.255\"\nexit \"$rc\"\n"
+    ));
+    s
+}
+
+/// The remote script that kills command `id` (its `timeout` process, which
+/// passes the signal to its whole group and escalates to SIGKILL).
+fn kill_script(id: &CommandId) -> String {
+    format!(
+        "{PID_DIR}\nf=\"$d/{id}\"\ni=0\nwhile [ ! -s \"$f\" ] && [ $i -lt 100 ]; do sleep 0.02; i=$((i+1)); done\n\
+         [ -s \"$f\" ] || exit {NO_SUCH_COMMAND}\nkill -TERM \"$(cat \"$f\")\" 2>/dev/null || exit {NO_SUCH_COMMAND}\n"
+    )
+}
+
+#[async_trait::async_trait]
+impl Transport for Ssh {
+    fn host(&self) -> &str {
+        &self.host
+    }
+
+    fn kind(&self) -> &'static str {
+        KIND
+    }
+
+    async fn spawn(&self, cmd: &Command, timeout: Option<Duration>) -> Result<Running> {
+        let permit = crate::transport::admit(cmd, &self.limit, &self.host, KIND).await?;
+        let id = CommandId::random();
+        let script = run_script(cmd, &id, timeout);
+        let program = cmd.name().to_owned();
+        // One retry on a fresh master: the first line tells whether the
+        // script ran, so a lost connection before it is safe to retry.
+        let mut retried = false;
+        let (mut child, stdout) = loop {
+            let master = self.master(false).await?;
+            let mut child = self.start(&master, &script, &program).await?;
+            let mut stdout = BufReader::new(
+                child
+                    .stdout()
+                    .take()
+                    .ok_or_else(|| self.transport_err(&program, "no stdout pipe"))?,
+            );
+            let mut first = String::new();
+            let _ = stdout.read_line(&mut first).await;
+            match first.trim_end() {
+                "S" => break (child, stdout),
+                "N" => {
+                    let _ = child.wait().await;
+                    return Err(Error::NotFound {
+                        host: self.host.clone(),
+                        program,
+                    });
+                }
+                other if other.starts_with('E') => {
+                    let _ = child.wait().await;
+                    return Err(Error::Spawn {
+                        host: self.host.clone(),
+                        program,
+                        detail: other.trim_start_matches("E ").to_owned(),
+                    });
+                }
+                _ => {
+                    let status = child.wait().await;
+                    if retried {
+                        return Err(self.transport_err(
+                            &program,
+                            format!("the remote side did not start the command ({status:?})"),
+                        ));
+                    }
+                    tracing::info!(host = %self.host, "ssh channel failed before the command started; reconnecting");
+                    retried = true;
+                    self.master(true).await?;
+                }
+            }
+        };
+        let stderr = child
+            .stderr()
+            .take()
+            .ok_or_else(|| self.transport_err(&program, "no stderr pipe"))?;
+        if let Some(mut stdin) = child.stdin().take() {
+            let bytes = cmd.stdin.clone();
+            tokio::spawn(async move {
+                if let Some(bytes) = bytes {
+                    let _ = stdin.write_all(&bytes).await;
+                }
+                let _ = stdin.shutdown().await;
+            });
+        }
+        let host = self.host.clone();
+        let started = Instant::now();
+        let session = self.master(false).await?.session.clone();
+        let wait_id = id.clone();
+        let wait = async move {
+            let _permit = permit;
+            let status = child.wait().await;
+            if matches!(status, Err(openssh::Error::RemoteProcessTerminated))
+                && real_255(&session, &wait_id).await
+            {
+                return Ok(255);
+            }
+            let status = status.map_err(|e| Error::Transport {
+                host: host.clone(),
+                transport: KIND,
+                program: program.clone(),
+                detail: match e {
+                    openssh::Error::RemoteProcessTerminated => {
+                        "the ssh connection was lost (exit 255)".to_owned()
+                    }
+                    other => other.to_string(),
+                },
+            })?;
+            let code = status.code().unwrap_or(255);
+            if let Some(t) = timeout
+                && code == 124
+                && started.elapsed() >= t
+            {
+                return Err(Error::Timeout {
+                    host,
+                    program,
+                    after: t,
+                });
+            }
+            Ok(code)
+        };
+        Ok(Running::new(
+            id,
+            Box::new(stdout),
+            Box::new(stderr),
+            Box::pin(wait),
+        ))
+    }
+
+    async fn kill(&self, id: &CommandId) -> Result<()> {
+        let master = self.master(false).await?;
+        let mut child = self.start(&master, &kill_script(id), "kill").await?;
+        if let Some(mut stdin) = child.stdin().take() {
+            let _ = stdin.shutdown().await;
+        }
+        let status = child
+            .wait()
+            .await
+            .map_err(|e| self.transport_err("kill", e.to_string()))?;
+        match status.code() {
+            Some(0) => Ok(()),
+            Some(NO_SUCH_COMMAND) => Err(Error::NoSuchCommand {
+                host: self.host.clone(),
+                id: id.to_string(),
+            }),
+            other => Err(self.transport_err("kill", format!("kill script exited {other:?}"))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn script_quotes_and_keeps_env_off_argv() {
+        let cmd = Command::new("mysql")
+            .arg("-e")
+            .arg("select 1; drop x")
+            .env("MYSQL_PWD", "s3cr'et")
+            .cwd("/var/lib");
+        let id = CommandId("abc".into());
+        let s = run_script(&cmd, &id, Some(Duration::from_millis(1500)));
+        assert!(
+            s.contains("MYSQL_PWD='s3cr'\\''et'; export MYSQL_PWD\n"),
+            "{s}"
+        );
+        assert!(
+            s.contains("timeout -k 2 1.500 mysql -e 'select 1; drop x' 0<&3"),
+            "{s}"
+        );
+        assert!(s.contains("cd /var/lib ||"), "{s}");
+        assert!(!BOOTSTRAP.contains("MYSQL"));
+    }
+
+    #[test]
+    fn script_runs_in_a_local_shell() {
+        let cmd = Command::new("printf")
+            .arg("%s-%s")
+            .arg("a b")
+            .arg("$X")
+            .env("X", "1");
+        let script = run_script(&cmd, &CommandId("t1".into()), None);
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(&script)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "S\na b-$X");
+        assert!(out.status.success());
+        let missing = run_script(
+            &Command::new("no-such-program-x"),
+            &CommandId("t2".into()),
+            None,
+        );
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(&missing)
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "N\n");
+        assert_eq!(out.status.code(), Some(127));
+    }
+}
