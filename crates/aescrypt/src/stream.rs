@@ -2,6 +2,7 @@
 
 use std::io::{self, ErrorKind, Read, Write};
 use std::sync::Arc;
+use std::thread;
 
 use cbc::cipher::KeyIvInit;
 use hmac::Mac;
@@ -9,7 +10,7 @@ use hmac::Mac;
 use crate::format::{
     self, BLOCK, CbcDec, CbcEnc, Extension, Parse, ParsedHeader, Secrets, TRAILER,
 };
-use crate::pipeline::MacPipeline;
+use crate::pipeline::Pipeline;
 use crate::{Error, Options, Password, Result};
 
 /// What a successful decryption learned about the file.
@@ -25,13 +26,14 @@ pub struct Decrypted {
 /// Encrypts everything `input` yields into `output` as an AES Crypt v2 file
 /// and returns the number of plaintext bytes. `output` is flushed.
 ///
-/// Memory use is about [`crate::pipeline`]'s three buffers of
-/// [`Options::buffer_size`] bytes, whatever the input size.
+/// Memory use is about three buffers of [`Options::buffer_size`] bytes,
+/// whatever the input size. With [`Options::parallel`] `output` is written
+/// from a helper thread, hence `Send`.
 ///
 /// # Errors
 /// [`Error::Read`], [`Error::Write`], [`Error::InvalidBufferSize`],
 /// [`Error::Random`].
-pub fn encrypt<R: Read, W: Write>(
+pub fn encrypt<R: Read, W: Write + Send>(
     mut input: R,
     mut output: W,
     password: &Password,
@@ -44,28 +46,33 @@ pub fn encrypt<R: Read, W: Write>(
         .map_err(Error::Write)?;
 
     let mut cbc = CbcEnc::new((&*secrets.key0).into(), (&secrets.iv0).into());
-    let mut macs = MacPipeline::new(format::new_mac(&secrets.key0), size, options.parallel);
-    let mut total: u64 = 0;
-    loop {
-        let mut buf = macs.take();
-        let n = read_full(&mut input, &mut buf[..size]).map_err(Error::Read)?;
-        total += n as u64;
-        let at_end = n < size;
-        // `size` is a multiple of 16, so the padding of a short read fits.
-        let pad = format::padding_len(n);
-        buf[n..n + pad].fill(pad as u8);
-        let len = n + pad;
-        format::encrypt_in_place(&mut cbc, &mut buf[..len]);
-        output.write_all(&buf[..len]).map_err(Error::Write)?;
-        macs.submit(Arc::new(buf), len);
-        if at_end {
-            break;
+    let mac = format::new_mac(&secrets.key0);
+    let (total, mac) = thread::scope(|scope| {
+        // The helper hashes and writes the ciphertext; this thread reads and
+        // runs the (serial) CBC encryption.
+        let helper = options.parallel.then_some(scope);
+        let mut pipe = Pipeline::new(helper, mac, size, Some(&mut output));
+        let mut total: u64 = 0;
+        loop {
+            let mut buf = pipe.take();
+            let n = read_full(&mut input, &mut buf[..size]).map_err(Error::Read)?;
+            total += n as u64;
+            // `size` is a multiple of 16, so the padding of a short read fits.
+            let pad = format::padding_len(n);
+            buf[n..n + pad].fill(pad as u8);
+            let len = n + pad;
+            format::encrypt_in_place(&mut cbc, &mut buf[..len]);
+            if let Err(e) = pipe.submit(Arc::new(buf), len) {
+                return Err(pipe.take_write_error().unwrap_or(e));
+            }
+            if n < size {
+                return Ok((total, pipe.finish()?));
+            }
         }
-    }
-    let tag = macs.finish().finalize().into_bytes();
+    })?;
     output
         .write_all(&[(total % BLOCK as u64) as u8])
-        .and_then(|()| output.write_all(&tag))
+        .and_then(|()| output.write_all(&mac.finalize().into_bytes()))
         .and_then(|()| output.flush())
         .map_err(Error::Write)?;
     Ok(total)
@@ -94,26 +101,45 @@ pub fn decrypt<R: Read, W: Write>(
     let size = options.checked_buffer_size()?;
     let header = read_header(&mut input)?;
     let key = format::open_key_block(&header, password)?;
+    let cbc = CbcDec::new((&*key.key0).into(), (&key.iv0).into());
+    let mac = format::new_mac(&key.key0);
+    let plaintext_len = thread::scope(|scope| {
+        // The helper hashes the ciphertext while this thread decrypts it.
+        let helper = options.parallel.then_some(scope);
+        let pipe = Pipeline::<io::Sink>::new(helper, mac, size + KEEP, None);
+        decrypt_body(&mut input, &mut output, cbc, pipe, size)
+    })?;
+    Ok(Decrypted {
+        plaintext_len,
+        extensions: header.extensions,
+    })
+}
 
-    // Every buffer holds `size` bytes to process plus a tail of at least
-    // TRAILER + BLOCK bytes kept back for the next round: the trailer must
-    // never be decrypted as data, and the last block must wait for the HMAC.
-    const KEEP: usize = 4 * BLOCK;
-    const _: () = assert!(KEEP >= TRAILER + BLOCK);
+/// Every buffer holds `size` bytes to process plus a tail of KEEP bytes
+/// carried to the next round: the trailer must never be decrypted as data,
+/// and the last block must wait for the HMAC check.
+const KEEP: usize = 4 * BLOCK;
+const _: () = assert!(KEEP >= TRAILER + BLOCK);
+
+fn decrypt_body<R: Read, W: Write>(
+    input: &mut R,
+    output: &mut W,
+    mut cbc: CbcDec,
+    mut pipe: Pipeline<'_, io::Sink>,
+    size: usize,
+) -> Result<u64> {
     let capacity = size + KEEP;
-    let mut cbc = CbcDec::new((&*key.key0).into(), (&key.iv0).into());
-    let mut macs = MacPipeline::new(format::new_mac(&key.key0), capacity, options.parallel);
     let mut plain = vec![0u8; capacity];
     let mut carry = [0u8; KEEP];
     let mut carried = 0;
     let mut total: u64 = 0;
     loop {
-        let mut buf = macs.take();
+        let mut buf = pipe.take();
         buf[..carried].copy_from_slice(&carry[..carried]);
-        let filled = carried + read_full(&mut input, &mut buf[carried..]).map_err(Error::Read)?;
+        let filled = carried + read_full(input, &mut buf[carried..]).map_err(Error::Read)?;
         if filled == capacity {
             let buf = Arc::new(buf);
-            macs.submit(Arc::clone(&buf), size);
+            pipe.submit(Arc::clone(&buf), size)?;
             format::decrypt_b2b(&mut cbc, &buf[..size], &mut plain[..size]);
             output.write_all(&plain[..size]).map_err(Error::Write)?;
             total += size as u64;
@@ -135,7 +161,7 @@ pub fn decrypt<R: Read, W: Write>(
         let mut tag = [0u8; 32];
         tag.copy_from_slice(&buf[ct_len + 1..filled]);
         let buf = Arc::new(buf);
-        macs.submit(Arc::clone(&buf), ct_len);
+        pipe.submit(Arc::clone(&buf), ct_len)?;
         format::decrypt_b2b(&mut cbc, &buf[..ct_len], &mut plain[..ct_len]);
         let held_back = ct_len.saturating_sub(BLOCK);
         output
@@ -144,7 +170,7 @@ pub fn decrypt<R: Read, W: Write>(
         drop(buf);
 
         // verify_slice compares in constant time.
-        macs.finish()
+        pipe.finish()?
             .verify_slice(&tag)
             .map_err(|_| Error::Corrupted)?;
         let last_len = match (ct_len, size_mod_16) {
@@ -156,11 +182,7 @@ pub fn decrypt<R: Read, W: Write>(
             .write_all(&plain[held_back..held_back + last_len])
             .and_then(|()| output.flush())
             .map_err(Error::Write)?;
-        total += (held_back + last_len) as u64;
-        return Ok(Decrypted {
-            plaintext_len: total,
-            extensions: header.extensions,
-        });
+        return Ok(total + (held_back + last_len) as u64);
     }
 }
 

@@ -90,11 +90,15 @@ where
         )
     });
 
-    let pump_in = async {
+    let input = &mut input;
+    let output = &mut output;
+    // `move`: the sender must drop when this pump ends, or the engine never
+    // sees the end of the input.
+    let pump_in = async move {
         loop {
             let mut buf = Vec::with_capacity(chunk);
             let read = tokio::select! {
-                read = read_chunk(&mut input, &mut buf) => read,
+                read = read_chunk(input, &mut buf) => read,
                 // The engine stopped (error): don't wait on the input.
                 () = in_tx.closed() => return Ok(()),
             };
@@ -116,7 +120,7 @@ where
             }
         }
     };
-    let pump_out = async {
+    let pump_out = async move {
         while let Some(buf) = out_rx.recv().await {
             output.write_all(&buf).await?;
         }
