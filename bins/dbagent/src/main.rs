@@ -114,6 +114,14 @@ async fn run(mode: Mode) -> Result<(), String> {
                 .await
                 .map_err(|e| format!("adm-agent on {listen} failed: {e}"))
         }
-        Mode::Rabbit { .. } => Err("the rabbit agent is not available in this build yet".into()),
+        Mode::Rabbit {
+            uri,
+            host_id,
+            agent_type,
+            max_concurrent,
+        } => {
+            let local = remote::Local::new(host_id.clone(), max_concurrent);
+            remote::agent::rabbit_server::serve(&uri, &host_id, &agent_type, local).await
+        }
     }
 }

@@ -252,4 +252,4 @@ macro_rules! suite {
     )*};
 }
 
-suite!(local => Local, ssh => Ssh, adm => Adm);
+suite!(local => Local, ssh => Ssh, adm => Adm, rabbit => Rabbit);

@@ -145,11 +145,7 @@ impl Transport for Adm {
     async fn spawn(&self, cmd: &Command, timeout: Option<Duration>) -> Result<Running> {
         let permit = crate::transport::admit(cmd, &self.limit, &self.host, KIND).await?;
         let id = CommandId::random();
-        let req = Request::Exec {
-            id: id.0.clone(),
-            command: cmd.clone(),
-            timeout_ms: timeout.map(|t| t.as_millis() as u64),
-        };
+        let req = Request::exec(&id, cmd, timeout);
         let body = self.send(EXEC, &req, cmd.name()).await?;
         let host = self.host.clone();
         let program = cmd.name().to_owned();

@@ -11,6 +11,8 @@
 //! * [`Ssh`]: the system ssh client via `openssh`, one multiplexed master
 //!   per host, password first then key (seed 002's `init_sys_con`);
 //! * [`Adm`]: HTTP to a `dbagent adm` on each host, HMAC-signed requests;
+//! * [`Rabbit`]: RPC over RabbitMQ to a `dbagent rabbit` per host and agent
+//!   type (`rds-dbinit`, `rds-taskmanager`), at-most-once.
 //!
 //! Every command runs in its own process group on the host, which is killed
 //! whole on timeout or on [`Transport::kill`].
@@ -34,6 +36,7 @@ pub mod agent;
 pub mod command;
 pub mod error;
 pub mod local;
+pub mod rabbit;
 pub mod ssh;
 pub mod transport;
 
@@ -42,6 +45,7 @@ pub use agent::auth::Secret;
 pub use command::{Command, Program, quote};
 pub use error::{Error, Result};
 pub use local::Local;
+pub use rabbit::{Broker, Rabbit};
 pub use ssh::{HostKeyPolicy, Ssh, SshConfig};
 pub use transport::{CommandId, Output, Reader, Running, Transport};
 pub use zeroize::Zeroizing;

@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
 
 use remote::Zeroizing;
-use remote::{Adm, AdmConfig, Local, Secret, Ssh, SshConfig, Transport};
+use remote::{Adm, AdmConfig, Broker, Local, Rabbit, Secret, Ssh, SshConfig, Transport};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Stdio};
@@ -20,6 +20,8 @@ pub enum Kind {
     Ssh,
     /// adm-agent started by the test.
     Adm,
+    /// rabbit-agent started by the test on its own queue.
+    Rabbit,
 }
 
 /// The sandbox host the remote transports talk to.
@@ -43,6 +45,10 @@ impl Fx {
             Kind::Adm => {
                 let agent = AgentProc::adm(HOST, state.path().join("adm.secret"));
                 (Arc::new(agent.adm_client(&agent.secret)), Some(agent))
+            }
+            Kind::Rabbit => {
+                let agent = AgentProc::rabbit(&sb).await;
+                (Arc::new(agent.rabbit_client(&agent.uri)), Some(agent))
             }
         };
         Fx {
@@ -69,6 +75,16 @@ impl Fx {
                 let cfg = AdmConfig::new(free_port(), agent.secret.clone());
                 Some(Arc::new(Adm::new(HOST, cfg).unwrap()))
             }
+            Kind::Rabbit => {
+                let agent = self.agent.as_ref()?;
+                let mut t = Rabbit::new(
+                    Broker::new(&agent.uri).unwrap(),
+                    "127.0.0.99-nobody",
+                    "rds-dbinit",
+                );
+                t.answer_timeout = Duration::from_secs(1);
+                Some(Arc::new(t))
+            }
         }
     }
 
@@ -87,6 +103,11 @@ impl Fx {
                     agent.adm_client(&Secret::new("a-wrong-secret-0123456789")),
                 ))
             }
+            Kind::Rabbit => {
+                let agent = self.agent.as_ref()?;
+                let bad = agent.uri.replacen("guest:guest", "guest:wrong", 1);
+                Some(Arc::new(agent.rabbit_client(&bad)))
+            }
         }
     }
 
@@ -95,6 +116,9 @@ impl Fx {
         match self.agent.as_mut() {
             Some(agent) => {
                 agent.restart();
+                if self.kind == Kind::Rabbit {
+                    agent.await_rabbit().await;
+                }
                 true
             }
             None => false,
@@ -166,6 +190,7 @@ pub struct AgentProc {
     args: Vec<String>,
     addr: Option<SocketAddr>,
     pub secret: Secret,
+    pub uri: String,
     port: u16,
     host: String,
 }
@@ -188,11 +213,60 @@ impl AgentProc {
             args,
             addr: Some(addr),
             secret: Secret::new(secret_text),
+            uri: String::new(),
             port,
             host: host.to_owned(),
         };
         agent.start();
         agent
+    }
+
+    /// A rabbit agent on its own host id (so tests never share a queue).
+    pub async fn rabbit(sb: &testkit::Sandbox) -> AgentProc {
+        let uri = sb.var("RABBITMQ_URI").to_owned();
+        let host = format!("test-{}", remote::CommandId::random());
+        let args = vec![
+            "rabbit".to_owned(),
+            "--host-id".to_owned(),
+            host.clone(),
+            "--agent-type".to_owned(),
+            "rds-dbinit".to_owned(),
+        ];
+        let mut agent = AgentProc {
+            child: None,
+            args,
+            addr: None,
+            secret: Secret::new("unused-secret-0123456789"),
+            uri,
+            port: 0,
+            host,
+        };
+        agent.start();
+        agent.await_rabbit().await;
+        agent
+    }
+
+    pub fn rabbit_client(&self, uri: &str) -> Rabbit {
+        let mut t = Rabbit::new(Broker::new(uri).unwrap(), self.host.clone(), "rds-dbinit");
+        t.answer_timeout = Duration::from_secs(5);
+        t
+    }
+
+    /// Waits until the rabbit agent answers a ping.
+    pub async fn await_rabbit(&self) {
+        let mut t = self.rabbit_client(&self.uri);
+        t.answer_timeout = Duration::from_millis(500);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while let Err(e) = t.ping().await {
+            assert!(
+                Instant::now() < deadline,
+                "the rabbit agent never answered: {e}"
+            );
+        }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
     }
 
     pub fn adm_client(&self, secret: &Secret) -> Adm {
@@ -204,6 +278,7 @@ impl AgentProc {
     fn start(&mut self) {
         let child = std::process::Command::new(env!("CARGO_BIN_EXE_dbagent"))
             .args(&self.args)
+            .env("DBAGENT_RABBITMQ_URI", &self.uri)
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .spawn()

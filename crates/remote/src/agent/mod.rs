@@ -47,6 +47,17 @@ pub enum Request {
     Ping,
 }
 
+impl Request {
+    /// The request that runs `command` under `id`.
+    pub fn exec(id: &CommandId, command: &Command, timeout: Option<Duration>) -> Request {
+        Request::Exec {
+            id: id.0.clone(),
+            command: command.clone(),
+            timeout_ms: timeout.map(|t| t.as_millis() as u64),
+        }
+    }
+}
+
 /// One piece of an agent's answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Frame {

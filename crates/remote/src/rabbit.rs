@@ -1,0 +1,504 @@
+//! The rabbit-agent transport: RPC over RabbitMQ (AMQP 0.9.1, `lapin`) to a
+//! `dbagent rabbit` on each host.
+//!
+//! Requests go to the queue `dbagent.<agent-type>.<host>` (agent types as in
+//! the seeds: `rds-dbinit`, `rds-taskmanager`) with `reply_to` (one private
+//! reply queue per [`Broker`]), `correlation_id` = `message_id` = the command
+//! id and an `expiration` so a request nobody picked up dies in the queue.
+//! The agent acknowledges a request before running it and remembers the ids
+//! it ran, so a redelivered request never runs twice (at most once). Every
+//! reply carries `app_id` = the agent's identity
+//! (`dbagent/<agent-type>/<host>`), which the client checks.
+//!
+//! Broker URIs: `amqp://`, `amqps://` and the seeds' `rabbit://` (= amqp).
+//! The vhost is the path: none, `/` or `//` mean the default vhost `/`;
+//! `/name` means `name`; `%2F` encodes a `/` inside a vhost name.
+
+use crate::agent::{Frame, Request, demux, ended_early};
+use crate::command::Command;
+use crate::error::{Error, Result};
+use crate::transport::{CommandId, Running, Transport};
+use futures::StreamExt as _;
+use lapin::options::{BasicConsumeOptions, BasicPublishOptions, QueueDeclareOptions};
+use lapin::types::{FieldTable, ShortString};
+use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{Semaphore, mpsc};
+
+const KIND: &str = "rabbit-agent";
+
+/// The request queue of `agent_type` on `host`.
+pub fn queue_name(agent_type: &str, host: &str) -> String {
+    format!("dbagent.{agent_type}.{host}")
+}
+
+/// The identity an agent puts in `app_id`.
+pub fn identity(agent_type: &str, host: &str) -> String {
+    format!("dbagent/{agent_type}/{host}")
+}
+
+/// Declares a request queue with the arguments agent and client share.
+pub async fn declare_request_queue(channel: &Channel, name: &str) -> lapin::Result<()> {
+    channel
+        .queue_declare(
+            ShortString::from(name),
+            QueueDeclareOptions {
+                durable: false,
+                auto_delete: false,
+                exclusive: false,
+                ..QueueDeclareOptions::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .map(drop)
+}
+
+/// Turns a broker URI as the seeds write it into one lapin accepts, with
+/// the vhost rules in the module docs. The result holds the password: do
+/// not log it.
+pub fn normalize_uri(uri: &str) -> Result<String> {
+    let invalid = |detail: &str| Error::Invalid {
+        what: "rabbitmq-uri".into(),
+        detail: detail.to_owned(),
+    };
+    let (scheme, rest) = uri
+        .trim()
+        .split_once("://")
+        .ok_or_else(|| invalid("expected amqp://, amqps:// or rabbit://"))?;
+    let scheme = match scheme.to_ascii_lowercase().as_str() {
+        "amqp" | "rabbit" => "amqp",
+        "amqps" => "amqps",
+        other => return Err(invalid(&format!("unsupported scheme {other:?}"))),
+    };
+    let (authority, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, ""),
+    };
+    let (path, query) = match path.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (path, None),
+    };
+    if authority.rsplit('@').next().is_none_or(str::is_empty) {
+        return Err(invalid("no broker host"));
+    }
+    let vhost_path = match path {
+        "" | "/" | "//" => String::new(),
+        p => {
+            let name = &p[1..];
+            if name.contains('/') {
+                return Err(invalid("a '/' inside a vhost name must be written %2F"));
+            }
+            format!("/{name}")
+        }
+    };
+    let mut out = format!("{scheme}://{authority}{vhost_path}");
+    if let Some(q) = query {
+        out.push('?');
+        out.push_str(q);
+    }
+    Ok(out)
+}
+
+/// The user name in a broker URI (`guest` when none).
+fn uri_user(uri: &str) -> String {
+    let rest = uri.split_once("://").map_or(uri, |(_, r)| r);
+    let authority = rest.split('/').next().unwrap_or_default();
+    match authority.rsplit_once('@') {
+        Some((userinfo, _)) => userinfo.split(':').next().unwrap_or_default().to_owned(),
+        None => "guest".into(),
+    }
+}
+
+/// A connection to the broker shared by every host's transport: one channel,
+/// one private reply queue, replies routed by correlation id.
+pub struct Broker {
+    uri: String,
+    inner: tokio::sync::Mutex<Option<Arc<Link>>>,
+}
+
+impl std::fmt::Debug for Broker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Broker").finish_non_exhaustive()
+    }
+}
+
+struct Link {
+    _conn: Connection,
+    channel: Channel,
+    reply_queue: String,
+    pending: Arc<Mutex<HashMap<String, Waiter>>>,
+    declared: Mutex<HashSet<String>>,
+}
+
+struct Waiter {
+    identity: String,
+    frames: mpsc::Sender<Frame>,
+}
+
+impl Broker {
+    /// A broker at `uri` (any form [`normalize_uri`] accepts); connects on
+    /// first use.
+    pub fn new(uri: &str) -> Result<Arc<Broker>> {
+        Ok(Arc::new(Broker {
+            uri: normalize_uri(uri)?,
+            inner: tokio::sync::Mutex::new(None),
+        }))
+    }
+
+    async fn link(&self, host: &str) -> Result<Arc<Link>> {
+        let mut guard = self.inner.lock().await;
+        if let Some(link) = guard.as_ref()
+            && link.channel.status().connected()
+        {
+            return Ok(link.clone());
+        }
+        *guard = None;
+        let unreachable = |e: lapin::Error| {
+            let detail = format!("RabbitMQ: {e}");
+            if detail.contains("ACCESS_REFUSED") || detail.contains("ACCESS-REFUSED") {
+                Error::AuthFailed {
+                    host: host.to_owned(),
+                    user: uri_user(&self.uri),
+                    transport: KIND,
+                    tried: "RabbitMQ PLAIN login".into(),
+                }
+            } else {
+                Error::Unreachable {
+                    host: host.to_owned(),
+                    transport: KIND,
+                    detail,
+                }
+            }
+        };
+        let conn = tokio::time::timeout(
+            Duration::from_secs(10),
+            Connection::connect(&self.uri, ConnectionProperties::default()),
+        )
+        .await
+        .map_err(|_| Error::Unreachable {
+            host: host.to_owned(),
+            transport: KIND,
+            detail: "RabbitMQ did not answer within 10s".into(),
+        })?
+        .map_err(unreachable)?;
+        let channel = conn.create_channel().await.map_err(unreachable)?;
+        let queue = channel
+            .queue_declare(
+                ShortString::from(""),
+                QueueDeclareOptions {
+                    exclusive: true,
+                    auto_delete: true,
+                    ..QueueDeclareOptions::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .map_err(unreachable)?;
+        let reply_queue = queue.name().as_str().to_owned();
+        let mut consumer = channel
+            .basic_consume(
+                ShortString::from(reply_queue.as_str()),
+                ShortString::from("dbremote-replies"),
+                BasicConsumeOptions {
+                    no_ack: true,
+                    ..BasicConsumeOptions::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .map_err(unreachable)?;
+        let pending: Arc<Mutex<HashMap<String, Waiter>>> = Arc::default();
+        let routes = pending.clone();
+        tokio::spawn(async move {
+            while let Some(Ok(delivery)) = consumer.next().await {
+                let props = &delivery.properties;
+                let Some(id) = props
+                    .correlation_id()
+                    .as_ref()
+                    .map(|c| c.as_str().to_owned())
+                else {
+                    continue;
+                };
+                let app = props
+                    .app_id()
+                    .as_ref()
+                    .map(|a| a.as_str().to_owned())
+                    .unwrap_or_default();
+                let target = {
+                    let map = routes
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    match map.get(&id) {
+                        Some(w) if w.identity == app => Some(w.frames.clone()),
+                        Some(w) => {
+                            tracing::warn!(expected = %w.identity, got = %app, "reply from an unexpected agent ignored");
+                            None
+                        }
+                        None => None,
+                    }
+                };
+                let Some(tx) = target else { continue };
+                match Frame::decode(bytes::Bytes::from(delivery.data)) {
+                    Ok(frame) => {
+                        let end = matches!(frame, Frame::Exit(_) | Frame::Error(_));
+                        let _ = tx.send(frame).await;
+                        if end {
+                            routes
+                                .lock()
+                                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                                .remove(&id);
+                        }
+                    }
+                    Err(e) => tracing::warn!(%id, error = %e, "bad reply frame"),
+                }
+            }
+        });
+        let link = Arc::new(Link {
+            _conn: conn,
+            channel,
+            reply_queue,
+            pending,
+            declared: Mutex::default(),
+        });
+        *guard = Some(link.clone());
+        Ok(link)
+    }
+}
+
+impl Link {
+    fn forget(&self, id: &str) {
+        self.pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(id);
+    }
+}
+
+/// Commands on one host through its rabbit-agent.
+#[derive(Debug, Clone)]
+pub struct Rabbit {
+    host: String,
+    agent_type: String,
+    broker: Arc<Broker>,
+    /// How long an agent has to pick a request up before the host counts as
+    /// unreachable.
+    pub answer_timeout: Duration,
+    limit: Arc<Semaphore>,
+}
+
+impl Rabbit {
+    /// The agent of `agent_type` on `host` through `broker`.
+    pub fn new(
+        broker: Arc<Broker>,
+        host: impl Into<String>,
+        agent_type: impl Into<String>,
+    ) -> Self {
+        Self {
+            host: host.into(),
+            agent_type: agent_type.into(),
+            broker,
+            answer_timeout: Duration::from_secs(10),
+            limit: Arc::new(Semaphore::new(64)),
+        }
+    }
+
+    /// Sends `req` under `id` and returns the frames as a running command.
+    async fn call(
+        &self,
+        id: CommandId,
+        req: &Request,
+        program: &str,
+        timeout: Option<Duration>,
+        permit: Option<tokio::sync::OwnedSemaphorePermit>,
+    ) -> Result<Running> {
+        let link = self.broker.link(&self.host).await?;
+        let queue = queue_name(&self.agent_type, &self.host);
+        let broken = |e: lapin::Error| Error::Transport {
+            host: self.host.clone(),
+            transport: KIND,
+            program: program.to_owned(),
+            detail: format!("RabbitMQ: {e}"),
+        };
+        let fresh = link
+            .declared
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(queue.clone());
+        if fresh {
+            declare_request_queue(&link.channel, &queue)
+                .await
+                .map_err(broken)?;
+        }
+        let body = serde_json::to_vec(req).map_err(|e| Error::Invalid {
+            what: "request".into(),
+            detail: e.to_string(),
+        })?;
+        let (tx_started, rx_started) = tokio::sync::oneshot::channel::<()>();
+        let host = self.host.clone();
+        let program_owned = program.to_owned();
+        let id_text = id.0.clone();
+        let d = demux(id.clone(), move |last| {
+            drop(permit);
+            match last {
+                Some(Ok(code)) => Ok(code),
+                Some(Err(w)) => Err(Error::from_wire(
+                    w,
+                    &host,
+                    KIND,
+                    &program_owned,
+                    timeout,
+                    &id_text,
+                )),
+                None => Err(ended_early(&host, KIND, &program_owned)),
+            }
+        });
+        // Frames from the reply consumer go through a relay that notices
+        // the agent's Started frame.
+        let (relay_tx, mut relay_rx) = mpsc::channel::<Frame>(64);
+        let frames = d.frames;
+        tokio::spawn(async move {
+            let mut started = Some(tx_started);
+            while let Some(f) = relay_rx.recv().await {
+                if let Some(s) = started.take() {
+                    let _ = s.send(());
+                }
+                if frames.send(f).await.is_err() {
+                    break;
+                }
+            }
+        });
+        link.pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(
+                id.0.clone(),
+                Waiter {
+                    identity: identity(&self.agent_type, &self.host),
+                    frames: relay_tx,
+                },
+            );
+        let props = BasicProperties::default()
+            .with_reply_to(ShortString::from(link.reply_queue.as_str()))
+            .with_correlation_id(ShortString::from(id.0.as_str()))
+            .with_message_id(ShortString::from(id.0.as_str()))
+            .with_content_type(ShortString::from("application/json"))
+            .with_expiration(ShortString::from(
+                self.answer_timeout.as_millis().to_string(),
+            ));
+        let published = async {
+            link.channel
+                .basic_publish(
+                    ShortString::from(""),
+                    ShortString::from(queue.as_str()),
+                    BasicPublishOptions::default(),
+                    &body,
+                    props,
+                )
+                .await?
+                .await
+        };
+        if let Err(e) = published.await {
+            link.forget(&id.0);
+            return Err(broken(e));
+        }
+        if tokio::time::timeout(self.answer_timeout, rx_started)
+            .await
+            .is_err()
+        {
+            link.forget(&id.0);
+            return Err(Error::Unreachable {
+                host: self.host.clone(),
+                transport: KIND,
+                detail: format!(
+                    "no {} agent answered on queue {queue} within {:?}",
+                    self.agent_type, self.answer_timeout
+                ),
+            });
+        }
+        Ok(d.running)
+    }
+}
+
+#[async_trait::async_trait]
+impl Transport for Rabbit {
+    fn host(&self) -> &str {
+        &self.host
+    }
+
+    fn kind(&self) -> &'static str {
+        KIND
+    }
+
+    async fn spawn(&self, cmd: &Command, timeout: Option<Duration>) -> Result<Running> {
+        let permit = crate::transport::admit(cmd, &self.limit, &self.host, KIND).await?;
+        let id = CommandId::random();
+        let req = Request::exec(&id, cmd, timeout);
+        self.call(id, &req, cmd.name(), timeout, Some(permit)).await
+    }
+
+    async fn kill(&self, id: &CommandId) -> Result<()> {
+        let req = Request::Kill { id: id.0.clone() };
+        let running = self
+            .call(CommandId::random(), &req, "kill", None, None)
+            .await?;
+        running.wait().await.map(drop).map_err(|e| match e {
+            Error::NoSuchCommand { host, .. } => Error::NoSuchCommand {
+                host,
+                id: id.to_string(),
+            },
+            other => other,
+        })
+    }
+
+    async fn ping(&self) -> Result<()> {
+        let running = self
+            .call(CommandId::random(), &Request::Ping, "ping", None, None)
+            .await?;
+        running.wait().await.map(drop)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seed_uri_forms_are_normalized() {
+        let n = |s: &str| normalize_uri(s).unwrap();
+        assert_eq!(
+            n("rabbit://admin:admin@172.16.70.234/"),
+            "amqp://admin:admin@172.16.70.234"
+        );
+        assert_eq!(
+            n("rabbit://admin:123456@172.17.134.70:5672//"),
+            "amqp://admin:123456@172.17.134.70:5672"
+        );
+        assert_eq!(
+            n("amqp://guest:guest@127.0.0.1:5672"),
+            "amqp://guest:guest@127.0.0.1:5672"
+        );
+        assert_eq!(n("amqps://u:p@h/prod"), "amqps://u:p@h/prod");
+        assert_eq!(
+            n("amqp://u:p@h/a%2Fb?heartbeat=10"),
+            "amqp://u:p@h/a%2Fb?heartbeat=10"
+        );
+        assert!(normalize_uri("http://h/").is_err());
+        assert!(normalize_uri("amqp://h/a/b").is_err());
+        assert!(normalize_uri("amqp:///").is_err());
+    }
+
+    #[test]
+    fn user_is_taken_from_the_uri() {
+        assert_eq!(uri_user("amqp://admin:pw@h:5672"), "admin");
+        assert_eq!(uri_user("amqp://h"), "guest");
+    }
+
+    #[test]
+    fn errors_never_hold_the_uri_password() {
+        let e = normalize_uri("ftp://u:s3cret@h/").unwrap_err().to_string();
+        assert!(!e.contains("s3cret"), "{e}");
+    }
+}
