@@ -7,6 +7,8 @@ use anyhow::Result;
 /// again if this run started it).
 pub fn run() -> Result<()> {
     crate::packages::ensure_installed()?;
+    step("pyAesCrypt venv (interoperability tests)");
+    let python = crate::pyaes::ensure_pyaescrypt(&crate::util::workspace_root())?;
     step("cargo fmt --check");
     run_cmd(cargo().args(["fmt", "--all", "--", "--check"]))?;
     step("cargo clippy");
@@ -28,6 +30,7 @@ pub fn run() -> Result<()> {
         cargo()
             .args(["test", "--workspace", "--no-fail-fast"])
             .env("SANDBOX_DIR", paths.root())
+            .env("PYAESCRYPT_PYTHON", &python)
             .env("SANDBOX_REQUIRED", "1"),
     );
     if started {

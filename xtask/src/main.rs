@@ -10,6 +10,7 @@
 mod ci;
 mod demo;
 mod packages;
+mod pyaes;
 mod sandbox;
 mod util;
 
