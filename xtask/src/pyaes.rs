@@ -23,9 +23,18 @@ pub fn ensure_pyaescrypt(root: &Path) -> Result<PathBuf> {
         run(Command::new("python3").arg("-m").arg("venv").arg(&venv))
             .context("python3 -m venv failed (on Debian: apt-get install python3-venv)")?;
     }
-    eprintln!("installing pyAesCrypt=={PYAESCRYPT_VERSION} into {}", venv.display());
+    eprintln!(
+        "installing pyAesCrypt=={PYAESCRYPT_VERSION} into {}",
+        venv.display()
+    );
     run(Command::new(&python)
-        .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"])
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+        ])
         .arg(format!("pyAesCrypt=={PYAESCRYPT_VERSION}")))
     .context("pip install pyAesCrypt failed (is PyPI reachable?)")?;
     match installed_version(&python) {
