@@ -48,80 +48,41 @@ pub fn run(root: &Path) -> Result<()> {
     let input = dir.join("input-1GiB");
     make_input(&input)?;
 
-    let dbcrypt = root.join("target/release/dbcrypt");
-    let script = python.with_file_name("pyAesCrypt");
-    let path = |name: &str| dir.join(name).display().to_string();
-    let s = |x: &str| x.to_owned();
+    let file = |name: &str| dir.join(name).display().to_string();
+    let (input_s, db_aes, db_out) = (file("input-1GiB"), file("dbcrypt.aes"), file("dbcrypt.out"));
+    let (py_aes, py_out) = (file("py.aes"), file("py.out"));
+    let (ossl_enc, ossl_out) = (file("openssl.enc"), file("openssl.out"));
+    let dbcrypt = root.join("target/release/dbcrypt").display().to_string();
+    let py = python.display().to_string();
+    let script = python.with_file_name("pyAesCrypt").display().to_string();
+    let argv = |parts: &[&str]| parts.iter().map(|p| (*p).to_owned()).collect::<Vec<_>>();
+    let openssl = |extra: &[&str], from: &str, to: &str| {
+        let fixed = ["-aes-256-cbc", "-pbkdf2", "-pass", "env:DBCRYPT_PASSWORD"];
+        argv(
+            &[
+                &["openssl", "enc"],
+                extra,
+                &fixed,
+                &["-in", from, "-out", to],
+            ]
+            .concat(),
+        )
+    };
     let tools = [
         Tool {
             name: "dbcrypt",
-            encrypt: vec![
-                dbcrypt.display().to_string(),
-                s("-e"),
-                path("input-1GiB"),
-                s("-o"),
-                path("dbcrypt.aes"),
-            ],
-            decrypt: vec![
-                dbcrypt.display().to_string(),
-                s("-d"),
-                path("dbcrypt.aes"),
-                s("-o"),
-                path("dbcrypt.out"),
-            ],
+            encrypt: argv(&[&dbcrypt, "-e", &input_s, "-o", &db_aes]),
+            decrypt: argv(&[&dbcrypt, "-d", &db_aes, "-o", &db_out]),
         },
         Tool {
             name: "pyAesCrypt",
-            encrypt: vec![
-                python.display().to_string(),
-                script.display().to_string(),
-                s("-p"),
-                s(PASSWORD),
-                s("-e"),
-                path("input-1GiB"),
-                s("-o"),
-                path("py.aes"),
-            ],
-            decrypt: vec![
-                python.display().to_string(),
-                script.display().to_string(),
-                s("-p"),
-                s(PASSWORD),
-                s("-d"),
-                path("py.aes"),
-                s("-o"),
-                path("py.out"),
-            ],
+            encrypt: argv(&[&py, &script, "-p", PASSWORD, "-e", &input_s, "-o", &py_aes]),
+            decrypt: argv(&[&py, &script, "-p", PASSWORD, "-d", &py_aes, "-o", &py_out]),
         },
         Tool {
             name: "openssl enc",
-            encrypt: [
-                "openssl",
-                "enc",
-                "-aes-256-cbc",
-                "-pbkdf2",
-                "-pass",
-                "env:DBCRYPT_PASSWORD",
-                "-in",
-            ]
-            .map(s)
-            .into_iter()
-            .chain([path("input-1GiB"), s("-out"), path("openssl.enc")])
-            .collect(),
-            decrypt: [
-                "openssl",
-                "enc",
-                "-d",
-                "-aes-256-cbc",
-                "-pbkdf2",
-                "-pass",
-                "env:DBCRYPT_PASSWORD",
-                "-in",
-            ]
-            .map(s)
-            .into_iter()
-            .chain([path("openssl.enc"), s("-out"), path("openssl.out")])
-            .collect(),
+            encrypt: openssl(&[], &input_s, &ossl_enc),
+            decrypt: openssl(&["-d"], &ossl_enc, &ossl_out),
         },
     ];
 
