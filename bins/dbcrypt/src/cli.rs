@@ -83,7 +83,7 @@ pub struct Cli {
     #[arg(long, value_name = "PATH")]
     pub password_file: Option<PathBuf>,
 
-    /// Bytes processed per step (a multiple of 16); memory use is about 3x this.
+    /// Bytes processed per step (a multiple of 16); memory use is 3-4x this.
     #[arg(long, value_name = "BYTES", default_value_t = aescrypt::DEFAULT_BUFFER_SIZE)]
     pub buffer_size: usize,
 

@@ -33,7 +33,9 @@
 //!   [`decrypt_to_path`]: into a file that appears only when complete and
 //!   verified; on error no output file is left behind.
 //!
-//! All run in constant memory (three buffers of [`Options::buffer_size`]).
+//! All run in constant memory: three or four buffers of
+//! [`Options::buffer_size`] (plus two chunks queued each way for the async
+//! functions), whatever the data size.
 //! By default the ciphertext HMAC runs on a second thread, so encryption
 //! and decryption use two cores; [`Options::with_parallel`] turns that off.
 //!
@@ -95,8 +97,8 @@ pub const DEFAULT_BUFFER_SIZE: usize = 1 << 20;
 #[non_exhaustive]
 pub struct Options {
     /// Bytes processed per step, a positive multiple of 16. Bigger buffers
-    /// mean fewer system calls and thread hand-offs; memory use is about
-    /// three times this.
+    /// mean fewer system calls and thread hand-offs; memory use is three to
+    /// four times this.
     pub buffer_size: usize,
     /// Whether the ciphertext HMAC runs on its own thread.
     pub parallel: bool,

@@ -26,7 +26,7 @@ pub struct Decrypted {
 /// Encrypts everything `input` yields into `output` as an AES Crypt v2 file
 /// and returns the number of plaintext bytes. `output` is flushed.
 ///
-/// Memory use is about three buffers of [`Options::buffer_size`] bytes,
+/// Memory use is three buffers of [`Options::buffer_size`] bytes,
 /// whatever the input size. With [`Options::parallel`] `output` is written
 /// from a helper thread, hence `Send`.
 ///
