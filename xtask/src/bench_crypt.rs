@@ -298,7 +298,7 @@ fn render(
         s,
         "\nHow dbcrypt gets there: AES-CBC encryption is serial, so the caller's thread reads and encrypts while a \
         helper thread computes the HMAC-SHA256 and writes the ciphertext; when decrypting, the helper hashes the ciphertext \
-        while the caller decrypts (CBC decryption is parallel across blocks) and writes. Memory is three buffers \
+        while the caller decrypts (CBC decryption is parallel across blocks) and writes. Memory is three or four buffers \
         (`--buffer-size`, default 1 MiB), flat in the file size. On a shared or loaded machine the second core is not \
         always free, which costs dbcrypt more than the single-threaded tools; compare the load averages above."
     )?;

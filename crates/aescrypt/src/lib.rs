@@ -70,6 +70,14 @@
 //! Like pyAesCrypt, this crate writes a `CREATED_BY` extension and an empty
 //! 128-byte container extension; extensions written by other tools are
 //! returned in [`Decrypted::extensions`].
+//!
+//! # A pyAesCrypt bug to know about
+//! pyAesCrypt 6.1.1 decrypts wrongly when the padded ciphertext is a
+//! multiple of its buffer (64 KiB on its command line): plaintext sizes
+//! 65521–65535, 131057–131071, … come out of *its* decrypt with the 1–15
+//! padding bytes left at the end, whoever encrypted the file. The files
+//! themselves are correct, and this crate decrypts them exactly; the
+//! interop tests pin both behaviours.
 
 mod error;
 mod file;
