@@ -7,6 +7,7 @@
 //!   including the sandbox integration tests.
 //! * `cargo xtask bench [NAME]` runs the benchmarks.
 
+mod bench_crypt;
 mod ci;
 mod demo;
 mod packages;
@@ -37,6 +38,11 @@ enum Command {
     },
     /// Install the Debian packages the sandbox needs (apt-get, as root).
     Deps,
+    /// Run a benchmark: `crypt` (dbcrypt vs pyAesCrypt vs `openssl enc`, 1 GiB).
+    Bench {
+        /// Which benchmark.
+        name: String,
+    },
 }
 
 fn main() {
@@ -46,6 +52,12 @@ fn main() {
         Command::Demo => demo::run(),
         Command::Sandbox { action } => sandbox::run(action),
         Command::Deps => packages::ensure_installed(),
+        Command::Bench { name } => match name.as_str() {
+            "crypt" => bench_crypt::run(&util::workspace_root()),
+            other => Err(anyhow::anyhow!(
+                "unknown benchmark {other:?} (known: crypt)"
+            )),
+        },
     };
     if let Err(err) = result {
         eprintln!("ERROR: {err:#}");
