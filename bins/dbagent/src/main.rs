@@ -60,9 +60,10 @@ enum Mode {
         /// This host's id as the controller names it (its address).
         #[arg(long)]
         host_id: String,
-        /// Agent type, e.g. rds-dbinit or rds-taskmanager.
-        #[arg(long, default_value = "rds-dbinit")]
-        agent_type: String,
+        /// Agent type, e.g. rds-dbinit or rds-taskmanager (repeat the
+        /// option to serve several types from one process).
+        #[arg(long = "agent-type", default_value = "rds-dbinit")]
+        agent_types: Vec<String>,
         /// At most this many commands at once.
         #[arg(long, default_value_t = 256)]
         max_concurrent: usize,
@@ -117,11 +118,14 @@ async fn run(mode: Mode) -> Result<(), String> {
         Mode::Rabbit {
             uri,
             host_id,
-            agent_type,
+            agent_types,
             max_concurrent,
         } => {
             let local = remote::Local::new(host_id.clone(), max_concurrent);
-            remote::agent::rabbit_server::serve(&uri, &host_id, &agent_type, local).await
+            let agents = agent_types.iter().map(|agent_type| {
+                remote::agent::rabbit_server::serve(&uri, &host_id, agent_type, local.clone())
+            });
+            futures::future::try_join_all(agents).await.map(drop)
         }
     }
 }

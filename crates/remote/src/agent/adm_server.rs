@@ -45,6 +45,11 @@ pub async fn serve(
         .route(PING, axum::routing::post(handle))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(state);
+    // Small frames (exit status after a short output) must not wait for
+    // Nagle's algorithm and the client's delayed ACK (40 ms).
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp: &mut tokio::net::TcpStream| {
+        let _ = tcp.set_nodelay(true);
+    });
     axum::serve(listener, app).await
 }
 
