@@ -8,6 +8,7 @@
 //! * `cargo xtask bench [NAME]` runs the benchmarks.
 
 mod bench_crypt;
+mod bench_remote;
 mod ci;
 mod demo;
 mod packages;
@@ -38,7 +39,8 @@ enum Command {
     },
     /// Install the Debian packages the sandbox needs (apt-get, as root).
     Deps,
-    /// Run a benchmark: `crypt` (dbcrypt vs pyAesCrypt vs `openssl enc`, 1 GiB).
+    /// Run a benchmark: `crypt` (dbcrypt vs pyAesCrypt vs `openssl enc`, 1 GiB),
+    /// `remote` (round trips and stream throughput per transport).
     Bench {
         /// Which benchmark.
         name: String,
@@ -54,8 +56,9 @@ fn main() {
         Command::Deps => packages::ensure_installed(),
         Command::Bench { name } => match name.as_str() {
             "crypt" => bench_crypt::run(&util::workspace_root()),
+            "remote" => bench_remote::run(&util::workspace_root()),
             other => Err(anyhow::anyhow!(
-                "unknown benchmark {other:?} (known: crypt)"
+                "unknown benchmark {other:?} (known: crypt, remote)"
             )),
         },
     };

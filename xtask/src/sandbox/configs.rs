@@ -154,6 +154,10 @@ fn sandbox_env(paths: &Paths, s: &Secrets) -> String {
         ("CATALOG_PORT", CATALOG_PORT.to_string()),
         ("RABBITMQ_URI", rabbitmq_uri()),
         ("ADM_AGENT_PORT", ADM_AGENT_PORT.to_string()),
+        (
+            "ADM_AGENT_SECRET_FILE",
+            super::agents::secret_file(paths).display().to_string(),
+        ),
         ("SOCAT_PORT", SOCAT_PORT.to_string()),
         ("SOCAT_PORT2", SOCAT_PORT2.to_string()),
         ("STORE_HOST", STORE_HOST.to_string()),

@@ -11,6 +11,7 @@
 //! config files. Every daemon is tracked by a pid file under the sandbox
 //! directory; `down` stops exactly those and removes the directory.
 
+mod agents;
 mod configs;
 pub mod layout;
 mod mariadb;
@@ -147,6 +148,7 @@ pub fn up(paths: &Paths) -> Result<bool> {
     if rabbit_started || !rabbit::alive(paths) {
         rabbit::await_up(paths)?;
     }
+    agents::up(paths)?;
     let after = status(paths);
     print!("{}", after.text);
     if !after.all_up {
@@ -191,6 +193,7 @@ pub fn down(paths: &Paths) -> Result<()> {
             paths.root.display()
         );
     }
+    agents::down(paths)?;
     routers::down(paths)?;
     let stops: Vec<_> = instances()
         .into_iter()
@@ -244,6 +247,7 @@ pub fn status(paths: &Paths) -> Status {
     for (name, alive) in routers::alive(paths) {
         lines.push((format!("router emulator {name}"), alive));
     }
+    lines.extend(agents::alive(paths));
     lines.push(("sshd :2222".to_owned(), sshd::alive(paths)));
     lines.push(("rabbitmq 127.0.0.1:5672".to_owned(), rabbit::alive(paths)));
     let all_up = lines.iter().all(|(_, a)| *a);
