@@ -90,12 +90,12 @@ pub fn up(paths: &Paths) -> Result<()> {
                 .arg("--secret-file")
                 .arg(&secret);
             as_login_user(&mut cmd);
-            spawn_daemon(&mut cmd, &log, &pid)?;
+            let spawned = spawn_daemon(&mut cmd, &log, &pid)?;
             wait_for(
                 &format!("the adm-agent on {addr}"),
                 Duration::from_secs(20),
                 || {
-                    if pidfile_alive(&pid, "dbagent").is_none() {
+                    if !super::procs::running(spawned) {
                         bail!(
                             "the adm-agent on {addr} exited; {} ends with:\n{}",
                             log.display(),
@@ -122,12 +122,12 @@ pub fn up(paths: &Paths) -> Result<()> {
             // The URI holds a password: environment, never argv.
             cmd.env("DBAGENT_RABBITMQ_URI", rabbit_uri());
             as_login_user(&mut cmd);
-            spawn_daemon(&mut cmd, &log, &pid)?;
+            let spawned = spawn_daemon(&mut cmd, &log, &pid)?;
             wait_for(
                 &format!("the rabbit-agent of {host}"),
                 Duration::from_secs(30),
                 || {
-                    if pidfile_alive(&pid, "dbagent").is_none() {
+                    if !super::procs::running(spawned) {
                         bail!(
                             "the rabbit-agent of {host} exited; {} ends with:\n{}",
                             log.display(),
