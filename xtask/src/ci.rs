@@ -21,7 +21,7 @@ pub fn run() -> Result<()> {
         "warnings",
     ]))?;
     step("build");
-    run_cmd(cargo().args(["build", "--workspace", "--all-targets"]))?;
+    crate::util::build_workspace()?;
     step("sandbox up");
     let paths = crate::sandbox::paths();
     let started = crate::sandbox::up(&paths)?;

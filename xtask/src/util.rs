@@ -30,6 +30,26 @@ pub fn cargo() -> Command {
     cmd
 }
 
+/// The path of a workspace binary (`dbscale-sim`, `dbagent`, ...), after
+/// building the workspace once per xtask run. The whole workspace is built
+/// with every target, exactly as `cargo xtask ci` and `cargo test` build it:
+/// building one package alone unifies dependency features differently and
+/// would recompile half the dependency tree.
+pub fn workspace_binary(name: &str) -> Result<PathBuf> {
+    static BUILT: std::sync::OnceLock<std::result::Result<(), String>> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| build_workspace().map_err(|e| format!("{e:#}")))
+        .clone()
+        .map_err(|e| anyhow!(e))?;
+    Ok(target_dir().join("debug").join(name))
+}
+
+/// `cargo build --workspace --all-targets`.
+pub fn build_workspace() -> Result<()> {
+    run(cargo().args(["build", "--workspace", "--all-targets"]))
+        .context("cannot build the workspace")
+}
+
 /// Runs `cmd`, inheriting stdio, and fails naming the command if it fails.
 pub fn run(cmd: &mut Command) -> Result<()> {
     let status = cmd

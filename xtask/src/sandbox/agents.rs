@@ -6,9 +6,7 @@
 
 use super::layout::{ADM_AGENT_PORT, AMQP_PORT, LOGIN_USER, Paths, host_addresses};
 use super::procs::{chown_login_user, pidfile_alive, spawn_daemon, stop_pidfile};
-use crate::util::{
-    cargo, ensure_port_free, random_password, run, tail, target_dir, wait_for, write_file,
-};
+use crate::util::{ensure_port_free, random_password, tail, wait_for, write_file};
 use anyhow::{Context, Result, anyhow, bail};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::os::unix::process::CommandExt as _;
@@ -40,9 +38,7 @@ fn file(paths: &Paths, kind: &str, host: Ipv4Addr, ext: &str) -> PathBuf {
 /// Builds dbagent and copies it into the sandbox (so a rebuild never
 /// changes a running agent's binary).
 fn binary(paths: &Paths) -> Result<PathBuf> {
-    run(cargo().args(["build", "--quiet", "-p", "dbagent"]))
-        .context("cannot build the agent (bins/dbagent)")?;
-    let built = target_dir().join("debug").join("dbagent");
+    let built = crate::util::workspace_binary("dbagent")?;
     let copy = dir(paths).join("dbagent");
     let tmp = dir(paths).join("dbagent.new");
     std::fs::copy(&built, &tmp)

@@ -9,9 +9,7 @@ use super::layout::{
     SSH_PORT, instances,
 };
 use super::procs;
-use crate::util::{
-    cargo, ensure_port_free, output_with_stdin, run, tail, target_dir, wait_for, write_file,
-};
+use crate::util::{ensure_port_free, output_with_stdin, tail, wait_for, write_file};
 use anyhow::{Context, Result, bail};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::path::PathBuf;
@@ -99,9 +97,7 @@ fn config(router: &Router, paths: &Paths, secrets: &Secrets) -> String {
 
 /// The emulator binary, built if needed.
 fn binary() -> Result<PathBuf> {
-    run(cargo().args(["build", "--quiet", "-p", "dbscale-sim"]))
-        .context("cannot build the router emulator (fixtures/dbscale-sim)")?;
-    Ok(target_dir().join("debug").join("dbscale-sim"))
+    crate::util::workspace_binary("dbscale-sim")
 }
 
 /// Writes configs and starts each emulator that is not running.
