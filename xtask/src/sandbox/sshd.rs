@@ -50,6 +50,9 @@ pub fn up(paths: &Paths) -> Result<()> {
          PasswordAuthentication yes\n\
          KbdInteractiveAuthentication no\n\
          PubkeyAuthentication yes\n\
+         # The checkout may live under a world-writable directory such as /tmp,\n\
+         # which StrictModes would hold against authorized_keys.\n\
+         StrictModes no\n\
          UsePAM no\n\
          # The remote transport multiplexes many commands over one connection.\n\
          MaxSessions 128\n\
