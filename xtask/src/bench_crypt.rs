@@ -105,7 +105,7 @@ pub fn run(root: &Path) -> Result<()> {
 
     let section = render(&tools, &timings, load_before.trim(), load_after.trim())?;
     print!("{section}");
-    update_doc(&root.join("docs/benchmarks.md"), &section)?;
+    crate::benchdoc::record(root, "## crypt", &section)?;
     for name in [
         "dbcrypt.aes",
         "dbcrypt.out",
@@ -219,7 +219,7 @@ fn render(
     load_after: &str,
 ) -> Result<String> {
     use std::fmt::Write as _;
-    let date = command_line(&["date", "-u", "+%Y-%m-%d %H:%M UTC"]);
+    let date = crate::util::utc_now("%Y-%m-%d %H:%M UTC");
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|c| {
@@ -313,33 +313,4 @@ fn command_line(argv: &[&str]) -> String {
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| "?".into())
-}
-
-/// Replaces the `## crypt` section (up to the next `## ` heading) or
-/// appends it; creates the file if needed.
-fn update_doc(path: &Path, section: &str) -> Result<()> {
-    let old = std::fs::read_to_string(path).unwrap_or_else(|_| "# Benchmarks\n".to_owned());
-    let mut out = String::new();
-    let mut lines = old.lines().peekable();
-    let mut replaced = false;
-    while let Some(line) = lines.next() {
-        if line.trim_end() == "## crypt" {
-            out.push_str(section);
-            out.push('\n');
-            while lines.peek().is_some_and(|l| !l.starts_with("## ")) {
-                lines.next();
-            }
-            replaced = true;
-            continue;
-        }
-        out.push_str(line);
-        out.push('\n');
-    }
-    if !replaced {
-        if !out.ends_with("\n\n") {
-            out.push('\n');
-        }
-        out.push_str(section);
-    }
-    std::fs::write(path, out).with_context(|| format!("cannot write {}", path.display()))
 }

@@ -9,6 +9,7 @@
 
 mod bench_crypt;
 mod bench_remote;
+mod benchdoc;
 mod ci;
 mod demo;
 mod packages;

@@ -158,6 +158,15 @@ pub fn random_password(len: usize) -> Result<String> {
         .collect())
 }
 
+/// The current UTC time formatted by `date -u +FORMAT` (no date crate
+/// needed for the few places that stamp benchmark results); `?` if `date`
+/// fails.
+pub fn utc_now(format: &str) -> String {
+    output(Command::new("date").arg("-u").arg(format!("+{format}")))
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_else(|_| "?".to_owned())
+}
+
 /// Single-quotes `s` for a POSIX shell.
 pub fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''"))

@@ -169,6 +169,10 @@ fn ensure_traversable(dir: &std::path::Path) -> Result<()> {
     let meta = std::fs::metadata(dir)?;
     let mode = meta.permissions().mode();
     if mode & 0o001 == 0 {
+        eprintln!(
+            "note: making {} searchable (o+x) so the sandbox login user can reach its datadirs",
+            dir.display()
+        );
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode | 0o011)).with_context(
             || {
                 format!(
