@@ -1,0 +1,83 @@
+//! Host-to-host transfers for dbscale-backup, through socat.
+//!
+//! Data flows from a source host to the backup store (or from the store to
+//! a recovery job server) directly; the controller only orchestrates over
+//! [`remote::Transport`]s:
+//!
+//! 1. a **listener** on the receiving host, `socat -d -d -lf
+//!    <log_dir>/<port>_<n> -u tcp-listen:<port>,reuseaddr` into a file or a
+//!    consumer such as `mbstream -x -C DIR`; the script on the host reports
+//!    as soon as socat logs "listening on" (bounded); when socat logs
+//!    "Address already in use" the port is bumped by 10, up to
+//!    `socat-retry-count` times, and the port that worked is remembered for
+//!    the next transfer of its family ([`PortAllocator`]: `socat-port` for
+//!    streams, `socat-port2` for files, as the seed);
+//! 2. a **sender** on the source host: `cat FILE`, `tar -cf - DIR`, or any
+//!    command's stdout, piped to `socat -u - TCP4:host:port,retry=N`;
+//! 3. both ends run under `set -o pipefail` and report every stage's exit
+//!    status, the byte count and (optionally) a SHA-256 computed while the
+//!    data flows; a transfer that lost bytes or whose producer failed is an
+//!    error, never a short file reported as success.
+//!
+//! Every remote command is recorded in a [`Registry`] (the seed's
+//! `command_dict`), so the [`Watchdog`] can kill them on their hosts when
+//! `[misc] max-time-sec` (re-read from the config file every second) passes
+//! or another step fails; its cancellation token tells engines why.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), stream::Error> {
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//! use remote::{Ssh, SshConfig, Transport};
+//! use stream::{LogProgress, Registry, Sink, Source, StreamConfig, Streamer, Watchdog, WatchdogConfig};
+//!
+//! let ssh = |host: &str| -> Arc<dyn Transport> {
+//!     let mut cfg = SshConfig::new("dbsbk", "/var/lib/dbbackup");
+//!     cfg.key = Some("/root/.ssh/id_rsa".into());
+//!     Arc::new(Ssh::new(host, cfg))
+//! };
+//! let (source_host, store) = (ssh("127.0.0.11"), ssh("127.0.0.50"));
+//!
+//! let registry = Registry::new();
+//! let watchdog = Watchdog::start(
+//!     registry.clone(),
+//!     WatchdogConfig::new("/etc/dbbackup/backup.conf", Duration::from_secs(45000)),
+//! );
+//! let mut cfg = StreamConfig::new(45509, 45514, stream::socat_log_dir_today("/backup"));
+//! cfg.checksum = true;
+//! let streamer = Streamer::new(cfg, registry);
+//!
+//! let report = streamer
+//!     .transfer(
+//!         &source_host,
+//!         &Source::file("/data/mysql/my.cnf"),
+//!         &store,
+//!         &Sink::file("/backup/UTC20261121101500.123-full/my.conf"),
+//!         &LogProgress,
+//!     )
+//!     .await?;
+//! println!("{} bytes on port {}, sha256 {:?}", report.bytes, report.port, report.sha256);
+//! watchdog.finish().await;
+//! # Ok(()) }
+//! ```
+
+pub mod error;
+mod pipe;
+pub mod ports;
+pub mod progress;
+pub mod registry;
+mod report;
+pub mod scp;
+mod script;
+pub mod spec;
+pub mod transfer;
+pub mod watchdog;
+
+pub use error::{Error, Result, StopReason};
+pub use ports::{PortAllocator, PortFamily};
+pub use progress::{LogProgress, NoProgress, Progress, Update};
+pub use registry::{Entry, Registration, Registry};
+pub use scp::ScpConfig;
+pub use spec::{Sink, Source};
+pub use transfer::{StreamConfig, Streamer, TransferReport, socat_log_dir, socat_log_dir_today};
+pub use watchdog::{Watchdog, WatchdogConfig, max_time_from_ini, read_max_time};

@@ -1,0 +1,387 @@
+//! The bash scripts both ends run, built from typed parts (pure, no I/O).
+//!
+//! Each script talks to the controller through short stdout lines (parsed
+//! by [`crate::report`]):
+//!
+//! * receiver: `L` (listening), `U` (Address already in use), `T` (not
+//!   listening in time), `F codes` (socat ended before listening), `P n`
+//!   (bytes so far, about every second), `R codes;bytes;sha256` (done);
+//! * sender: `S` (checks passed, data flowing), `R codes;bytes;sha256`;
+//! * both: `E message` for a failed precondition.
+//!
+//! `codes` is bash's `PIPESTATUS` under `set -o pipefail`, so a failing
+//! producer or consumer is never hidden behind socat's exit 0.
+//!
+//! Waiting on the receiver is event-driven: the pipeline runs in the
+//! background and writes one line to a FIFO (fd 9) when it ends, and the
+//! script blocks in `read -t` on that FIFO: it wakes at once when the
+//! transfer ends and every second otherwise to report progress. Until the
+//! listener is up it polls socat's log every 10 ms, bounded by a tick count.
+//!
+//! Byte counts: a file's size is `stat`ed (free); streams (tar, command
+//! output, consumer sinks) are counted by `wc -c` on a `tee` FIFO. SHA-256,
+//! when asked for, is `sha256sum` on a `tee` FIFO on both ends, computed
+//! while the data flows.
+
+use crate::spec::{Sink, Source};
+use remote::{Command, quote};
+use std::time::Duration;
+
+/// A remote script plus the names of its pipeline's stages, in
+/// `PIPESTATUS` order (for messages such as "producer tar exited 2").
+#[derive(Debug, Clone)]
+pub(crate) struct Script {
+    /// `bash -c SCRIPT`, with the producer's/consumer's environment.
+    pub command: Command,
+    /// Stage names, e.g. `["tar", "tee", "socat"]`.
+    pub stages: Vec<String>,
+}
+
+const PREAMBLE: &str = "set -o pipefail\n\
+st=$(mktemp -d \"${TMPDIR:-/tmp}/.dbstream.XXXXXX\") || { echo 'E cannot create a temporary directory'; exit 125; }\n\
+trap 'rm -rf \"$st\"' EXIT\n";
+
+/// `echo 'E msg'; exit 125` as a shell fragment.
+fn fail(msg: &str) -> String {
+    format!("{{ echo {}; exit 125; }}", quote(&format!("E {msg}")))
+}
+
+/// Starts the background readers of the tee FIFOs; returns the tee stage
+/// (`tee FIFO... |`) or an empty string when nothing taps the stream.
+fn taps(sha: bool, count: bool, script: &mut String) -> String {
+    let mut fifos = Vec::new();
+    if sha {
+        script.push_str("mkfifo \"$st/h\" || exit 125\nsha256sum < \"$st/h\" > \"$st/sha\" &\n");
+        fifos.push("\"$st/h\"");
+    }
+    if count {
+        script.push_str("mkfifo \"$st/c\" || exit 125\nwc -c < \"$st/c\" > \"$st/n\" &\n");
+        fifos.push("\"$st/c\"");
+    }
+    if fifos.is_empty() {
+        String::new()
+    } else {
+        format!("tee {} | ", fifos.join(" "))
+    }
+}
+
+/// After the pipeline: unblock FIFO readers whose writer never opened
+/// (opening read-write never blocks), then wait for them.
+const DRAIN_TAPS: &str =
+    "for f in \"$st/h\" \"$st/c\"; do [ -p \"$f\" ] && : 1<>\"$f\"; done\nwait\n";
+
+/// Reads the tap results into `$n` (when counted) and `$s`.
+const READ_TAPS: &str = "s=-\n[ -s \"$st/sha\" ] && s=$(cut -c1-64 \"$st/sha\")\n\
+[ -s \"$st/n\" ] && n=$(tr -d ' \\n' < \"$st/n\")\n";
+
+/// A consumer or producer command as one pipeline stage: `( cd D && exec P A )`.
+fn stage(cmd: &Command) -> String {
+    format!("( {} )", cmd.to_shell())
+}
+
+/// `bash -c script` carrying `env` (values travel the transport's secret
+/// path, never this argv).
+fn bash(script: String, env: &[(String, String)]) -> Command {
+    let mut cmd = Command::new("bash").arg("-c").arg(script);
+    cmd.env = env.to_vec();
+    cmd
+}
+
+/// The sending side: `PRODUCER | [tee FIFOs |] socat -u - TCP4:HOST:PORT,retry=N`.
+pub(crate) fn sender(
+    source: &Source,
+    host: &str,
+    port: u16,
+    retry: u32,
+    sha: bool,
+) -> Result<Script, String> {
+    let mut s = String::from(PREAMBLE);
+    let (producer, name, counted, env) = match source {
+        Source::File(path) => {
+            s.push_str(&format!(
+                "n=$(stat -L -c %s -- {p}) || {}\n[ -f {p} ] || {}\n",
+                fail(&format!("cannot stat {path}")),
+                fail(&format!("{path} is not a regular file")),
+                p = quote(path),
+            ));
+            (
+                format!("cat -- {}", quote(path)),
+                "cat".to_owned(),
+                false,
+                Vec::new(),
+            )
+        }
+        Source::Dir {
+            path,
+            gzip,
+            exclude,
+        } => {
+            let (parent, name) = split_dir(path)?;
+            s.push_str(&format!(
+                "[ -d {} ] || {}\n",
+                quote(path),
+                fail(&format!("{path} is not a directory"))
+            ));
+            let mut tar = format!("tar -C {} -c", quote(&parent));
+            if *gzip {
+                tar.push('z');
+            }
+            tar.push_str("f -");
+            for pattern in exclude {
+                tar.push_str(&format!(" --exclude={}", quote(pattern)));
+            }
+            tar.push_str(&format!(" -- {}", quote(&name)));
+            (tar, "tar".to_owned(), true, Vec::new())
+        }
+        Source::Command(cmd) => {
+            if cmd.stdin.is_some() {
+                return Err(format!(
+                    "the producer {} must not take stdin bytes",
+                    cmd.name()
+                ));
+            }
+            cmd.validate()?;
+            (stage(cmd), cmd.name().to_owned(), true, cmd.env.clone())
+        }
+    };
+    let tee = taps(sha, counted, &mut s);
+    s.push_str("echo S\n");
+    s.push_str(&format!(
+        "{producer} | {tee}socat -u - TCP4:{host}:{port},retry={retry}\nrc=\"${{PIPESTATUS[*]}}\"\n",
+        host = quote(host),
+    ));
+    s.push_str(DRAIN_TAPS);
+    s.push_str(READ_TAPS);
+    s.push_str("echo \"R $rc;${n:--};$s\"\ncase \"$rc\" in *[!0\\ ]*) exit 1;; esac\n");
+    let mut stages = vec![name];
+    if !tee.is_empty() {
+        stages.push("tee".into());
+    }
+    stages.push("socat".into());
+    Ok(Script {
+        command: bash(s, &env),
+        stages,
+    })
+}
+
+/// The receiving side: a socat listener on `port` logging to
+/// `log_dir/log_name`, into `sink`; waits at most `listen` for socat to
+/// report that it listens.
+pub(crate) fn receiver(
+    port: u16,
+    log_dir: &str,
+    log_name: &str,
+    sink: &Sink,
+    sha: bool,
+    listen: Duration,
+) -> Result<Script, String> {
+    let log = format!("{}/{log_name}", log_dir.trim_end_matches('/'));
+    let mut s = String::from(PREAMBLE);
+    s.push_str(&format!(
+        "log={}\nmkdir -p -- {} && : > \"$log\" || {}\n",
+        quote(&log),
+        quote(log_dir),
+        fail(&format!("cannot create the socat log {log}"))
+    ));
+    let (consumer, env) = match sink {
+        Sink::File(path) => {
+            s.push_str(&format!(
+                ": > {} || {}\n",
+                quote(path),
+                fail(&format!("cannot create {path}"))
+            ));
+            (None, Vec::new())
+        }
+        Sink::Command(cmd) => {
+            cmd.validate()?;
+            (Some(cmd), cmd.env.clone())
+        }
+    };
+    s.push_str("mkfifo \"$st/ev\" && exec 9<>\"$st/ev\" || exit 125\n");
+    let tee = taps(sha, consumer.is_some(), &mut s);
+    // socat writes the file itself when nothing taps the stream: no copy.
+    let direct = tee.is_empty() && consumer.is_none();
+    let out = match (sink, direct) {
+        (Sink::File(path), true) => quote(&format!("open:{path},creat,trunc")).into_owned(),
+        _ => "STDOUT".to_owned(),
+    };
+    let tail = match (sink, consumer) {
+        (_, Some(cmd)) => format!(" | {tee}{}", stage(cmd)),
+        (Sink::File(path), None) if !direct => {
+            format!(" | {}> {}", tee.trim_end_matches("| "), quote(path))
+        }
+        _ => String::new(),
+    };
+    s.push_str(&format!(
+        "( {{ socat -d -d -lf \"$log\" -u tcp-listen:{port},reuseaddr {out} & echo $! > \"$st/spid\"; wait $!; }}{tail}; \
+         echo \"${{PIPESTATUS[*]}}\" > \"$st/rc\"; echo d >&9 ) &\nbg=$!\n"
+    ));
+    let ticks = (listen.as_millis() / 10).max(1);
+    s.push_str(&format!(
+        "i=0\nwhile :; do\n\
+         \x20 if grep -q 'listening on' \"$log\"; then echo L; break; fi\n\
+         \x20 if read -t 0.01 -u 9 _; then\n\
+         \x20   wait \"$bg\"\n\
+         \x20   if grep -q 'Address already in use' \"$log\"; then echo U; exit 98; fi\n\
+         \x20   echo \"F $(cat \"$st/rc\" 2>/dev/null)\"; tail -n 5 \"$log\" >&2; exit 1\n\
+         \x20 fi\n\
+         \x20 i=$((i+1)); if [ \"$i\" -ge {ticks} ]; then kill \"$(cat \"$st/spid\")\" 2>/dev/null; echo T; exit 124; fi\n\
+         done\n"
+    ));
+    let progress = match sink {
+        Sink::File(path) => format!("stat -c %s -- {} 2>/dev/null || echo 0", quote(path)),
+        // Bytes socat wrote = its write count minus what went to its log.
+        Sink::Command(_) => {
+            "w=$(sed -n 's/^wchar: //p' \"/proc/$(cat \"$st/spid\")/io\" 2>/dev/null); \
+             l=$(stat -c %s \"$log\" 2>/dev/null); echo $(( ${w:-0} - ${l:-0} ))"
+                .to_owned()
+        }
+    };
+    s.push_str(&format!(
+        "now() {{ {progress}; }}\nwhile ! read -t 1 -u 9 _; do echo \"P $(now)\"; done\n\
+         wait \"$bg\"\nrc=$(cat \"$st/rc\")\n"
+    ));
+    s.push_str(DRAIN_TAPS);
+    if let Sink::File(path) = sink {
+        s.push_str(&format!("n=$(stat -c %s -- {})\n", quote(path)));
+    }
+    s.push_str(READ_TAPS);
+    s.push_str("echo \"R $rc;${n:--};$s\"\ncase \"$rc\" in *[!0\\ ]*) exit 1;; esac\n");
+    let mut stages = vec!["socat".to_owned()];
+    if !tee.is_empty() {
+        stages.push("tee".into());
+    }
+    if let Some(cmd) = consumer {
+        stages.push(cmd.name().to_owned());
+    }
+    Ok(Script {
+        command: bash(s, &env),
+        stages,
+    })
+}
+
+/// `/a/b/` -> (`/a`, `b`); `b` -> (`.`, `b`).
+fn split_dir(path: &str) -> Result<(String, String), String> {
+    let trimmed = path.trim_end_matches('/');
+    if trimmed.is_empty() || trimmed == "." || trimmed.ends_with("/..") || trimmed == ".." {
+        return Err(format!(
+            "cannot send {path:?} as a tar stream: name a directory"
+        ));
+    }
+    Ok(match trimmed.rsplit_once('/') {
+        Some(("", name)) => ("/".to_owned(), name.to_owned()),
+        Some((parent, name)) => (parent.to_owned(), name.to_owned()),
+        None => (".".to_owned(), trimmed.to_owned()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(cmd: &Command) -> String {
+        let (_, args) = cmd.argv();
+        args[1].to_owned()
+    }
+
+    #[test]
+    fn dir_paths_split() {
+        assert_eq!(split_dir("/a/b/").unwrap(), ("/a".into(), "b".into()));
+        assert_eq!(split_dir("/b").unwrap(), ("/".into(), "b".into()));
+        assert_eq!(split_dir("b").unwrap(), (".".into(), "b".into()));
+        assert!(split_dir("/").is_err());
+        assert!(split_dir("/a/..").is_err());
+    }
+
+    #[test]
+    fn file_sender_is_the_seeds_pipeline_with_pipefail() {
+        let s = sender(
+            &Source::file("/data/my 1.cnf"),
+            "127.0.0.50",
+            29998,
+            10,
+            false,
+        )
+        .unwrap();
+        let t = text(&s.command);
+        assert!(t.starts_with("set -o pipefail\n"), "{t}");
+        assert!(
+            t.contains("cat -- '/data/my 1.cnf' | socat -u - TCP4:127.0.0.50:29998,retry=10\n"),
+            "{t}"
+        );
+        assert_eq!(s.stages, ["cat", "socat"]);
+        assert!(!t.contains("tee"), "a file is stat'ed, not counted: {t}");
+    }
+
+    #[test]
+    fn tar_sender_counts_and_hashes() {
+        let src = Source::Dir {
+            path: "/data/app/dbscale".into(),
+            gzip: true,
+            exclude: vec!["*.log".into()],
+        };
+        let s = sender(&src, "h", 1, 0, true).unwrap();
+        let t = text(&s.command);
+        assert!(
+            t.contains("tar -C /data/app -czf - --exclude='*.log' -- dbscale | tee \"$st/h\" \"$st/c\" | socat"),
+            "{t}"
+        );
+        assert_eq!(s.stages, ["tar", "tee", "socat"]);
+    }
+
+    #[test]
+    fn command_sender_keeps_env_off_the_script() {
+        let cmd = Command::new("mariabackup")
+            .arg("--backup")
+            .env("MYSQL_PWD", "s3cret");
+        let s = sender(&Source::command(cmd), "h", 1, 0, false).unwrap();
+        assert!(!text(&s.command).contains("s3cret"));
+        assert_eq!(s.command.env, [("MYSQL_PWD".into(), "s3cret".into())]);
+        assert!(text(&s.command).contains("( exec mariabackup --backup ) | tee"));
+        let with_stdin = Command::new("cat").stdin(b"x".to_vec());
+        assert!(sender(&Source::command(with_stdin), "h", 1, 0, false).is_err());
+    }
+
+    #[test]
+    fn file_receiver_lets_socat_write_the_file() {
+        let s = receiver(
+            29998,
+            "/store/socat_log/20261121",
+            "29998_3",
+            &Sink::file("/store/x/my.conf"),
+            false,
+            Duration::from_secs(5),
+        )
+        .unwrap();
+        let t = text(&s.command);
+        assert!(t.contains("log=/store/socat_log/20261121/29998_3\n"), "{t}");
+        assert!(
+            t.contains("socat -d -d -lf \"$log\" -u tcp-listen:29998,reuseaddr open:/store/x/my.conf,creat,trunc &"),
+            "{t}"
+        );
+        assert!(t.contains("-ge 500 ]"), "{t}");
+        assert_eq!(s.stages, ["socat"]);
+    }
+
+    #[test]
+    fn consumer_receiver_counts_through_tee() {
+        let sink = Sink::command(Command::new("mbstream").args(["-x", "-C", "/d"]));
+        let s = receiver(1, "/l", "1_1", &sink, true, Duration::from_secs(1)).unwrap();
+        let t = text(&s.command);
+        assert!(
+            t.contains("wait $!; } | tee \"$st/h\" \"$st/c\" | ( exec mbstream -x -C /d );"),
+            "{t}"
+        );
+        assert_eq!(s.stages, ["socat", "tee", "mbstream"]);
+        let hashed_file = receiver(
+            1,
+            "/l",
+            "1_1",
+            &Sink::file("/f"),
+            true,
+            Duration::from_secs(1),
+        )
+        .unwrap();
+        assert!(text(&hashed_file.command).contains("wait $!; } | tee \"$st/h\" > /f;"));
+    }
+}

@@ -1,0 +1,529 @@
+//! Orchestrating one transfer: listener (with port bump), sender, progress,
+//! and the checks on both ends. Data never passes through the controller.
+
+use crate::error::{Error, Result};
+use crate::pipe::{End, Finished};
+use crate::ports::{PortAllocator, PortFamily};
+use crate::progress::{Progress, Update};
+use crate::registry::Registry;
+use crate::report::Line;
+use crate::scp::ScpConfig;
+use crate::script;
+use crate::spec::{Sink, Source};
+use remote::Transport;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Settings of every transfer of a run (from the seed's `[misc]` keys).
+#[derive(Debug, Clone)]
+pub struct StreamConfig {
+    /// `socat-port`: first port for streams.
+    pub socat_port: u16,
+    /// `socat-port2`: first port for files.
+    pub socat_port2: u16,
+    /// `socat-retry-count`: how often a taken port is bumped by 10 (0 = never);
+    /// also the sender's `retry=` count.
+    pub retry_count: u32,
+    /// Directory on the receiving host for socat logs, usually from
+    /// [`socat_log_dir`] (`<store dir>/socat_log/YYYYMMDD`).
+    pub log_dir: String,
+    /// Compute SHA-256 of every stream on both ends and compare.
+    pub checksum: bool,
+    /// How long a listener may take to report "listening on".
+    pub listen_timeout: Duration,
+    /// How long one end may take to finish once the other has.
+    pub finish_timeout: Duration,
+    /// A bound on each remote command of a transfer (`None`: only the
+    /// watchdog's `max-time-sec` bounds it, as in the seed).
+    pub command_timeout: Option<Duration>,
+    /// `using-scp`: copy files with scp instead of socat.
+    pub scp: Option<ScpConfig>,
+}
+
+impl StreamConfig {
+    /// The seed's defaults for the given ports and log directory:
+    /// `socat-retry-count = 10`, no checksum, 10 s to listen, 60 s to finish.
+    pub fn new(socat_port: u16, socat_port2: u16, log_dir: impl Into<String>) -> Self {
+        Self {
+            socat_port,
+            socat_port2,
+            retry_count: 10,
+            log_dir: log_dir.into(),
+            checksum: false,
+            listen_timeout: Duration::from_secs(10),
+            finish_timeout: Duration::from_secs(60),
+            command_timeout: None,
+            scp: None,
+        }
+    }
+}
+
+/// `<base>/socat_log/YYYYMMDD` for `date` (the seed uses the local date).
+pub fn socat_log_dir(base: &str, date: chrono::NaiveDate) -> String {
+    format!(
+        "{}/socat_log/{}",
+        base.trim_end_matches('/'),
+        date.format("%Y%m%d")
+    )
+}
+
+/// [`socat_log_dir`] for today's local date.
+pub fn socat_log_dir_today(base: &str) -> String {
+    socat_log_dir(base, chrono::Local::now().date_naive())
+}
+
+/// What a successful transfer did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransferReport {
+    /// Bytes sent and received (equal).
+    pub bytes: u64,
+    /// SHA-256 of the stream (equal on both ends), when computed.
+    pub sha256: Option<String>,
+    /// The port the listener got (0 for scp).
+    pub port: u16,
+    /// The receiver's socat log (empty for scp).
+    pub log_file: String,
+    /// Wall time from starting the listener to both ends done.
+    pub elapsed: Duration,
+    /// `socat` or `scp`.
+    pub method: &'static str,
+}
+
+/// Runs transfers for one run: owns the port allocator, shares the
+/// registry (and so the watchdog's stop).
+#[derive(Debug)]
+pub struct Streamer {
+    cfg: StreamConfig,
+    ports: PortAllocator,
+    registry: Registry,
+}
+
+/// A receiver that listens, and how it got there.
+struct Listening {
+    end: End,
+    port: u16,
+    log: String,
+}
+
+impl Streamer {
+    /// A streamer with its own port counters from `cfg`, registering its
+    /// commands in `registry`.
+    pub fn new(cfg: StreamConfig, registry: Registry) -> Self {
+        let ports = PortAllocator::new(cfg.socat_port, cfg.socat_port2, cfg.retry_count);
+        Self {
+            cfg,
+            ports,
+            registry,
+        }
+    }
+
+    /// The port counters (the ports that worked last).
+    pub fn ports(&self) -> &PortAllocator {
+        &self.ports
+    }
+
+    /// The registry its commands go to.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &StreamConfig {
+        &self.cfg
+    }
+
+    /// Sends `source` from the host of `from` to `sink` on the host of `to`
+    /// (the sender connects to `to.host()`), checking both ends' exit
+    /// statuses, byte counts and (when configured) SHA-256. With `using-scp`
+    /// configured, files go by scp instead.
+    pub async fn transfer(
+        &self,
+        from: &Arc<dyn Transport>,
+        source: &Source,
+        to: &Arc<dyn Transport>,
+        sink: &Sink,
+        progress: &dyn Progress,
+    ) -> Result<TransferReport> {
+        if let Some(scp) = &self.cfg.scp {
+            return crate::scp::copy(self, scp, from, source, to, sink).await;
+        }
+        let started = Instant::now();
+        let label = format!(
+            "{} on {} -> {} on {}",
+            source.describe(),
+            from.host(),
+            sink.describe(),
+            to.host()
+        );
+        let family = source.family();
+        let listening = self.listen(to, sink, family).await?;
+        let port = listening.port;
+        let sender_script = script::sender(
+            source,
+            to.host(),
+            port,
+            self.cfg.retry_count,
+            self.cfg.checksum,
+        )
+        .map_err(Error::Invalid);
+        let sender_script = match sender_script {
+            Ok(s) => s,
+            Err(e) => {
+                listening.end.kill(&self.registry).await;
+                return Err(e);
+            }
+        };
+        let what = format!("sender of {} to {}:{port}", source.describe(), to.host());
+        let mut sender = match End::start(
+            from,
+            &self.registry,
+            sender_script,
+            what,
+            self.cfg.command_timeout,
+        )
+        .await
+        {
+            Ok(s) => s,
+            Err(e) => {
+                listening.end.kill(&self.registry).await;
+                return Err(e);
+            }
+        };
+        let mut receiver = listening.end;
+        let flow_start = Instant::now();
+        let report = |bytes: u64, done: bool| {
+            progress.update(&Update {
+                label: label.clone(),
+                bytes,
+                total: None,
+                elapsed: flow_start.elapsed(),
+                done,
+            });
+        };
+        let (sent, received) = self
+            .run_both(&mut sender, &mut receiver, |n| report(n, false))
+            .await;
+        let result = self.judge(
+            from,
+            source,
+            &sender,
+            sent,
+            to,
+            sink,
+            &receiver,
+            received,
+            port,
+            &listening.log,
+        );
+        if let Ok(bytes) = &result {
+            report(bytes.0, true);
+        }
+        result.map(|(bytes, sha256)| TransferReport {
+            bytes,
+            sha256,
+            port,
+            log_file: listening.log.clone(),
+            elapsed: started.elapsed(),
+            method: "socat",
+        })
+    }
+
+    /// Waits for both ends: when one ends the other gets `finish_timeout`
+    /// and is killed after it (a failed sender's receiver gets 2 s: nothing
+    /// more will come, and a receiver whose sender never connected would
+    /// listen forever); a stopped run kills both (the registry does) and
+    /// they get the same bound to report.
+    async fn run_both(
+        &self,
+        sender: &mut End,
+        receiver: &mut End,
+        on_progress: impl FnMut(u64),
+    ) -> (Finished, Finished) {
+        let bound = self.cfg.finish_timeout;
+        let token = self.registry.token();
+        let (send_key, recv_key) = (sender.registration.key(), receiver.registration.key());
+        let recv_fut = receiver.finish(on_progress);
+        tokio::pin!(recv_fut);
+        let send_fut = sender.finish(|_| {});
+        tokio::pin!(send_fut);
+        let sent = tokio::select! {
+            s = &mut send_fut => Some(s),
+            r = &mut recv_fut => {
+                // The receiver ended first (its consumer failed, or it was
+                // killed): the sender's socat fails on the broken connection.
+                let s = self.finish_or_kill(bound, &mut send_fut, send_key, "sender").await;
+                return (s, r);
+            }
+            () = token.cancelled() => None,
+        };
+        let sent = match sent {
+            Some(s) => s,
+            None => {
+                self.finish_or_kill(bound, &mut send_fut, send_key, "sender")
+                    .await
+            }
+        };
+        let sender_ok = sent.failure(&[]).is_none() && sent.outcome.is_some();
+        let wait = if sender_ok || self.registry.stop_reason().is_some() {
+            bound
+        } else {
+            Duration::from_secs(2).min(bound)
+        };
+        let received = self
+            .finish_or_kill(wait, &mut recv_fut, recv_key, "receiver")
+            .await;
+        (sent, received)
+    }
+
+    /// Awaits an end for `bound`; then kills it and gives it 5 s more to
+    /// report how it ended.
+    async fn finish_or_kill<F>(
+        &self,
+        bound: Duration,
+        fut: &mut F,
+        key: u64,
+        which: &str,
+    ) -> Finished
+    where
+        F: std::future::Future<Output = Finished> + Unpin,
+    {
+        if let Some(done) = bounded(bound, &mut *fut).await {
+            return done;
+        }
+        if let Err(e) = self.registry.kill(key).await {
+            tracing::warn!(which, error = %e, "cannot kill a transfer end");
+        }
+        match bounded(Duration::from_secs(5), fut).await {
+            Some(mut done) => {
+                done.notes.insert(
+                    0,
+                    format!("the {which} did not finish within {bound:?} and was killed"),
+                );
+                done
+            }
+            None => timed_out(which, bound),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn judge(
+        &self,
+        from: &Arc<dyn Transport>,
+        source: &Source,
+        sender: &End,
+        sent: Finished,
+        to: &Arc<dyn Transport>,
+        sink: &Sink,
+        receiver: &End,
+        received: Finished,
+        port: u16,
+        log: &str,
+    ) -> Result<(u64, Option<String>)> {
+        let send_fail = sent.failure(&sender.stages);
+        let recv_fail = received.failure(&receiver.stages);
+        if let Some(reason) = self.registry.stop_reason()
+            && (send_fail.is_some() || recv_fail.is_some())
+        {
+            return Err(Error::Stopped {
+                host: from.host().to_owned(),
+                step: format!("sending {} to {}:{port}", source.describe(), to.host()),
+                reason,
+            });
+        }
+        if let Some(detail) = send_fail {
+            return Err(Error::Sender {
+                host: from.host().to_owned(),
+                what: source.describe(),
+                port,
+                detail,
+            });
+        }
+        if let Some(detail) = recv_fail {
+            return Err(Error::Receiver {
+                host: to.host().to_owned(),
+                what: sink.describe(),
+                port,
+                detail,
+                log: log.to_owned(),
+            });
+        }
+        let (Some(s), Some(r)) = (sent.outcome, received.outcome) else {
+            unreachable_result()?
+        };
+        let mismatch = |detail: String, sent: u64, received: u64| Error::Mismatch {
+            from_host: from.host().to_owned(),
+            to_host: to.host().to_owned(),
+            port,
+            sent,
+            received,
+            detail,
+            log: log.to_owned(),
+        };
+        let (Some(sent_bytes), Some(recv_bytes)) = (s.bytes, r.bytes) else {
+            return Err(mismatch(
+                "a byte count is missing".into(),
+                s.bytes.unwrap_or(0),
+                r.bytes.unwrap_or(0),
+            ));
+        };
+        if sent_bytes != recv_bytes {
+            return Err(mismatch(
+                "byte counts differ".into(),
+                sent_bytes,
+                recv_bytes,
+            ));
+        }
+        if self.cfg.checksum {
+            match (&s.sha256, &r.sha256) {
+                (Some(a), Some(b)) if a == b => {}
+                (a, b) => {
+                    return Err(mismatch(
+                        format!(
+                            "SHA-256 differs (sent {}, received {})",
+                            a.as_deref().unwrap_or("none"),
+                            b.as_deref().unwrap_or("none")
+                        ),
+                        sent_bytes,
+                        recv_bytes,
+                    ));
+                }
+            }
+        }
+        Ok((sent_bytes, s.sha256))
+    }
+
+    /// Starts a listener for `sink` on `to`, bumping the port by 10 while
+    /// socat reports "Address already in use", up to `retry_count` times;
+    /// remembers the port that worked for the next transfer of `family`.
+    async fn listen(
+        &self,
+        to: &Arc<dyn Transport>,
+        sink: &Sink,
+        family: PortFamily,
+    ) -> Result<Listening> {
+        let host = to.host().to_owned();
+        let number = self.registry.next_number();
+        let candidates = self.ports.candidates(family);
+        let mut tried = Vec::new();
+        let mut last_log = String::new();
+        for port in candidates {
+            tried.push(port);
+            let log_name = format!("{port}_{number}");
+            last_log = format!("{}/{log_name}", self.cfg.log_dir.trim_end_matches('/'));
+            let script = script::receiver(
+                port,
+                &self.cfg.log_dir,
+                &log_name,
+                sink,
+                self.cfg.checksum,
+                self.cfg.listen_timeout,
+            )
+            .map_err(Error::Invalid)?;
+            let what = format!("socat listener on {host}:{port} into {}", sink.describe());
+            let mut end =
+                End::start(to, &self.registry, script, what, self.cfg.command_timeout).await?;
+            // The script bounds its own wait; this bound covers a lost transport.
+            let first = tokio::time::timeout(
+                self.cfg.listen_timeout + Duration::from_secs(10),
+                end.next_line(),
+            )
+            .await;
+            let listener_err = |detail: String| Error::Listener {
+                host: host.clone(),
+                port,
+                detail,
+                log: last_log.clone(),
+            };
+            match first {
+                Ok(Some(Line::Listening)) => {
+                    self.ports.remember(family, port);
+                    tracing::debug!(%host, port, log = %last_log, "listener up");
+                    return Ok(Listening {
+                        end,
+                        port,
+                        log: last_log,
+                    });
+                }
+                Ok(Some(Line::InUse)) => {
+                    let _ = bounded(Duration::from_secs(5), end.finish(|_| {})).await;
+                    tracing::info!(%host, port, "socat port is occupied, trying the next one");
+                    continue;
+                }
+                Ok(Some(Line::ListenTimeout)) | Err(_) => {
+                    end.kill(&self.registry).await;
+                    return Err(Error::ListenTimeout {
+                        host,
+                        port,
+                        after: self.cfg.listen_timeout,
+                        log: last_log,
+                    });
+                }
+                Ok(other) => {
+                    let finished = bounded(Duration::from_secs(5), end.finish(|_| {})).await;
+                    if let Some(reason) = self.registry.stop_reason() {
+                        return Err(Error::Stopped {
+                            host,
+                            step: format!("listener on port {port}"),
+                            reason,
+                        });
+                    }
+                    let mut detail = match other {
+                        Some(Line::Error(e)) => e,
+                        Some(Line::Failed(codes)) => {
+                            format!("socat ended before listening (exit {codes})")
+                        }
+                        Some(line) => format!("unexpected output {line:?}"),
+                        None => "the listener script ended without a word".to_owned(),
+                    };
+                    if let Some(f) = finished {
+                        if let Ok(code) = f.status {
+                            detail.push_str(&format!(" (script exit {code})"));
+                        }
+                        if !f.stderr.trim().is_empty() {
+                            detail.push_str(&format!(
+                                "; stderr: {}",
+                                f.stderr.split_whitespace().collect::<Vec<_>>().join(" ")
+                            ));
+                        }
+                    } else {
+                        end.kill(&self.registry).await;
+                    }
+                    return Err(listener_err(detail));
+                }
+            }
+        }
+        let port = tried.last().copied().unwrap_or(0);
+        Err(Error::PortsInUse {
+            host,
+            port,
+            tries: tried.len(),
+            ports: tried
+                .iter()
+                .map(u16::to_string)
+                .collect::<Vec<_>>()
+                .join(", "),
+            log: last_log,
+        })
+    }
+}
+
+fn unreachable_result<T>() -> Result<T> {
+    // `failure` is None only with an outcome on both ends.
+    Err(Error::Invalid(
+        "internal: a finished end without a result".into(),
+    ))
+}
+
+/// Awaits `fut` for at most `bound`.
+async fn bounded<F: std::future::Future>(bound: Duration, fut: F) -> Option<F::Output> {
+    tokio::time::timeout(bound, fut).await.ok()
+}
+
+fn timed_out(which: &str, bound: Duration) -> Finished {
+    Finished {
+        outcome: None,
+        notes: vec![format!("the {which} did not finish within {bound:?}")],
+        status: Err("timed out".into()),
+        stderr: String::new(),
+    }
+}
