@@ -1,0 +1,9 @@
+//! Binlog planning for dbscale-backup (WIP).
+
+pub mod backup_plan;
+pub mod backuped;
+pub mod consistence;
+pub mod format;
+pub mod gtid;
+pub mod name;
+pub mod server_dir;
