@@ -2,6 +2,7 @@
 
 pub mod backup_plan;
 pub mod backuped;
+pub mod chain;
 pub mod consistence;
 pub mod format;
 pub mod gtid;
