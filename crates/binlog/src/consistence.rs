@@ -213,13 +213,11 @@ impl ConsistenceInfo {
     }
 
     /// The lines of `datasource`'s servers.
-    pub fn of_datasource<'a>(
-        &'a self,
-        datasource: &'a str,
-    ) -> impl Iterator<Item = &'a ConsistenceLine> + 'a {
+    pub fn of_datasource(&self, datasource: &str) -> Vec<&ConsistenceLine> {
         self.lines
             .iter()
-            .filter(move |l| l.datasource == datasource)
+            .filter(|l| l.datasource == datasource)
+            .collect()
     }
 }
 
@@ -297,7 +295,7 @@ mod tests {
         assert_eq!(info.to_string(), text);
         assert_eq!(info.datasources(), ["auth", "normal_0"]);
         assert_eq!(info.line("auth_server").unwrap().xb_to.pos, 724);
-        assert_eq!(info.of_datasource("normal_0").count(), 1);
+        assert_eq!(info.of_datasource("normal_0").len(), 1);
         assert!(info.line("nobody").is_none());
     }
 
