@@ -34,6 +34,7 @@
 pub mod adm;
 pub mod agent;
 pub mod command;
+pub mod connector;
 pub mod error;
 pub mod local;
 pub mod rabbit;
@@ -43,6 +44,7 @@ pub mod transport;
 pub use adm::{Adm, AdmConfig};
 pub use agent::auth::Secret;
 pub use command::{Command, Program, quote};
+pub use connector::{AgentType, ConnectConfig, ConnectMethod, Connector, Login};
 pub use error::{Error, Result};
 pub use local::Local;
 pub use rabbit::{Broker, Rabbit};

@@ -1,5 +1,5 @@
 //! Ready-to-use files for tests and operators: `sandbox.env` and the
-//! seed-format configs (`backup-*.conf`, `recovery-ssh.conf`,
+//! seed-format configs (`backup-*.conf`, `recovery-*.conf`,
 //! `dr_flashback.ini`).
 
 use super::Secrets;
@@ -24,17 +24,12 @@ pub fn write_all(paths: &Paths, secrets: &Secrets) -> Result<()> {
     super::procs::chown_login_user(&paths.dir("store"))?;
     super::procs::chown_login_user(&paths.dir("jobserver"))?;
     for method in ["ssh", "rabbit", "adm"] {
-        write_file(
-            &paths.file(&format!("backup-{method}.conf")),
-            &backup_conf(paths, secrets, method),
-            0o600,
-        )?;
+        let backup = backup_conf(paths, secrets, method);
+        let recovery = recovery_conf(paths, secrets, method);
+        for (tool, text) in [("backup", backup), ("recovery", recovery)] {
+            write_file(&paths.file(&format!("{tool}-{method}.conf")), &text, 0o600)?;
+        }
     }
-    write_file(
-        &paths.file("recovery-ssh.conf"),
-        &recovery_conf(paths, secrets),
-        0o600,
-    )?;
     write_file(
         &paths.file("dr_flashback.ini"),
         &flashback_ini(secrets),
@@ -60,35 +55,43 @@ fn backup_conf(paths: &Paths, s: &Secrets, method: &str) -> String {
          connect-method = {cm}\nconn-timeout = 3600\n\
          ftwrl-dead-lock-retry = 10\nftwrl-dead-lock-seconds = 8\n\
          # production feeds the DR cluster (slave_dbscale_server)\nuse-disaster-recovery-cluster = true\nxtrabackup-bin-dir = /usr/bin/mariabackup\n\
-         store-bad-backup = 1\n\n\
+         store-bad-backup = 1\n\
+         # additions to the seed format\nstate-dir = {state}\n\n\
          [rabbit-agent]\nrabbitmq-uri = {uri}\n\n\
-         [adm-agent]\nport = {ADM_AGENT_PORT}\n\n\
+         [adm-agent]\nport = {ADM_AGENT_PORT}\nsecret-file = {secret}\n\n\
          [cluster]\nip = {ROUTER_HOST}\nuser = {ROUTER_USER}\nport = {ROUTER_PORT}\npassword = {rpw}\n\n\
-         [server-ssh-info]\nuser = {LOGIN_USER}\npassword = {lpw}\nport = {SSH_PORT}\n\n\
+         [server-ssh-info]\nuser = {LOGIN_USER}\npassword = {lpw}\nport = {SSH_PORT}\nkey-file = {key}\n\n\
          [backup-store]\nip = {STORE_HOST}\nport = {SSH_PORT}\nuser = {LOGIN_USER}\npassword = {lpw}\ndir = {store}\n",
         cm = connect_method(method),
         uri = rabbitmq_uri(),
         rpw = s.router_password,
         lpw = s.login_password,
         store = paths.dir("store").display(),
+        state = paths.dir("state").display(),
+        secret = super::agents::secret_file(paths).display(),
+        key = paths.dir("ssh").join("id_rsa").display(),
     )
 }
 
-fn recovery_conf(paths: &Paths, s: &Secrets) -> String {
+fn recovery_conf(paths: &Paths, s: &Secrets, method: &str) -> String {
     format!(
-        "# dbscale-backup sandbox: recovery over ssh. Set exactly one of\n\
+        "# dbscale-backup sandbox: recovery over {cm}. Set exactly one of\n\
          # [recover-to] dir / stop-datetime before use.\n\
          [recover-to]\n# dir = UTC20260101000000.000-full\n# stop-datetime = 2026-01-01 00:00:00\n\n\
          [backup-store]\nip = {STORE_HOST}\nport = {SSH_PORT}\nuser = {LOGIN_USER}\npassword = {lpw}\ndir = {store}\n\n\
          [recovery-job-server]\nip = {JOB_HOST}\nport = {SSH_PORT}\nuser = {LOGIN_USER}\npassword = {lpw}\nwork-dir = {job}\n\n\
          [misc]\ndebug = 1\nsocat-port = {SOCAT_PORT}\nsocat-port2 = {SOCAT_PORT2}\nsocat-retry-count = 10\n\
-         connect-method = ssh\nconn-timeout = 3600\nserver-tmp-port = 27000\nclient-name = mariadb\n\
-         xtrabackup-bin-dir = /usr/bin/mariabackup\nxbstream-bin-dir = /usr/bin/mbstream\n\n\
-         [rabbit-agent]\nrabbitmq-uri = {uri}\n\n[adm-agent]\nport = {ADM_AGENT_PORT}\n",
+         connect-method = {cm}\nconn-timeout = 3600\nserver-tmp-port = 27000\nclient-name = mariadb\n\
+         xtrabackup-bin-dir = /usr/bin/mariabackup\nxbstream-bin-dir = /usr/bin/mbstream\n\
+         # additions to the seed format\nstate-dir = {state}\n\n\
+         [rabbit-agent]\nrabbitmq-uri = {uri}\n\n[adm-agent]\nport = {ADM_AGENT_PORT}\nsecret-file = {secret}\n",
+        cm = connect_method(method),
         lpw = s.login_password,
         store = paths.dir("store").display(),
         job = paths.dir("jobserver").display(),
         uri = rabbitmq_uri(),
+        state = paths.dir("state").display(),
+        secret = super::agents::secret_file(paths).display(),
     )
 }
 
@@ -179,6 +182,14 @@ fn sandbox_env(paths: &Paths, s: &Secrets) -> String {
         (
             "RECOVERY_SSH_CONF",
             paths.file("recovery-ssh.conf").display().to_string(),
+        ),
+        (
+            "RECOVERY_RABBIT_CONF",
+            paths.file("recovery-rabbit.conf").display().to_string(),
+        ),
+        (
+            "RECOVERY_ADM_CONF",
+            paths.file("recovery-adm.conf").display().to_string(),
         ),
         (
             "DR_FLASHBACK_INI",

@@ -102,6 +102,8 @@ pub fn up(paths: &Paths) -> Result<bool> {
     crate::packages::ensure_installed()?;
     let before = status(paths);
     if before.all_up && paths.env_file().exists() {
+        // Configs are cheap and may have gained keys since they were written.
+        configs::write_all(paths, &load_or_create_secrets(paths)?)?;
         println!("sandbox already up at {}", paths.root.display());
         return Ok(false);
     }

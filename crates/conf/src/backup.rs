@@ -1,0 +1,191 @@
+//! `backup.conf`: every key seed 000 reads, with its defaults.
+
+use crate::connect::{Connect, HostLogin, connect, host_login};
+use crate::error::ConfError;
+use crate::ini::Ini;
+use crate::values::{Section, warn_unread};
+use remote::ConnectMethod;
+use std::path::{Path, PathBuf};
+use topology::SelectionConfig;
+use zeroize::Zeroizing;
+
+/// The socat settings shared by backup and recovery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SocatConfig {
+    /// `socat-port`: first port for xbstream/tar streams.
+    pub port: u16,
+    /// `socat-port2`: first port for single files.
+    pub port2: u16,
+    /// `socat-retry-count`: how many times a busy port is bumped by 10
+    /// (default 10; 0 = no retry).
+    pub retry_count: u32,
+    /// `using-scp` present: copy with scp instead of socat.
+    pub using_scp: bool,
+}
+
+impl SocatConfig {
+    pub(crate) fn read(misc: &Section<'_>, port2_required: bool) -> Result<Self, ConfError> {
+        let port: u16 = misc.parse_required("socat-port")?;
+        let port2 = if port2_required {
+            misc.parse_required("socat-port2")?
+        } else {
+            misc.parse_or("socat-port2", port.saturating_add(1))?
+        };
+        // The seed switches to scp when the key is present at all; an
+        // explicit 0/false is read as "off" here, and said so.
+        let using_scp = match misc.text("using-scp")? {
+            None => false,
+            Some(v) if v.trim().is_empty() => true,
+            Some(_) => {
+                let on = misc.flag("using-scp", true)?;
+                if !on {
+                    tracing::warn!(
+                        "[misc] using-scp is set to off: socat is used (the seed tool used scp whenever the key was present)"
+                    );
+                }
+                on
+            }
+        };
+        Ok(Self {
+            port,
+            port2,
+            retry_count: misc.parse_or("socat-retry-count", 10)?,
+            using_scp,
+        })
+    }
+}
+
+/// The DBScale router (`[cluster]`).
+#[derive(Debug, Clone)]
+pub struct RouterConfig {
+    /// Address.
+    pub host: String,
+    /// Port.
+    pub port: u16,
+    /// User.
+    pub user: String,
+    /// Password.
+    pub password: Zeroizing<String>,
+}
+
+/// The backup store (`[backup-store]`).
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    /// The store host and its login.
+    pub host: HostLogin,
+    /// The directory backups go into.
+    pub dir: PathBuf,
+}
+
+/// Everything `backup.conf` says.
+#[derive(Debug, Clone)]
+pub struct BackupConfig {
+    /// The file it was read from (copied into every backup).
+    pub file: PathBuf,
+    /// `force-full-backup`.
+    pub force_full: bool,
+    /// `debug` (default on).
+    pub debug: bool,
+    /// `log-audit`: `DBSCALE START/END BACKUP` around the run.
+    pub log_audit: bool,
+    /// socat settings.
+    pub socat: SocatConfig,
+    /// `compress`: compress the stream (zstd) on the sending host.
+    pub compress: bool,
+    /// `compress-threads` (default 1).
+    pub compress_threads: u32,
+    /// `max-time-sec`: `None` means no limit (the seed's -1). Re-read while
+    /// a backup runs.
+    pub max_time_sec: Option<u64>,
+    /// `backup-master` and `backup-slave`.
+    pub selection: SelectionConfig,
+    /// Hosts and how to reach them.
+    pub connect: Connect,
+    /// `ftwrl-dead-lock-retry` (default 10).
+    pub ftwrl_dead_lock_retry: u32,
+    /// `ftwrl-dead-lock-seconds` (default 8).
+    pub ftwrl_dead_lock_seconds: u64,
+    /// `use-disaster-recovery-cluster`.
+    pub use_disaster_recovery_cluster: bool,
+    /// `xtrabackup-bin-dir`: the backup program (default `xtrabackup`).
+    pub xtrabackup_bin: String,
+    /// `store-bad-backup` (default on): bad backups go to `trash/` rather
+    /// than being removed.
+    pub store_bad_backup: bool,
+    /// The router.
+    pub router: RouterConfig,
+    /// The store.
+    pub store: StoreConfig,
+}
+
+/// Reads the `max-time-sec` value only (the watchdog re-reads it while a
+/// backup runs): `Ok(None)` for no limit.
+pub fn max_time_sec(ini: &Ini) -> Result<Option<u64>, ConfError> {
+    let misc = Section::new(ini, "misc");
+    parse_max_time(&misc)
+}
+
+fn parse_max_time(misc: &Section<'_>) -> Result<Option<u64>, ConfError> {
+    match misc.text("max-time-sec")? {
+        None => Ok(None),
+        Some(v) if v.trim() == "-1" => Ok(None),
+        Some(v) => {
+            v.trim().parse().map(Some).map_err(|_| {
+                misc.invalid("max-time-sec", format!("{v:?} is not a number of seconds"))
+            })
+        }
+    }
+}
+
+impl BackupConfig {
+    /// Reads and validates `path`; unknown keys are warned about.
+    pub fn load(path: &Path) -> Result<Self, ConfError> {
+        Self::from_ini(&Ini::load(path)?)
+    }
+
+    /// Validates an already parsed file.
+    pub fn from_ini(ini: &Ini) -> Result<Self, ConfError> {
+        let misc = Section::new(ini, "misc");
+        let cluster = Section::new(ini, "cluster");
+        let ssh_info = Section::new(ini, "server-ssh-info");
+        let store = Section::new(ini, "backup-store");
+        let rabbit = Section::new(ini, "rabbit-agent");
+        let adm = Section::new(ini, "adm-agent");
+        let connect = connect(&misc, &ssh_info, &rabbit, &adm)?;
+        let method: ConnectMethod = connect.config.method;
+        let cfg = BackupConfig {
+            file: ini.origin().to_owned(),
+            force_full: misc.flag("force-full-backup", false)?,
+            debug: misc.flag("debug", true)?,
+            log_audit: misc.flag("log-audit", false)?,
+            socat: SocatConfig::read(&misc, true)?,
+            compress: misc.flag("compress", false)?,
+            compress_threads: misc.parse_or("compress-threads", 1)?,
+            max_time_sec: parse_max_time(&misc)?,
+            selection: SelectionConfig::from_config_values(
+                misc.text("backup-master")?.as_deref(),
+                misc.text("backup-slave")?.as_deref(),
+            ),
+            ftwrl_dead_lock_retry: misc.parse_or("ftwrl-dead-lock-retry", 10)?,
+            ftwrl_dead_lock_seconds: misc.parse_or("ftwrl-dead-lock-seconds", 8)?,
+            use_disaster_recovery_cluster: misc.flag("use-disaster-recovery-cluster", false)?,
+            xtrabackup_bin: misc
+                .text("xtrabackup-bin-dir")?
+                .unwrap_or_else(|| "xtrabackup".into()),
+            store_bad_backup: misc.flag("store-bad-backup", true)?,
+            router: RouterConfig {
+                host: cluster.require("ip")?,
+                port: cluster.parse_required("port")?,
+                user: cluster.require("user")?,
+                password: Zeroizing::new(cluster.require("password")?),
+            },
+            store: StoreConfig {
+                host: host_login(&store, method)?,
+                dir: PathBuf::from(store.require("dir")?),
+            },
+            connect,
+        };
+        warn_unread(&[&misc, &cluster, &ssh_info, &store, &rabbit, &adm]);
+        Ok(cfg)
+    }
+}

@@ -1,0 +1,148 @@
+//! The sections every tool shares: how hosts are reached (`[misc]
+//! connect-method`, `[server-ssh-info]`, `[rabbit-agent]`, `[adm-agent]`)
+//! and ssh logins of the form `ip port user password` (`[backup-store]`,
+//! `[recovery-job-server]`).
+//!
+//! Additions to the seed format (all optional): `[server-ssh-info]
+//! key-file` (default `~/.ssh/id_rsa` when it exists; tried after the
+//! password, as seed 002 does), `[adm-agent] secret-file` (default
+//! `/etc/dbscale-backup/adm.secret`), `[misc] state-dir` (ssh known_hosts;
+//! default `~/.dbscale-backup`) and `connect-method = local`.
+
+use crate::error::ConfError;
+use crate::values::Section;
+use remote::{AdmConfig, ConnectConfig, ConnectMethod, HostKeyPolicy, Login, Secret, SshConfig};
+use std::path::PathBuf;
+use std::time::Duration;
+use zeroize::Zeroizing;
+
+/// Where the adm-agent secret is read from when `[adm-agent] secret-file`
+/// is not set.
+pub const DEFAULT_ADM_SECRET_FILE: &str = "/etc/dbscale-backup/adm.secret";
+
+/// A host reached with its own login (`ip`, `port`, `user`, `password`).
+#[derive(Debug, Clone)]
+pub struct HostLogin {
+    /// Address.
+    pub host: String,
+    /// Its ssh login.
+    pub login: Login,
+}
+
+/// Reads `ip port user password` from `section`; `port` and `password`
+/// may be empty when the hosts are reached through an agent.
+pub fn host_login(section: &Section<'_>, method: ConnectMethod) -> Result<HostLogin, ConfError> {
+    Ok(HostLogin {
+        host: section.require("ip")?,
+        login: login(section, method)?,
+    })
+}
+
+/// Reads `port user password` from `section` (as `[server-ssh-info]`).
+pub fn login(section: &Section<'_>, method: ConnectMethod) -> Result<Login, ConfError> {
+    let user = section.require("user")?;
+    let password = section.require("password")?;
+    let port_text = section.require("port")?;
+    let port = if port_text.trim().is_empty() {
+        if method == ConnectMethod::Ssh {
+            return Err(section.invalid("port", "is empty but connect-method is ssh"));
+        }
+        22
+    } else {
+        port_text
+            .trim()
+            .parse()
+            .map_err(|_| section.invalid("port", format!("{port_text:?} is not a port number")))?
+    };
+    Ok(Login {
+        user,
+        port,
+        password: (!password.is_empty()).then(|| Zeroizing::new(password)),
+    })
+}
+
+/// How the tool reaches hosts, from `[misc]`, `[server-ssh-info]`,
+/// `[rabbit-agent]` and `[adm-agent]`.
+#[derive(Debug, Clone)]
+pub struct Connect {
+    /// What [`remote::Connector::new`] takes.
+    pub config: ConnectConfig,
+    /// The login for database and router hosts (`[server-ssh-info]`).
+    pub server_login: Login,
+    /// `[misc] conn-timeout`: the bound on one remote command (seconds in
+    /// the file, default 3600).
+    pub command_timeout: Duration,
+}
+
+/// Reads the connection settings.
+pub fn connect(
+    misc: &Section<'_>,
+    ssh_info: &Section<'_>,
+    rabbit: &Section<'_>,
+    adm: &Section<'_>,
+) -> Result<Connect, ConfError> {
+    let method_text = misc.require("connect-method")?;
+    let method: ConnectMethod = method_text.parse().map_err(|_| {
+        misc.invalid(
+            "connect-method",
+            format!("{method_text:?} is not one of ssh, rabbit-agent, adm-agent, local"),
+        )
+    })?;
+    let command_timeout = Duration::from_secs(misc.parse_or("conn-timeout", 3600u64)?);
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| "/root".into());
+    let state_dir = misc
+        .text("state-dir")?
+        .map(PathBuf::from)
+        .unwrap_or_else(|| home.join(".dbscale-backup"));
+    let server_login = login(ssh_info, method)?;
+    let key = match ssh_info.text("key-file")? {
+        Some(k) => Some(PathBuf::from(k)),
+        None => Some(home.join(".ssh/id_rsa")).filter(|k| k.exists()),
+    };
+    let mut ssh = SshConfig::new(server_login.user.clone(), state_dir);
+    ssh.port = server_login.port;
+    ssh.password = server_login.password.clone();
+    ssh.key = key;
+    ssh.host_keys = if misc.flag("strict-host-key-checking", false)? {
+        HostKeyPolicy::Strict
+    } else {
+        HostKeyPolicy::AcceptNew
+    };
+    let rabbitmq_uri = match method {
+        ConnectMethod::RabbitAgent => Some(rabbit.require("rabbitmq-uri")?),
+        _ => rabbit.text("rabbitmq-uri")?,
+    };
+    let adm = match method {
+        ConnectMethod::AdmAgent => {
+            let port: u16 = adm.parse_required("port")?;
+            let file = adm
+                .text("secret-file")?
+                .unwrap_or_else(|| DEFAULT_ADM_SECRET_FILE.to_owned());
+            let secret = Secret::from_file(std::path::Path::new(&file)).map_err(|e| {
+                adm.invalid(
+                    "secret-file",
+                    format!("cannot read the secret from {file}: {e}"),
+                )
+            })?;
+            Some(AdmConfig::new(port, secret))
+        }
+        _ => {
+            // Read so they are not reported as unknown.
+            adm.text("port")?;
+            adm.text("secret-file")?;
+            None
+        }
+    };
+    Ok(Connect {
+        config: ConnectConfig {
+            method,
+            ssh,
+            rabbitmq_uri,
+            adm,
+        },
+        server_login,
+        command_timeout,
+    })
+}

@@ -1,0 +1,38 @@
+//! The seed tools' configuration files, read the way they read them
+//! (Python `configparser` rules, the same keys and defaults) into typed,
+//! validated values. Errors name the file, section and key; unknown keys
+//! are warned about; secrets stay in [`zeroize::Zeroizing`] strings and
+//! never appear in errors.
+//!
+//! ```no_run
+//! use conf::BackupConfig;
+//!
+//! # fn demo() -> Result<(), conf::ConfError> {
+//! let cfg = BackupConfig::load("backup.conf".as_ref())?;
+//! println!(
+//!     "router {}:{}, store {}:{}, via {}",
+//!     cfg.router.host,
+//!     cfg.router.port,
+//!     cfg.store.host.host,
+//!     cfg.store.dir.display(),
+//!     cfg.connect.config.method
+//! );
+//! # Ok(()) }
+//! ```
+//!
+//! The format additions (optional keys the seeds do not know) are listed in
+//! [`connect`].
+
+pub mod backup;
+pub mod connect;
+pub mod error;
+pub mod ini;
+pub mod recovery;
+pub mod values;
+
+pub use backup::{BackupConfig, RouterConfig, SocatConfig, StoreConfig, max_time_sec};
+pub use connect::{Connect, HostLogin};
+pub use error::ConfError;
+pub use ini::Ini;
+pub use recovery::{JobServerConfig, RecoverTo, RecoveryConfig};
+pub use values::Section;

@@ -1,0 +1,93 @@
+//! The same rabbit-agent request published twice (as a broker redelivery
+//! or a client retry would) runs once.
+#![allow(clippy::unwrap_used)]
+
+use lapin::options::{BasicPublishOptions, QueueDeclareOptions};
+use lapin::types::{FieldTable, ShortString};
+use lapin::{BasicProperties, Connection, ConnectionProperties};
+use remote::agent::Request;
+use remote::rabbit::{Broker, Rabbit, normalize_uri, queue_name};
+use remote::{Command, CommandId, Transport, quote};
+use std::time::{Duration, Instant};
+
+#[tokio::test]
+async fn a_request_published_twice_runs_once() {
+    let Some(sb) = testkit::Sandbox::get() else {
+        return;
+    };
+    let host = sb.prod_servers()[0].host.clone();
+    let uri = sb.var("RABBITMQ_URI");
+    let marker = std::env::temp_dir().join(format!("dbagent-once-{}", CommandId::random()));
+    let marker_text = marker.display().to_string();
+
+    let conn = Connection::connect(
+        &normalize_uri(uri).unwrap(),
+        ConnectionProperties::default(),
+    )
+    .await
+    .unwrap();
+    let channel = conn.create_channel().await.unwrap();
+    let replies = channel
+        .queue_declare(
+            ShortString::from(""),
+            QueueDeclareOptions {
+                exclusive: true,
+                auto_delete: true,
+                ..QueueDeclareOptions::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    let id = CommandId::random();
+    let cmd = Command::shell(format!("echo ran >> {}", quote(&marker_text)));
+    let body =
+        serde_json::to_vec(&Request::exec(&id, &cmd, Some(Duration::from_secs(30)))).unwrap();
+    for _ in 0..2 {
+        let props = BasicProperties::default()
+            .with_reply_to(replies.name().clone())
+            .with_correlation_id(ShortString::from(id.0.as_str()))
+            .with_message_id(ShortString::from(id.0.as_str()))
+            .with_expiration(ShortString::from("30000"));
+        channel
+            .basic_publish(
+                ShortString::from(""),
+                ShortString::from(queue_name("rds-dbinit", &host)),
+                BasicPublishOptions::default(),
+                &body,
+                props,
+            )
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+    }
+
+    // The first copy runs: wait (bounded) for its line.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::fs::read_to_string(&marker)
+        .unwrap_or_default()
+        .is_empty()
+    {
+        assert!(Instant::now() < deadline, "the request never ran");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The agent takes its queue in order: once a later request has been
+    // answered, the duplicate has been seen and dropped.
+    let later = Rabbit::new(Broker::new(uri).unwrap(), host.as_str(), "rds-dbinit");
+    later.ping().await.unwrap();
+    let out = later
+        .exec(
+            &Command::new("cat").arg(&marker_text),
+            Duration::from_secs(20),
+        )
+        .await
+        .unwrap();
+    assert_eq!(out.stdout_str(), "ran\n", "the duplicate ran too");
+    let _ = later
+        .exec(
+            &Command::new("rm").arg("-f").arg(&marker_text),
+            Duration::from_secs(20),
+        )
+        .await;
+}
