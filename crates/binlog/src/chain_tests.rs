@@ -289,7 +289,21 @@ proptest! {
         let s = store();
         let stop = t("2024-02-06 16:20:00") + chrono::Duration::minutes(minutes);
         let point_of = |n: BackupName| s.iter().find(|d| d.name == n).and_then(|d| d.point);
-        if let Ok(c) = select_chain(&s, &RecoverTarget::StopDatetime(stop)) {
+        let chosen = select_chain(&s, &RecoverTarget::StopDatetime(stop));
+        // Inside an incremental's span or on a point a chain must be found;
+        // elsewhere only "not covered", or "after the last" past the newest point.
+        let covered = (t("2024-02-20 17:40:00")..=t("2024-02-21 11:15:00")).contains(&stop)
+            || s.iter().any(|d| d.point == Some(stop));
+        prop_assert_eq!(chosen.is_ok(), covered, "{:?}", chosen);
+        if let Err(e) = &chosen {
+            let after_last = stop > t("2024-02-22 09:20:00");
+            prop_assert!(
+                matches!(e, ChainError::NotCovered { .. }) || (after_last && matches!(e, ChainError::AfterLastBackup { .. })),
+                "{}",
+                e
+            );
+        }
+        if let Ok(c) = chosen {
             prop_assert!(c.backups[0].is_full());
             prop_assert!(point_of(c.target()).unwrap() <= stop);
             if let Some(n) = c.next {

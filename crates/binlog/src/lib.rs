@@ -11,8 +11,9 @@
 //!   positions (`0-1-7,1-2-30`): parse, canonical display, union,
 //!   subtraction, containment.
 //! * [`backup_plan`]: [`plan_binlog_copy`], the seed's copy rules, gap detection.
-//! * [`backuped`], [`consistence`], [`format`]: the files `backuped_binlogs`,
+//! * [`backuped`], [`consistence`], [`format`](mod@format): the files `backuped_binlogs`,
 //!   `cluster_consistence_info`, `consistent_point_datetime`.
+//! * [`server_dir`]: server directory names (`master_dir`) and `master_slave`.
 //! * [`chain`]: [`select_chain`] to a directory or a `stop-datetime`.
 //! * [`apply_plan`]: [`plan_apply`], per datasource the binlogs to replay,
 //!   start and stop; its `Display` is the `dbrecover --dry-run` view.
@@ -82,4 +83,4 @@ pub use consistence::{BinlogPos, ConsistenceInfo, ConsistenceLine};
 pub use format::{FormatError, format_point_datetime, parse_point_datetime};
 pub use gtid::{GtidError, GtidFlavor, GtidSet, MariadbGtid, MariadbGtidPos, MysqlGtidSet};
 pub use name::{BinaryLog, BinlogName};
-pub use server_dir::ServerDir;
+pub use server_dir::{MasterSlave, ServerDir};

@@ -1,4 +1,5 @@
-//! Per-server directory names in a backup: `<datasource>-<server>-<host>-<port>`.
+//! Per-server directory names in a backup (`<datasource>-<server>-<host>-<port>`,
+//! also the content of a slave's `master_dir`), and a master's `master_slave` file.
 //!
 //! Seed 000 names each server's directory this way (`normal_0-normal_0_1-172.17.134.76-16315`),
 //! writes it into a slave's `master_dir` file, and seed 001 takes the server
@@ -63,9 +64,71 @@ impl fmt::Display for ServerDir {
     }
 }
 
+/// A master's `master_slave` file: `host:port` of the master, then of each
+/// slave, one a line (seed 000 writes it into the master's directory).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MasterSlave {
+    /// The master's `(host, port)`.
+    pub master: (String, u16),
+    /// The slaves' `(host, port)`, in the router's order.
+    pub slaves: Vec<(String, u16)>,
+}
+
+impl FromStr for MasterSlave {
+    type Err = FormatError;
+
+    fn from_str(content: &str) -> Result<Self, Self::Err> {
+        let mut endpoints = Vec::new();
+        for (i, line) in content.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() {
+                continue;
+            }
+            let bad = || FormatError::new("master_slave", i + 1, line, "expected host:port");
+            let (host, port) = line.rsplit_once(':').ok_or_else(bad)?;
+            if host.is_empty() {
+                return Err(bad());
+            }
+            endpoints.push((host.to_owned(), port.parse().map_err(|_| bad())?));
+        }
+        let mut it = endpoints.into_iter();
+        let master = it
+            .next()
+            .ok_or_else(|| FormatError::new("master_slave", 1, content, "the file is empty"))?;
+        Ok(MasterSlave {
+            master,
+            slaves: it.collect(),
+        })
+    }
+}
+
+impl fmt::Display for MasterSlave {
+    /// The file content, with a final newline (the seed's `echo`).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (host, port) in std::iter::once(&self.master).chain(&self.slaves) {
+            writeln!(f, "{host}:{port}")?;
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn master_slave_round_trips_and_rejects_garbage() {
+        let text = "172.17.134.76:16315\n172.17.134.71:16315\n172.17.134.77:16315\n";
+        let ms: MasterSlave = text.parse().unwrap();
+        assert_eq!(ms.master, ("172.17.134.76".to_owned(), 16315));
+        assert_eq!(ms.slaves.len(), 2);
+        assert_eq!(ms.to_string(), text);
+        assert!("".parse::<MasterSlave>().is_err());
+        let e = "h:1\nnoport\n".parse::<MasterSlave>().unwrap_err();
+        assert_eq!((e.line, e.text.as_str()), (2, "noport"));
+        assert!(":5\n".parse::<MasterSlave>().is_err());
+        assert!("h:x\n".parse::<MasterSlave>().is_err());
+    }
 
     #[test]
     fn round_trips_the_seed_name() {
