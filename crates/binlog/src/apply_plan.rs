@@ -82,7 +82,9 @@ impl fmt::Display for BinlogSource {
 pub enum ApplyStop {
     /// At this position (exclusive, as `--stop-position`).
     Position(BinlogPos),
-    /// At the first event at or after this local time (`--stop-datetime`).
+    /// At the first event at or after this time (`--stop-datetime`): local
+    /// time, like `consistent_point_datetime`, so the host that replays must
+    /// share the controller's time zone.
     Datetime(NaiveDateTime),
 }
 
@@ -97,7 +99,12 @@ pub struct DatasourceApply {
     pub binlog_dir: ServerDir,
     /// Where replay starts.
     pub start: BinlogPos,
-    /// Transactions the restored data already has (skipped by replay).
+    /// Transactions the restored data already has, which replay must skip:
+    /// MySQL `mysqlbinlog --exclude-gtids=<set> --start-position=<pos>`;
+    /// MariaDB has no `--exclude-gtids`, there `mariadb-binlog
+    /// --start-position=<gtid position>` starts after it (checked with
+    /// mariadb-binlog 10.11: a GTID start combines with a byte
+    /// `--stop-position`, which applies to the last file).
     pub skip_gtids: Option<GtidSet>,
     /// The files, in replay order.
     pub binlogs: Vec<BinlogSource>,
