@@ -84,3 +84,28 @@ pub use format::{FormatError, format_point_datetime, parse_point_datetime};
 pub use gtid::{GtidError, GtidFlavor, GtidSet, MariadbGtid, MariadbGtidPos, MysqlGtidSet};
 pub use name::{BinaryLog, BinlogName};
 pub use server_dir::{MasterSlave, ServerDir};
+
+#[cfg(test)]
+mod never_panic {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        // Store files and server output are external input: any text yields a
+        // value or an error, never a panic.
+        #[test]
+        fn parsers_return_errors_not_panics(text in "(?s).{0,200}", seps in "[\t:,\n\\- .0-9a-f]{0,80}") {
+            for t in [text.as_str(), seps.as_str()] {
+                let _ = t.parse::<BinlogName>();
+                let _ = t.parse::<MysqlGtidSet>();
+                let _ = t.parse::<MariadbGtidPos>();
+                let _ = t.parse::<BackupedBinlogs>();
+                let _ = t.parse::<ConsistenceInfo>();
+                let _ = t.parse::<ServerDir>();
+                let _ = t.parse::<MasterSlave>();
+                let _ = t.parse::<BackupName>();
+                let _ = parse_point_datetime(t);
+            }
+        }
+    }
+}
