@@ -166,10 +166,21 @@ impl End {
         }
     }
 
-    /// Kills it on its host (whole process group).
-    pub async fn kill(&self, registry: &Registry) {
-        if let Err(e) = registry.kill(self.registration.key()).await {
-            tracing::warn!(host = %self.transport.host(), error = %e, "cannot kill a transfer end");
+    /// Kills it on its host (whole process group). Takes the end by value
+    /// parts only (host, key) so no borrow of the end lives across the await.
+    pub fn kill(
+        &self,
+        registry: &Registry,
+    ) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let (registry, key, host) = (
+            registry.clone(),
+            self.registration.key(),
+            self.transport.host().to_owned(),
+        );
+        async move {
+            if let Err(e) = registry.kill(key).await {
+                tracing::warn!(%host, error = %e, "cannot kill a transfer end");
+            }
         }
     }
 }

@@ -37,12 +37,14 @@ pub(crate) struct Outcome {
 }
 
 impl Outcome {
-    /// The first stage that failed, as `(name, status)`.
+    /// The stage that failed, as `(name, status)`: the first one that did
+    /// not just die of SIGPIPE (141, a victim of a later stage's death),
+    /// else the first one that failed.
     pub fn failed_stage<'a>(&self, stages: &'a [String]) -> Option<(&'a str, i32)> {
-        self.codes
-            .iter()
-            .enumerate()
-            .find(|(_, c)| **c != 0)
+        let failed = || self.codes.iter().enumerate().filter(|(_, c)| **c != 0);
+        failed()
+            .find(|(_, c)| **c != 141)
+            .or_else(|| failed().next())
             .map(|(i, c)| (stages.get(i).map_or("?", String::as_str), *c))
     }
 }
@@ -148,6 +150,16 @@ mod tests {
         };
         let stages = ["cat".to_owned(), "tee".to_owned(), "socat".to_owned()];
         assert_eq!(o.failed_stage(&stages), Some(("tee", 2)));
+        let victim = Outcome {
+            codes: vec![0, 141, 137],
+            ..o.clone()
+        };
+        assert_eq!(victim.failed_stage(&stages), Some(("socat", 137)));
+        let only_pipe = Outcome {
+            codes: vec![141, 0, 0],
+            ..o.clone()
+        };
+        assert_eq!(only_pipe.failed_stage(&stages), Some(("cat", 141)));
         let ok = Outcome {
             codes: vec![0, 0],
             ..o
