@@ -9,6 +9,7 @@
 
 mod bench_crypt;
 mod bench_remote;
+mod bench_stream;
 mod benchdoc;
 mod ci;
 mod demo;
@@ -41,7 +42,8 @@ enum Command {
     /// Install the Debian packages the sandbox needs (apt-get, as root).
     Deps,
     /// Run a benchmark: `crypt` (dbcrypt vs pyAesCrypt vs `openssl enc`, 1 GiB),
-    /// `remote` (round trips and stream throughput per transport).
+    /// `remote` (round trips and stream throughput per transport),
+    /// `stream` (1 GiB through socat: the stream crate vs the raw pipeline).
     Bench {
         /// Which benchmark.
         name: String,
@@ -58,8 +60,9 @@ fn main() {
         Command::Bench { name } => match name.as_str() {
             "crypt" => bench_crypt::run(&util::workspace_root()),
             "remote" => bench_remote::run(&util::workspace_root()),
+            "stream" => bench_stream::run(&util::workspace_root()),
             other => Err(anyhow::anyhow!(
-                "unknown benchmark {other:?} (known: crypt, remote)"
+                "unknown benchmark {other:?} (known: crypt, remote, stream)"
             )),
         },
     };

@@ -166,6 +166,29 @@ async fn an_occupied_port_is_bumped_by_ten_or_fails_without_retries() {
     fx.cleanup().await;
 }
 
+/// Starts a transfer of `source` into the file `dest` on the store in a task.
+fn spawn_transfer(
+    s: &Arc<Streamer>,
+    fx: &Fx,
+    source: &Source,
+    dest: &str,
+) -> (
+    tokio::task::JoinHandle<stream::Result<stream::TransferReport>>,
+    Arc<Collect>,
+) {
+    let progress = Arc::new(Collect::default());
+    let (s, p, src, store, source, sink) = (
+        s.clone(),
+        progress.clone(),
+        fx.src.clone(),
+        fx.store.clone(),
+        source.clone(),
+        Sink::file(dest),
+    );
+    let task = tokio::spawn(async move { s.transfer(&src, &source, &store, &sink, &*p).await });
+    (task, progress)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_sender_or_a_failing_producer_fails_the_transfer() {
     let Some(fx) = Fx::new("killed", "127.0.0.13").await else {
@@ -179,21 +202,7 @@ async fn a_killed_sender_or_a_failing_producer_fails_the_transfer() {
     let dest = format!("{}/slow.bin", fx.store_dir);
 
     // 1. The sender's whole process group, killed through the registry.
-    let progress = Arc::new(Collect::default());
-    let task = {
-        let (s, p, src, store, slow, dest) = (
-            s.clone(),
-            progress.clone(),
-            fx.src.clone(),
-            fx.store.clone(),
-            slow.clone(),
-            dest.clone(),
-        );
-        tokio::spawn(async move {
-            s.transfer(&src, &slow, &store, &Sink::file(dest), &*p)
-                .await
-        })
-    };
+    let (task, progress) = spawn_transfer(&s, &fx, &slow, &dest);
     progress.until(2 << 20, Duration::from_secs(20)).await;
     let sender = s
         .registry()
@@ -218,21 +227,7 @@ async fn a_killed_sender_or_a_failing_producer_fails_the_transfer() {
     );
 
     // 2. Only the sending socat, killed by pid on its host.
-    let progress = Arc::new(Collect::default());
-    let task = {
-        let (s, p, src, store, slow, dest) = (
-            s.clone(),
-            progress.clone(),
-            fx.src.clone(),
-            fx.store.clone(),
-            slow.clone(),
-            dest.clone(),
-        );
-        tokio::spawn(async move {
-            s.transfer(&src, &slow, &store, &Sink::file(dest), &*p)
-                .await
-        })
-    };
+    let (task, progress) = spawn_transfer(&s, &fx, &slow, &dest);
     progress.until(2 << 20, Duration::from_secs(20)).await;
     let port = s.ports().current(stream::PortFamily::Stream);
     let pid = fx
