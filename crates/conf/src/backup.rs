@@ -109,6 +109,9 @@ pub struct BackupConfig {
     pub use_disaster_recovery_cluster: bool,
     /// `xtrabackup-bin-dir`: the backup program (default `xtrabackup`).
     pub xtrabackup_bin: String,
+    /// `encrypt-bin` (new): the AES Crypt program on the store host
+    /// (default `dbcrypt`; pyAesCrypt's command line is not supported).
+    pub encrypt_bin: String,
     /// `store-bad-backup` (default on): bad backups go to `trash/` rather
     /// than being removed.
     pub store_bad_backup: bool,
@@ -172,6 +175,9 @@ impl BackupConfig {
             xtrabackup_bin: misc
                 .text("xtrabackup-bin-dir")?
                 .unwrap_or_else(|| "xtrabackup".into()),
+            encrypt_bin: misc
+                .text("encrypt-bin")?
+                .unwrap_or_else(|| "dbcrypt".into()),
             store_bad_backup: misc.flag("store-bad-backup", true)?,
             router: RouterConfig {
                 host: cluster.require("ip")?,

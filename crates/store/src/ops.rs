@@ -334,6 +334,17 @@ impl Store {
             })
     }
 
+    /// Creates `rel` (and its parents).
+    pub async fn mkdir(&self, rel: &str) -> Result<(), StoreError> {
+        let path = self.path(rel);
+        self.run(
+            &format!("creating {path}"),
+            Command::new("mkdir").arg("-p").arg(&path),
+        )
+        .await
+        .map(drop)
+    }
+
     /// The encrypted tarballs directory, created.
     pub async fn encrypted_dir(&self) -> Result<String, StoreError> {
         let dir = self.path(ENCRYPTED_DIR);

@@ -1,0 +1,207 @@
+//! `dbbackup`: the command line of the backup engine (crate `backup`).
+//! It parses arguments, reads `backup.conf`, runs the engine and prints;
+//! nothing else.
+
+use clap::Parser;
+use std::io::{IsTerminal as _, Read as _};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use zeroize::Zeroizing;
+
+const AFTER_HELP: &str = "\
+WHAT IT DOES:
+  Reads the cluster topology from the DBScale router named in [cluster], cleans
+  bad backups (no `ok` file) off the store into trash/, decides full or
+  incremental (and says why), streams every selected server's
+  xtrabackup/mariabackup backup to the store through socat, records the global
+  consistence point (cluster_consistence_info), copies the binlogs recovery
+  needs, and writes `ok` last. A backup without `ok` is never used.
+
+PASSWORD (encryption, AES Crypt; the first that is given wins):
+  --password-file F   first line of F
+  -p PASS             as the seed tool; visible to other users in `ps`
+  DBBACKUP_PASSWORD   environment variable
+  Every backup of a chain must use the same password (checked before any
+  data moves).
+
+EXIT STATUS:
+  0 the backup (or purge / clean) succeeded; 1 it failed (one ERROR: line
+  says why; a failed backup leaves no `ok` and is moved to trash by the next
+  run); 2 bad arguments or configuration.
+
+EXAMPLES:
+  dbbackup --config-file /etc/dbbackup/backup.conf
+  dbbackup --config-file backup.conf --dry-run
+  dbbackup --config-file backup.conf --password-file /etc/dbbackup/key
+  dbbackup --config-file backup.conf --purge-to '2026-11-01 00:00:00'
+  dbbackup --config-file backup.conf --clean-trash";
+
+/// Physical backup of a DBScale cluster (full or incremental).
+#[derive(Debug, Parser)]
+#[command(version, about, after_help = AFTER_HELP)]
+struct Cli {
+    /// The seed-format configuration file.
+    #[arg(long = "config-file", default_value = "backup.conf")]
+    config_file: PathBuf,
+    /// Encryption password (visible in `ps`: prefer --password-file).
+    #[arg(short = 'p', long = "password")]
+    password: Option<String>,
+    /// Read the encryption password from the first line of this file.
+    #[arg(long)]
+    password_file: Option<PathBuf>,
+    /// Move every backup started at or before this UTC time ('Y-m-d H:M:S',
+    /// the time in the backup names) to trash, then exit. A full backup that
+    /// a kept incremental builds on is kept.
+    #[arg(long = "purge-to", value_name = "DATETIME")]
+    purge_to: Option<String>,
+    /// With --purge-to: purge even a chain a kept incremental needs.
+    #[arg(long, requires = "purge_to")]
+    force: bool,
+    /// Empty the store's trash/, then exit.
+    #[arg(long = "clean-trash")]
+    clean_trash: bool,
+    /// Print the plan (full or incremental and why, servers, binlogs) and
+    /// exit without writing anything.
+    #[arg(long)]
+    dry_run: bool,
+    /// How many servers stream at once.
+    #[arg(long, default_value_t = 4)]
+    parallel: usize,
+    /// More log output (-v debug, -vv trace).
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    verbose: u8,
+}
+
+fn password(cli: &Cli) -> Result<Option<Zeroizing<String>>, String> {
+    if let Some(path) = &cli.password_file {
+        let mut text = Zeroizing::new(String::new());
+        std::fs::File::open(path)
+            .and_then(|mut f| f.read_to_string(&mut text))
+            .map_err(|e| format!("cannot read the password file {}: {e}", path.display()))?;
+        let line = text.lines().next().unwrap_or_default();
+        if line.is_empty() {
+            return Err(format!("the password file {} is empty", path.display()));
+        }
+        return Ok(Some(Zeroizing::new(line.to_owned())));
+    }
+    if let Some(p) = &cli.password {
+        eprintln!(
+            "warning: -p puts the password on the command line, where other users can see it; prefer --password-file"
+        );
+        return Ok(Some(Zeroizing::new(p.clone())));
+    }
+    Ok(std::env::var("DBBACKUP_PASSWORD")
+        .ok()
+        .filter(|p| !p.is_empty())
+        .map(Zeroizing::new))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let level = match cli.verbose {
+        0 => "info",
+        1 => "debug",
+        _ => "trace",
+    };
+    // Library chatter (connections, transfers) only with -v.
+    let default = match cli.verbose {
+        0 => "warn,dbbackup=info,backup=info".to_owned(),
+        _ => level.to_owned(),
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr)
+        .init();
+    let cfg = match conf::BackupConfig::load(&cli.config_file) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("ERROR: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let password = match password(&cli) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("ERROR: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("ERROR: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(run(cli, cfg, password))
+}
+
+async fn run(cli: Cli, cfg: conf::BackupConfig, password: Option<Zeroizing<String>>) -> ExitCode {
+    if let Some(text) = &cli.purge_to {
+        let Ok(to) = chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S") else {
+            eprintln!("ERROR: --purge-to {text:?} is not 'YYYY-MM-DD HH:MM:SS'");
+            return ExitCode::from(2);
+        };
+        return match backup::purge_to(&cfg, to, cli.force).await {
+            Ok(plan) => {
+                for b in &plan.purge {
+                    println!("moved to trash: {b}");
+                }
+                for b in &plan.kept_for_chain {
+                    println!("kept (a later incremental builds on it; --force purges it): {b}");
+                }
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(&e.to_string()),
+        };
+    }
+    if cli.clean_trash {
+        return match backup::clean_trash(&cfg).await {
+            Ok(()) => {
+                println!("trash emptied");
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(&e.to_string()),
+        };
+    }
+    let options = backup::Options {
+        password,
+        parallel: Some(cli.parallel),
+        dry_run: cli.dry_run,
+    };
+    let prepared = match backup::prepare(cfg, options).await {
+        Ok(p) => p,
+        Err(e) => return fail(&e.to_string()),
+    };
+    print!("{}", prepared.plan());
+    if cli.dry_run {
+        println!("dry run: nothing written");
+        return ExitCode::SUCCESS;
+    }
+    match backup::execute(prepared).await {
+        Ok(outcome) => {
+            println!(
+                "backup {} complete: {} servers, {:.1} MiB streamed in {:.1} s",
+                outcome.plan.name,
+                outcome.plan.servers.len(),
+                outcome.bytes as f64 / (1024.0 * 1024.0),
+                outcome.elapsed.as_secs_f64()
+            );
+            println!("cluster backup succeed");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            let code = fail(&e.to_string());
+            println!("cluster backup failed because reach max-time-sec or get exception.");
+            code
+        }
+    }
+}
+
+fn fail(message: &str) -> ExitCode {
+    eprintln!("ERROR: {message}");
+    ExitCode::FAILURE
+}

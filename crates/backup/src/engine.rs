@@ -1,0 +1,326 @@
+//! The run itself: gather facts, plan, then execute step by step. Every
+//! step writes under the new backup's directory, and `ok` comes last, so a
+//! run that dies at any point leaves a directory the next run moves to
+//! trash.
+
+use crate::error::BackupError;
+use crate::facts::{self, Facts};
+use crate::finish;
+use crate::password;
+use crate::plan::{BackupPlan, make_plan};
+use crate::run::Run;
+use crate::server::{ServerResult, backup_server};
+use futures::StreamExt as _;
+use remote::{AgentType, Connector};
+use std::time::{Duration, Instant};
+use store::{BadBackups, Store};
+use stream::{Registry, StopReason, StreamConfig, Streamer, Watchdog, WatchdogConfig};
+use zeroize::Zeroizing;
+
+/// How a run is asked for (beyond `backup.conf`).
+#[derive(Default)]
+pub struct Options {
+    /// `-p`: encrypt, and check the chain's password.
+    pub password: Option<Zeroizing<String>>,
+    /// How many servers stream at once (default 4).
+    pub parallel: Option<usize>,
+    /// Plan only: the store's bad backups are reported, not moved.
+    pub dry_run: bool,
+}
+
+impl std::fmt::Debug for Options {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Options")
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("parallel", &self.parallel)
+            .field("dry_run", &self.dry_run)
+            .finish()
+    }
+}
+
+/// A planned run, ready to execute (or to print for `--dry-run`).
+pub struct Prepared {
+    run: Run,
+    options: Options,
+    started: Instant,
+}
+
+impl Prepared {
+    /// The plan.
+    pub fn plan(&self) -> &BackupPlan {
+        &self.run.plan
+    }
+}
+
+/// What a finished run did.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// The plan it carried out.
+    pub plan: BackupPlan,
+    /// Bytes streamed from the servers.
+    pub bytes: u64,
+    /// Wall time.
+    pub elapsed: Duration,
+}
+
+/// Reads the router and the store and makes the plan. Writes nothing but
+/// the store's bad-backup cleanup (as the seed does before deciding).
+pub async fn prepare(cfg: conf::BackupConfig, options: Options) -> Result<Prepared, BackupError> {
+    let started = Instant::now();
+    let now = chrono::Utc::now();
+    let hosts = Connector::new(cfg.connect.config.clone())
+        .map_err(|e| BackupError::PreCheck(e.to_string()))?;
+    let store_t = hosts
+        .host(
+            &cfg.store.host.host,
+            &cfg.store.host.login,
+            AgentType::DbInit,
+        )
+        .map_err(|e| BackupError::host(&cfg.store.host.host, "connecting", e))?;
+    store_t
+        .ping()
+        .await
+        .map_err(|e| BackupError::PreCheck(format!("backup store {}: {e}", cfg.store.host.host)))?;
+    let store = Store::new(
+        store_t,
+        cfg.store.dir.display().to_string(),
+        cfg.connect.command_timeout,
+    );
+    let today = now.with_timezone(&chrono::Local).date_naive();
+    let socat_log = if options.dry_run {
+        stream::socat_log_dir(store.dir(), today)
+    } else {
+        store.prepare(today).await?
+    };
+    let run_id = now.format("UTC%Y%m%d%H%M%S%.3f").to_string();
+    let (cluster, credentials, router_conf, router_basedir) =
+        facts::read_router(&cfg, &hosts, &run_id).await?;
+    let policy = match (options.dry_run, cfg.store_bad_backup) {
+        (true, _) => None,
+        (false, true) => Some(BadBackups::Trash),
+        (false, false) => Some(BadBackups::Remove),
+    };
+    let (cleanup, last) = facts::read_store(&store, policy).await?;
+    password::check(
+        &store,
+        last.as_ref(),
+        options.password.as_deref().map(String::as_str),
+    )
+    .await?;
+    let unreachable =
+        facts::unreachable_servers(&cluster, &credentials, &hosts, &cfg.connect.server_login).await;
+    let facts = Facts {
+        cluster,
+        credentials,
+        router_conf,
+        router_basedir,
+        cleanup,
+        last,
+        unreachable,
+    };
+    let plan = make_plan(
+        &facts,
+        &cfg,
+        now.naive_utc(),
+        options.password.is_some(),
+        format!("{}:{}", cfg.store.host.host, store.dir()),
+    )?;
+    let mut stream_cfg = StreamConfig::new(cfg.socat.port, cfg.socat.port2, socat_log);
+    stream_cfg.checksum = true;
+    let registry = Registry::new();
+    let streamer = Streamer::new(stream_cfg, registry);
+    Ok(Prepared {
+        run: Run {
+            cfg,
+            hosts,
+            store,
+            streamer,
+            facts,
+            plan,
+        },
+        options,
+        started,
+    })
+}
+
+/// Carries out a prepared plan. A failure (or `max-time-sec`) stops every
+/// remote command the run started, and leaves no `ok`.
+pub async fn execute(prepared: Prepared) -> Result<Outcome, BackupError> {
+    let Prepared {
+        run,
+        options,
+        started,
+    } = prepared;
+    let max_time = run.cfg.max_time_sec.map_or(
+        Duration::from_secs(100 * 365 * 24 * 3600),
+        Duration::from_secs,
+    );
+    let registry = run.streamer.registry().clone();
+    let watchdog = Watchdog::start_at(
+        registry.clone(),
+        WatchdogConfig::new(&run.cfg.file, max_time),
+        started,
+    );
+    let token = watchdog.token();
+    let result = tokio::select! {
+        r = steps(&run, &options) => r,
+        () = token.cancelled() => Err(BackupError::Stopped(
+            watchdog.reason().map(|r| r.to_string()).unwrap_or_else(|| "stopped".into()),
+        )),
+    };
+    if let Err(e) = &result
+        && registry.stop_reason().is_none()
+    {
+        let failed = registry.stop(StopReason::StepFailed(e.to_string())).await;
+        for (entry, err) in failed {
+            tracing::warn!(?entry, error = %err, "could not stop a remote command");
+        }
+    }
+    watchdog.finish().await;
+    let bytes = result?;
+    Ok(Outcome {
+        plan: run.plan.clone(),
+        bytes,
+        elapsed: started.elapsed(),
+    })
+}
+
+async fn steps(run: &Run, options: &Options) -> Result<u64, BackupError> {
+    let name = run.plan.name;
+    if run.cfg.log_audit {
+        audit(run, "DBSCALE START BACKUP").await?;
+    }
+    run.store
+        .run(
+            "creating the backup directory",
+            remote::Command::new("mkdir")
+                .arg("-p")
+                .arg(run.store_path(&name.to_string())),
+        )
+        .await?;
+    let parallel = options.parallel.unwrap_or(4).max(1);
+    let mut results: Vec<ServerResult> = Vec::new();
+    let mut running = futures::stream::iter(run.plan.servers.iter())
+        .map(|s| backup_server(run, s))
+        .buffer_unordered(parallel);
+    while let Some(r) = running.next().await {
+        results.push(r?);
+    }
+    drop(running);
+    let order: Vec<&str> = run.plan.servers.iter().map(|s| s.server.as_str()).collect();
+    results.sort_by_key(|r| order.iter().position(|s| *s == r.plan.server.as_str()));
+
+    let points = finish::consistence_point(run).await?;
+    let info = finish::consistence_info(run, &points, &results)?;
+    run.store
+        .write_file(
+            &format!("{name}/{}", store::layout::CONSISTENCE_FILE),
+            info.to_string(),
+        )
+        .await?;
+    let local_now = chrono::Local::now().naive_local();
+    run.store
+        .write_file(
+            &format!("{name}/{}", store::layout::POINT_DATETIME_FILE),
+            binlog::format_point_datetime(local_now),
+        )
+        .await?;
+    let binlogs = finish::copy_binlogs(run, &points, &results).await?;
+    run.store
+        .write_file(
+            &format!("{name}/{}", store::layout::BACKUPED_BINLOGS_FILE),
+            binlogs,
+        )
+        .await?;
+    if !run.plan.is_incremental() {
+        finish::copy_bases(run, &results).await?;
+    }
+    finish::copy_config(run).await?;
+    if options.password.is_some() {
+        crate::encrypt::encrypt(run, options).await?;
+    }
+    let bytes: u64 = results.iter().map(|r| r.bytes).sum();
+    let summary = serde_json::json!({
+        "type": if run.plan.is_incremental() { "inc" } else { "full" },
+        "last_good": run.plan.last.map(|l| l.to_string()),
+        "servers": results.iter().map(|r| serde_json::json!({
+            "server": r.plan.server.to_string(),
+            "datasource": r.plan.datasource.to_string(),
+            "address": r.plan.address(),
+            "role": r.plan.role.to_string(),
+            "lsn": r.lsn,
+            "incremental_from": r.plan.incremental_from,
+            "binlog": format!("{}:{}", r.binlog_file, r.binlog_pos),
+            "executed_gtids": r.executed_gtids,
+            "stream_bytes": r.bytes,
+            "stream_sha256": r.sha256,
+        })).collect::<Vec<_>>(),
+        "compress": run.plan.compress_threads.map(|n| format!("zstd -T{n}")),
+        "encrypted": run.plan.encrypt,
+    });
+    finish::write_manifest(run, summary).await?;
+    if run.cfg.log_audit {
+        audit(run, "DBSCALE END BACKUP").await?;
+    }
+    run.store.mark_ok(name).await?;
+    Ok(bytes)
+}
+
+async fn audit(run: &Run, statement: &str) -> Result<(), BackupError> {
+    let cfg = &run.cfg;
+    let ep = router::Endpoint::new(
+        cfg.router.host.as_str(),
+        cfg.router.port,
+        cfg.router.user.as_str(),
+        cfg.router.password.as_str(),
+    );
+    let mut c = crate::sql::connect(&ep, "the router").await?;
+    crate::sql::query(&mut c, statement).await?;
+    let _ = c.close().await;
+    Ok(())
+}
+
+/// `--purge-to`: moves every backup started at or before `to` (UTC, as in
+/// the backup names) to trash, keeping a chain a later incremental needs
+/// unless `force`.
+pub async fn purge_to(
+    cfg: &conf::BackupConfig,
+    to: chrono::NaiveDateTime,
+    force: bool,
+) -> Result<store::PurgePlan, BackupError> {
+    let store = open_store(cfg).await?;
+    let names: Vec<binlog::BackupName> = store
+        .list()
+        .await?
+        .into_iter()
+        .filter_map(|l| l.backup)
+        .collect();
+    let plan = store::plan_purge(&names, to, force);
+    for b in &plan.purge {
+        store.move_to_trash(*b).await?;
+    }
+    Ok(plan)
+}
+
+/// `--clean-trash`.
+pub async fn clean_trash(cfg: &conf::BackupConfig) -> Result<(), BackupError> {
+    open_store(cfg).await?.clean_trash().await?;
+    Ok(())
+}
+
+async fn open_store(cfg: &conf::BackupConfig) -> Result<Store, BackupError> {
+    let hosts = Connector::new(cfg.connect.config.clone())
+        .map_err(|e| BackupError::PreCheck(e.to_string()))?;
+    let t = hosts
+        .host(
+            &cfg.store.host.host,
+            &cfg.store.host.login,
+            AgentType::DbInit,
+        )
+        .map_err(|e| BackupError::host(&cfg.store.host.host, "connecting", e))?;
+    Ok(Store::new(
+        t,
+        cfg.store.dir.display().to_string(),
+        cfg.connect.command_timeout,
+    ))
+}

@@ -1,0 +1,80 @@
+//! The engine's error: one variant per kind of failure, each naming the
+//! host, server or file and the step, never a secret.
+
+/// Why a backup run failed.
+#[derive(Debug, thiserror::Error)]
+pub enum BackupError {
+    /// The router refused or failed.
+    #[error("router {address}: {step}: {source}")]
+    Router {
+        /// `host:port`.
+        address: String,
+        /// What was being done.
+        step: String,
+        /// Why.
+        source: Box<router::RouterError>,
+    },
+    /// The router's answers do not describe a usable cluster.
+    #[error("cluster topology: {0}")]
+    Topology(String),
+    /// The store failed.
+    #[error(transparent)]
+    Store(Box<store::StoreError>),
+    /// A command on a host failed.
+    #[error("{host}: {step}: {detail}")]
+    Host {
+        /// The host.
+        host: String,
+        /// What was being done.
+        step: String,
+        /// Why.
+        detail: String,
+    },
+    /// One server's backup failed.
+    #[error("backup of {server} ({address}) failed: {detail}")]
+    Server {
+        /// The server's name.
+        server: String,
+        /// `host:port`.
+        address: String,
+        /// Why (with the log file to read, when there is one).
+        detail: String,
+    },
+    /// A pre-check failed: nothing was written.
+    #[error("pre-check failed: {0}")]
+    PreCheck(String),
+    /// The encryption password does not fit the last backup.
+    #[error("{0}")]
+    Password(String),
+    /// The binlog plan cannot be made (e.g. a gap since the last backup).
+    #[error("binlogs of {server}: {detail}")]
+    Binlogs {
+        /// The server.
+        server: String,
+        /// Why.
+        detail: String,
+    },
+    /// The cluster changed under the backup.
+    #[error("the cluster changed during the backup: {0}")]
+    TopologyChanged(String),
+    /// The run was stopped (max-time-sec, or another step failed).
+    #[error("cluster backup failed because reach max-time-sec or get exception: {0}")]
+    Stopped(String),
+}
+
+impl From<store::StoreError> for BackupError {
+    fn from(e: store::StoreError) -> Self {
+        BackupError::Store(Box::new(e))
+    }
+}
+
+impl BackupError {
+    /// A failed host step.
+    pub fn host(host: &str, step: impl Into<String>, detail: impl std::fmt::Display) -> Self {
+        BackupError::Host {
+            host: host.to_owned(),
+            step: step.into(),
+            detail: detail.to_string(),
+        }
+    }
+}

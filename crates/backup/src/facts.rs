@@ -1,0 +1,254 @@
+//! Step 1 of a run: what the router, the store and the servers say, before
+//! anything is written. Read-only apart from the store's bad-backup cleanup
+//! (which the seed also does before deciding anything).
+
+use crate::error::BackupError;
+use crate::sql::{self, col};
+use binlog::{BackupName, BackupedBinlogs, ConsistenceInfo};
+use remote::{AgentType, Command, Connector, Transport};
+use router::Endpoint;
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+use store::{BadBackups, Cleanup, Store, layout};
+use topology::{Cluster, ClusterOptions, ServerCredentials, ServerName};
+
+/// The last good backup, as the next one needs it.
+#[derive(Debug, Clone)]
+pub struct LastBackup {
+    /// Its name.
+    pub name: BackupName,
+    /// Its `cluster_consistence_info` (servers, LSNs, positions).
+    pub consistence: ConsistenceInfo,
+    /// Its `backuped_binlogs`.
+    pub binlogs: BackupedBinlogs,
+    /// Whether it holds `encrypted_sample` (it was taken with `-p`).
+    pub encrypted: bool,
+}
+
+/// Everything known before planning.
+#[derive(Debug)]
+pub struct Facts {
+    /// The cluster as the router describes it.
+    pub cluster: Cluster,
+    /// MySQL logins of the dataservers (from the router's config).
+    pub credentials: ServerCredentials,
+    /// The router's flushed configuration text (copied into full backups).
+    pub router_conf: String,
+    /// The router's base directory (`dbscale show path info`), if known.
+    pub router_basedir: Option<String>,
+    /// The store's cleanup result.
+    pub cleanup: Cleanup,
+    /// The last good backup, if any.
+    pub last: Option<LastBackup>,
+    /// Servers whose host or MySQL port cannot be reached.
+    pub unreachable: BTreeMap<ServerName, String>,
+}
+
+use std::collections::BTreeMap;
+
+/// Reads the router: topology, credentials (through a config flush on the
+/// router host, read back over the transport), path info.
+pub async fn read_router(
+    cfg: &conf::BackupConfig,
+    hosts: &Connector,
+    run_id: &str,
+) -> Result<(Cluster, ServerCredentials, String, Option<String>), BackupError> {
+    let endpoint = Endpoint::new(
+        cfg.router.host.as_str(),
+        cfg.router.port,
+        cfg.router.user.as_str(),
+        cfg.router.password.as_str(),
+    );
+    let mut client = sql::connect(&endpoint, "the router").await?;
+    let flush_path = format!("/tmp/dbscale.conf.{run_id}");
+    let topo = client
+        .fetch_topology(Some(&flush_path))
+        .await
+        .map_err(|source| BackupError::Router {
+            address: endpoint.address(),
+            step: "reading the topology".into(),
+            source: Box::new(source),
+        })?;
+    let cluster = Cluster::from_router(
+        &topo,
+        &ClusterOptions {
+            disaster_recovery: cfg.use_disaster_recovery_cluster,
+        },
+    )
+    .map_err(|e| BackupError::Topology(e.to_string()))?;
+    let basedir = match client.query("dbscale show path info").await {
+        Ok(rows) => rows
+            .first()
+            .and_then(|r| col(r, "DBScale_basedir"))
+            .map(str::to_owned),
+        Err(e) => {
+            tracing::warn!(error = %e, "dbscale show path info failed; the router's base directory is not backed up");
+            None
+        }
+    };
+    let _ = client.close().await;
+    let router_host = hosts
+        .host(
+            &cfg.router.host,
+            &cfg.connect.server_login,
+            AgentType::DbInit,
+        )
+        .map_err(|e| BackupError::host(&cfg.router.host, "connecting", e))?;
+    let text = read_remote_file(&*router_host, &flush_path, cfg.connect.command_timeout).await?;
+    // The router wrote it; we may not be allowed to remove it: say so.
+    let rm = router_host
+        .exec(
+            &Command::new("rm").arg("-f").arg(&flush_path),
+            Duration::from_secs(30),
+        )
+        .await;
+    if !matches!(&rm, Ok(o) if o.success()) {
+        tracing::warn!(host = %cfg.router.host, file = %flush_path, "could not remove the router's flushed config (it holds passwords)");
+    }
+    let credentials = topology::parse_dbscale_conf(&text)
+        .map_err(|e| BackupError::Topology(format!("{flush_path} on {}: {e}", cfg.router.host)))?;
+    Ok((cluster, credentials, text, basedir))
+}
+
+/// `cat`s a file on a host.
+pub async fn read_remote_file(
+    t: &dyn Transport,
+    path: &str,
+    timeout: Duration,
+) -> Result<String, BackupError> {
+    let out = t
+        .exec(&Command::new("cat").arg(path), timeout)
+        .await
+        .map_err(|e| BackupError::host(t.host(), format!("reading {path}"), e))?;
+    if !out.success() {
+        return Err(BackupError::host(
+            t.host(),
+            format!("reading {path}"),
+            out.stderr_str().trim(),
+        ));
+    }
+    Ok(out.stdout_str())
+}
+
+/// Cleans bad backups and reads the last good one.
+pub async fn read_store(
+    store: &Store,
+    policy: Option<BadBackups>,
+) -> Result<(Cleanup, Option<LastBackup>), BackupError> {
+    let cleanup = match policy {
+        Some(policy) => store.clean_bad(policy).await?,
+        None => would_clean(store).await?,
+    };
+    let Some(name) = cleanup.last_good else {
+        return Ok((cleanup, None));
+    };
+    let text = |file: &str| format!("{name}/{file}");
+    let consistence = store
+        .read_file(&text(layout::CONSISTENCE_FILE))
+        .await?
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default();
+    let consistence: ConsistenceInfo = consistence.parse().map_err(|e| {
+        BackupError::Topology(format!(
+            "{} on {}: {e}",
+            store.path(&text(layout::CONSISTENCE_FILE)),
+            store.host()
+        ))
+    })?;
+    let binlogs = store
+        .read_file(&text(layout::BACKUPED_BINLOGS_FILE))
+        .await?
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default();
+    let binlogs: BackupedBinlogs = binlogs.parse().map_err(|e| {
+        BackupError::Topology(format!(
+            "{} on {}: {e}",
+            store.path(&text(layout::BACKUPED_BINLOGS_FILE)),
+            store.host()
+        ))
+    })?;
+    let encrypted = store.exists(&text(layout::ENCRYPTED_SAMPLE_FILE)).await?;
+    Ok((
+        cleanup,
+        Some(LastBackup {
+            name,
+            consistence,
+            binlogs,
+            encrypted,
+        }),
+    ))
+}
+
+/// What the cleanup would do, doing nothing (for `--dry-run`).
+async fn would_clean(store: &Store) -> Result<Cleanup, BackupError> {
+    let mut listed: Vec<_> = store
+        .list()
+        .await?
+        .into_iter()
+        .filter_map(|l| l.backup.map(|b| (b, l.ok)))
+        .collect();
+    listed.sort_by_key(|(b, _)| std::cmp::Reverse(*b));
+    let mut cleanup = Cleanup::default();
+    for (b, ok) in listed {
+        if ok {
+            cleanup.last_good = Some(b);
+            break;
+        }
+        cleanup.cleaned.push(b);
+    }
+    Ok(cleanup)
+}
+
+/// Which member servers cannot be reached, over the transport (`echo 1`)
+/// or over MySQL, with why; checked in parallel.
+pub async fn unreachable_servers(
+    cluster: &Cluster,
+    credentials: &ServerCredentials,
+    hosts: &Connector,
+    login: &remote::Login,
+) -> BTreeMap<ServerName, String> {
+    let checks = cluster.members().map(|m| {
+        let server = m.server.clone();
+        let cred = credentials.get(&server.name).cloned();
+        async move {
+            let t: Arc<dyn Transport> =
+                match hosts.host(&server.host, login, AgentType::TaskManager) {
+                    Ok(t) => t,
+                    Err(e) => return Some((server.name.clone(), e.to_string())),
+                };
+            if let Err(e) = t.ping().await {
+                return Some((server.name.clone(), e.to_string()));
+            }
+            let Some(cred) = cred else {
+                return Some((
+                    server.name.clone(),
+                    "no login in the router's config".into(),
+                ));
+            };
+            let ep = Endpoint::new(
+                server.host.as_str(),
+                server.port,
+                cred.user.as_str(),
+                cred.password.expose(),
+            );
+            match sql::connect(&ep, server.name.as_str()).await {
+                Ok(c) => {
+                    let _ = c.close().await;
+                    None
+                }
+                Err(e) => Some((server.name.clone(), e.to_string())),
+            }
+        }
+    });
+    futures::future::join_all(checks)
+        .await
+        .into_iter()
+        .flatten()
+        .collect()
+}
+
+/// The set of names, for [`topology::select`].
+pub fn names(unreachable: &BTreeMap<ServerName, String>) -> BTreeSet<ServerName> {
+    unreachable.keys().cloned().collect()
+}

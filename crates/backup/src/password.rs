@@ -1,0 +1,51 @@
+//! The seed's password rules against the last good backup (`try_decrypt_sample`):
+//! a backup taken with `-p` has `encrypted_sample`, and the next run must
+//! use the same password; one taken without must not get one. The sample is
+//! decrypted here, on the controller, so the password never reaches a host.
+
+use crate::error::BackupError;
+use crate::facts::LastBackup;
+use store::{Store, layout};
+
+/// Checks `password` against the last good backup before any data moves.
+pub async fn check(
+    store: &Store,
+    last: Option<&LastBackup>,
+    password: Option<&str>,
+) -> Result<(), BackupError> {
+    let Some(last) = last else {
+        return Ok(());
+    };
+    match (last.encrypted, password) {
+        (false, None) => Ok(()),
+        (false, Some(_)) => Err(BackupError::Password(format!(
+            "the last backup {} was taken without a password; a chain cannot switch to encryption: take a full backup into a new store directory, or run without -p",
+            last.name
+        ))),
+        (true, None) => Err(BackupError::Password(format!(
+            "the last backup {} was taken with a password: give the same one with -p",
+            last.name
+        ))),
+        (true, Some(pw)) => {
+            let rel = format!("{}/{}", last.name, layout::ENCRYPTED_SAMPLE_FILE);
+            let sample = store.read_file(&rel).await?.unwrap_or_default();
+            let password = aescrypt::Password::from_str_ref(pw)
+                .map_err(|e| BackupError::Password(format!("the password cannot be used: {e}")))?;
+            let mut plain = Vec::new();
+            aescrypt::decrypt(
+                &sample[..],
+                &mut plain,
+                &password,
+                &aescrypt::Options::default(),
+            )
+            .map(drop)
+            .map_err(|e| {
+                BackupError::Password(format!(
+                    "wrong password: it does not decrypt {} on {} ({e})",
+                    store.path(&rel),
+                    store.host()
+                ))
+            })
+        }
+    }
+}

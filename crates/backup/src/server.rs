@@ -1,0 +1,324 @@
+//! Step 3, per server: stream one server's xtrabackup/mariabackup backup
+//! into its directory on the store, with its `my.conf`, `master_dir` /
+//! `master_slave` and `executed_gtids`, retrying on an FTWRL / BACKUP STAGE
+//! dead-lock as the seed does.
+
+use crate::error::BackupError;
+use crate::plan::ServerPlan;
+use crate::run::Run;
+use crate::sql::{self, col};
+use remote::{AgentType, Transport};
+use router::Endpoint;
+use std::sync::Arc;
+use std::time::Duration;
+use stream::Source;
+use topology::Role;
+use xtrabackup::{BackupLog, BackupOptions, ClientDefaults, Compression, LockDetector, Lsn, ops};
+
+/// The stream file's name in a server directory (sic, as the seeds).
+pub const STREAM_FILE: &str = "backup.xbsteam";
+/// The tool's log, copied next to the stream.
+pub const LOG_FILE: &str = "xtrabackup.log";
+
+/// What one server's backup recorded.
+#[derive(Debug, Clone)]
+pub struct ServerResult {
+    /// The plan it carried out.
+    pub plan: ServerPlan,
+    /// The checkpoint LSN (the next incremental starts here).
+    pub lsn: u64,
+    /// The server's own binlog file and position at the backup's end.
+    pub binlog_file: String,
+    /// Its position.
+    pub binlog_pos: u64,
+    /// The GTID state the backup contains (`executed_gtids`).
+    pub executed_gtids: String,
+    /// For a replica: its master's binlog it had executed up to when the
+    /// backup started (`Relay_Master_Log_File`).
+    pub relay_master_log_file: Option<String>,
+    /// The directory holding the server's binlogs (from `@@log_bin_basename`).
+    pub binlog_dir: String,
+    /// The server's base directory (`@@basedir`).
+    pub basedir: String,
+    /// Stream size in bytes.
+    pub bytes: u64,
+    /// Stream SHA-256, when computed.
+    pub sha256: Option<String>,
+}
+
+/// What the server says about itself before its backup starts.
+struct ServerFacts {
+    tmpdir: String,
+    pid_file: String,
+    binlog_dir: String,
+    basedir: String,
+    relay_master_log_file: Option<String>,
+}
+
+async fn server_facts(plan: &ServerPlan, endpoint: &Endpoint) -> Result<ServerFacts, BackupError> {
+    let mut c = sql::connect(endpoint, plan.server.as_str()).await?;
+    let rows = sql::query(
+        &mut c,
+        "SELECT @@tmpdir AS tmpdir, @@log_bin_basename AS binlog, @@basedir AS basedir, @@log_bin AS log_bin, @@pid_file AS pid_file",
+    )
+    .await?;
+    let row = rows
+        .first()
+        .ok_or_else(|| server_err(plan, "the server answered no row for its variables"))?;
+    if col(row, "log_bin") != Some("1") {
+        return Err(server_err(
+            plan,
+            "binary logging is off (log_bin = 0): point-in-time recovery needs it",
+        ));
+    }
+    let binlog = col(row, "binlog").unwrap_or_default();
+    let binlog_dir = binlog
+        .rsplit_once('/')
+        .map(|(d, _)| d.to_owned())
+        .unwrap_or_default();
+    let relay_master_log_file = if plan.role == Role::Replica {
+        let rows = sql::query(&mut c, "SHOW SLAVE STATUS").await?;
+        rows.first()
+            .and_then(|r| col(r, "Relay_Master_Log_File"))
+            .filter(|f| !f.is_empty())
+            .map(str::to_owned)
+    } else {
+        None
+    };
+    let facts = ServerFacts {
+        pid_file: col(row, "pid_file").unwrap_or_default().to_owned(),
+        tmpdir: col(row, "tmpdir")
+            .unwrap_or("/tmp")
+            .split(':')
+            .next()
+            .unwrap_or("/tmp")
+            .to_owned(),
+        binlog_dir,
+        basedir: col(row, "basedir")
+            .unwrap_or_default()
+            .trim_end_matches('/')
+            .to_owned(),
+        relay_master_log_file,
+    };
+    let _ = c.close().await;
+    Ok(facts)
+}
+
+fn server_err(plan: &ServerPlan, detail: impl Into<String>) -> BackupError {
+    BackupError::Server {
+        server: plan.server.to_string(),
+        address: plan.address(),
+        detail: detail.into(),
+    }
+}
+
+/// Backs up one server.
+pub async fn backup_server(run: &Run, plan: &ServerPlan) -> Result<ServerResult, BackupError> {
+    let cred = run
+        .facts
+        .credentials
+        .get(&plan.server)
+        .ok_or_else(|| server_err(plan, "no MySQL login for it in the router's config"))?;
+    let endpoint = Endpoint::new(
+        plan.host.as_str(),
+        plan.port,
+        cred.user.as_str(),
+        cred.password.expose(),
+    );
+    let facts = server_facts(plan, &endpoint).await?;
+    let host: Arc<dyn Transport> = run
+        .hosts
+        .host(
+            &plan.host,
+            &run.cfg.connect.server_login,
+            AgentType::TaskManager,
+        )
+        .map_err(|e| server_err(plan, e.to_string()))?;
+    let xerr = |e: xtrabackup::Error| server_err(plan, e.to_string());
+    let flavor = ops::detect_flavor(&*host, &run.cfg.xtrabackup_bin)
+        .await
+        .map_err(xerr)?;
+    // By pid file, not by port: a server started as root that dropped to
+    // its user hides its sockets from `ss` for that user, not its cmdline.
+    let server_cnf = ops::server_defaults_file_by_pid_file(&*host, &facts.pid_file)
+        .await
+        .map_err(xerr)?;
+    let dir = format!("{}/{}", run.plan.name, plan.dir);
+    let stamp = format!("{}-{}", run.plan.name, plan.server);
+    let wrapper = format!("{}/dbbackup-{stamp}.cnf", facts.tmpdir);
+    let log_file = format!("{}/dbbackup-{stamp}.log", facts.tmpdir);
+
+    // Small files first: my.conf and the topology markers.
+    run.store.mkdir(&dir).await?;
+    run.transfer(
+        &host,
+        &Source::file(server_cnf.as_str()),
+        &run.store_path(&format!("{dir}/my.conf")),
+    )
+    .await
+    .map_err(|e| server_err(plan, format!("copying {server_cnf}: {e}")))?;
+    write_topology_marker(run, plan, &dir).await?;
+
+    let login = ClientDefaults {
+        server_defaults_file: server_cnf.clone(),
+        user: cred.user.clone(),
+        password: zeroize::Zeroizing::new(cred.password.expose().to_owned()),
+    };
+    ops::write_client_defaults(&*host, &login, &wrapper)
+        .await
+        .map_err(xerr)?;
+    let result = stream_with_retry(
+        run,
+        plan,
+        &endpoint,
+        &host,
+        flavor,
+        &wrapper,
+        &facts.tmpdir,
+        &log_file,
+        &dir,
+    )
+    .await;
+    if let Err(e) = ops::remove_file(&*host, &wrapper).await {
+        tracing::warn!(server = %plan.server, file = %wrapper, error = %e, "could not remove the option file holding the backup login");
+    }
+    let report = result?;
+
+    let (log, text) = ops::read_log(&*host, &log_file).await.map_err(xerr)?;
+    run.store
+        .write_file(&format!("{dir}/{LOG_FILE}"), text.into_bytes())
+        .await?;
+    if let Some(failure) = log.failure() {
+        return Err(server_err(
+            plan,
+            format!(
+                "the backup tool failed ({failure}); log saved to {}",
+                run.store_path(&format!("{dir}/{LOG_FILE}"))
+            ),
+        ));
+    }
+    let result = record(plan, &log, facts, report)?;
+    run.store
+        .write_file(
+            &format!("{dir}/executed_gtids"),
+            format!("{}\n", result.executed_gtids),
+        )
+        .await?;
+    let _ = ops::remove_file(&*host, &log_file).await;
+    Ok(result)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn stream_with_retry(
+    run: &Run,
+    plan: &ServerPlan,
+    endpoint: &Endpoint,
+    host: &Arc<dyn Transport>,
+    flavor: xtrabackup::Flavor,
+    wrapper: &str,
+    tmpdir: &str,
+    log_file: &str,
+    dir: &str,
+) -> Result<stream::TransferReport, BackupError> {
+    let mut opts = BackupOptions::new(flavor, wrapper, tmpdir, log_file);
+    opts.slave_info = plan.role == Role::Replica;
+    opts.incremental_from = plan.incremental_from.map(Lsn);
+    if let Some(threads) = run.plan.compress_threads {
+        opts.compression = Compression::Zstd { threads };
+    }
+    let source = Source::command(remote::Command::shell(opts.pipeline().snippet()));
+    let sink = run.store_path(&format!("{dir}/{STREAM_FILE}"));
+    let mut detector = LockDetector::connect(
+        endpoint,
+        Duration::from_secs(run.cfg.ftwrl_dead_lock_seconds.max(1)),
+        crate::sql::CONNECT_TIMEOUT,
+    )
+    .await
+    .map_err(|e| server_err(plan, e.to_string()))?
+    .only_user(endpoint.user.clone());
+    xtrabackup::retry_on_lock_deadlock(&mut detector, run.cfg.ftwrl_dead_lock_retry, async |n| {
+        if n > 1 {
+            tracing::info!(server = %plan.server, attempt = n, "retrying the backup after a lock dead-lock");
+        }
+        run.transfer(host, &source, &sink).await
+    })
+    .await
+    .map_err(|e| server_err(plan, format!("{e}; the tool's log is {log_file} on {}", plan.host)))
+}
+
+fn record(
+    plan: &ServerPlan,
+    log: &BackupLog,
+    facts: ServerFacts,
+    report: stream::TransferReport,
+) -> Result<ServerResult, BackupError> {
+    let lsn = log
+        .checkpoint
+        .ok_or_else(|| server_err(plan, "the backup log has no checkpoint LSN"))?;
+    let binlog = log
+        .binlog
+        .clone()
+        .ok_or_else(|| server_err(plan, "the backup log has no binlog position"))?;
+    // What the backup contains: the GTID of its binlog position (with
+    // log-slave-updates a replica's own binlog holds what it applied).
+    let executed_gtids = binlog
+        .gtid
+        .clone()
+        .or_else(|| log.slave.as_ref().and_then(|s| s.gtid_slave_pos.clone()))
+        .unwrap_or_default();
+    Ok(ServerResult {
+        plan: plan.clone(),
+        lsn: lsn.0,
+        binlog_file: binlog.file,
+        binlog_pos: binlog.position,
+        executed_gtids,
+        relay_master_log_file: facts.relay_master_log_file,
+        binlog_dir: facts.binlog_dir,
+        basedir: facts.basedir,
+        bytes: report.bytes,
+        sha256: report.sha256,
+    })
+}
+
+/// `master_dir` in a replica's directory (the master's directory name, as
+/// recovery finds the master's binlogs there); `master_slave` in a master's
+/// (its replicas' `host:port`s).
+async fn write_topology_marker(run: &Run, plan: &ServerPlan, dir: &str) -> Result<(), BackupError> {
+    let cluster = &run.facts.cluster;
+    let Some(ds) = cluster.datasource(plan.datasource.as_str()) else {
+        return Ok(());
+    };
+    let Some(master) = cluster.server(ds.master.as_str()) else {
+        return Ok(());
+    };
+    match plan.role {
+        Role::Replica => {
+            let master_dir = store::layout::server_dir(
+                ds.name.as_str(),
+                master.name.as_str(),
+                &master.host,
+                master.port,
+            );
+            run.store
+                .write_file(&format!("{dir}/master_dir"), format!("{master_dir}\n"))
+                .await?;
+        }
+        Role::Master => {
+            let slaves: Vec<(String, u16)> = ds
+                .replicas
+                .iter()
+                .filter_map(|r| cluster.server(r.as_str()))
+                .map(|s| (s.host.clone(), s.port))
+                .collect();
+            let text = binlog::MasterSlave {
+                master: (master.host.clone(), master.port),
+                slaves,
+            }
+            .to_string();
+            run.store
+                .write_file(&format!("{dir}/master_slave"), text)
+                .await?;
+        }
+    }
+    Ok(())
+}
