@@ -1,7 +1,8 @@
 //! `dbagent`: the host-side agent of dbscale-backup's agent transports.
 //!
 //! * `dbagent adm --listen ADDR:PORT --secret-file FILE` serves signed HTTP
-//!   requests (the adm-agent transport);
+//!   requests (the adm-agent transport); with `--tls-cert FILE --tls-key
+//!   FILE` it serves HTTPS instead (rustls);
 //! * `dbagent rabbit --uri URI --host-id ID --agent-type TYPE` consumes its
 //!   request queue on RabbitMQ (the rabbit-agent transport).
 //!
@@ -26,7 +27,11 @@ Under systemd (see docs/dbagent.md for the full unit):
   Restart=on-failure
 
 The secret file (at least 16 bytes, mode 0600) is shared with the
-controller (`[adm-agent]` section). Logs go to stderr (journald).";
+controller (`[adm-agent]` section). For HTTPS add
+`--tls-cert /etc/dbagent/tls/cert.pem --tls-key /etc/dbagent/tls/key.pem`:
+the certificate must name the host as the controller addresses it (DNS
+name or IP address) and be issued by the CA in the controller's
+`[adm-agent] tls-ca-file`. Logs go to stderr (journald).";
 
 #[derive(Parser)]
 #[command(name = "dbagent", version, about = "Host-side agent for dbscale-backup's remote commands", after_help = DEPLOYMENT)]
@@ -51,6 +56,14 @@ enum Mode {
         /// At most this many commands at once.
         #[arg(long, default_value_t = 256)]
         max_concurrent: usize,
+        /// Serve HTTPS with this certificate chain (PEM, leaf first); needs
+        /// --tls-key.
+        #[arg(long, value_name = "FILE", requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// The TLS certificate's private key (PEM, mode 0600); needs
+        /// --tls-cert.
+        #[arg(long, value_name = "FILE", requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
     },
     /// Consume this host's request queue on RabbitMQ (rabbit-agent).
     Rabbit {
@@ -101,19 +114,37 @@ async fn run(mode: Mode) -> Result<(), String> {
             listen,
             secret_file,
             max_concurrent,
+            tls_cert,
+            tls_key,
         } => {
             let secret = remote::Secret::from_file(&secret_file).map_err(|e| {
                 format!("cannot read the secret file {}: {e}", secret_file.display())
             })?;
+            // Certificate problems are reported before the port is taken.
+            let tls = match (&tls_cert, &tls_key) {
+                (Some(cert), Some(key)) => Some(
+                    remote::tls::server_config(cert, key)
+                        .map_err(|e| format!("adm-agent on {listen}: {e}"))?,
+                ),
+                _ => None,
+            };
             let listener = tokio::net::TcpListener::bind(listen)
                 .await
                 .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
             let identity = format!("dbagent/adm/{listen}");
-            tracing::info!(%listen, "adm-agent listening");
             let local = remote::Local::new(listen.ip().to_string(), max_concurrent);
-            remote::agent::adm_server::serve(listener, secret, local, identity)
-                .await
-                .map_err(|e| format!("adm-agent on {listen} failed: {e}"))
+            let served = match tls {
+                Some(tls) => {
+                    tracing::info!(%listen, "adm-agent listening (https)");
+                    remote::agent::adm_server::serve_tls(listener, tls, secret, local, identity)
+                        .await
+                }
+                None => {
+                    tracing::info!(%listen, "adm-agent listening (http)");
+                    remote::agent::adm_server::serve(listener, secret, local, identity).await
+                }
+            };
+            served.map_err(|e| format!("adm-agent on {listen} failed: {e}"))
         }
         Mode::Rabbit {
             uri,

@@ -1,6 +1,7 @@
 //! The transport conformance suite: the same cases against every transport
-//! (local, ssh to the sandbox's sshd, adm-agent and rabbit-agent through
-//! `dbagent` processes this suite starts on its own ports and queues).
+//! (local, ssh to the sandbox's sshd, adm-agent over HTTP and over HTTPS,
+//! and rabbit-agent through `dbagent` processes this suite starts on its
+//! own ports and queues).
 
 #![allow(clippy::unwrap_used)]
 
@@ -252,4 +253,4 @@ macro_rules! suite {
     )*};
 }
 
-suite!(local => Local, ssh => Ssh, adm => Adm, rabbit => Rabbit);
+suite!(local => Local, ssh => Ssh, adm => Adm, adm_tls => AdmTls, rabbit => Rabbit);

@@ -1,6 +1,9 @@
 //! The adm-agent transport: HTTP to a `dbagent adm` on each host at the
 //! configured port (`[adm-agent] port` in the seeds' configs), every request
-//! signed with the shared secret (see [`crate::agent::auth`]).
+//! signed with the shared secret (see [`crate::agent::auth`]). With
+//! [`AdmConfig::tls_ca_file`] set, requests go over HTTPS and the agent
+//! must present a certificate issued by that CA for the host's name or
+//! address (see [`crate::tls`]); without it, plain HTTP.
 
 use crate::agent::adm_server::{EXEC, KILL, PING};
 use crate::agent::auth::Secret;
@@ -9,6 +12,7 @@ use crate::command::Command;
 use crate::error::{Error, Result};
 use crate::transport::{CommandId, Running, Transport};
 use futures::TryStreamExt as _;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Semaphore;
@@ -26,6 +30,10 @@ pub struct AdmConfig {
     pub connect_timeout: Duration,
     /// At most this many commands at once per host.
     pub max_concurrent: usize,
+    /// PEM file of the CA certificate(s) that issued the agents' TLS
+    /// certificates (`[adm-agent] tls-ca-file`). When set, the transport
+    /// uses HTTPS and trusts exactly these CAs; when unset, plain HTTP.
+    pub tls_ca_file: Option<PathBuf>,
 }
 
 impl AdmConfig {
@@ -36,7 +44,14 @@ impl AdmConfig {
             secret,
             connect_timeout: Duration::from_secs(5),
             max_concurrent: 64,
+            tls_ca_file: None,
         }
+    }
+
+    /// The same, over HTTPS trusting the CA certificate(s) in `ca_file`.
+    pub fn with_tls_ca_file(mut self, ca_file: impl Into<PathBuf>) -> Self {
+        self.tls_ca_file = Some(ca_file.into());
+        self
     }
 }
 
@@ -50,17 +65,28 @@ pub struct Adm {
 }
 
 impl Adm {
-    /// A transport to the agent on `host`.
+    /// A transport to the agent on `host`. Fails when the TLS CA file
+    /// cannot be read or holds no certificate (the error names the file).
     pub fn new(host: impl Into<String>, cfg: AdmConfig) -> Result<Self> {
+        let invalid = |detail: String| Error::Invalid {
+            what: "adm-agent client".into(),
+            detail,
+        };
+        // A preconfigured rustls config in both cases: the HTTP client then
+        // needs no process-wide crypto provider.
+        let tls = match &cfg.tls_ca_file {
+            Some(ca) => crate::tls::client_config(ca).map_err(|e| invalid(e.to_string()))?,
+            None => crate::tls::trust_nothing_config()
+                .ok_or_else(|| invalid("no TLS protocol version available".into()))?,
+        };
         let client = reqwest::Client::builder()
             .connect_timeout(cfg.connect_timeout)
             .tcp_nodelay(true)
             .pool_idle_timeout(Duration::from_secs(30))
+            .use_preconfigured_tls(tls)
+            .https_only(cfg.tls_ca_file.is_some())
             .build()
-            .map_err(|e| Error::Invalid {
-                what: "adm-agent client".into(),
-                detail: e.to_string(),
-            })?;
+            .map_err(|e| invalid(e.to_string()))?;
         Ok(Self {
             host: host.into(),
             limit: Arc::new(Semaphore::new(cfg.max_concurrent.max(1))),
@@ -70,11 +96,64 @@ impl Adm {
     }
 
     fn url(&self, path: &str) -> String {
-        if self.host.contains(':') {
-            format!("http://[{}]:{}{path}", self.host, self.cfg.port)
+        let scheme = if self.cfg.tls_ca_file.is_some() {
+            "https"
         } else {
-            format!("http://{}:{}{path}", self.host, self.cfg.port)
+            "http"
+        };
+        if self.host.contains(':') {
+            format!("{scheme}://[{}]:{}{path}", self.host, self.cfg.port)
+        } else {
+            format!("{scheme}://{}:{}{path}", self.host, self.cfg.port)
         }
+    }
+
+    /// The error for a request that could not be sent: a TLS failure says
+    /// what to fix (it is no transient outage: no retry), the rest is
+    /// unreachable.
+    fn send_error(&self, e: &reqwest::Error, program: &str) -> Error {
+        if let Some(tls) = find_rustls_error(e) {
+            return Error::Transport {
+                host: self.host.clone(),
+                transport: KIND,
+                program: program.to_owned(),
+                detail: self.explain_tls(tls),
+            };
+        }
+        Error::Unreachable {
+            host: self.host.clone(),
+            transport: KIND,
+            detail: error_chain(e),
+        }
+    }
+
+    fn explain_tls(&self, e: &rustls::Error) -> String {
+        use rustls::CertificateError as C;
+        let ca = self
+            .cfg
+            .tls_ca_file
+            .as_ref()
+            .map_or_else(|| "(none)".to_owned(), |p| p.display().to_string());
+        let what = match e {
+            rustls::Error::InvalidCertificate(C::UnknownIssuer | C::BadSignature) => {
+                format!("the agent's certificate is not issued by a CA in {ca}")
+            }
+            rustls::Error::InvalidCertificate(
+                C::NotValidForName | C::NotValidForNameContext { .. },
+            ) => format!(
+                "the agent's certificate is not valid for the name {:?}",
+                self.host
+            ),
+            rustls::Error::InvalidCertificate(C::Expired | C::ExpiredContext { .. }) => {
+                "the agent's certificate has expired".to_owned()
+            }
+            rustls::Error::InvalidMessage(_) | rustls::Error::InappropriateMessage { .. } => {
+                "the agent does not speak TLS (is it started with --tls-cert and --tls-key?)"
+                    .to_owned()
+            }
+            _ => "TLS handshake failed".to_owned(),
+        };
+        format!("{what} ({e})")
     }
 
     /// Sends a signed request; returns the response body as a reader.
@@ -93,18 +172,12 @@ impl Adm {
                 Ok(r) => break r,
                 // Nothing was sent over a connection that failed to open:
                 // one retry covers an agent that is just restarting.
-                Err(e) if e.is_connect() && attempt == 0 => {
+                Err(e) if e.is_connect() && attempt == 0 && find_rustls_error(&e).is_none() => {
                     attempt += 1;
                     tokio::time::sleep(Duration::from_millis(100)).await;
                     tracing::debug!(host = %self.host, error = %e, "adm-agent connect failed; retrying once");
                 }
-                Err(e) => {
-                    return Err(Error::Unreachable {
-                        host: self.host.clone(),
-                        transport: KIND,
-                        detail: format!("{e}"),
-                    });
-                }
+                Err(e) => return Err(self.send_error(&e, program)),
             }
         };
         match response.status() {
@@ -130,6 +203,41 @@ impl Adm {
         let stream = response.bytes_stream().map_err(std::io::Error::other);
         Ok(Box::new(tokio_util::io::StreamReader::new(stream)))
     }
+}
+
+/// The rustls error somewhere in `e`'s chain of causes. It sits inside
+/// nested `io::Error`s, whose `source()` skips the wrapped error itself, so
+/// those are unwrapped with `get_ref()`.
+fn find_rustls_error(e: &reqwest::Error) -> Option<&rustls::Error> {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        if let Some(tls) = err.downcast_ref::<rustls::Error>() {
+            return Some(tls);
+        }
+        cur = match err.downcast_ref::<std::io::Error>() {
+            Some(io) => io
+                .get_ref()
+                .map(|inner| inner as &(dyn std::error::Error + 'static)),
+            None => err.source(),
+        };
+    }
+    None
+}
+
+/// `e` and its causes, `: `-separated (reqwest's own message alone is
+/// "error sending request for url (...)").
+fn error_chain(e: &reqwest::Error) -> String {
+    let mut text = e.to_string();
+    let mut cur = std::error::Error::source(e);
+    while let Some(err) = cur {
+        let part = err.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        cur = err.source();
+    }
+    text
 }
 
 #[async_trait::async_trait]

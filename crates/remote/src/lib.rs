@@ -10,7 +10,8 @@
 //!   executor inside the agents);
 //! * [`Ssh`]: the system ssh client via `openssh`, one multiplexed master
 //!   per host, password first then key (seed 002's `init_sys_con`);
-//! * [`Adm`]: HTTP to a `dbagent adm` on each host, HMAC-signed requests;
+//! * [`Adm`]: HTTP to a `dbagent adm` on each host, HMAC-signed requests,
+//!   optionally over TLS (rustls, see [`tls`]);
 //! * [`Rabbit`]: RPC over RabbitMQ to a `dbagent rabbit` per host and agent
 //!   type (`rds-dbinit`, `rds-taskmanager`), at-most-once.
 //!
@@ -39,6 +40,7 @@ pub mod error;
 pub mod local;
 pub mod rabbit;
 pub mod ssh;
+pub mod tls;
 pub mod transport;
 
 pub use adm::{Adm, AdmConfig};

@@ -3,6 +3,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
 
+pub mod pki;
+
 use remote::Zeroizing;
 use remote::{Adm, AdmConfig, Broker, Local, Rabbit, Secret, Ssh, SshConfig, Transport};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -20,6 +22,9 @@ pub enum Kind {
     Ssh,
     /// adm-agent started by the test.
     Adm,
+    /// adm-agent over TLS (`--tls-cert`/`--tls-key`, test CA), started by
+    /// the test.
+    AdmTls,
     /// rabbit-agent started by the test on its own queue.
     Rabbit,
 }
@@ -46,6 +51,11 @@ impl Fx {
                 let agent = AgentProc::adm(HOST, state.path().join("adm.secret"));
                 (Arc::new(agent.adm_client(&agent.secret)), Some(agent))
             }
+            Kind::AdmTls => {
+                let pki = pki::Pki::new(state.path(), "agent", &[HOST]);
+                let agent = AgentProc::adm_tls(HOST, state.path().join("adm.secret"), &pki);
+                (Arc::new(agent.adm_client(&agent.secret)), Some(agent))
+            }
             Kind::Rabbit => {
                 let agent = AgentProc::rabbit(&sb).await;
                 (Arc::new(agent.rabbit_client(&agent.uri)), Some(agent))
@@ -70,9 +80,10 @@ impl Fx {
                 cfg.port = free_port();
                 Some(Arc::new(Ssh::new(HOST, cfg)))
             }
-            Kind::Adm => {
+            Kind::Adm | Kind::AdmTls => {
                 let agent = self.agent.as_ref()?;
-                let cfg = AdmConfig::new(free_port(), agent.secret.clone());
+                let mut cfg = AdmConfig::new(free_port(), agent.secret.clone());
+                cfg.tls_ca_file = agent.tls_ca.clone();
                 Some(Arc::new(Adm::new(HOST, cfg).unwrap()))
             }
             Kind::Rabbit => {
@@ -97,7 +108,7 @@ impl Fx {
                 cfg.password = Some(Zeroizing::new("wrong-password".to_owned()));
                 Some(Arc::new(Ssh::new(HOST, cfg)))
             }
-            Kind::Adm => {
+            Kind::Adm | Kind::AdmTls => {
                 let agent = self.agent.as_ref()?;
                 Some(Arc::new(
                     agent.adm_client(&Secret::new("a-wrong-secret-0123456789")),
@@ -190,6 +201,8 @@ pub struct AgentProc {
     args: Vec<String>,
     addr: Option<SocketAddr>,
     pub secret: Secret,
+    /// The CA an adm client must trust (TLS agents only).
+    pub tls_ca: Option<PathBuf>,
     pub uri: String,
     port: u16,
     host: String,
@@ -197,22 +210,40 @@ pub struct AgentProc {
 
 impl AgentProc {
     pub fn adm(host: &str, secret_file: PathBuf) -> AgentProc {
+        Self::adm_with(host, secret_file, None)
+    }
+
+    /// An adm agent serving HTTPS with `pki`'s certificate.
+    pub fn adm_tls(host: &str, secret_file: PathBuf, pki: &pki::Pki) -> AgentProc {
+        Self::adm_with(host, secret_file, Some(pki))
+    }
+
+    fn adm_with(host: &str, secret_file: PathBuf, tls: Option<&pki::Pki>) -> AgentProc {
         let secret_text = format!("test-secret-{}", remote::CommandId::random());
         std::fs::write(&secret_file, &secret_text).unwrap();
         let port = free_port();
         let addr: SocketAddr = format!("{host}:{port}").parse().unwrap();
-        let args = vec![
+        let mut args = vec![
             "adm".to_owned(),
             "--listen".to_owned(),
             addr.to_string(),
             "--secret-file".to_owned(),
             secret_file.display().to_string(),
         ];
+        if let Some(pki) = tls {
+            args.extend([
+                "--tls-cert".to_owned(),
+                pki.cert.display().to_string(),
+                "--tls-key".to_owned(),
+                pki.key.display().to_string(),
+            ]);
+        }
         let mut agent = AgentProc {
             child: None,
             args,
             addr: Some(addr),
             secret: Secret::new(secret_text),
+            tls_ca: tls.map(|p| p.ca.clone()),
             uri: String::new(),
             port,
             host: host.to_owned(),
@@ -237,6 +268,7 @@ impl AgentProc {
             args,
             addr: None,
             secret: Secret::new("unused-secret-0123456789"),
+            tls_ca: None,
             uri,
             port: 0,
             host,
@@ -272,6 +304,7 @@ impl AgentProc {
     pub fn adm_client(&self, secret: &Secret) -> Adm {
         let mut cfg = AdmConfig::new(self.port, secret.clone());
         cfg.connect_timeout = Duration::from_secs(2);
+        cfg.tls_ca_file = self.tls_ca.clone();
         Adm::new(self.host.clone(), cfg).unwrap()
     }
 

@@ -1,6 +1,7 @@
 //! The adm-agent's HTTP server (axum): `POST /v1/exec`, `/v1/kill`,
 //! `/v1/ping`, every request signed (see [`super::auth`]). Unauthenticated
-//! or replayed requests get 401 and a log line.
+//! or replayed requests get 401 and a log line. Plain HTTP ([`serve`]) or
+//! HTTPS ([`serve_tls`], rustls).
 
 use super::auth::{Secret, Verifier};
 use super::{Frame, Request, serve_request};
@@ -27,30 +28,49 @@ struct AppState {
     identity: String,
 }
 
-/// Serves the adm-agent on `listener` until the task is dropped.
+/// Serves the adm-agent over plain HTTP on `listener` until the task is
+/// dropped.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     secret: Secret,
     local: Local,
     identity: String,
 ) -> std::io::Result<()> {
-    let state = Arc::new(AppState {
-        local,
-        verifier: Verifier::new(secret),
-        identity,
-    });
-    let app = axum::Router::new()
-        .route(EXEC, axum::routing::post(handle))
-        .route(KILL, axum::routing::post(handle))
-        .route(PING, axum::routing::post(handle))
-        .layer(DefaultBodyLimit::max(MAX_BODY))
-        .with_state(state);
     // Small frames (exit status after a short output) must not wait for
     // Nagle's algorithm and the client's delayed ACK (40 ms).
     let listener = axum::serve::ListenerExt::tap_io(listener, |tcp: &mut tokio::net::TcpStream| {
         let _ = tcp.set_nodelay(true);
     });
-    axum::serve(listener, app).await
+    axum::serve(listener, app(secret, local, identity)).await
+}
+
+/// Serves the adm-agent over HTTPS (TLS with `tls`, see
+/// [`crate::tls::server_config`]) on `listener` until the task is dropped.
+/// The requests are signed just as over plain HTTP: TLS adds privacy and
+/// the agent's identity, the shared secret still authenticates the client.
+pub async fn serve_tls(
+    listener: tokio::net::TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    secret: Secret,
+    local: Local,
+    identity: String,
+) -> std::io::Result<()> {
+    let listener = super::tls_listener::TlsListener::new(listener, tls)?;
+    axum::serve(listener, app(secret, local, identity)).await
+}
+
+fn app(secret: Secret, local: Local, identity: String) -> axum::Router {
+    let state = Arc::new(AppState {
+        local,
+        verifier: Verifier::new(secret),
+        identity,
+    });
+    axum::Router::new()
+        .route(EXEC, axum::routing::post(handle))
+        .route(KILL, axum::routing::post(handle))
+        .route(PING, axum::routing::post(handle))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(state)
 }
 
 async fn handle(

@@ -11,6 +11,7 @@
 pub mod adm_server;
 pub mod auth;
 pub mod rabbit_server;
+pub mod tls_listener;
 
 use crate::command::Command;
 use crate::error::{Error, Result, WireError};
