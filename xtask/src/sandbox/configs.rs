@@ -56,7 +56,7 @@ fn backup_conf(paths: &Paths, s: &Secrets, method: &str) -> String {
          ftwrl-dead-lock-retry = 10\nftwrl-dead-lock-seconds = 8\n\
          # production feeds the DR cluster (slave_dbscale_server)\nuse-disaster-recovery-cluster = true\nxtrabackup-bin-dir = /usr/bin/mariabackup\n\
          store-bad-backup = 1\n\
-         # additions to the seed format\nstate-dir = {state}\n\n\
+         # additions to the seed format\nstate-dir = {state}\nencrypt-bin = {dbcrypt}\n\n\
          [rabbit-agent]\nrabbitmq-uri = {uri}\n\n\
          [adm-agent]\nport = {ADM_AGENT_PORT}\nsecret-file = {secret}\n\n\
          [cluster]\nip = {ROUTER_HOST}\nuser = {ROUTER_USER}\nport = {ROUTER_PORT}\npassword = {rpw}\n\n\
@@ -70,6 +70,10 @@ fn backup_conf(paths: &Paths, s: &Secrets, method: &str) -> String {
         state = paths.dir("state").display(),
         secret = super::agents::secret_file(paths).display(),
         key = paths.dir("ssh").join("id_rsa").display(),
+        dbcrypt = crate::util::target_dir()
+            .join("debug")
+            .join("dbcrypt")
+            .display(),
     )
 }
 
