@@ -1,5 +1,5 @@
 //! `cargo xtask bench remote`: runs the remote-transport benchmark
-//! (`crates/remote/examples/bench.rs`, release build) against the running
+//! (`crates/remote/examples/remote_bench.rs`, release build) against the running
 //! sandbox and records its table in the `## remote` section of
 //! `docs/benchmarks.md` (other sections are left as they are).
 
@@ -19,7 +19,7 @@ pub fn run(root: &Path) -> Result<()> {
             "-p",
             "remote",
             "--example",
-            "bench",
+            "remote_bench",
         ])
         .stderr(std::process::Stdio::inherit())
         .output()

@@ -264,7 +264,7 @@ fn record(
     let executed_gtids = binlog
         .gtid
         .clone()
-        .or_else(|| log.slave.as_ref().and_then(|s| s.gtid_slave_pos.clone()))
+        .or_else(|| log.slave.as_ref().and_then(|s| s.gtid.clone()))
         .unwrap_or_default();
     Ok(ServerResult {
         plan: plan.clone(),
