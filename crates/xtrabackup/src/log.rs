@@ -79,10 +79,12 @@ impl BackupLog {
                 log.checkpoint = line[i + CHECKPOINT.len()..].parse().ok();
             }
             if let Some(i) = line.find(BINLOG) {
-                log.binlog = parse_binlog(&line[i + BINLOG.len()..], &mut lines);
+                let whole = join_open_quotes(&line[i + BINLOG.len()..], 1, &mut lines);
+                log.binlog = parse_binlog(&whole);
             }
             if let Some(i) = line.find(SLAVE) {
-                log.slave = Some(parse_slave(line[i + SLAVE.len()..].trim()));
+                let whole = join_open_quotes(&line[i + SLAVE.len()..], 0, &mut lines);
+                log.slave = Some(parse_slave(whole.trim()));
             }
             if is_error_line(line) {
                 if log.errors.len() == KEPT_ERRORS {
@@ -116,29 +118,35 @@ impl BackupLog {
     }
 }
 
-/// `rest` is what follows `filename '` on the binlog line; continuation
-/// lines are taken from `more` while the GTID text is still open.
-fn parse_binlog<'a>(
-    rest: &str,
+/// `first` and, while a quote is left open, the next lines: MySQL breaks
+/// a GTID set after each comma. The parts are joined without the breaks.
+/// `quotes_before` counts the quotes cut off before `first`.
+fn join_open_quotes<'a>(
+    first: &str,
+    quotes_before: usize,
     more: &mut impl Iterator<Item = &'a str>,
-) -> Option<BinlogPosition> {
+) -> String {
+    let mut text = first.trim_end().to_owned();
+    let mut open = (text.matches('\'').count() + quotes_before) % 2 == 1;
+    while open {
+        let Some(next) = more.next() else { break };
+        let next = next.trim();
+        text.push_str(next);
+        open ^= next.matches('\'').count() % 2 == 1;
+    }
+    text
+}
+
+/// `rest` is the binlog line after `filename '`, continuation joined.
+fn parse_binlog(rest: &str) -> Option<BinlogPosition> {
     let (file, rest) = rest.split_once("', position '")?;
     let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
     let position = digits.parse().ok()?;
-    let gtid = match rest.find(GTID_PART) {
-        None => None,
-        Some(i) => {
-            let mut text = rest[i + GTID_PART.len()..].trim_end().to_owned();
-            // Open while the quote is not closed: MySQL breaks after commas.
-            while !text.ends_with('\'') {
-                match more.next() {
-                    Some(next) => text.push_str(next.trim()),
-                    None => break,
-                }
-            }
-            Some(text.trim_end_matches('\'').to_owned())
-        }
-    };
+    let gtid = rest.find(GTID_PART).map(|i| {
+        rest[i + GTID_PART.len()..]
+            .trim_end_matches('\'')
+            .to_owned()
+    });
     Some(BinlogPosition {
         file: file.to_owned(),
         position,
@@ -156,7 +164,9 @@ fn quoted_after<'a>(text: &'a str, key: &str) -> Option<&'a str> {
 fn parse_slave(raw: &str) -> SlavePosition {
     SlavePosition {
         raw: raw.to_owned(),
-        gtid_slave_pos: quoted_after(raw, "gtid_slave_pos ").map(str::to_owned),
+        gtid: quoted_after(raw, "gtid_slave_pos ")
+            .or_else(|| quoted_after(raw, "purge list "))
+            .map(str::to_owned),
         master_log_file: quoted_after(raw, "filename ").map(str::to_owned),
         master_log_pos: quoted_after(raw, "position ").and_then(|p| p.parse().ok()),
     }
@@ -210,11 +220,11 @@ mod tests {
     #[test]
     fn slave_lines_of_both_shapes() {
         let s = parse_slave("gtid_slave_pos '0-1-7'; master '' master_use_gtid = slave_pos");
-        assert_eq!(s.gtid_slave_pos.as_deref(), Some("0-1-7"));
+        assert_eq!(s.gtid.as_deref(), Some("0-1-7"));
         let s = parse_slave("master '' filename 'mysql-bin.000001' position '328'");
         assert_eq!(s.master_log_file.as_deref(), Some("mysql-bin.000001"));
         assert_eq!(s.master_log_pos, Some(328));
-        assert_eq!(s.gtid_slave_pos, None);
+        assert_eq!(s.gtid, None);
     }
 
     #[test]

@@ -47,8 +47,10 @@ pub struct SlavePosition {
     /// The whole text after `MySQL slave binlog position:` (or the
     /// XtraBackup 8 equivalent), trimmed.
     pub raw: String,
-    /// `gtid_slave_pos '...'` (MariaDB replicas using GTIDs).
-    pub gtid_slave_pos: Option<String>,
+    /// The replica's GTID position: `gtid_slave_pos '...'` (MariaDB
+    /// replicas using GTIDs) or `purge list '...'` (XtraBackup 8), lines
+    /// joined.
+    pub gtid: Option<String>,
     /// The master's binlog file the replica has executed up to.
     pub master_log_file: Option<String>,
     /// The executed position in that file.

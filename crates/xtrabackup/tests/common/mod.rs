@@ -1,0 +1,99 @@
+//! Shared helpers of the sandbox tests: ssh transports as the login user,
+//! SQL clients, unique names.
+#![allow(clippy::unwrap_used, dead_code)]
+
+use std::time::{Duration, Instant};
+
+use remote::{Command, Ssh, SshConfig, Transport};
+use router::{Client, Endpoint};
+use testkit::{Sandbox, Server};
+
+/// A name unique to this test run (`<prefix>_<pid>_<millis>`).
+pub fn unique(prefix: &str) -> String {
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis()
+        % 100_000_000;
+    format!("{prefix}_{}_{ms}", std::process::id())
+}
+
+/// An ssh transport to `host` as the sandbox login user (key login).
+pub fn ssh(sb: &Sandbox, host: &str, state: &tempfile::TempDir) -> Ssh {
+    let mut cfg = SshConfig::new(sb.var("LOGIN_USER"), state.path());
+    cfg.port = sb.var("SSH_PORT").parse().unwrap();
+    cfg.key = Some(sb.var("SSH_KEY").into());
+    Ssh::new(host, cfg)
+}
+
+/// The router-crate endpoint of a sandbox server (backend user).
+pub fn endpoint(sb: &Sandbox, server: &Server) -> Endpoint {
+    let e = sb.mysql(server);
+    Endpoint::new(e.host, e.port, e.user, e.password)
+}
+
+/// Connects to a sandbox server.
+pub async fn sql(sb: &Sandbox, server: &Server) -> Client {
+    Client::connect(&endpoint(sb, server), Duration::from_secs(10))
+        .await
+        .unwrap()
+}
+
+/// The first value of the first row of `q`.
+pub async fn value(c: &mut Client, q: &str) -> String {
+    let rows = c.query(q).await.unwrap();
+    let row = rows.first().unwrap_or_else(|| panic!("no row for {q}"));
+    row.iter().next().unwrap().1.unwrap_or_default().to_owned()
+}
+
+/// `(row count, CHECKSUM TABLE)` of `table`.
+pub async fn fingerprint(c: &mut Client, table: &str) -> (String, String) {
+    let count = value(c, &format!("SELECT COUNT(*) FROM {table}")).await;
+    let rows = c.query(&format!("CHECKSUM TABLE {table}")).await.unwrap();
+    let sum = rows[0].column("Checksum").flatten().unwrap().to_owned();
+    (count, sum)
+}
+
+/// Runs a command on `t`, panicking with its stderr unless it succeeds.
+pub async fn sh(t: &dyn Transport, cmd: &Command) -> String {
+    let out = t.exec(cmd, Duration::from_secs(300)).await.unwrap();
+    assert!(out.success(), "{} failed: {}", cmd.name(), out.stderr_str());
+    out.stdout_str()
+}
+
+/// Waits (bounded) until `replica` has applied the master's current
+/// binlog GTID position.
+pub async fn wait_caught_up(master: &mut Client, replica: &mut Client) {
+    let pos = value(master, "SELECT @@gtid_binlog_pos").await;
+    let r = value(replica, &format!("SELECT MASTER_GTID_WAIT('{pos}', 60)")).await;
+    assert_eq!(r, "0", "replica did not reach {pos}");
+}
+
+/// Polls `f` until it yields `Some`, at most `within`.
+pub async fn eventually<T, F: AsyncFnMut() -> Option<T>>(within: Duration, mut f: F) -> T {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "condition not met within {within:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Runs `fut` to completion, catching a panic in it (so the test can clean
+/// up before re-raising it).
+pub async fn catch_panic<F: std::future::Future>(fut: F) -> std::thread::Result<F::Output> {
+    let mut fut = Box::pin(fut);
+    std::future::poll_fn(move |cx| {
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| fut.as_mut().poll(cx))) {
+            Ok(std::task::Poll::Pending) => std::task::Poll::Pending,
+            Ok(std::task::Poll::Ready(v)) => std::task::Poll::Ready(Ok(v)),
+            Err(panic) => std::task::Poll::Ready(Err(panic)),
+        }
+    })
+    .await
+}
