@@ -38,7 +38,7 @@ pub fn run(root: &Path) -> Result<()> {
          `cargo xtask bench stream` on this machine (2 cores, loopback, page cache warm):\n\
          a 1 GiB file of random bytes sent from 127.0.0.11 to the store (STORE_HOST) through\n\
          socat, best wall time of 3 interleaved rounds, from starting the listener to both ends\n\
-         done and checked. The raw row is the seed's pipeline started by hand as local\n\
+         done and checked, each row after a `sync`. The raw row is the seed's pipeline started by hand as local\n\
          processes (`ss -ltn` polled until the listener is up); the crate rows add the scripts\n\
          on both ends (pipefail, `stat` byte counts, socat log, port registry) and, over ssh,\n\
          one ssh session per end. Target: crate overhead under 5 %.\n\
