@@ -17,16 +17,18 @@
 //! found" on the first line of stdout. The script itself travels base64
 //! encoded on stdin, so environment values never appear on the remote argv.
 
-use crate::command::{Command, quote};
+use crate::command::Command;
 use crate::error::{Error, Result};
 use crate::transport::{CommandId, Running, Transport};
-use base64::Engine as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
 use tokio::sync::Semaphore;
 use zeroize::Zeroizing;
+
+mod script;
+use script::{BOOTSTRAP, NO_SUCH_COMMAND, clear_255_script, kill_script, run_script, script_line};
 
 const KIND: &str = "ssh";
 
@@ -406,8 +408,7 @@ async fn start_script(
         .stdout(openssh::Stdio::piped())
         .stderr(openssh::Stdio::piped());
     let mut child = cmd.spawn().await.map_err(|e| e.to_string())?;
-    let mut line = base64::engine::general_purpose::STANDARD.encode(script);
-    line.push('\n');
+    let line = script_line(script);
     if let Some(stdin) = child.stdin().as_mut() {
         stdin
             .write_all(line.as_bytes())
@@ -420,8 +421,7 @@ async fn start_script(
 /// Exit status 255 is also ssh's own failure status: the run script leaves
 /// a marker file for it, which this looks up (and removes).
 async fn real_255(session: &Arc<openssh::Session>, id: &CommandId) -> bool {
-    let script = format!("{PID_DIR}\nrm \"$d/{id}.255\" 2>/dev/null\n");
-    let Ok(mut child) = start_script(session, &script).await else {
+    let Ok(mut child) = start_script(session, &clear_255_script(id)).await else {
         return false;
     };
     if let Some(mut stdin) = child.stdin().take() {
@@ -454,57 +454,6 @@ fn make_executable(path: &Path) -> std::result::Result<(), String> {
     use std::os::unix::fs::PermissionsExt as _;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700))
         .map_err(|e| format!("cannot chmod {}: {e}", path.display()))
-}
-
-/// The fixed remote command: read one base64 line (the script) from stdin
-/// and run it; the rest of stdin is the command's.
-const BOOTSTRAP: &str = r#"exec sh -c 'IFS= read -r s && eval "$(printf %s "$s" | base64 -d)"'"#;
-
-/// The per-user directory holding pid files of running commands.
-const PID_DIR: &str = r#"d="${TMPDIR:-/tmp}/.dbremote-${USER:-$(id -u)}""#;
-
-/// Exit status the kill script uses for "no such command".
-const NO_SUCH_COMMAND: i32 = 3;
-
-/// The remote script for `cmd` (see the module docs).
-fn run_script(cmd: &Command, id: &CommandId, timeout: Option<Duration>) -> String {
-    let mut s = String::new();
-    s.push_str(PID_DIR);
-    s.push('\n');
-    s.push_str("(umask 077; mkdir -p \"$d\") && [ -O \"$d\" ] || { echo 'E cannot use '\"$d\"; exit 125; }\n");
-    s.push_str(&cmd.env_exports());
-    if let Some(dir) = &cmd.cwd {
-        s.push_str(&format!(
-            "cd {} || {{ echo 'E cannot cd'; exit 125; }}\n",
-            quote(dir)
-        ));
-    }
-    let (program, _) = cmd.argv();
-    s.push_str(&format!(
-        "command -v {} >/dev/null 2>&1 || {{ echo N; exit 127; }}\n",
-        quote(program)
-    ));
-    let t = timeout.map_or_else(|| "0".to_owned(), |t| format!("{:.3}", t.as_secs_f64()));
-    s.push_str("echo S\nexec 3<&0\n");
-    s.push_str(&format!(
-        "timeout -k {} {t} {} 0<&3 3<&- &\n",
-        crate::local::KILL_GRACE.as_secs(),
-        cmd.argv_shell()
-    ));
-    s.push_str(&format!(
-        "p=$!\nexec 3<&-\necho \"$p\" > \"$d/{id}\"\nwait \"$p\"; rc=$?\nrm -f \"$d/{id}\"\n\
-         [ \"$rc\" -ne 255 ] || : > \"$d/{id}.255\"\nexit \"$rc\"\n"
-    ));
-    s
-}
-
-/// The remote script that kills command `id` (its `timeout` process, which
-/// passes the signal to its whole group and escalates to SIGKILL).
-fn kill_script(id: &CommandId) -> String {
-    format!(
-        "{PID_DIR}\nf=\"$d/{id}\"\ni=0\nwhile [ ! -s \"$f\" ] && [ $i -lt 100 ]; do sleep 0.02; i=$((i+1)); done\n\
-         [ -s \"$f\" ] || exit {NO_SUCH_COMMAND}\nkill -TERM \"$(cat \"$f\")\" 2>/dev/null || exit {NO_SUCH_COMMAND}\n"
-    )
 }
 
 #[async_trait::async_trait]
@@ -642,61 +591,5 @@ impl Transport for Ssh {
             }),
             other => Err(self.transport_err("kill", format!("kill script exited {other:?}"))),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn script_quotes_and_keeps_env_off_argv() {
-        let cmd = Command::new("mysql")
-            .arg("-e")
-            .arg("select 1; drop x")
-            .env("MYSQL_PWD", "s3cr'et")
-            .cwd("/var/lib");
-        let id = CommandId("abc".into());
-        let s = run_script(&cmd, &id, Some(Duration::from_millis(1500)));
-        assert!(
-            s.contains("MYSQL_PWD='s3cr'\\''et'; export MYSQL_PWD\n"),
-            "{s}"
-        );
-        assert!(
-            s.contains("timeout -k 2 1.500 mysql -e 'select 1; drop x' 0<&3"),
-            "{s}"
-        );
-        assert!(s.contains("cd /var/lib ||"), "{s}");
-        assert!(!BOOTSTRAP.contains("MYSQL"));
-    }
-
-    #[test]
-    fn script_runs_in_a_local_shell() {
-        let cmd = Command::new("printf")
-            .arg("%s-%s")
-            .arg("a b")
-            .arg("$X")
-            .env("X", "1");
-        let script = run_script(&cmd, &CommandId("t1".into()), None);
-        let out = std::process::Command::new("sh")
-            .arg("-c")
-            .arg(&script)
-            .stdin(std::process::Stdio::null())
-            .output()
-            .unwrap();
-        assert_eq!(String::from_utf8_lossy(&out.stdout), "S\na b-$X");
-        assert!(out.status.success());
-        let missing = run_script(
-            &Command::new("no-such-program-x"),
-            &CommandId("t2".into()),
-            None,
-        );
-        let out = std::process::Command::new("sh")
-            .arg("-c")
-            .arg(&missing)
-            .output()
-            .unwrap();
-        assert_eq!(String::from_utf8_lossy(&out.stdout), "N\n");
-        assert_eq!(out.status.code(), Some(127));
     }
 }
