@@ -187,8 +187,9 @@ pub fn extract(
     pipeline::command(Some(prelude), &stages, input, Sink::Stdout)
 }
 
-/// What [`decompress`] prints on stderr (and exit 127) when `qpress` is
-/// missing; see [`is_qpress_missing`].
+/// What [`decompress`] prints on stderr (exit 3) when `qpress` is missing;
+/// see [`is_qpress_missing`]. Not 127: openssh reports a remote exit 127 as
+/// "could not be executed", hiding the message.
 const QPRESS_MISSING: &str = "xtrabackup-driver: qpress not found";
 
 /// Decompresses the `.qp` files of an extracted legacy `--compress` backup
@@ -204,7 +205,7 @@ pub fn decompress(flavor: Flavor, dir: &str, parallel: Option<u32>) -> Command {
         tool = tool.arg(format!("--parallel={n}"));
     }
     Command::shell(format!(
-        "command -v qpress >/dev/null 2>&1 || {{ echo '{QPRESS_MISSING}' >&2; exit 127; }}; exec {}",
+        "command -v qpress >/dev/null 2>&1 || {{ echo '{QPRESS_MISSING}' >&2; exit 3; }}; exec {}",
         tool.argv_shell()
     ))
 }
@@ -373,7 +374,7 @@ mod tests {
             .env("PATH", "/nonexistent")
             .output()
             .unwrap();
-        assert_eq!(out.status.code(), Some(127));
+        assert_eq!(out.status.code(), Some(3));
         assert!(is_qpress_missing(&String::from_utf8_lossy(&out.stderr)));
         assert!(c.argv().1[1].ends_with(
             "exec xtrabackup --decompress --remove-original --target-dir=/r/full --parallel=2"

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use remote::{Command, Output, Transport};
 
+use crate::builder::{decompress, is_qpress_missing};
 use crate::cmdline::{self, ServerCmdline};
 use crate::credentials::{self, ClientDefaults};
 use crate::error::Error;
@@ -137,6 +138,34 @@ pub async fn remove_file(t: &dyn Transport, path: &str) -> Result<(), Error> {
     )
     .await?;
     Ok(())
+}
+
+/// Decompresses an extracted legacy `--compress` (QuickLZ) backup in
+/// `dir`; [`Error::QpressMissing`] when the host has no `qpress`.
+pub async fn decompress_quicklz(
+    t: &dyn Transport,
+    flavor: Flavor,
+    dir: &str,
+    parallel: Option<u32>,
+    timeout: Duration,
+) -> Result<(), Error> {
+    let cmd = decompress(flavor, dir, parallel);
+    match run(
+        t,
+        &cmd,
+        timeout,
+        &format!("decompress the .qp files in {dir}"),
+    )
+    .await
+    {
+        Err(Error::Failed { detail, .. }) if is_qpress_missing(&detail) => {
+            Err(Error::QpressMissing {
+                host: t.host().to_owned(),
+                dir: dir.to_owned(),
+            })
+        }
+        other => other.map(drop),
+    }
 }
 
 /// Reads and parses a backup log on the host.
