@@ -44,6 +44,18 @@ pub enum Error {
         /// The last lines of its stderr.
         detail: String,
     },
+    /// The backup tool failed; its log says why.
+    #[error("{host}: backup failed ({failure}); its log is {log_file} on that host")]
+    BackupFailed {
+        /// The host.
+        host: String,
+        /// The tool's log file on the host.
+        log_file: String,
+        /// The pipeline's exit status, when it ran to its end.
+        exit_status: Option<i32>,
+        /// What the log tells.
+        failure: crate::log::Failure,
+    },
     /// `.qp` files need `qpress`, which the host lacks (Debian has none).
     #[error(
         "{host}: cannot decompress QuickLZ (.qp) backup files in {dir}: qpress is not installed on this host"

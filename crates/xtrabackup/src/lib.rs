@@ -38,14 +38,14 @@
 //!
 //! let mut opts = BackupOptions::new(flavor, wrapper, "/srv/db/tmp", "/srv/db/tmp/backup.log");
 //! opts.compression = Compression::Zstd { threads: 4 };
-//! let cmd = opts.pipeline().command(Sink::File("/store/full/backup.xbsteam"));
-//! let run = ops::run(&host, &cmd, Duration::from_secs(3600), "stream the backup").await;
+//! let sink = Sink::File("/store/full/backup.xbsteam");
+//! let result = ops::run_backup(&host, &opts, sink, Duration::from_secs(3600)).await;
 //! ops::remove_file(&host, wrapper).await?;
-//! run?;
-//!
-//! let (log, _text) = ops::read_log(&host, &opts.log_file).await?;
-//! assert!(log.failure().is_none());
+//! // `Error::BackupFailed` carries the log's reasons (Access denied, ...).
+//! let log: BackupLog = result?;
+//! let binlog = log.binlog.expect("mariabackup prints the binlog position");
 //! let next_incremental_from = log.checkpoint;
+//! # let _ = binlog;
 //! # let _ = next_incremental_from;
 //! # Ok(()) }
 //! ```

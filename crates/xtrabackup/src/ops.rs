@@ -6,12 +6,13 @@ use std::time::Duration;
 
 use remote::{Command, Output, Transport};
 
-use crate::builder::{decompress, is_qpress_missing};
+use crate::builder::{BackupOptions, decompress, is_qpress_missing};
 use crate::cmdline::{self, ServerCmdline};
 use crate::credentials::{self, ClientDefaults};
 use crate::error::Error;
 use crate::flavor::Flavor;
 use crate::log::BackupLog;
+use crate::pipeline::Sink;
 use crate::pipeline::stage_statuses;
 
 /// Time allowed for the small commands (version, cat, rm).
@@ -138,6 +139,40 @@ pub async fn remove_file(t: &dyn Transport, path: &str) -> Result<(), Error> {
     )
     .await?;
     Ok(())
+}
+
+/// Runs one backup (`opts`' pipeline into `sink`) and reads its log.
+/// A tool failure is [`Error::BackupFailed`] with the log's reasons (kind
+/// [`crate::FailureKind::Interrupted`] when the dead-lock detector killed
+/// its lock statement); a transport failure or timeout stays as it is.
+pub async fn run_backup(
+    t: &dyn Transport,
+    opts: &BackupOptions,
+    sink: Sink<'_>,
+    timeout: Duration,
+) -> Result<BackupLog, Error> {
+    let cmd = opts.pipeline().command(sink);
+    let failed = match run(t, &cmd, timeout, "stream the backup").await {
+        Ok(_) => None,
+        Err(e @ Error::Failed { .. }) => Some(e),
+        Err(other) => return Err(other),
+    };
+    let (log, _) = read_log(t, &opts.log_file).await?;
+    match (failed, log.failure()) {
+        (None, None) => Ok(log),
+        (failed, Some(failure)) => Err(Error::BackupFailed {
+            host: t.host().to_owned(),
+            log_file: opts.log_file.clone(),
+            exit_status: match failed {
+                Some(Error::Failed { exit_status, .. }) => Some(exit_status),
+                _ => None,
+            },
+            failure,
+        }),
+        // The tool completed OK but a later stage (compressor, sink)
+        // failed: the stage statuses in the error say which.
+        (Some(e), None) => Err(e),
+    }
 }
 
 /// Decompresses an extracted legacy `--compress` (QuickLZ) backup in
