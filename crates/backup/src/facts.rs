@@ -182,6 +182,11 @@ pub async fn read_store(
 
 /// What the cleanup would do, doing nothing (for `--dry-run`).
 async fn would_clean(store: &Store) -> Result<Cleanup, BackupError> {
+    // A store directory that does not exist yet (the first run) holds no
+    // backups; the real run creates it, a dry run must not fail on it.
+    if !store.exists("").await? {
+        return Ok(Cleanup::default());
+    }
     let mut listed: Vec<_> = store
         .list()
         .await?
