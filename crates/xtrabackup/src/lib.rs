@@ -43,7 +43,7 @@
 //! ops::remove_file(&host, wrapper).await?;
 //! // `Error::BackupFailed` carries the log's reasons (Access denied, ...).
 //! let log: BackupLog = result?;
-//! let binlog = log.binlog.expect("mariabackup prints the binlog position");
+//! let binlog = log.binlog; // file, position, GTID (lines joined)
 //! let next_incremental_from = log.checkpoint;
 //! # let _ = binlog;
 //! # let _ = next_incremental_from;
