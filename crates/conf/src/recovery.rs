@@ -47,6 +47,9 @@ pub struct RecoveryConfig {
     pub xtrabackup_bin: String,
     /// `xbstream-bin-dir`: the stream extractor (default `xbstream`).
     pub xbstream_bin: String,
+    /// `encrypt-bin` (new): the AES Crypt program on the store host
+    /// (default `dbcrypt`).
+    pub encrypt_bin: String,
     /// `for-testing` present.
     pub for_testing: bool,
     /// The store.
@@ -112,6 +115,9 @@ impl RecoveryConfig {
             xbstream_bin: misc
                 .text("xbstream-bin-dir")?
                 .unwrap_or_else(|| "xbstream".into()),
+            encrypt_bin: misc
+                .text("encrypt-bin")?
+                .unwrap_or_else(|| "dbcrypt".into()),
             for_testing: misc.text("for-testing")?.is_some(),
             store: StoreConfig {
                 host: host_login(&store, method)?,

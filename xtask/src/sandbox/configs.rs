@@ -87,7 +87,7 @@ fn recovery_conf(paths: &Paths, s: &Secrets, method: &str) -> String {
          [misc]\ndebug = 1\nsocat-port = {SOCAT_PORT}\nsocat-port2 = {SOCAT_PORT2}\nsocat-retry-count = 10\n\
          connect-method = {cm}\nconn-timeout = 3600\nserver-tmp-port = 27000\nclient-name = mariadb\n\
          xtrabackup-bin-dir = /usr/bin/mariabackup\nxbstream-bin-dir = /usr/bin/mbstream\n\
-         # additions to the seed format\nstate-dir = {state}\n\n\
+         # additions to the seed format\nstate-dir = {state}\nencrypt-bin = {dbcrypt}\n\n\
          [rabbit-agent]\nrabbitmq-uri = {uri}\n\n[adm-agent]\nport = {ADM_AGENT_PORT}\nsecret-file = {secret}\n",
         cm = connect_method(method),
         lpw = s.login_password,
@@ -96,6 +96,10 @@ fn recovery_conf(paths: &Paths, s: &Secrets, method: &str) -> String {
         uri = rabbitmq_uri(),
         state = paths.dir("state").display(),
         secret = super::agents::secret_file(paths).display(),
+        dbcrypt = crate::util::target_dir()
+            .join("debug")
+            .join("dbcrypt")
+            .display(),
     )
 }
 

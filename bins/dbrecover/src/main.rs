@@ -1,0 +1,159 @@
+//! `dbrecover`: the command line of the recovery engine (crate `recovery`).
+
+use clap::Parser;
+use std::io::{IsTerminal as _, Read as _};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use zeroize::Zeroizing;
+
+const AFTER_HELP: &str = "\
+WHAT IT DOES:
+  Reads recovery.conf: [recover-to] names either a backup directory (dir =
+  UTC...-full|inc) or a time (stop-datetime = 'YYYY-MM-DD HH:MM:SS', local
+  time as in consistent_point_datetime). Chooses the chain of backups on the
+  store (the full backup, its incrementals, and for a time the next backup,
+  whose binlogs cover it), ships it to the recovery job server
+  ([recovery-job-server]), and there, per datasource in parallel, extracts and
+  prepares the data, starts a temporary server (from server-tmp-port on),
+  replays the master's binlogs to the target and shuts it down. Each
+  datasource's data directory is then ready under
+  <work-dir>/<target>/restore/<datasource>/data.
+
+PASSWORD (an encrypted chain; the first that is given wins):
+  --password-file F   first line of F
+  -p PASS             as the seed tool; visible to other users in `ps`
+  DBRECOVER_PASSWORD  environment variable
+
+EXIT STATUS:
+  0 recovered; 1 failed (one ERROR: line says why); 2 bad arguments or
+  configuration.
+
+EXAMPLES:
+  dbrecover --config-file recovery.conf --dry-run
+  dbrecover --config-file recovery.conf
+  dbrecover --config-file recovery.conf --password-file /etc/dbbackup/key";
+
+/// Restore a whole DBScale cluster to a backup or a point in time.
+#[derive(Debug, Parser)]
+#[command(version, about, after_help = AFTER_HELP)]
+struct Cli {
+    /// The seed-format configuration file.
+    #[arg(long = "config-file", default_value = "recovery.conf")]
+    config_file: PathBuf,
+    /// The chain's encryption password (visible in `ps`: prefer --password-file).
+    #[arg(short = 'p', long = "password")]
+    password: Option<String>,
+    /// Read the password from the first line of this file.
+    #[arg(long)]
+    password_file: Option<PathBuf>,
+    /// Print the chain and the binlogs to replay per datasource (start and
+    /// stop positions) and exit; nothing is touched.
+    #[arg(long)]
+    dry_run: bool,
+    /// How many datasources restore at once.
+    #[arg(long, default_value_t = 4)]
+    parallel: usize,
+    /// More log output (-v debug, -vv trace).
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    verbose: u8,
+}
+
+fn password(cli: &Cli) -> Result<Option<Zeroizing<String>>, String> {
+    if let Some(path) = &cli.password_file {
+        let mut text = Zeroizing::new(String::new());
+        std::fs::File::open(path)
+            .and_then(|mut f| f.read_to_string(&mut text))
+            .map_err(|e| format!("cannot read the password file {}: {e}", path.display()))?;
+        let line = text.lines().next().unwrap_or_default();
+        if line.is_empty() {
+            return Err(format!("the password file {} is empty", path.display()));
+        }
+        return Ok(Some(Zeroizing::new(line.to_owned())));
+    }
+    if let Some(p) = &cli.password {
+        eprintln!(
+            "warning: -p puts the password on the command line, where other users can see it; prefer --password-file"
+        );
+        return Ok(Some(Zeroizing::new(p.clone())));
+    }
+    Ok(std::env::var("DBRECOVER_PASSWORD")
+        .ok()
+        .filter(|p| !p.is_empty())
+        .map(Zeroizing::new))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let default = match cli.verbose {
+        0 => "warn,dbrecover=info,recovery=info",
+        1 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr)
+        .init();
+    let cfg = match conf::RecoveryConfig::load(&cli.config_file) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("ERROR: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let password = match password(&cli) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("ERROR: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("ERROR: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(run(cli, cfg, password))
+}
+
+async fn run(cli: Cli, cfg: conf::RecoveryConfig, password: Option<Zeroizing<String>>) -> ExitCode {
+    let options = recovery::Options {
+        password,
+        parallel: Some(cli.parallel),
+    };
+    let prepared = match recovery::prepare(cfg, options).await {
+        Ok(p) => p,
+        Err(e) => return fail(&e.to_string()),
+    };
+    print!("{}", prepared.plan());
+    if cli.dry_run {
+        println!("dry run: nothing touched");
+        return ExitCode::SUCCESS;
+    }
+    match recovery::execute(prepared).await {
+        Ok(outcome) => {
+            for r in &outcome.restored {
+                println!(
+                    "datasource {}: restored ({} binlog files replayed) in {}:{}",
+                    r.datasource, r.binlogs, outcome.plan.job_host, r.data_dir
+                );
+            }
+            println!(
+                "cluster recovery succeed in {:.1} s",
+                outcome.elapsed.as_secs_f64()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(&e.to_string()),
+    }
+}
+
+fn fail(message: &str) -> ExitCode {
+    eprintln!("ERROR: {message}");
+    println!("cluster recovery failed.");
+    ExitCode::FAILURE
+}

@@ -1,0 +1,395 @@
+//! The run: plan (read the store, choose the chain, plan the replay), then
+//! execute (pre-checks on the job server, ship the chain, restore every
+//! datasource in parallel).
+
+use crate::error::RecoveryError;
+use crate::facts::Reader;
+use crate::plan::RecoveryPlan;
+use crate::restore::{Restore, Restored};
+use binlog::{BackupName, RecoverTarget, plan_apply, select_chain};
+use conf::RecoverTo;
+use futures::StreamExt as _;
+use remote::{AgentType, Command, Connector, Transport, quote};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use store::{Store, layout};
+use stream::{LogProgress, Registry, Sink, Source, StreamConfig, Streamer};
+use zeroize::Zeroizing;
+
+/// How a recovery is asked for (beyond `recovery.conf`).
+#[derive(Default)]
+pub struct Options {
+    /// `-p`: the chain's encryption password.
+    pub password: Option<Zeroizing<String>>,
+    /// How many datasources restore at once (default 4).
+    pub parallel: Option<usize>,
+}
+
+impl std::fmt::Debug for Options {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Options")
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("parallel", &self.parallel)
+            .finish()
+    }
+}
+
+/// A planned recovery.
+pub struct Prepared {
+    cfg: conf::RecoveryConfig,
+    options: Options,
+    store: Store,
+    job: Arc<dyn Transport>,
+    plan: RecoveryPlan,
+    started: Instant,
+}
+
+impl Prepared {
+    /// The plan (`--dry-run` prints it).
+    pub fn plan(&self) -> &RecoveryPlan {
+        &self.plan
+    }
+}
+
+/// What a finished recovery left.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// The plan carried out.
+    pub plan: RecoveryPlan,
+    /// Per datasource, its restored data directory on the job server.
+    pub restored: Vec<Restored>,
+    /// Wall time.
+    pub elapsed: Duration,
+}
+
+/// Reads the store and plans; touches nothing.
+pub async fn prepare(
+    cfg: conf::RecoveryConfig,
+    options: Options,
+) -> Result<Prepared, RecoveryError> {
+    let started = Instant::now();
+    let hosts = Connector::new(cfg.connect.config.clone())
+        .map_err(|e| RecoveryError::PreCheck(e.to_string()))?;
+    let store_t = hosts
+        .host(
+            &cfg.store.host.host,
+            &cfg.store.host.login,
+            AgentType::DbInit,
+        )
+        .map_err(|e| RecoveryError::host(&cfg.store.host.host, "connecting", e))?;
+    let job = hosts
+        .host(
+            &cfg.job_server.host.host,
+            &cfg.job_server.host.login,
+            AgentType::DbInit,
+        )
+        .map_err(|e| RecoveryError::host(&cfg.job_server.host.host, "connecting", e))?;
+    let store = Store::new(
+        store_t,
+        cfg.store.dir.display().to_string(),
+        cfg.connect.command_timeout,
+    );
+    let dirs = store.backup_dirs().await?;
+    let target = match &cfg.recover_to {
+        RecoverTo::Dir(d) => RecoverTarget::Dir(
+            d.parse::<BackupName>()
+                .map_err(|e| RecoveryError::Plan(format!("[recover-to] dir: {e}")))?,
+        ),
+        RecoverTo::StopDatetime(t) => RecoverTarget::StopDatetime(
+            chrono::NaiveDateTime::parse_from_str(t, "%Y-%m-%d %H:%M:%S").map_err(|e| {
+                RecoveryError::Plan(format!("[recover-to] stop-datetime {t:?}: {e}"))
+            })?,
+        ),
+    };
+    let chain = select_chain(&dirs, &target).map_err(|e| RecoveryError::Plan(e.to_string()))?;
+    let encrypted = store
+        .exists(&format!(
+            "{}/{}",
+            chain.target(),
+            layout::ENCRYPTED_SAMPLE_FILE
+        ))
+        .await?;
+    if encrypted {
+        check_password(
+            &store,
+            chain.target(),
+            options.password.as_deref().map(String::as_str),
+        )
+        .await?;
+    } else if options.password.is_some() {
+        tracing::warn!("a password was given but the chain is not encrypted; it is not used");
+    }
+    let reader = Reader {
+        store: &store,
+        encrypted: match (&options.password, encrypted) {
+            (Some(p), true) => Some((cfg.encrypt_bin.as_str(), p)),
+            _ => None,
+        },
+    };
+    let target_facts = reader.facts(chain.target()).await?;
+    let next_facts = match chain.next {
+        Some(n) => Some(reader.facts(n).await?),
+        None => None,
+    };
+    let apply = plan_apply(&chain, &target_facts, next_facts.as_ref())
+        .map_err(|e| RecoveryError::Plan(e.to_string()))?;
+    let target_name = match &cfg.recover_to {
+        RecoverTo::Dir(d) => d.clone(),
+        RecoverTo::StopDatetime(t) => t.replace([' ', ':', '-'], "_"),
+    };
+    let in_place = !encrypted && cfg.job_server.host.host == cfg.store.host.host;
+    let plan = RecoveryPlan {
+        apply,
+        encrypted,
+        store: format!("{}:{}", cfg.store.host.host, store.dir()),
+        job_host: cfg.job_server.host.host.clone(),
+        job_dir: format!("{}/{target_name}", cfg.job_server.work_dir.display()),
+        in_place,
+        first_port: cfg.server_tmp_port,
+    };
+    Ok(Prepared {
+        cfg,
+        options,
+        store,
+        job,
+        plan,
+        started,
+    })
+}
+
+async fn check_password(
+    store: &Store,
+    target: BackupName,
+    password: Option<&str>,
+) -> Result<(), RecoveryError> {
+    let Some(pw) = password else {
+        return Err(RecoveryError::Password(format!(
+            "the backup {target} is encrypted: give its password with -p"
+        )));
+    };
+    let rel = format!("{target}/{}", layout::ENCRYPTED_SAMPLE_FILE);
+    let sample = store.read_file(&rel).await?.unwrap_or_default();
+    let password = aescrypt_password(pw)?;
+    let mut plain = Vec::new();
+    aescrypt::decrypt(
+        &sample[..],
+        &mut plain,
+        &password,
+        &aescrypt::Options::default(),
+    )
+    .map(drop)
+    .map_err(|e| {
+        RecoveryError::Password(format!(
+            "wrong password: it does not decrypt {} on {} ({e})",
+            store.path(&rel),
+            store.host()
+        ))
+    })
+}
+
+fn aescrypt_password(pw: &str) -> Result<aescrypt::Password, RecoveryError> {
+    aescrypt::Password::from_str_ref(pw)
+        .map_err(|e| RecoveryError::Password(format!("the password cannot be used: {e}")))
+}
+
+/// Carries out the plan.
+pub async fn execute(prepared: Prepared) -> Result<Outcome, RecoveryError> {
+    let Prepared {
+        cfg,
+        options,
+        store,
+        job,
+        plan,
+        started,
+    } = prepared;
+    let timeout = cfg.connect.command_timeout;
+    let flavor = xtrabackup::ops::detect_flavor(&*job, &cfg.xtrabackup_bin)
+        .await
+        .map_err(|e| RecoveryError::PreCheck(format!("job server {}: {e}", job.host())))?;
+    for program in [
+        flavor.stream_program(),
+        "mariadb-binlog",
+        cfg.client_name.as_str(),
+    ] {
+        let out = job
+            .exec(
+                &Command::shell(format!("command -v {}", quote(program))),
+                Duration::from_secs(30),
+            )
+            .await
+            .map_err(|e| RecoveryError::host(job.host(), "pre-checks", e))?;
+        if !out.success() {
+            return Err(RecoveryError::PreCheck(format!(
+                "job server {}: {program} is not installed (needed to restore)",
+                job.host()
+            )));
+        }
+    }
+    let server_program = server_program(&job, &store, &plan, timeout).await?;
+    if !plan.in_place {
+        ship(&cfg, &options, &store, &job, &plan).await?;
+    }
+    let restore = Restore {
+        job: &job,
+        plan: &plan,
+        store_dir: store.dir(),
+        flavor,
+        server_program,
+        client: cfg.client_name.clone(),
+        timeout,
+    };
+    let parallel = options.parallel.unwrap_or(4).max(1);
+    let mut restored = Vec::new();
+    let mut running = futures::stream::iter(plan.apply.datasources.iter().enumerate())
+        .map(|(i, d)| restore.run(d, i))
+        .buffer_unordered(parallel);
+    while let Some(r) = running.next().await {
+        restored.push(r?);
+    }
+    drop(running);
+    restored.sort_by(|a, b| a.datasource.cmp(&b.datasource));
+    Ok(Outcome {
+        plan,
+        restored,
+        elapsed: started.elapsed(),
+    })
+}
+
+/// The server to run: the job server's installed `mariadbd` when the
+/// backup recorded a system base directory (checked for the same major
+/// version), else the one unpacked from `datanode_base/*.tar.gz`.
+async fn server_program(
+    job: &Arc<dyn Transport>,
+    store: &Store,
+    plan: &RecoveryPlan,
+    timeout: Duration,
+) -> Result<String, RecoveryError> {
+    let full = plan.apply.chain.backups[0];
+    let system = store
+        .read_file(&format!("{full}/datanode_base/system_basedir"))
+        .await?
+        .map(|b| String::from_utf8_lossy(&b).into_owned());
+    let Some(system) = system else {
+        let dir = format!("{}/basedir", plan.job_dir);
+        let script = format!(
+            "set -e; mkdir -p {d}; for t in {src}/datanode_base/*.tar.gz; do tar -xzf \"$t\" -C {d}; done; \
+             ls -d {d}/*/bin/mariadbd {d}/*/bin/mysqld 2>/dev/null | head -n 1",
+            d = quote(&dir),
+            src = quote(&plan.backup_dir(store.dir(), full)),
+        );
+        let out = job
+            .exec(&Command::shell(script), timeout)
+            .await
+            .map_err(|e| {
+                RecoveryError::host(job.host(), "unpacking the server base directory", e)
+            })?;
+        let path = out.stdout_str().trim().to_owned();
+        if !out.success() || path.is_empty() {
+            return Err(RecoveryError::PreCheck(format!(
+                "{full}/datanode_base holds no server base directory with bin/mariadbd or bin/mysqld"
+            )));
+        }
+        return Ok(path);
+    };
+    let wanted = system
+        .lines()
+        .find_map(|l| l.strip_prefix("version="))
+        .unwrap_or_default()
+        .to_owned();
+    // Packaged servers live in sbin, which a non-login shell's PATH lacks.
+    let find = "PATH=$PATH:/usr/sbin:/usr/local/sbin; for p in mariadbd mysqld; do \
+                p=$(command -v $p) && { echo \"$p\"; \"$p\" --version; exit 0; }; done; exit 1";
+    let out = job
+        .exec(&Command::shell(find), Duration::from_secs(30))
+        .await
+        .map_err(|e| RecoveryError::host(job.host(), "checking the installed server", e))?;
+    let text = out.stdout_str();
+    let (program, have) = text.split_once('\n').unwrap_or((text.as_str(), ""));
+    if !out.success() {
+        return Err(RecoveryError::PreCheck(format!(
+            "the backup was taken from a packaged server {wanted:?}; the job server {} has no mariadbd or mysqld installed",
+            job.host()
+        )));
+    }
+    let major = |v: &str| v.split('.').take(2).collect::<Vec<_>>().join(".");
+    let wanted_major = major(&wanted);
+    if wanted_major.is_empty() || !have.contains(&format!("Ver {wanted_major}")) {
+        return Err(RecoveryError::PreCheck(format!(
+            "the backup was taken from a packaged server {wanted:?}; the job server {} has {:?}: install the same major version there",
+            job.host(),
+            have.trim()
+        )));
+    }
+    Ok(program.trim().to_owned())
+}
+
+/// Copies (or, encrypted, decrypts while copying) every backup of the chain
+/// to the job server: tar over socat, store to job server directly.
+async fn ship(
+    cfg: &conf::RecoveryConfig,
+    options: &Options,
+    store: &Store,
+    job: &Arc<dyn Transport>,
+    plan: &RecoveryPlan,
+) -> Result<(), RecoveryError> {
+    let today = chrono::Local::now().date_naive();
+    let socat_log = stream::socat_log_dir(&plan.job_dir, today);
+    job.exec(
+        &Command::new("mkdir").arg("-p").arg(&socat_log),
+        Duration::from_secs(30),
+    )
+    .await
+    .map_err(|e| RecoveryError::host(job.host(), "creating the work directory", e))?;
+    let mut scfg = StreamConfig::new(cfg.socat.port, cfg.socat.port2, socat_log);
+    scfg.checksum = false;
+    let streamer = Streamer::new(scfg, Registry::new());
+    for backup in plan.apply.chain.dirs_to_fetch() {
+        let dest = format!("{}/{backup}", plan.job_dir);
+        let unpack = Command::shell(format!(
+            "rm -rf {d} && mkdir -p {d} && tar -xf - -C {d}",
+            d = quote(&dest)
+        ));
+        let source = match (&options.password, plan.encrypted) {
+            (Some(pw), true) => Source::command(
+                Command::new(cfg.encrypt_bin.as_str())
+                    .arg("-d")
+                    .arg(store.path(&layout::encrypted_tarball(&backup.to_string())))
+                    .arg("-o")
+                    .arg("-")
+                    .env("DBCRYPT_PASSWORD", pw.as_str()),
+            ),
+            _ => Source::command(Command::shell(format!(
+                "tar -C {} -cf - .",
+                quote(&store.path(&backup.to_string()))
+            ))),
+        };
+        streamer
+            .transfer(
+                store.transport(),
+                &source,
+                job,
+                &Sink::command(unpack),
+                &LogProgress,
+            )
+            .await
+            .map_err(|e| RecoveryError::host(job.host(), format!("shipping {backup}"), e))?;
+        if plan.encrypted {
+            // The planning files stay outside the tarball.
+            for f in [
+                layout::CONSISTENCE_FILE,
+                layout::POINT_DATETIME_FILE,
+                layout::BACKUPED_BINLOGS_FILE,
+            ] {
+                if let Some(bytes) = store.read_file(&format!("{backup}/{f}")).await? {
+                    let cmd = Command::shell(format!("cat > {}", quote(&format!("{dest}/{f}"))))
+                        .stdin(bytes);
+                    job.exec(&cmd, Duration::from_secs(60)).await.map_err(|e| {
+                        RecoveryError::host(job.host(), format!("writing {dest}/{f}"), e)
+                    })?;
+                }
+            }
+        }
+        tracing::info!(%backup, to = %dest, "shipped");
+    }
+    Ok(())
+}

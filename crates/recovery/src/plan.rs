@@ -1,0 +1,84 @@
+//! The recovery plan: the chain, the replay per datasource, where it all
+//! goes on the job server. Made before anything moves; `--dry-run` prints
+//! it.
+
+use binlog::{ApplyPlan, ApplyStop, BackupName};
+use std::fmt;
+
+/// Everything a recovery will do.
+#[derive(Debug, Clone)]
+pub struct RecoveryPlan {
+    /// The chain and the replay per datasource.
+    pub apply: ApplyPlan,
+    /// Whether the chain is encrypted.
+    pub encrypted: bool,
+    /// `host:dir` of the store.
+    pub store: String,
+    /// The job server's host.
+    pub job_host: String,
+    /// The run's directory on the job server (`<work-dir>/<target>`).
+    pub job_dir: String,
+    /// Whether the chain is used in place (the store is the job server).
+    pub in_place: bool,
+    /// First port of the temporary servers.
+    pub first_port: u16,
+}
+
+impl RecoveryPlan {
+    /// Where `backup` is read from on the job server.
+    pub fn backup_dir(&self, store_dir: &str, backup: BackupName) -> String {
+        if self.in_place {
+            format!("{store_dir}/{backup}")
+        } else {
+            format!("{}/{backup}", self.job_dir)
+        }
+    }
+
+    /// Where a datasource is restored on the job server.
+    pub fn restore_dir(&self, datasource: &str) -> String {
+        format!("{}/restore/{datasource}", self.job_dir)
+    }
+}
+
+impl fmt::Display for RecoveryPlan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "recovery from {} to {}:{}",
+            self.store, self.job_host, self.job_dir
+        )?;
+        writeln!(
+            f,
+            "chain{}: {}",
+            if self.encrypted { " (encrypted)" } else { "" },
+            self.apply.chain
+        )?;
+        if self.in_place {
+            writeln!(f, "the store is the job server: the chain is used in place")?;
+        }
+        for (i, d) in self.apply.datasources.iter().enumerate() {
+            writeln!(f, "datasource {}:", d.datasource)?;
+            writeln!(f, "  data from   {}", d.data_dir)?;
+            writeln!(
+                f,
+                "  restored in {}/data (temporary server on port {})",
+                self.restore_dir(&d.datasource),
+                self.first_port as usize + i
+            )?;
+            match &d.skip_gtids {
+                Some(g) => writeln!(f, "  replay from {} after GTIDs {g}", d.start)?,
+                None => writeln!(f, "  replay from {}", d.start)?,
+            }
+            for b in &d.binlogs {
+                writeln!(f, "    {b}")?;
+            }
+            match &d.stop {
+                ApplyStop::Position(p) => writeln!(f, "  stop at     {p}")?,
+                ApplyStop::Datetime(t) => {
+                    writeln!(f, "  stop at     {}", t.format("%Y-%m-%d %H:%M:%S"))?
+                }
+            }
+        }
+        Ok(())
+    }
+}
