@@ -222,6 +222,7 @@ mod tests {
 
     struct Fake {
         kills: Vec<bool>,
+        broken: bool,
     }
 
     impl LockWatch for Fake {
@@ -229,6 +230,12 @@ mod tests {
             "h:1"
         }
         async fn watch(&mut self) -> Result<Vec<LockWait>, crate::Error> {
+            if self.broken {
+                return Err(crate::Error::NotFound {
+                    host: "h:1".into(),
+                    what: "connection lost".into(),
+                });
+            }
             if self.kills.remove(0) {
                 Ok(vec![LockWait {
                     id: 1,
@@ -258,6 +265,7 @@ mod tests {
         let plan = vec![true, true, false];
         let mut w = Fake {
             kills: plan.clone(),
+            broken: false,
         };
         let mut calls = 0;
         let r = retry_on_lock_deadlock(&mut w, 3, async |n| {
@@ -273,6 +281,7 @@ mod tests {
     async fn gives_up_with_the_clear_message() {
         let mut w = Fake {
             kills: vec![true, true],
+            broken: false,
         };
         let r = retry_on_lock_deadlock(&mut w, 2, async |_| attempt_for(true).await).await;
         let e = r.unwrap_err().to_string();
@@ -286,6 +295,7 @@ mod tests {
     async fn other_failures_are_not_retried() {
         let mut w = Fake {
             kills: vec![false, false],
+            broken: false,
         };
         let r: Result<u32, _> =
             retry_on_lock_deadlock(&mut w, 5, async |_| Err::<u32, _>("Access denied")).await;
@@ -295,5 +305,15 @@ mod tests {
             }) => assert_eq!(source, "Access denied"),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[tokio::test]
+    async fn a_broken_watcher_leaves_the_attempt_running() {
+        let mut w = Fake {
+            kills: vec![],
+            broken: true,
+        };
+        let r = retry_on_lock_deadlock(&mut w, 3, async |_| attempt_for(false).await).await;
+        assert_eq!(r.unwrap(), 7);
     }
 }
