@@ -7,6 +7,8 @@
 //! * [`BackupLog`]: the parsed log (`completed OK!`, [`BinlogPosition`] with
 //!   a GTID that may span lines, the checkpoint [`Lsn`] for the next
 //!   incremental, the `--slave-info` position, the last errors);
+//! * [`Checkpoints`] and [`parse_binlog_info`]: the metadata files of an
+//!   extracted backup, to check a chain before preparing it;
 //! * [`ClientDefaults`]: the 0600 option file that carries the password
 //!   (see [`credentials`] for why it wraps the server's own file);
 //! * dead-lock handling: [`LockDetector`] kills a `FLUSH TABLES WITH READ
@@ -59,6 +61,7 @@ mod detector;
 mod error;
 mod flavor;
 mod log;
+mod meta;
 pub mod ops;
 mod pipeline;
 mod types;
@@ -77,5 +80,6 @@ pub use detector::LockDetector;
 pub use error::{Error, Result};
 pub use flavor::{Flavor, Version};
 pub use log::{BackupLog, Failure, FailureKind};
+pub use meta::{Checkpoints, parse_binlog_info};
 pub use pipeline::{STATUS_MARKER, Sink, stage_statuses};
 pub use types::{BinlogPosition, Lsn, SlavePosition};

@@ -16,8 +16,8 @@ use remote::{Command, Transport, Zeroizing, quote};
 use router::Client;
 use testkit::{Sandbox, Server};
 use xtrabackup::{
-    BackupLog, BackupOptions, ClientDefaults, Compression, Flavor, Lsn, PrepareStep, Sink,
-    StreamSource, extract, ops, prepare,
+    BackupLog, BackupOptions, Checkpoints, ClientDefaults, Compression, Flavor, Lsn, PrepareStep,
+    Sink, StreamSource, extract, ops, parse_binlog_info, prepare,
 };
 
 const LONG: Duration = Duration::from_secs(300);
@@ -77,14 +77,35 @@ fn save_fixture(name: &str, text: &str) {
 
 /// Extracts and prepares the full and the incremental on the store; returns
 /// the prepared directory.
-async fn restore(store: &dyn Transport, flavor: Flavor, c: &Chain<'_>, dir: &str) -> String {
+async fn restore(
+    store: &dyn Transport,
+    flavor: Flavor,
+    c: &Chain<'_>,
+    dir: &str,
+    logs: [&BackupLog; 2],
+) -> String {
     let full = format!("{dir}/{}-full", c.server.name);
     let inc = format!("{dir}/{}-inc", c.server.name);
-    for (stream, target) in [("full", &full), ("inc", &inc)] {
+    let mut points = Vec::new();
+    for ((stream, target), log) in [("full", &full), ("inc", &inc)].into_iter().zip(logs) {
         let src = format!("{dir}/{}-{stream}.xbsteam", c.server.name);
         let x = extract(flavor, c.compression, StreamSource::File(&src), target);
         ops::run(store, &x, LONG, "extract").await.unwrap();
+        // The stream's own metadata agrees with what the log said.
+        let cat = |f: &str| Command::new("cat").arg(format!("{target}/{f}"));
+        let info = parse_binlog_info(&sh(store, &cat("xtrabackup_binlog_info")).await).unwrap();
+        assert_eq!(Some(&info), log.binlog.as_ref());
+        let points_text = sh(store, &cat("xtrabackup_checkpoints")).await;
+        points.push(Checkpoints::parse(&points_text).unwrap());
     }
+    let (full_points, inc_points) = (&points[0], &points[1]);
+    assert_eq!(full_points.backup_type, "full-backuped");
+    assert_eq!(Some(full_points.to_lsn), logs[0].checkpoint);
+    assert_eq!(Some(inc_points.from_lsn), logs[0].checkpoint);
+    assert!(
+        inc_points.applies_on(full_points),
+        "{inc_points:?} on {full_points:?}"
+    );
     let steps = [
         PrepareStep::Full {
             incrementals_follow: true,
@@ -286,7 +307,7 @@ async fn full_and_incremental_of_master_and_replica_restore_to_the_same_data() {
         eprintln!("{:?} caught up", t0.elapsed());
         let at_full = fingerprint(&mut m, &table).await;
         let last_gtid = value(&mut m, "SELECT @@gtid_binlog_pos").await;
-        let mut lsns = Vec::new();
+        let mut fulls = Vec::new();
         for c in &chains {
             let stream = format!("{dir}/{}-full.xbsteam", c.server.name);
             let log = backup(
@@ -315,7 +336,7 @@ async fn full_and_incremental_of_master_and_replica_restore_to_the_same_data() {
             if c.role == "replica" {
                 assert!(log.slave.is_some(), "--slave-info line missing");
             }
-            lsns.push(log.checkpoint.unwrap());
+            fulls.push(log);
             eprintln!("{:?} full of {}", t0.elapsed(), c.role);
         }
 
@@ -330,7 +351,9 @@ async fn full_and_incremental_of_master_and_replica_restore_to_the_same_data() {
         wait_caught_up(&mut m, &mut r).await;
         let at_inc = fingerprint(&mut m, &table).await;
         assert_ne!(at_inc, at_full);
-        for (c, lsn) in chains.iter().zip(&lsns) {
+        let mut incs = Vec::new();
+        for (c, full) in chains.iter().zip(&fulls) {
+            let lsn = &full.checkpoint.unwrap();
             let stream = format!("{dir}/{}-inc.xbsteam", c.server.name);
             let log = backup(
                 c,
@@ -342,12 +365,13 @@ async fn full_and_incremental_of_master_and_replica_restore_to_the_same_data() {
             .await;
             // On a quiet server the checkpoint may not have moved.
             assert!(log.checkpoint.unwrap() >= *lsn);
+            incs.push(log);
             eprintln!("{:?} inc of {}", t0.elapsed(), c.role);
         }
 
         // Restore each chain and compare with the source at the incremental.
-        for c in &chains {
-            let datadir = restore(&store, flavor, c, &dir).await;
+        for ((c, full), inc) in chains.iter().zip(&fulls).zip(&incs) {
+            let datadir = restore(&store, flavor, c, &dir, [full, inc]).await;
             eprintln!("{:?} restored {}", t0.elapsed(), c.role);
             let port = free_port(sb.var("STORE_HOST"));
             let got = fingerprint_restored(&sb, &store, &datadir, port, &table).await;
