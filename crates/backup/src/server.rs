@@ -147,6 +147,17 @@ pub async fn backup_server(run: &Run, plan: &ServerPlan) -> Result<ServerResult,
     let stamp = format!("{}-{}", run.plan.name, plan.server);
     let wrapper = format!("{}/dbbackup-{stamp}.cnf", facts.tmpdir);
     let log_file = format!("{}/dbbackup-{stamp}.log", facts.tmpdir);
+    // A run killed mid-way never removes its option file (it holds the
+    // backup login's password) nor its log: remove those of the bad
+    // backups this run moved away, whose runs are dead.
+    for bad in &run.plan.cleaned {
+        let stale = format!("{}/dbbackup-{bad}-{}", facts.tmpdir, plan.server);
+        for path in [format!("{stale}.cnf"), format!("{stale}.log")] {
+            if let Err(e) = ops::remove_file(&*host, &path).await {
+                tracing::warn!(server = %plan.server, file = %path, error = %e, "could not remove a killed run's file");
+            }
+        }
+    }
 
     // Small files first: my.conf and the topology markers.
     run.store.mkdir(&dir).await?;
