@@ -48,6 +48,8 @@ pub fn is_backup_lock_statement(sql: &str) -> bool {
     matches!(
         w.as_slice(),
         ["FLUSH", "TABLES", "WITH", "READ", "LOCK", ..]
+            // XtraBackup's pre-flush: it waits behind long queries too.
+            | ["FLUSH", "NO_WRITE_TO_BINLOG", "TABLES"]
             | ["BACKUP", "STAGE", ..]
             | ["LOCK", "TABLES", "FOR", "BACKUP", ..]
             | ["LOCK", "INSTANCE", "FOR", "BACKUP", ..]
@@ -199,6 +201,10 @@ mod tests {
         assert!(is_backup_lock_statement("flush tables  with read lock"));
         assert!(is_backup_lock_statement("BACKUP STAGE BLOCK_COMMIT"));
         assert!(is_backup_lock_statement("LOCK INSTANCE FOR BACKUP"));
+        assert!(is_backup_lock_statement("FLUSH NO_WRITE_TO_BINLOG TABLES"));
+        assert!(!is_backup_lock_statement(
+            "FLUSH NO_WRITE_TO_BINLOG TABLES t1"
+        ));
         assert!(!is_backup_lock_statement(
             "select 'flush tables with read lock'"
         ));
