@@ -14,8 +14,12 @@
 //! starts the program under `timeout` (its own process group, killed whole
 //! on expiry), records that process's pid in a per-user 0700 directory under
 //! the command's id (for [`Transport::kill`]) and reports "started" or "not
-//! found" on the first line of stdout. The script itself travels base64
-//! encoded on stdin, so environment values never appear on the remote argv.
+//! found" on the first line of stdout. The script itself travels on stdin
+//! (see `ssh/script.rs`), so environment values never appear on the remote argv.
+//!
+//! Each command gets its own channel (a local `ssh -S` mux client); a few
+//! are opened ahead of need ([`SshConfig::warm_channels`], `ssh/warm.rs`), so
+//! a short command does not wait for ssh to start.
 
 use crate::command::Command;
 use crate::error::{Error, Result};
@@ -28,6 +32,7 @@ use tokio::sync::Semaphore;
 use zeroize::Zeroizing;
 
 mod script;
+mod warm;
 use script::{BOOTSTRAP, NO_SUCH_COMMAND, clear_255_script, kill_script, run_script, script_line};
 
 const KIND: &str = "ssh";
@@ -61,6 +66,11 @@ pub struct SshConfig {
     pub connect_timeout: Duration,
     /// At most this many commands at once per host (sshd's MaxSessions).
     pub max_concurrent: usize,
+    /// Channels kept open ahead of need, each an idle `ssh -S` client here
+    /// and an idle `sh` on the host, counted in `max_concurrent`: a command
+    /// takes one instead of waiting for ssh to start (about half of a short
+    /// command's round trip). 0 turns this off.
+    pub warm_channels: usize,
 }
 
 impl std::fmt::Debug for SshConfig {
@@ -88,6 +98,7 @@ impl SshConfig {
             host_keys: HostKeyPolicy::AcceptNew,
             connect_timeout: Duration::from_secs(10),
             max_concurrent: 64,
+            warm_channels: 2,
         }
     }
 }
@@ -101,8 +112,10 @@ pub struct Ssh {
     limit: Arc<Semaphore>,
 }
 
-/// A running ControlMaster: killed (and its directory removed) on drop.
+/// A running ControlMaster: killed (and its directory removed) on drop,
+/// after its warm channels.
 struct Master {
+    warm: Arc<warm::WarmPool>,
     session: Arc<openssh::Session>,
     socket: PathBuf,
     _process: tokio::process::Child,
@@ -142,6 +155,16 @@ impl Ssh {
     /// Closes the master connection (the next command opens a new one).
     pub async fn disconnect(&self) {
         self.master.lock().await.take();
+    }
+
+    /// How many warm channels are open and waiting for a command now
+    /// (see [`SshConfig::warm_channels`]); for diagnostics and tests.
+    pub async fn warm_channels_ready(&self) -> usize {
+        self.master
+            .lock()
+            .await
+            .as_ref()
+            .map_or(0, |m| m.warm.ready())
     }
 
     /// The live master, (re)connecting when there is none or it died.
@@ -191,6 +214,7 @@ impl Ssh {
                     tracing::info!(host = %self.host, user = %self.cfg.user, method, ms = started.elapsed().as_millis() as u64, "ssh master connected");
                     let session = openssh::Session::resume(socket.clone().into_boxed_path(), None);
                     return Ok(Master {
+                        warm: warm::WarmPool::new(self.cfg.warm_channels),
                         session: Arc::new(session),
                         socket,
                         _process: process,
@@ -393,9 +417,39 @@ impl Ssh {
         script: &str,
         program: &str,
     ) -> Result<openssh::Child<Arc<openssh::Session>>> {
-        start_script(&master.session, script)
+        let mut child = open_channel(&master.session)
             .await
-            .map_err(|e| self.transport_err(program, e))
+            .map_err(|e| self.transport_err(program, e))?;
+        send_script(&mut child, script)
+            .await
+            .map_err(|e| self.transport_err(program, e))?;
+        Ok(child)
+    }
+}
+
+/// A new channel running the bootstrap, waiting for its script.
+async fn open_channel(
+    session: &Arc<openssh::Session>,
+) -> std::result::Result<openssh::Child<Arc<openssh::Session>>, String> {
+    let mut cmd = session.clone().arc_raw_command(BOOTSTRAP);
+    cmd.stdin(openssh::Stdio::piped())
+        .stdout(openssh::Stdio::piped())
+        .stderr(openssh::Stdio::piped());
+    cmd.spawn().await.map_err(|e| e.to_string())
+}
+
+/// Sends `script` to a channel's bootstrap.
+async fn send_script(
+    child: &mut openssh::Child<Arc<openssh::Session>>,
+    script: &str,
+) -> std::result::Result<(), String> {
+    let line = script_line(script);
+    match child.stdin().as_mut() {
+        Some(stdin) => stdin
+            .write_all(line.as_bytes())
+            .await
+            .map_err(|e| format!("cannot send the command: {e}")),
+        None => Err("no stdin pipe".into()),
     }
 }
 
@@ -403,18 +457,8 @@ async fn start_script(
     session: &Arc<openssh::Session>,
     script: &str,
 ) -> std::result::Result<openssh::Child<Arc<openssh::Session>>, String> {
-    let mut cmd = session.clone().arc_raw_command(BOOTSTRAP);
-    cmd.stdin(openssh::Stdio::piped())
-        .stdout(openssh::Stdio::piped())
-        .stderr(openssh::Stdio::piped());
-    let mut child = cmd.spawn().await.map_err(|e| e.to_string())?;
-    let line = script_line(script);
-    if let Some(stdin) = child.stdin().as_mut() {
-        stdin
-            .write_all(line.as_bytes())
-            .await
-            .map_err(|e| format!("cannot send the command: {e}"))?;
-    }
+    let mut child = open_channel(session).await?;
+    send_script(&mut child, script).await?;
     Ok(child)
 }
 
@@ -467,16 +511,36 @@ impl Transport for Ssh {
     }
 
     async fn spawn(&self, cmd: &Command, timeout: Option<Duration>) -> Result<Running> {
-        let permit = crate::transport::admit(cmd, &self.limit, &self.host, KIND).await?;
+        // `admit` checks this too, but a warm channel skips `admit`.
+        cmd.validate().map_err(|detail| Error::Invalid {
+            what: format!("command {}", cmd.name()),
+            detail,
+        })?;
         let id = CommandId::random();
         let script = run_script(cmd, &id, timeout);
         let program = cmd.name().to_owned();
-        // One retry on a fresh master: the first line tells whether the
-        // script ran, so a lost connection before it is safe to retry.
-        let mut retried = false;
+        let mut master = self.master(false).await?;
+        let (permit, mut warm) = match master.warm.take() {
+            Some(w) => (w.permit, Some(w.child)),
+            None => (
+                crate::transport::admit(cmd, &self.limit, &self.host, KIND).await?,
+                None,
+            ),
+        };
+        // The first line tells whether the script ran, so a channel lost
+        // before it is safe to retry: a dead warm channel on a fresh one,
+        // a dead fresh channel once more on a fresh master.
+        let mut reconnected = false;
         let (mut child, stdout) = loop {
-            let master = self.master(false).await?;
-            let mut child = self.start(&master, &script, &program).await?;
+            let was_warm = warm.is_some();
+            let mut child = match warm.take() {
+                Some(child) => child,
+                None => open_channel(&master.session)
+                    .await
+                    .map_err(|e| self.transport_err(&program, e))?,
+            };
+            // A failed write shows as a missing first line below.
+            let _ = send_script(&mut child, &script).await;
             let mut stdout = BufReader::new(
                 child
                     .stdout()
@@ -502,20 +566,26 @@ impl Transport for Ssh {
                         detail: other.trim_start_matches("E ").to_owned(),
                     });
                 }
+                _ if was_warm => {
+                    drop(child);
+                    master.warm.clear();
+                    tracing::debug!(host = %self.host, "a warm ssh channel had closed; using a fresh one");
+                }
                 _ => {
                     let status = child.wait().await;
-                    if retried {
+                    if reconnected {
                         return Err(self.transport_err(
                             &program,
                             format!("the remote side did not start the command ({status:?})"),
                         ));
                     }
                     tracing::info!(host = %self.host, "ssh channel failed before the command started; reconnecting");
-                    retried = true;
-                    self.master(true).await?;
+                    reconnected = true;
+                    master = self.master(true).await?;
                 }
             }
         };
+        master.warm.fill(&master.session, &self.limit);
         let stderr = child
             .stderr()
             .take()
@@ -531,7 +601,7 @@ impl Transport for Ssh {
         }
         let host = self.host.clone();
         let started = Instant::now();
-        let session = self.master(false).await?.session.clone();
+        let session = master.session.clone();
         let wait_id = id.clone();
         let wait = async move {
             let _permit = permit;
