@@ -303,13 +303,23 @@ pub async fn copy_binlogs(
         })
         .map_err(|e| bad_name(name, e))?;
         tracing::info!("binlogs: {plan}");
-        copy_files(run, name, &plan.names()).await?;
+        copy_files(run, name, &plan.names(), logs.last()).await?;
         text.push_str(&plan.backuped_binlogs_line());
     }
     Ok(text)
 }
 
-async fn copy_files(run: &Run, server: &str, files: &[BinlogName]) -> Result<(), BackupError> {
+/// Copies `files` of `server`'s binlogs. The `active` one (the last of
+/// `SHOW BINARY LOGS`, still being written) is copied up to its listed
+/// size: listed after the consistence point, that size covers it, and a
+/// file that grows while `cat` reads it would fail the transfer's byte
+/// count (`stat` before, more bytes sent after).
+async fn copy_files(
+    run: &Run,
+    server: &str,
+    files: &[BinlogName],
+    active: Option<&BinaryLog>,
+) -> Result<(), BackupError> {
     let s = run
         .facts
         .cluster
@@ -342,13 +352,20 @@ async fn copy_files(run: &Run, server: &str, files: &[BinlogName]) -> Result<(),
     );
     run.store.mkdir(&target).await?;
     for f in files {
-        run.transfer(
-            &host,
-            &Source::file(format!("{dir}/{f}")),
-            &run.store_path(&format!("{target}/{f}")),
-        )
-        .await
-        .map_err(|e| bad_name(server, format!("copying {f}: {e}")))?;
+        let path = format!("{dir}/{f}");
+        let source = match active {
+            Some(a) if a.name == *f => Source::command(
+                Command::new("head")
+                    .arg("-c")
+                    .arg(a.size.to_string())
+                    .arg("--")
+                    .arg(&path),
+            ),
+            _ => Source::file(path),
+        };
+        run.transfer(&host, &source, &run.store_path(&format!("{target}/{f}")))
+            .await
+            .map_err(|e| bad_name(server, format!("copying {f}: {e}")))?;
     }
     Ok(())
 }
