@@ -1,0 +1,196 @@
+//! Full or incremental: each rule of the seed's `confirm_backup_type`, set
+//! up for real on the sandbox, through the engine's library API (plans are
+//! read with `prepare`; backups are taken with `execute`).
+#![allow(clippy::unwrap_used)]
+
+use std::path::PathBuf;
+use std::sync::Mutex;
+use topology::{BackupKind, FullReason};
+
+/// Backups of one cluster must not overlap.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+struct Store {
+    dir: PathBuf,
+    base_conf: String,
+    files: tempfile::TempDir,
+}
+
+impl Store {
+    fn new(sb: &testkit::Sandbox, tag: &str) -> Store {
+        let dir =
+            PathBuf::from(sb.var("STORE_DIR")).join(format!("rules-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let base_conf = std::fs::read_to_string(sb.var("BACKUP_SSH_CONF")).unwrap();
+        Store {
+            dir,
+            base_conf,
+            files: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    /// The sandbox config pointing at this store, with `[misc]` overrides.
+    fn conf(&self, misc: &[(&str, &str)]) -> conf::BackupConfig {
+        let mut text = String::new();
+        for line in self.base_conf.lines() {
+            let key = line.split('=').next().unwrap_or_default().trim();
+            if line.starts_with("dir = ") {
+                text += &format!("dir = {}\n", self.dir.display());
+            } else if let Some((k, v)) = misc.iter().find(|(k, _)| *k == key) {
+                text += &format!("{k} = {v}\n");
+            } else {
+                text += line;
+                text += "\n";
+            }
+        }
+        let file = self.files.path().join("backup.conf");
+        std::fs::write(&file, text).unwrap();
+        conf::BackupConfig::load(&file).unwrap()
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+async fn plan(cfg: conf::BackupConfig) -> backup::BackupPlan {
+    let options = backup::Options {
+        dry_run: true,
+        ..backup::Options::default()
+    };
+    backup::prepare(cfg, options).await.unwrap().plan().clone()
+}
+
+async fn take(cfg: conf::BackupConfig) -> backup::Outcome {
+    let prepared = backup::prepare(cfg, backup::Options::default())
+        .await
+        .unwrap();
+    backup::execute(prepared).await.unwrap()
+}
+
+fn full_reason(plan: &backup::BackupPlan) -> Option<FullReason> {
+    match &plan.selection.kind {
+        BackupKind::Full(r) => Some(r.clone()),
+        BackupKind::Incremental => None,
+    }
+}
+
+async fn sql_on(sb: &testkit::Sandbox, server: &str, statement: &str) {
+    let e = sb.mysql(&sb.server(server));
+    let ep = router::Endpoint::new(e.host, e.port, e.user, e.password);
+    let mut c = router::Client::connect(&ep, std::time::Duration::from_secs(10))
+        .await
+        .unwrap();
+    c.execute(statement).await.unwrap();
+    c.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_good_backup_then_incremental_then_forced_full() {
+    let Some(sb) = testkit::Sandbox::get() else {
+        return;
+    };
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let store = Store::new(&sb, "basic");
+
+    let first = plan(store.conf(&[])).await;
+    assert_eq!(full_reason(&first), Some(FullReason::Requested));
+    assert!(first.to_string().contains("full backup"), "{first}");
+    let done = take(store.conf(&[])).await;
+    assert!(!done.plan.is_incremental());
+
+    let next = plan(store.conf(&[])).await;
+    assert!(next.is_incremental(), "{next}");
+    assert_eq!(next.last, Some(done.plan.name));
+    assert!(next.servers.iter().all(|s| s.incremental_from.is_some()));
+    assert!(
+        next.to_string()
+            .contains(&format!("incremental on top of {}", done.plan.name))
+    );
+
+    let forced = plan(store.conf(&[("force-full-backup", "1")])).await;
+    assert_eq!(full_reason(&forced), Some(FullReason::Requested));
+    assert!(forced.servers.iter().all(|s| s.incremental_from.is_none()));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_master_not_in_the_last_backup_makes_it_full() {
+    let Some(sb) = testkit::Sandbox::get() else {
+        return;
+    };
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let store = Store::new(&sb, "master");
+    // The last backup took replicas only; now masters are wanted too, as
+    // after a switchover the new master was never backed up.
+    take(store.conf(&[])).await;
+    let p = plan(store.conf(&[("backup-master", "1")])).await;
+    match full_reason(&p) {
+        Some(FullReason::MasterNotInLastBackup { server }) => {
+            assert!(server.as_str().starts_with("normal_"), "{server}");
+        }
+        other => panic!("expected a switchover full backup, got {other:?}\n{p}"),
+    }
+    assert!(p.to_string().contains("switchover"), "{p}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_server_missing_from_the_last_backup_makes_it_full() {
+    let Some(sb) = testkit::Sandbox::get() else {
+        return;
+    };
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let store = Store::new(&sb, "missing");
+    take(store.conf(&[])).await;
+    // Other replicas than last time: none of them is in the last backup.
+    let p = plan(store.conf(&[("backup-slave", "normal_0_2, normal_1_2")])).await;
+    match full_reason(&p) {
+        Some(FullReason::DatasourcesNotCovered { datasources }) => {
+            assert_eq!(datasources.len(), 2, "{p}");
+        }
+        other => panic!("expected a full backup, got {other:?}\n{p}"),
+    }
+    let names: Vec<&str> = p.servers.iter().map(|s| s.server.as_str()).collect();
+    assert_eq!(names, ["normal_0_2", "normal_1_2"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stopped_replica_leaves_its_datasource_uncovered_so_full() {
+    let Some(sb) = testkit::Sandbox::get() else {
+        return;
+    };
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let store = Store::new(&sb, "stopped");
+    let done = take(store.conf(&[])).await;
+    let chosen = done
+        .plan
+        .servers
+        .iter()
+        .find(|s| s.datasource.as_str() == "normal_0")
+        .unwrap()
+        .server
+        .to_string();
+    sql_on(&sb, &chosen, "STOP SLAVE").await;
+    let p = plan(store.conf(&[])).await;
+    sql_on(&sb, &chosen, "START SLAVE").await;
+    match full_reason(&p) {
+        Some(FullReason::DatasourcesNotCovered { datasources }) => {
+            assert_eq!(
+                datasources.iter().map(|d| d.as_str()).collect::<Vec<_>>(),
+                ["normal_0"],
+                "{p}"
+            );
+        }
+        other => panic!("expected a full backup, got {other:?}\n{p}"),
+    }
+    // The stopped replica is not backed up; another one of normal_0 is.
+    assert!(p.servers.iter().all(|s| s.server.as_str() != chosen), "{p}");
+    assert!(
+        p.servers
+            .iter()
+            .any(|s| s.datasource.as_str() == "normal_0"),
+        "{p}"
+    );
+    assert!(p.to_string().contains("not \"Slave normal\""), "{p}");
+}
