@@ -4,11 +4,10 @@
 #![allow(clippy::unwrap_used)]
 
 use std::path::PathBuf;
-use std::sync::Mutex;
 use topology::{BackupKind, FullReason};
 
 /// Backups of one cluster must not overlap.
-static SERIAL: Mutex<()> = Mutex::new(());
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 struct Store {
     dir: PathBuf,
@@ -92,7 +91,7 @@ async fn no_good_backup_then_incremental_then_forced_full() {
     let Some(sb) = testkit::Sandbox::get() else {
         return;
     };
-    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let _serial = SERIAL.lock().await;
     let store = Store::new(&sb, "basic");
 
     let first = plan(store.conf(&[])).await;
@@ -120,7 +119,7 @@ async fn a_master_not_in_the_last_backup_makes_it_full() {
     let Some(sb) = testkit::Sandbox::get() else {
         return;
     };
-    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let _serial = SERIAL.lock().await;
     let store = Store::new(&sb, "master");
     // The last backup took replicas only; now masters are wanted too, as
     // after a switchover the new master was never backed up.
@@ -140,7 +139,7 @@ async fn a_server_missing_from_the_last_backup_makes_it_full() {
     let Some(sb) = testkit::Sandbox::get() else {
         return;
     };
-    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let _serial = SERIAL.lock().await;
     let store = Store::new(&sb, "missing");
     take(store.conf(&[])).await;
     // Other replicas than last time: none of them is in the last backup.
@@ -160,7 +159,7 @@ async fn a_stopped_replica_leaves_its_datasource_uncovered_so_full() {
     let Some(sb) = testkit::Sandbox::get() else {
         return;
     };
-    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let _serial = SERIAL.lock().await;
     let store = Store::new(&sb, "stopped");
     let done = take(store.conf(&[])).await;
     let chosen = done
