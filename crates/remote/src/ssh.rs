@@ -531,7 +531,7 @@ impl Transport for Ssh {
         // before it is safe to retry: a dead warm channel on a fresh one,
         // a dead fresh channel once more on a fresh master.
         let mut reconnected = false;
-        let (mut child, stdout) = loop {
+        let (mut child, stdout, started) = loop {
             let was_warm = warm.is_some();
             let mut child = match warm.take() {
                 Some(child) => child,
@@ -539,6 +539,10 @@ impl Transport for Ssh {
                     .await
                     .map_err(|e| self.transport_err(&program, e))?,
             };
+            // The clock starts before the host can start the command's
+            // timer, so a remote timeout is never judged shorter than its
+            // limit (see the 124 check below), however late "S" is read.
+            let started = Instant::now();
             // A failed write shows as a missing first line below.
             let _ = send_script(&mut child, &script).await;
             let mut stdout = BufReader::new(
@@ -550,7 +554,7 @@ impl Transport for Ssh {
             let mut first = String::new();
             let _ = stdout.read_line(&mut first).await;
             match first.trim_end() {
-                "S" => break (child, stdout),
+                "S" => break (child, stdout, started),
                 "N" => {
                     let _ = child.wait().await;
                     return Err(Error::NotFound {
@@ -600,7 +604,6 @@ impl Transport for Ssh {
             });
         }
         let host = self.host.clone();
-        let started = Instant::now();
         let session = master.session.clone();
         let wait_id = id.clone();
         let wait = async move {
