@@ -248,3 +248,57 @@ async fn purge_keeps_a_needed_full_unless_forced_and_clean_trash_empties_it() {
     assert!(store.trash().is_empty(), "{:?}", store.trash());
     assert_eq!(store.backups(), vec![inc_name]);
 }
+
+/// Inserts into every master until stopped (a live workload during a
+/// run), on a thread of its own (the SQL client's futures are not `Send`).
+fn write_continuously(
+    sb: &Sandbox,
+    w: &Workload,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> std::thread::JoinHandle<u64> {
+    let (sb, db, masters) = (sb.clone(), w.db.clone(), w.masters.clone());
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let mut clients = Vec::new();
+            for m in &masters {
+                clients.push(common::workload::connect(&sb, m).await);
+            }
+            let mut n = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                for c in &mut clients {
+                    let q = format!("INSERT INTO {db}.t (v, ts) VALUES ('live-{n}', NOW(6))");
+                    c.execute(&q).await.unwrap();
+                }
+                n += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+            }
+            n
+        })
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_and_incremental_while_the_masters_are_written_to() {
+    let Some(sb) = Sandbox::get() else { return };
+    let _serial = serial().await;
+    let store = TestStore::new(&sb, "BACKUP_SSH_CONF", "live", &[]);
+    let w = Workload::new(&sb).await;
+    let mut names = Vec::new();
+    for kind in [BackupType::Full, BackupType::Incremental] {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let writer = write_continuously(&sb, &w, stop.clone());
+        // The active binlogs grow while they are copied.
+        let (out, window) = run_ok(&sb, &store);
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let rows = writer.join().unwrap();
+        assert!(rows > 0, "the writer wrote nothing during the run");
+        let name = out.backup_name();
+        check_backup(&sb, &store, &name, kind, window, false);
+        names.push(name);
+    }
+    assert_eq!(store.backups(), names);
+}
