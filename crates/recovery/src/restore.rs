@@ -10,6 +10,27 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use xtrabackup::{Compression, Flavor, PrepareStep, StreamSource};
 
+/// Longest Unix socket path a server accepts (`sun_path` is 108 bytes).
+const MAX_SOCKET_PATH: usize = 107;
+
+/// The temporary server's socket: in its restore directory, or, when that
+/// path is too long for a Unix socket (deep work-dirs), under `/tmp` named
+/// by its port (unique on the host while it runs).
+fn socket_path(base: &str, port: u16) -> String {
+    let local = format!("{base}/mysqld.sock");
+    if local.len() <= MAX_SOCKET_PATH {
+        local
+    } else {
+        format!("/tmp/dbrecover-{port}.sock")
+    }
+}
+
+/// A started temporary server: its command (to kill) and its exit.
+struct TempServer {
+    id: remote::CommandId,
+    exit: tokio::task::JoinHandle<remote::Result<i32>>,
+}
+
 /// How a datasource is restored.
 pub struct Restore<'a> {
     /// The job server.
@@ -138,7 +159,7 @@ impl Restore<'_> {
                 "server-tmp-port + index is not a port",
             )
         })?;
-        let socket = format!("{base}/mysqld.sock");
+        let socket = socket_path(&base, port);
         let server = self.start_server(ds, &data, &base, &socket, port).await?;
         let replay = self.replay(ds, apply, &socket).await;
         let stop = self.stop_server(ds, &socket, server).await;
@@ -184,7 +205,7 @@ impl Restore<'_> {
         base: &str,
         socket: &str,
         port: u16,
-    ) -> Result<remote::Running, RecoveryError> {
+    ) -> Result<TempServer, RecoveryError> {
         let script = format!(
             "user=; [ \"$(id -u)\" = 0 ] && user=--user=root\n\
              exec {prog} --no-defaults $user --datadir={data} --socket={socket} --port={port} \
@@ -203,6 +224,12 @@ impl Restore<'_> {
             )
             .await
             .map_err(|e| self.err(ds, "starting the temporary server", e))?;
+        // Waited on (and its pipes drained) in the background, so a server
+        // that dies at start-up is noticed at once, not after the deadline.
+        let server = TempServer {
+            id: running.id.clone(),
+            exit: tokio::spawn(running.wait()),
+        };
         let deadline = Instant::now() + Duration::from_secs(120);
         let ping = Command::new("mariadb-admin")
             .arg("--no-defaults")
@@ -212,22 +239,31 @@ impl Restore<'_> {
             if let Ok(out) = self.job.exec(&ping, Duration::from_secs(10)).await
                 && out.success()
             {
-                return Ok(running);
+                return Ok(server);
             }
-            if Instant::now() > deadline {
-                let _ = self.job.kill(&running.id).await;
+            let exited = server.exit.is_finished();
+            if exited || Instant::now() > deadline {
+                let _ = self.job.kill(&server.id).await;
                 let log = self
                     .sh(
                         ds,
                         "reading the server log",
-                        Command::shell(format!("tail -n 5 {base}/mysqld.err")),
+                        Command::shell(format!(
+                            "tail -n 5 {}",
+                            quote(&format!("{base}/mysqld.err"))
+                        )),
                     )
                     .await
                     .unwrap_or_default();
+                let why = if exited {
+                    "it exited"
+                } else {
+                    "not answering after 120 s"
+                };
                 return Err(self.err(
                     ds,
                     "starting the temporary server",
-                    format!("not answering after 120 s; {base}/mysqld.err ends: {log}"),
+                    format!("{why}; {base}/mysqld.err ends: {log}"),
                 ));
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
@@ -354,7 +390,7 @@ impl Restore<'_> {
         &self,
         ds: &str,
         socket: &str,
-        server: remote::Running,
+        server: TempServer,
     ) -> Result<(), RecoveryError> {
         let shutdown = Command::new("mariadb-admin")
             .arg("--no-defaults")
@@ -364,7 +400,7 @@ impl Restore<'_> {
             tracing::warn!(datasource = ds, error = %e, "shutdown refused; killing the temporary server");
             let _ = self.job.kill(&server.id).await;
         }
-        match tokio::time::timeout(Duration::from_secs(120), server.wait()).await {
+        match tokio::time::timeout(Duration::from_secs(120), server.exit).await {
             Ok(_) => Ok(()),
             Err(_) => Err(self.err(
                 ds,
@@ -372,5 +408,20 @@ impl Restore<'_> {
                 "still running after 120 s",
             )),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn socket_stays_in_the_restore_dir_unless_too_long() {
+        assert_eq!(
+            socket_path("/w/t/restore/ds", 27000),
+            "/w/t/restore/ds/mysqld.sock"
+        );
+        let deep = format!("/work/{}/restore/normal_1", "x".repeat(90));
+        assert_eq!(socket_path(&deep, 27001), "/tmp/dbrecover-27001.sock");
     }
 }
