@@ -45,7 +45,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Mode {
-    /// Serve the adm-agent HTTP API (requests signed with the shared secret).
+    /// Serve the adm-agent HTTP API (requests signed with the shared secret;
+    /// HTTPS with --tls-cert and --tls-key).
     Adm {
         /// Address to listen on.
         #[arg(long, default_value = "0.0.0.0:19999")]
