@@ -6,7 +6,8 @@
 //! Additions to the seed format (all optional): `[server-ssh-info]
 //! key-file` (default `~/.ssh/id_rsa` when it exists; tried after the
 //! password, as seed 002 does), `[adm-agent] secret-file` (default
-//! `/etc/dbscale-backup/adm.secret`), `[misc] state-dir` (ssh known_hosts;
+//! `/etc/dbscale-backup/adm.secret`), `[adm-agent] tls-ca-file` (talk HTTPS
+//! to agents started with `--tls-cert`, trusting this CA), `[misc] state-dir` (ssh known_hosts;
 //! default `~/.dbscale-backup`) and `connect-method = local`.
 
 use crate::error::ConfError;
@@ -126,12 +127,17 @@ pub fn connect(
                     format!("cannot read the secret from {file}: {e}"),
                 )
             })?;
-            Some(AdmConfig::new(port, secret))
+            let mut cfg = AdmConfig::new(port, secret);
+            if let Some(ca) = adm.text("tls-ca-file")? {
+                cfg = cfg.with_tls_ca_file(ca);
+            }
+            Some(cfg)
         }
         _ => {
             // Read so they are not reported as unknown.
             adm.text("port")?;
             adm.text("secret-file")?;
+            adm.text("tls-ca-file")?;
             None
         }
     };

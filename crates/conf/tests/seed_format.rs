@@ -105,6 +105,35 @@ fn ssh_needs_a_port_and_rabbit_needs_a_uri() {
 }
 
 #[test]
+fn adm_agent_settings_with_tls() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("adm.secret");
+    std::fs::write(&secret, "0123456789abcdef0123456789abcdef\n").unwrap();
+    let text = RABBIT_STYLE
+        .replace("connect-method = rabbit-agent", "connect-method = adm-agent")
+        .replace(
+            "[cluster]",
+            &format!(
+                "[adm-agent]\nport = 19999\nsecret-file = {}\ntls-ca-file = /etc/dbbackup/ca.pem\n\n[cluster]",
+                secret.display()
+            ),
+        );
+    let cfg = backup(&text).unwrap();
+    let adm = cfg.connect.config.adm.unwrap();
+    assert_eq!(adm.port, 19999);
+    assert_eq!(
+        adm.tls_ca_file.as_deref(),
+        Some(Path::new("/etc/dbbackup/ca.pem"))
+    );
+    let err =
+        backup(&text.replace(&secret.display().to_string(), "/nonexistent/secret")).unwrap_err();
+    assert!(
+        err.contains("[adm-agent] secret-file") && err.contains("/nonexistent/secret"),
+        "{err}"
+    );
+}
+
+#[test]
 fn bad_values_name_section_and_key_but_not_secrets() {
     let err =
         backup(&RABBIT_STYLE.replace("socat-port = 45509", "socat-port = 4550x")).unwrap_err();
