@@ -6,7 +6,8 @@ use crate::error::RecoveryError;
 use crate::facts::Reader;
 use crate::plan::RecoveryPlan;
 use crate::restore::{Restore, Restored};
-use binlog::{BackupName, RecoverTarget, plan_apply, select_chain};
+use binlog::apply_plan::BinlogSource;
+use binlog::{ApplyPlan, BackupName, RecoverTarget, plan_apply, select_chain};
 use conf::RecoverTo;
 use futures::StreamExt as _;
 use remote::{AgentType, Command, Connector, Transport, quote};
@@ -133,6 +134,20 @@ pub async fn prepare(
     };
     let apply = plan_apply(&chain, &target_facts, next_facts.as_ref())
         .map_err(|e| RecoveryError::Plan(e.to_string()))?;
+    if !encrypted {
+        // An encrypted chain's binlogs are inside its tarballs: checked on
+        // the job server once shipped, still before any restore.
+        for (d, b) in planned_binlogs(&apply) {
+            if !store.exists(&b.to_string()).await? {
+                return Err(missing_binlog(
+                    d,
+                    b,
+                    store.host(),
+                    &store.path(&b.to_string()),
+                ));
+            }
+        }
+    }
     let target_name = match &cfg.recover_to {
         RecoverTo::Dir(d) => d.clone(),
         RecoverTo::StopDatetime(t) => t.replace([' ', ':', '-'], "_"),
@@ -229,6 +244,9 @@ pub async fn execute(prepared: Prepared) -> Result<Outcome, RecoveryError> {
     if !plan.in_place {
         ship(&cfg, &options, &store, &job, &plan).await?;
     }
+    if plan.encrypted {
+        check_shipped_binlogs(&job, &store, &plan).await?;
+    }
     let restore = Restore {
         job: &job,
         plan: &plan,
@@ -253,6 +271,50 @@ pub async fn execute(prepared: Prepared) -> Result<Outcome, RecoveryError> {
         restored,
         elapsed: started.elapsed(),
     })
+}
+
+/// Every binlog the plan replays, with its datasource. `backuped_binlogs`
+/// only says a file was copied; one lost since would otherwise fail the
+/// replay after the whole chain was shipped and prepared.
+fn planned_binlogs(apply: &ApplyPlan) -> impl Iterator<Item = (&str, &BinlogSource)> {
+    apply
+        .datasources
+        .iter()
+        .flat_map(|d| d.binlogs.iter().map(|b| (d.datasource.as_str(), b)))
+}
+
+fn missing_binlog(datasource: &str, b: &BinlogSource, host: &str, path: &str) -> RecoveryError {
+    RecoveryError::Plan(format!(
+        "datasource {datasource}: binlog {} of {} is listed in {}/backuped_binlogs but {path} is missing on {host}",
+        b.file, b.dir, b.backup
+    ))
+}
+
+/// The shipped copy of every planned binlog is on the job server.
+async fn check_shipped_binlogs(
+    job: &Arc<dyn Transport>,
+    store: &Store,
+    plan: &RecoveryPlan,
+) -> Result<(), RecoveryError> {
+    for (d, b) in planned_binlogs(&plan.apply) {
+        let path = format!(
+            "{}/{}/{}",
+            plan.backup_dir(store.dir(), b.backup),
+            b.dir,
+            b.file
+        );
+        let out = job
+            .exec(
+                &Command::new("test").arg("-f").arg(&path),
+                Duration::from_secs(30),
+            )
+            .await
+            .map_err(|e| RecoveryError::host(job.host(), format!("looking for {path}"), e))?;
+        if !out.success() {
+            return Err(missing_binlog(d, b, job.host(), &path));
+        }
+    }
+    Ok(())
 }
 
 /// The server to run: the job server's installed `mariadbd` when the
