@@ -257,27 +257,21 @@ fn write_continuously(
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
 ) -> std::thread::JoinHandle<u64> {
     let (sb, db, masters) = (sb.clone(), w.db.clone(), w.masters.clone());
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async {
-            let mut clients = Vec::new();
-            for m in &masters {
-                clients.push(common::workload::connect(&sb, m).await);
+    common::on_own_thread(move || async move {
+        let mut clients = Vec::new();
+        for m in &masters {
+            clients.push(common::workload::connect(&sb, m).await);
+        }
+        let mut n = 0;
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            for c in &mut clients {
+                let q = format!("INSERT INTO {db}.t (v, ts) VALUES ('live-{n}', NOW(6))");
+                c.execute(&q).await.unwrap();
             }
-            let mut n = 0;
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                for c in &mut clients {
-                    let q = format!("INSERT INTO {db}.t (v, ts) VALUES ('live-{n}', NOW(6))");
-                    c.execute(&q).await.unwrap();
-                }
-                n += 1;
-                tokio::time::sleep(std::time::Duration::from_millis(2)).await;
-            }
-            n
-        })
+            n += 1;
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        }
+        n
     })
 }
 

@@ -166,14 +166,11 @@ struct Stopped {
 impl Drop for Stopped {
     fn drop(&mut self) {
         let (sb, replica) = (self.sb.clone(), self.replica.clone());
-        let started = std::thread::spawn(move || {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap()
-                .block_on(execute(&sb, &replica, "START SLAVE"));
-        })
-        .join();
+        let started =
+            common::on_own_thread(
+                move || async move { execute(&sb, &replica, "START SLAVE").await },
+            )
+            .join();
         if started.is_err() {
             eprintln!(
                 "could not restart {}: START SLAVE by hand",

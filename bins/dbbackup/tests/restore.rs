@@ -148,14 +148,9 @@ impl Delayed {
 impl Drop for Delayed {
     fn drop(&mut self) {
         let (sb, replica) = (self.sb.clone(), self.replica.clone());
-        let undone = std::thread::spawn(move || {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap()
-                .block_on(Delayed::set(&sb, &replica, 0));
-        })
-        .join();
+        let undone =
+            common::on_own_thread(move || async move { Delayed::set(&sb, &replica, 0).await })
+                .join();
         if undone.is_err() {
             eprintln!(
                 "could not lift MASTER_DELAY on {}: fix it by hand",

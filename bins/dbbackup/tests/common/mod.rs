@@ -390,6 +390,24 @@ pub fn wait_limited(mut child: Child, limit: Duration) -> (Option<i32>, String, 
     (status.code(), t_out.join().unwrap(), t_err.join().unwrap())
 }
 
+/// Runs the future `f` makes on a thread of its own with its own runtime:
+/// usable from `Drop` while a panic unwinds an async test, and for the SQL
+/// client's futures, which are not `Send`.
+pub fn on_own_thread<T, F, Fut>(f: F) -> std::thread::JoinHandle<T>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = T>,
+{
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(f())
+    })
+}
+
 /// Polls `f` every 100 ms until it yields `Some`, at most `within`.
 pub fn poll<T>(within: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + within;

@@ -135,18 +135,12 @@ impl Drop for Workload {
         // Drop may run while a panic unwinds inside an async test: do the
         // SQL on a thread with its own runtime.
         let (sb, db, masters) = (self.sb.clone(), self.db.clone(), self.masters.clone());
-        let done = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async {
-                for m in &masters {
-                    let mut c = connect(&sb, m).await;
-                    let _ = c.execute(&format!("DROP DATABASE IF EXISTS {db}")).await;
-                    let _ = c.close().await;
-                }
-            });
+        let done = super::on_own_thread(move || async move {
+            for m in &masters {
+                let mut c = connect(&sb, m).await;
+                let _ = c.execute(&format!("DROP DATABASE IF EXISTS {db}")).await;
+                let _ = c.close().await;
+            }
         })
         .join();
         if done.is_err() {
