@@ -7,6 +7,7 @@
 //!   including the sandbox integration tests.
 //! * `cargo xtask bench [NAME]` runs the benchmarks.
 
+mod bench_backup;
 mod bench_crypt;
 mod bench_remote;
 mod bench_stream;
@@ -43,7 +44,9 @@ enum Command {
     Deps,
     /// Run a benchmark: `crypt` (dbcrypt vs pyAesCrypt vs `openssl enc`, 1 GiB),
     /// `remote` (round trips and stream throughput per transport),
-    /// `stream` (1 GiB through socat: the stream crate vs the raw pipeline).
+    /// `stream` (1 GiB through socat: the stream crate vs the raw pipeline),
+    /// `backup` (dbbackup vs raw per-server `mariabackup | socat`, BENCH_MIB
+    /// MiB per datasource, default 1024).
     Bench {
         /// Which benchmark.
         name: String,
@@ -58,11 +61,12 @@ fn main() {
         Command::Sandbox { action } => sandbox::run(action),
         Command::Deps => packages::ensure_installed(),
         Command::Bench { name } => match name.as_str() {
+            "backup" => bench_backup::run(&util::workspace_root()),
             "crypt" => bench_crypt::run(&util::workspace_root()),
             "remote" => bench_remote::run(&util::workspace_root()),
             "stream" => bench_stream::run(&util::workspace_root()),
             other => Err(anyhow::anyhow!(
-                "unknown benchmark {other:?} (known: crypt, remote, stream)"
+                "unknown benchmark {other:?} (known: backup, crypt, remote, stream)"
             )),
         },
     };
