@@ -240,10 +240,27 @@ pub async fn execute(prepared: Prepared) -> Result<Outcome, RecoveryError> {
             )));
         }
     }
-    let server_program = server_program(&job, &store, &plan, timeout).await?;
+    // Read before shipping (an encrypted backup keeps it in its tarball),
+    // so a job server without the right server fails before the transfer.
+    let full = plan.apply.chain.backups[0];
+    let reader = Reader {
+        store: &store,
+        encrypted: match (&options.password, plan.encrypted) {
+            (Some(p), true) => Some((cfg.encrypt_bin.as_str(), p)),
+            _ => None,
+        },
+    };
+    let installed = match reader.read(full, "datanode_base/system_basedir").await? {
+        Some(system) => Some(installed_server(&job, &system).await?),
+        None => None,
+    };
     if !plan.in_place {
         ship(&cfg, &options, &store, &job, &plan).await?;
     }
+    let server_program = match installed {
+        Some(program) => program,
+        None => unpacked_server(&job, &store, &plan, timeout).await?,
+    };
     if plan.encrypted {
         check_shipped_binlogs(&job, &store, &plan).await?;
     }
@@ -317,42 +334,39 @@ async fn check_shipped_binlogs(
     Ok(())
 }
 
-/// The server to run: the job server's installed `mariadbd` when the
-/// backup recorded a system base directory (checked for the same major
-/// version), else the one unpacked from `datanode_base/*.tar.gz`.
-async fn server_program(
+/// The server unpacked from the shipped `datanode_base/*.tar.gz` of the
+/// full backup (no system base directory was recorded).
+async fn unpacked_server(
     job: &Arc<dyn Transport>,
     store: &Store,
     plan: &RecoveryPlan,
     timeout: Duration,
 ) -> Result<String, RecoveryError> {
     let full = plan.apply.chain.backups[0];
-    let system = store
-        .read_file(&format!("{full}/datanode_base/system_basedir"))
-        .await?
-        .map(|b| String::from_utf8_lossy(&b).into_owned());
-    let Some(system) = system else {
-        let dir = format!("{}/basedir", plan.job_dir);
-        let script = format!(
-            "set -e; mkdir -p {d}; for t in {src}/datanode_base/*.tar.gz; do tar -xzf \"$t\" -C {d}; done; \
-             ls -d {d}/*/bin/mariadbd {d}/*/bin/mysqld 2>/dev/null | head -n 1",
-            d = quote(&dir),
-            src = quote(&plan.backup_dir(store.dir(), full)),
-        );
-        let out = job
-            .exec(&Command::shell(script), timeout)
-            .await
-            .map_err(|e| {
-                RecoveryError::host(job.host(), "unpacking the server base directory", e)
-            })?;
-        let path = out.stdout_str().trim().to_owned();
-        if !out.success() || path.is_empty() {
-            return Err(RecoveryError::PreCheck(format!(
-                "{full}/datanode_base holds no server base directory with bin/mariadbd or bin/mysqld"
-            )));
-        }
-        return Ok(path);
-    };
+    let dir = format!("{}/basedir", plan.job_dir);
+    let script = format!(
+        "set -e; mkdir -p {d}; for t in {src}/datanode_base/*.tar.gz; do tar -xzf \"$t\" -C {d}; done; \
+         ls -d {d}/*/bin/mariadbd {d}/*/bin/mysqld 2>/dev/null | head -n 1",
+        d = quote(&dir),
+        src = quote(&plan.backup_dir(store.dir(), full)),
+    );
+    let out = job
+        .exec(&Command::shell(script), timeout)
+        .await
+        .map_err(|e| RecoveryError::host(job.host(), "unpacking the server base directory", e))?;
+    let path = out.stdout_str().trim().to_owned();
+    if !out.success() || path.is_empty() {
+        return Err(RecoveryError::PreCheck(format!(
+            "{full}/datanode_base holds no server base directory with bin/mariadbd or bin/mysqld"
+        )));
+    }
+    Ok(path)
+}
+
+/// The job server's installed `mariadbd`/`mysqld`, when the backup
+/// recorded a packaged server (`system_basedir`): it must be the same
+/// major version.
+async fn installed_server(job: &Arc<dyn Transport>, system: &str) -> Result<String, RecoveryError> {
     let wanted = system
         .lines()
         .find_map(|l| l.strip_prefix("version="))
