@@ -1,7 +1,6 @@
 //! `dbrecover`: the command line of the recovery engine (crate `recovery`).
 
 use clap::Parser;
-use std::io::{IsTerminal as _, Read as _};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use zeroize::Zeroizing;
@@ -58,44 +57,9 @@ struct Cli {
     verbose: u8,
 }
 
-fn password(cli: &Cli) -> Result<Option<Zeroizing<String>>, String> {
-    if let Some(path) = &cli.password_file {
-        let mut text = Zeroizing::new(String::new());
-        std::fs::File::open(path)
-            .and_then(|mut f| f.read_to_string(&mut text))
-            .map_err(|e| format!("cannot read the password file {}: {e}", path.display()))?;
-        let line = text.lines().next().unwrap_or_default();
-        if line.is_empty() {
-            return Err(format!("the password file {} is empty", path.display()));
-        }
-        return Ok(Some(Zeroizing::new(line.to_owned())));
-    }
-    if let Some(p) = &cli.password {
-        eprintln!(
-            "warning: -p puts the password on the command line, where other users can see it; prefer --password-file"
-        );
-        return Ok(Some(Zeroizing::new(p.clone())));
-    }
-    Ok(std::env::var("DBRECOVER_PASSWORD")
-        .ok()
-        .filter(|p| !p.is_empty())
-        .map(Zeroizing::new))
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let default = match cli.verbose {
-        0 => "warn,dbrecover=info,recovery=info",
-        1 => "debug",
-        _ => "trace",
-    };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr)
-        .init();
+    cli::init_logging(cli.verbose, &["dbrecover", "recovery"]);
     let cfg = match conf::RecoveryConfig::load(&cli.config_file) {
         Ok(c) => c,
         Err(e) => {
@@ -103,7 +67,11 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let password = match password(&cli) {
+    let password = match cli::password(
+        cli.password_file.as_deref(),
+        cli.password.as_deref(),
+        "DBRECOVER_PASSWORD",
+    ) {
         Ok(p) => p,
         Err(e) => {
             eprintln!("ERROR: {e}");
