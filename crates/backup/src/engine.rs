@@ -118,13 +118,14 @@ pub async fn prepare(cfg: conf::BackupConfig, options: Options) -> Result<Prepar
         last,
         unreachable,
     };
-    let plan = make_plan(
+    let mut plan = make_plan(
         &facts,
         &cfg,
         now.naive_utc(),
         options.password.is_some(),
         format!("{}:{}", cfg.store.host.host, store.dir()),
     )?;
+    plan.dry_run = options.dry_run;
     let mut stream_cfg = StreamConfig::new(cfg.socat.port, cfg.socat.port2, socat_log);
     stream_cfg.checksum = true;
     let registry = Registry::new();

@@ -47,8 +47,10 @@ pub struct BackupPlan {
     pub servers: Vec<ServerPlan>,
     /// The last good backup this one continues (incremental) or follows.
     pub last: Option<BackupName>,
-    /// Bad backups the cleanup moved away.
+    /// Bad backups the cleanup moved away (in a dry run: would move).
     pub cleaned: Vec<BackupName>,
+    /// Made by a dry run: nothing was (or will be) moved or written.
+    pub dry_run: bool,
     /// `host:dir` of the store.
     pub store: String,
     /// With `-p`: the files are encrypted.
@@ -128,6 +130,7 @@ pub fn make_plan(
         servers,
         last: facts.last.as_ref().map(|l| l.name),
         cleaned: facts.cleanup.cleaned.clone(),
+        dry_run: false,
         store,
         encrypt,
         compress_threads: cfg.compress.then_some(cfg.compress_threads.max(1)),
@@ -185,7 +188,13 @@ impl fmt::Display for BackupPlan {
         }
         if !self.cleaned.is_empty() {
             let names: Vec<String> = self.cleaned.iter().map(ToString::to_string).collect();
-            writeln!(f, "bad backups moved away: {}", names.join(", "))?;
+            // A dry run leaves them in place: do not claim otherwise.
+            let verb = if self.dry_run {
+                "would be moved away (dry run)"
+            } else {
+                "moved away"
+            };
+            writeln!(f, "bad backups {verb}: {}", names.join(", "))?;
         }
         for (server, why) in &self.unreachable {
             writeln!(f, "unreachable: {server}: {why}")?;
