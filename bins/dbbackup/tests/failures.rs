@@ -137,6 +137,18 @@ async fn killed_backup_leaves_no_ok_and_the_next_run_trashes_it() {
         killed_at.elapsed()
     );
 
+    // A dry run says what it would clean, and leaves it.
+    let before = store.snapshot();
+    let dry = store.run(&sb, &["--dry-run"], &[]);
+    assert_eq!(dry.code, Some(0), "{dry}");
+    assert!(
+        dry.stdout.contains(&format!(
+            "bad backups would be moved away (dry run): {killed}"
+        )),
+        "{dry}"
+    );
+    assert_eq!(store.snapshot(), before, "--dry-run changed the store");
+
     let from = chrono::Utc::now().naive_utc();
     let out = store.run(&sb, &[], &[]);
     let to = chrono::Utc::now().naive_utc();
