@@ -296,3 +296,46 @@ async fn full_and_incremental_while_the_masters_are_written_to() {
     }
     assert_eq!(store.backups(), names);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn masters_backed_up_too_with_compressed_streams() {
+    let Some(sb) = Sandbox::get() else { return };
+    let _serial = serial().await;
+    let store = TestStore::new(
+        &sb,
+        "BACKUP_SSH_CONF",
+        "master",
+        &[("backup-master", "1"), ("compress", "1")],
+    );
+    let mut w = Workload::new(&sb).await;
+    w.insert(10, "before").await;
+    w.wait_replicas(&[]).await;
+    let (out, window) = run_ok(&sb, &store);
+    assert!(out.stdout.contains("stream: zstd -T2"), "{out}");
+    let b = check_backup(
+        &sb,
+        &store,
+        &out.backup_name(),
+        BackupType::Full,
+        window,
+        false,
+    );
+    // Each master's directory holds its stream, master_slave naming its
+    // replicas, and its binlogs.
+    for m in &w.masters {
+        assert!(b.servers().contains(&m.name), "{:?}", b.servers());
+        let ms: binlog::MasterSlave =
+            std::fs::read_to_string(b.server_dir(&m.name).join("master_slave"))
+                .unwrap()
+                .parse()
+                .unwrap();
+        let replicas: Vec<(String, u16)> = sb
+            .prod_servers()
+            .into_iter()
+            .filter(|s| s.datasource == m.datasource && s.name != m.name)
+            .map(|s| (s.host, s.port))
+            .collect();
+        assert_eq!(ms.slaves, replicas, "master_slave of {}", m.name);
+        assert!(b.binlogs.files(&m.name).is_some_and(|f| !f.is_empty()));
+    }
+}

@@ -97,6 +97,13 @@ pub fn check_backup(
     );
     let dir = store.dir.join(name);
     assert_eq!(read(&dir.join("ok")), "ok\n", "{name}/ok");
+    let manifest = check_manifest(&dir, name, kind);
+    // `compress = 1` streams through zstd, else a raw xbstream.
+    let magic: &[u8] = if manifest["summary"]["compress"].is_null() {
+        b"XBSTCK01"
+    } else {
+        b"\x28\xb5\x2f\xfd"
+    };
 
     let consistence: ConsistenceInfo = read(&dir.join("cluster_consistence_info"))
         .parse()
@@ -168,8 +175,8 @@ pub fn check_backup(
         }
         let stream = std::fs::read(sdir.join("backup.xbsteam")).unwrap();
         assert!(
-            stream.starts_with(b"XBSTCK01"),
-            "{name}: {} is not an xbstream",
+            stream.starts_with(magic),
+            "{name}: the stream of {} does not start with {magic:?}",
             s.name
         );
         assert_eq!(
@@ -261,7 +268,6 @@ pub fn check_backup(
         assert_eq!(read(&dir.join("backup.conf")), store.conf_text());
     }
 
-    let manifest = check_manifest(&dir, name, kind);
     Backup {
         name: parsed,
         dir,
