@@ -177,6 +177,9 @@ pub async fn execute(prepared: Prepared) -> Result<Outcome, BackupError> {
             tracing::warn!(?entry, error = %err, "could not stop a remote command");
         }
     }
+    if result.is_err() {
+        crate::server::remove_option_files(&run).await;
+    }
     watchdog.finish().await;
     let bytes = result?;
     Ok(Outcome {

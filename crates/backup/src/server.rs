@@ -7,6 +7,7 @@ use crate::error::BackupError;
 use crate::plan::ServerPlan;
 use crate::run::Run;
 use crate::sql::{self, col};
+use binlog::BackupName;
 use remote::{AgentType, Transport};
 use router::Endpoint;
 use std::sync::Arc;
@@ -104,6 +105,52 @@ async fn server_facts(plan: &ServerPlan, endpoint: &Endpoint) -> Result<ServerFa
     Ok(facts)
 }
 
+/// `<tmpdir>/dbbackup-<backup>-<server>.<ext>`: the option file (`cnf`,
+/// it holds the backup login's password) or the tool's log (`log`) of one
+/// run on one server.
+fn run_file(tmpdir: &str, backup: &BackupName, plan: &ServerPlan, ext: &str) -> String {
+    format!("{tmpdir}/dbbackup-{backup}-{}.{ext}", plan.server)
+}
+
+/// After a failed or stopped run: removes its option file from every
+/// planned server (the server step that would have was cancelled with the
+/// run). The tool's log stays: the error names it.
+pub async fn remove_option_files(run: &Run) {
+    let removals = run.plan.servers.iter().map(|plan| async move {
+        let removed = async {
+            let cred = run
+                .facts
+                .credentials
+                .get(&plan.server)
+                .ok_or_else(|| server_err(plan, "no MySQL login for it"))?;
+            let endpoint = Endpoint::new(
+                plan.host.as_str(),
+                plan.port,
+                cred.user.as_str(),
+                cred.password.expose(),
+            );
+            let tmpdir = server_facts(plan, &endpoint).await?.tmpdir;
+            let host = run
+                .hosts
+                .host(
+                    &plan.host,
+                    &run.cfg.connect.server_login,
+                    AgentType::TaskManager,
+                )
+                .map_err(|e| server_err(plan, e.to_string()))?;
+            let path = run_file(&tmpdir, &run.plan.name, plan, "cnf");
+            ops::remove_file(&*host, &path)
+                .await
+                .map_err(|e| server_err(plan, e.to_string()))
+        }
+        .await;
+        if let Err(e) = removed {
+            tracing::warn!(server = %plan.server, error = %e, "could not remove the option file holding the backup login");
+        }
+    });
+    futures::future::join_all(removals).await;
+}
+
 fn server_err(plan: &ServerPlan, detail: impl Into<String>) -> BackupError {
     BackupError::Server {
         server: plan.server.to_string(),
@@ -144,15 +191,14 @@ pub async fn backup_server(run: &Run, plan: &ServerPlan) -> Result<ServerResult,
         .await
         .map_err(xerr)?;
     let dir = format!("{}/{}", run.plan.name, plan.dir);
-    let stamp = format!("{}-{}", run.plan.name, plan.server);
-    let wrapper = format!("{}/dbbackup-{stamp}.cnf", facts.tmpdir);
-    let log_file = format!("{}/dbbackup-{stamp}.log", facts.tmpdir);
+    let wrapper = run_file(&facts.tmpdir, &run.plan.name, plan, "cnf");
+    let log_file = run_file(&facts.tmpdir, &run.plan.name, plan, "log");
     // A run killed mid-way never removes its option file (it holds the
     // backup login's password) nor its log: remove those of the bad
     // backups this run moved away, whose runs are dead.
     for bad in &run.plan.cleaned {
-        let stale = format!("{}/dbbackup-{bad}-{}", facts.tmpdir, plan.server);
-        for path in [format!("{stale}.cnf"), format!("{stale}.log")] {
+        for ext in ["cnf", "log"] {
+            let path = run_file(&facts.tmpdir, bad, plan, ext);
             if let Err(e) = ops::remove_file(&*host, &path).await {
                 tracing::warn!(server = %plan.server, file = %path, error = %e, "could not remove a killed run's file");
             }
