@@ -319,3 +319,70 @@ async fn killed_backup_ends_its_remote_commands() {
         "mariabackup of the killed run still runs 3 s after it: {backup}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_time_sec_lowered_mid_run_stops_it_and_its_remote_commands() {
+    let Some(sb) = Sandbox::get() else { return };
+    let _serial = serial().await;
+    let store = TestStore::new(&sb, "BACKUP_SSH_CONF", "maxtime", &[]);
+    let w = Workload::new(&sb).await;
+    w.wait_replicas(&[]).await;
+    let plan = store.run(&sb, &["--dry-run"], &[]);
+    assert_eq!(plan.code, Some(0), "{plan}");
+    let replica = sb
+        .prod_servers()
+        .into_iter()
+        .find(|s| plan.stdout.contains(&format!("{} replica backup", s.name)))
+        .unwrap();
+    // Hold the replica's mariabackup at its BACKUP STAGE (a table lock on
+    // our own table there: no write, no GTID) so the run is mid-stream.
+    let mut lock = common::workload::connect(&sb, &replica).await;
+    lock.execute(&format!("LOCK TABLES {}.t WRITE", w.db))
+        .await
+        .unwrap();
+
+    let child = dbbackup_command(&["--config-file", store.conf.to_str().unwrap()])
+        .spawn()
+        .unwrap();
+    let needle = format!("-{}.cnf", replica.name);
+    poll(Duration::from_secs(60), "mariabackup starting", || {
+        (!processes_naming(&needle).is_empty()).then_some(())
+    });
+    let name = store.backups().pop().unwrap();
+    // The watchdog re-reads the config while the run goes on.
+    store.set("max-time-sec", "1");
+    let (code, stdout, stderr) = common::wait_limited(child, common::RUN_LIMIT);
+    lock.execute("UNLOCK TABLES").await.unwrap();
+    let _ = lock.close().await;
+    let out = common::RunOutput {
+        code,
+        stdout,
+        stderr,
+        store_cmdlines: 0,
+    };
+    out.assert_failed_with("reach max-time-sec");
+    assert!(
+        out.stdout
+            .contains("cluster backup failed because reach max-time-sec or get exception."),
+        "{out}"
+    );
+    assert!(!store.dir.join(&name).join("ok").exists());
+    // The run stopped its remote commands itself (the lock is gone now, a
+    // surviving mariabackup would run on).
+    poll(
+        Duration::from_secs(10),
+        "the stopped run's commands ending",
+        || processes_naming(&name).is_empty().then_some(()),
+    );
+    // Its option files (the backup login's password) are gone; its logs
+    // stay for the operator (the error names them), tidied here.
+    let left = tmpdir_files_naming(&sb, &name);
+    for f in &left {
+        let _ = std::fs::remove_file(f);
+    }
+    let secrets: Vec<&String> = left.iter().filter(|f| f.ends_with(".cnf")).collect();
+    assert!(
+        secrets.is_empty(),
+        "left behind by the stopped run: {secrets:?}"
+    );
+}
