@@ -1,0 +1,325 @@
+//! Shared helpers of the `dbrecover` end-to-end tests: a private store and
+//! job work-dir per test (removed on drop), the real `dbbackup` and
+//! `dbrecover` binaries run with a time limit, a background writer on every
+//! production master, the truth read from the masters' own binlogs, and a
+//! private `mariadbd` on a restored data directory.
+#![allow(clippy::unwrap_used, dead_code)]
+
+pub mod server;
+pub mod truth;
+pub mod workload;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use testkit::Sandbox;
+
+/// How long one run of a binary may take before the test gives up on it.
+pub const RUN_LIMIT: Duration = Duration::from_secs(240);
+
+/// First port of the engine's temporary servers in these tests: away from
+/// the default 27000 that a hand-run `dbrecover` on the sandbox uses.
+pub const TMP_PORT: &str = "27400";
+
+/// Backups of the same cluster must not overlap; every test holds this. An
+/// async mutex: held across awaits, and a panicking holder does not poison it.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Takes the test binary's lock.
+pub async fn serial() -> tokio::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().await
+}
+
+/// A name unique to this process and moment, usable as a database name.
+pub fn unique(prefix: &str) -> String {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
+        % 1_000_000_000;
+    format!(
+        "{prefix}_{}_{nanos}_{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// The `dbbackup` binary next to this crate's `dbrecover` (same target
+/// directory and profile; CI builds the workspace before testing).
+pub fn dbbackup_bin() -> PathBuf {
+    let path = Path::new(env!("CARGO_BIN_EXE_dbrecover")).with_file_name("dbbackup");
+    assert!(
+        path.exists(),
+        "{} is missing: build it first (`cargo build -p dbbackup dbcrypt`)",
+        path.display()
+    );
+    path
+}
+
+/// What to recover to.
+#[derive(Debug, Clone)]
+pub enum To {
+    /// `[recover-to] dir`.
+    Dir(String),
+    /// `[recover-to] stop-datetime`.
+    Time(String),
+}
+
+/// One test's own store directory, job work-dir and scratch directory, all
+/// removed on drop whatever happened.
+pub struct Env {
+    /// The sandbox.
+    pub sb: Sandbox,
+    /// The store directory (under `$STORE_DIR`).
+    pub store: PathBuf,
+    /// The job server's work-dir (under `$JOB_DIR`).
+    pub job: PathBuf,
+    /// Scratch: configs, password files, check servers.
+    pub tmp: PathBuf,
+    confs: AtomicUsize,
+}
+
+impl Env {
+    /// Fresh directories for `test`.
+    pub fn new(sb: &Sandbox, test: &str) -> Env {
+        let name = unique(&format!("rec-e2e-{test}"));
+        let env = Env {
+            sb: sb.clone(),
+            store: PathBuf::from(sb.var("STORE_DIR")).join(&name),
+            job: PathBuf::from(sb.var("JOB_DIR")).join(&name),
+            tmp: std::env::temp_dir().join(&name),
+            confs: AtomicUsize::new(0),
+        };
+        std::fs::create_dir_all(&env.tmp).unwrap();
+        env
+    }
+
+    /// A file in the scratch directory with `text`, mode 0600.
+    pub fn file(&self, name: &str, text: &str) -> PathBuf {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        let path = self.tmp.join(name);
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&path)
+            .unwrap();
+        std::io::Write::write_all(&mut f, text.as_bytes()).unwrap();
+        path
+    }
+
+    /// This test's copy of `$BACKUP_SSH_CONF`, pointing at its store.
+    pub fn backup_conf(&self) -> PathBuf {
+        let text = std::fs::read_to_string(self.sb.var("BACKUP_SSH_CONF")).unwrap();
+        let text = set_key(
+            &text,
+            "backup-store",
+            "dir",
+            &self.store.display().to_string(),
+        );
+        self.file("backup.conf", &text)
+    }
+
+    /// A copy of the sandbox recovery config `var` (`RECOVERY_SSH_CONF`,
+    /// ...) on this test's store and work-dir, recovering to `to`.
+    pub fn recovery_conf(&self, var: &str, to: &To) -> PathBuf {
+        let text = std::fs::read_to_string(self.sb.var(var)).unwrap();
+        let text = set_key(
+            &text,
+            "backup-store",
+            "dir",
+            &self.store.display().to_string(),
+        );
+        let text = set_key(
+            &text,
+            "recovery-job-server",
+            "work-dir",
+            &self.job.display().to_string(),
+        );
+        let text = set_key(&text, "misc", "server-tmp-port", TMP_PORT);
+        let text = match to {
+            To::Dir(d) => set_key(&text, "recover-to", "dir", d),
+            To::Time(t) => set_key(&text, "recover-to", "stop-datetime", t),
+        };
+        let n = self.confs.fetch_add(1, Ordering::Relaxed);
+        self.file(&format!("recovery-{n}.conf"), &text)
+    }
+
+    /// Runs `dbbackup` on this store (extra `args`, e.g. `--password-file`),
+    /// asserts it succeeded, and returns the new backup's name.
+    pub async fn backup(&self, args: &[&str]) -> String {
+        let before = self.backups();
+        let conf = self.backup_conf();
+        let mut argv = vec!["--config-file", conf.to_str().unwrap()];
+        argv.extend_from_slice(args);
+        let out = run(&dbbackup_bin(), &argv).await;
+        assert_eq!(out.code, Some(0), "dbbackup failed:\n{out}");
+        assert!(out.stdout.contains("cluster backup succeed"), "{out}");
+        let new: Vec<String> = self
+            .backups()
+            .into_iter()
+            .filter(|b| !before.contains(b))
+            .collect();
+        assert_eq!(new.len(), 1, "expected one new backup, got {new:?}\n{out}");
+        let name = new.into_iter().next().unwrap();
+        assert!(
+            self.store.join(&name).join("ok").exists(),
+            "{name} has no ok"
+        );
+        name
+    }
+
+    /// Backup directory names on the store, sorted.
+    pub fn backups(&self) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(&self.store)
+            .into_iter()
+            .flatten()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.parse::<binlog::BackupName>().is_ok())
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// A file of a backup on the store, as text.
+    pub fn store_text(&self, backup: &str, rel: &str) -> String {
+        let path = self.store.join(backup).join(rel);
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
+    }
+
+    /// Runs `dbrecover --config-file <conf> args...` (never with the
+    /// caller's `DBRECOVER_PASSWORD`); the sandbox's secrets and `secrets`
+    /// must not show in its output.
+    pub async fn dbrecover(&self, conf: &Path, args: &[&str], secrets: &[&str]) -> Output {
+        let mut argv = vec!["--config-file", conf.to_str().unwrap()];
+        argv.extend_from_slice(args);
+        let out = run(Path::new(env!("CARGO_BIN_EXE_dbrecover")), &argv).await;
+        let mut all = vec![
+            self.sb.var("LOGIN_PASSWORD"),
+            self.sb.var("MYSQL_PASSWORD"),
+            self.sb.var("ROUTER_PASSWORD"),
+        ];
+        all.extend_from_slice(secrets);
+        for s in all {
+            assert!(
+                !out.stdout.contains(s) && !out.stderr.contains(s),
+                "a secret appeared in dbrecover's output"
+            );
+        }
+        out
+    }
+
+    /// The run directory of a recovery on the job server (`<work-dir>/<target>`).
+    pub fn run_dir(&self, to: &To) -> PathBuf {
+        match to {
+            To::Dir(d) => self.job.join(d),
+            To::Time(t) => self.job.join(t.replace([' ', ':', '-'], "_")),
+        }
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        for dir in [&self.store, &self.job, &self.tmp] {
+            if let Err(e) = std::fs::remove_dir_all(dir)
+                && e.kind() != std::io::ErrorKind::NotFound
+            {
+                eprintln!("could not remove {}: {e}", dir.display());
+            }
+        }
+    }
+}
+
+/// Sets `key = value` in `[section]` of an INI text (replacing the key's
+/// line, or adding it right after the section header).
+pub fn set_key(text: &str, section: &str, key: &str, value: &str) -> String {
+    let header = format!("[{section}]");
+    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    let at = lines
+        .iter()
+        .position(|l| l.trim() == header)
+        .unwrap_or_else(|| panic!("no {header} in the config"));
+    let end = lines[at + 1..]
+        .iter()
+        .position(|l| l.trim().starts_with('['))
+        .map_or(lines.len(), |n| at + 1 + n);
+    let setting = format!("{key} = {value}");
+    let existing = (at + 1..end).find(|&i| {
+        lines[i]
+            .split_once('=')
+            .is_some_and(|(k, _)| k.trim().eq_ignore_ascii_case(key))
+    });
+    match existing {
+        Some(i) => lines[i] = setting,
+        None => lines.insert(at + 1, setting),
+    }
+    lines.join("\n") + "\n"
+}
+
+/// How a run of a binary ended.
+#[derive(Debug)]
+pub struct Output {
+    /// Exit code (`None`: killed by a signal).
+    pub code: Option<i32>,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+}
+
+impl Output {
+    /// Panics with the output unless the recovery exited 0 and said so.
+    pub fn assert_recovered(&self) {
+        assert_eq!(self.code, Some(0), "dbrecover failed:\n{self}");
+        assert!(
+            self.stdout.contains("cluster recovery succeed"),
+            "no success line:\n{self}"
+        );
+    }
+
+    /// The `ERROR:` line of a run that failed with exit 1.
+    pub fn error_line(&self) -> &str {
+        assert_eq!(self.code, Some(1), "expected exit 1:\n{self}");
+        self.stderr
+            .lines()
+            .find(|l| l.starts_with("ERROR: "))
+            .unwrap_or_else(|| panic!("no ERROR: line:\n{self}"))
+    }
+}
+
+impl std::fmt::Display for Output {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "exit {:?}\n--- stdout\n{}--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+/// Runs `program args...` to completion (killed after [`RUN_LIMIT`]).
+pub async fn run(program: &Path, args: &[&str]) -> Output {
+    let child = tokio::process::Command::new(program)
+        .args(args)
+        .env_remove("DBRECOVER_PASSWORD")
+        .env_remove("DBBACKUP_PASSWORD")
+        .env_remove("RUST_LOG")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|e| panic!("starting {}: {e}", program.display()));
+    let out = tokio::time::timeout(RUN_LIMIT, child.wait_with_output())
+        .await
+        .unwrap_or_else(|_| panic!("{} {args:?} ran over {RUN_LIMIT:?}", program.display()))
+        .unwrap();
+    Output {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
