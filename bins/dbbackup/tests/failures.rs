@@ -79,6 +79,31 @@ fn reap_leaked_ssh_masters(children: &[(u32, String)]) {
     }
 }
 
+/// Ends (by pid) socat listeners writing under `store_dir` whose run is
+/// gone, saying so: nothing else ever would.
+fn end_orphan_listeners(store_dir: &str) {
+    let me = std::process::id().to_string();
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let pid = e.file_name().to_string_lossy().into_owned();
+        if pid == me {
+            continue;
+        }
+        let Ok(c) = std::fs::read(e.path().join("cmdline")) else {
+            continue;
+        };
+        let c = String::from_utf8_lossy(&c).replace('\0', " ");
+        if c.starts_with("socat ") && c.contains("tcp-listen:") && c.contains(store_dir) {
+            eprintln!("note: an orphan socat listener of the killed run: {c}");
+            let _ = std::process::Command::new("kill").arg(&pid).status();
+            // It logs its exit: wait for it, so later snapshots hold still.
+            let proc_dir = e.path();
+            poll(Duration::from_secs(10), "the listener exiting", || {
+                (!proc_dir.exists()).then_some(())
+            });
+        }
+    }
+}
+
 /// Files in the production servers' tmpdirs whose names contain `needle`.
 fn tmpdir_files_naming(sb: &Sandbox, needle: &str) -> Vec<String> {
     sb.prod_servers()
@@ -123,19 +148,27 @@ async fn killed_backup_leaves_no_ok_and_the_next_run_trashes_it() {
     reap_leaked_ssh_masters(&children);
     assert!(!store.dir.join(&killed).join("ok").exists());
 
-    // Its remote commands (mariabackup, socat, the stream wrappers all name
-    // the run in their command lines) must not outlive it for long.
-    // (Today nothing kills them: they run to the end of their stream.)
+    // Its remote commands are not ended with it (a known gap, see
+    // `killed_backup_ends_its_remote_commands`): its mariabackups run to
+    // their end, which must come (bounded), so the next run is not slowed
+    // by their BACKUP STAGE locks. A socat listener whose sender never
+    // started waits forever: note it and end it (by pid).
     let killed_at = std::time::Instant::now();
     poll(
-        Duration::from_secs(30),
-        "the killed run's processes exiting",
-        || processes_naming(&killed).is_empty().then_some(()),
+        Duration::from_secs(120),
+        "the killed run's mariabackups ending",
+        || {
+            (!processes_naming(&killed)
+                .iter()
+                .any(|c| c.starts_with("mariabackup ")))
+            .then_some(())
+        },
     );
     eprintln!(
-        "the killed run's remote commands outlived it by {:?}",
+        "the killed run's mariabackups outlived it by {:?}",
         killed_at.elapsed()
     );
+    end_orphan_listeners(&store.dir.display().to_string());
 
     // A dry run says what it would clean, and leaves it.
     let before = store.snapshot();
@@ -308,6 +341,7 @@ async fn killed_backup_ends_its_remote_commands() {
     poll(Duration::from_secs(60), "orphans finishing", || {
         processes_naming(&needle).is_empty().then_some(())
     });
+    end_orphan_listeners(&store.dir.display().to_string());
     // No next run removes the killed run's option files here: do it.
     for b in store.backups() {
         for f in tmpdir_files_naming(&sb, &b) {
