@@ -157,3 +157,25 @@ async fn encrypted_chain_needs_the_same_password() {
             .is_file()
     );
 }
+
+/// The command-line scan every run goes through does see a secret on an
+/// argv (so its silence during the runs means something).
+#[test]
+fn the_cmdline_scan_sees_a_secret_on_an_argv() {
+    let canary = unique("canary");
+    let scan = common::CmdlineScan::start(vec![canary.clone()], "never-named".into());
+    let mut child = Command::new("sh")
+        .args(["-c", "sleep 1", &canary])
+        .spawn()
+        .unwrap();
+    child.wait().unwrap();
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| scan.finish()));
+    let message = caught
+        .err()
+        .and_then(|p| p.downcast::<String>().ok())
+        .unwrap_or_default();
+    assert!(
+        message.contains("a secret appeared on the command line of a sh process"),
+        "the scan missed the canary: {message:?}"
+    );
+}
