@@ -150,8 +150,9 @@ impl Env {
     }
 
     /// Runs `dbbackup` on this store (extra `args`, e.g. `--password-file`),
-    /// asserts it succeeded, and returns the new backup's name.
-    pub async fn backup(&self, args: &[&str]) -> String {
+    /// asserts it succeeded, and returns the new backup's name and the run's
+    /// output.
+    pub async fn backup(&self, args: &[&str]) -> (String, Output) {
         let before = self.backups();
         let conf = self.backup_conf();
         let mut argv = vec!["--config-file", conf.to_str().unwrap()];
@@ -170,7 +171,7 @@ impl Env {
             self.store.join(&name).join("ok").exists(),
             "{name} has no ok"
         );
-        name
+        (name, out)
     }
 
     /// Backup directory names on the store, sorted.
