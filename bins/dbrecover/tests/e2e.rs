@@ -13,7 +13,7 @@ use std::time::Duration;
 use common::server::CheckServer;
 use common::truth::{Point, committed_ids, points};
 use common::workload::Workload;
-use common::{Env, To, serial};
+use common::{Env, Output, To, serial};
 use testkit::Sandbox;
 use tokio::sync::MutexGuard;
 
@@ -314,24 +314,13 @@ async fn chain_errors_are_named_before_anything_is_shipped() {
     std::fs::rename(&ok_off, &ok).unwrap();
 
     // A copied binlog file of normal_0's master gone from the store.
-    let p = points(&env.store_text(inc, "cluster_consistence_info"))
-        .into_iter()
-        .find(|p| p.datasource == "normal_0")
-        .unwrap();
+    let p = point_of(&env, inc, "normal_0");
     let binlog = env.store.join(inc).join(master_dir(&wl, &p)).join(&p.file);
     std::fs::remove_file(&binlog).unwrap();
     let to = To::Dir(inc.clone());
     let conf = env.recovery_conf("RECOVERY_SSH_CONF", &to);
     let out = env.dbrecover(&conf, &[], &[]).await;
-    let line = out.error_line();
-    assert!(
-        line.contains("normal_0") && line.contains(&p.file) && line.contains("missing"),
-        "the error names neither the datasource nor the file:\n{out}"
-    );
-    assert!(
-        !env.run_dir(&to).join("restore").exists(),
-        "a restore started before the missing binlog was noticed:\n{out}"
-    );
+    assert_missing_binlog_caught(&env, &out, &to, &p);
     // Noticed by the plan step: nothing was shipped either.
     assert!(!env.job.exists(), "the chain was shipped:\n{out}");
 }
@@ -377,21 +366,32 @@ async fn encrypted_chain_needs_its_password() {
 
     // The master binlog of normal_0 taken out of the inc's tarball: caught
     // once shipped, before any restore, naming the datasource and the file.
-    let p = points(&env.store_text(inc, "cluster_consistence_info"))
-        .into_iter()
-        .find(|p| p.datasource == "normal_0")
-        .unwrap();
+    let p = point_of(&env, inc, "normal_0");
     let entry = format!("{}/{}", master_dir(&wl, &p), p.file);
     drop_from_encrypted_tarball(&env, inc, &entry, &pw_file);
     std::fs::remove_dir_all(&env.job).unwrap();
     let out = env.dbrecover(&conf, &args, &[password]).await;
+    assert_missing_binlog_caught(&env, &out, &to, &p);
+}
+
+/// `backup`'s consistence point of `datasource`.
+fn point_of(env: &Env, backup: &str, datasource: &str) -> Point {
+    points(&env.store_text(backup, "cluster_consistence_info"))
+        .into_iter()
+        .find(|p| p.datasource == datasource)
+        .unwrap_or_else(|| panic!("{backup} has no point for {datasource}"))
+}
+
+/// The run failed naming the datasource and the missing binlog of `p`,
+/// and no datasource's restore had started.
+fn assert_missing_binlog_caught(env: &Env, out: &Output, to: &To, p: &Point) {
     let line = out.error_line();
     assert!(
-        line.contains("normal_0") && line.contains(&p.file) && line.contains("missing"),
+        line.contains(&p.datasource) && line.contains(&p.file) && line.contains("missing"),
         "the error names neither the datasource nor the file:\n{out}"
     );
     assert!(
-        !env.run_dir(&to).join("restore").exists(),
+        !env.run_dir(to).join("restore").exists(),
         "a restore started before the missing binlog was noticed:\n{out}"
     );
 }
