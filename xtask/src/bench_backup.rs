@@ -143,8 +143,10 @@ async fn load(sb: &testkit::Sandbox, mib: u64) -> Result<String> {
             "CREATE TABLE bench.blob (id BIGINT AUTO_INCREMENT PRIMARY KEY, pad VARCHAR(1000))",
         )
         .await?;
-        c.execute("INSERT INTO bench.blob (pad) SELECT REPEAT(MD5(seq), 31) FROM bench.seq_1_to_1024")
-            .await?;
+        c.execute(
+            "INSERT INTO bench.blob (pad) SELECT REPEAT(MD5(seq), 31) FROM bench.seq_1_to_1024",
+        )
+        .await?;
         let mut rows = 1024u64;
         while rows * 1000 < mib * 1024 * 1024 {
             c.execute("INSERT INTO bench.blob (pad) SELECT pad FROM bench.blob")
