@@ -126,6 +126,7 @@ pub async fn prepare(cfg: conf::BackupConfig, options: Options) -> Result<Prepar
         format!("{}:{}", cfg.store.host.host, store.dir()),
     )?;
     plan.dry_run = options.dry_run;
+    plan.precheck = Some(crate::precheck::run(&cfg, &facts, &plan, &hosts, &store).await?);
     let mut stream_cfg = StreamConfig::new(cfg.socat.port, cfg.socat.port2, socat_log);
     stream_cfg.checksum = true;
     let registry = Registry::new();

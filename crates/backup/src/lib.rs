@@ -38,6 +38,7 @@ mod facts;
 mod finish;
 mod password;
 mod plan;
+mod precheck;
 mod run;
 mod server;
 mod sql;
@@ -46,4 +47,5 @@ pub use engine::{Options, Outcome, Prepared, clean_trash, execute, prepare, purg
 pub use error::BackupError;
 pub use facts::{Facts, LastBackup};
 pub use plan::{BackupPlan, ServerPlan};
+pub use precheck::PreCheck;
 pub use server::{LOG_FILE, STREAM_FILE, ServerResult};

@@ -51,6 +51,8 @@ pub struct BackupPlan {
     pub cleaned: Vec<BackupName>,
     /// Made by a dry run: nothing was (or will be) moved or written.
     pub dry_run: bool,
+    /// What the pre-checks found (tools, space), once they ran.
+    pub precheck: Option<crate::precheck::PreCheck>,
     /// `host:dir` of the store.
     pub store: String,
     /// With `-p`: the files are encrypted.
@@ -131,6 +133,7 @@ pub fn make_plan(
         last: facts.last.as_ref().map(|l| l.name),
         cleaned: facts.cleanup.cleaned.clone(),
         dry_run: false,
+        precheck: None,
         store,
         encrypt,
         compress_threads: cfg.compress.then_some(cfg.compress_threads.max(1)),
@@ -233,6 +236,15 @@ impl fmt::Display for BackupPlan {
             } else {
                 ""
             }
-        )
+        )?;
+        if let Some(p) = &self.precheck {
+            writeln!(
+                f,
+                "store space: about {} MiB needed (+10 %), {} MiB free",
+                p.estimate >> 20,
+                p.free >> 20
+            )?;
+        }
+        Ok(())
     }
 }

@@ -193,3 +193,59 @@ async fn a_stopped_replica_leaves_its_datasource_uncovered_so_full() {
     );
     assert!(p.to_string().contains("not \"Slave normal\""), "{p}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pre_checks_name_what_is_missing_before_anything_moves() {
+    let Some(sb) = testkit::Sandbox::get() else {
+        return;
+    };
+    let _serial = SERIAL.lock().await;
+    let store = Store::new(&sb, "precheck");
+    // The plan reports the space estimate against the store's free space.
+    let p = plan(store.conf(&[])).await;
+    let text = p.to_string();
+    assert!(
+        text.contains("MiB needed") && text.contains("MiB free"),
+        "{text}"
+    );
+    let pre = p.precheck.clone().unwrap();
+    assert!(pre.estimate > 0 && pre.free > 0, "{pre:?}");
+    assert_eq!(pre.tools.len(), p.servers.len());
+
+    // -p without the encryption tool on the store fails before any data moves.
+    let options = backup::Options {
+        password: Some(zeroize::Zeroizing::new("pw".to_owned())),
+        ..backup::Options::default()
+    };
+    let cfg = store.conf(&[("encrypt-bin", "/nonexistent/dbcrypt")]);
+    let err = backup::prepare(cfg, options)
+        .await
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains("-p needs /nonexistent/dbcrypt") && err.contains(sb.var("STORE_HOST")),
+        "{err}"
+    );
+    let listed: Vec<_> = std::fs::read_dir(&store.dir)
+        .map(|d| d.filter_map(|e| e.ok()).map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(
+        listed
+            .iter()
+            .all(|n| !n.to_string_lossy().starts_with("UTC")),
+        "{listed:?}"
+    );
+
+    // A backup tool that is not there is named with its host.
+    let cfg = store.conf(&[("xtrabackup-bin-dir", "/nonexistent/mariabackup")]);
+    let err = backup::prepare(cfg, backup::Options::default())
+        .await
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains("/nonexistent/mariabackup") && err.contains("127.0.0."),
+        "{err}"
+    );
+}

@@ -228,7 +228,10 @@ pub async fn execute(prepared: Prepared) -> Result<Outcome, RecoveryError> {
     ] {
         let out = job
             .exec(
-                &Command::shell(format!("command -v {}", quote(program))),
+                &Command::shell(format!(
+                    "command -v {} >/dev/null || exit 3",
+                    quote(program)
+                )),
                 Duration::from_secs(30),
             )
             .await

@@ -319,7 +319,12 @@ impl Store {
 
     /// Bytes available to the login user on the store's file system.
     pub async fn free_bytes(&self) -> Result<u64, StoreError> {
-        let script = format!("df -P -B1 {} | tail -n 1", quote(&self.dir));
+        // The store directory may not exist yet (a first or a dry run):
+        // measure the file system it will be created on.
+        let script = format!(
+            "d={}; while [ ! -e \"$d\" ]; do d=$(dirname \"$d\"); done; df -P -B1 \"$d\" | tail -n 1",
+            quote(&self.dir)
+        );
         let out = self
             .run("measuring free space", Command::shell(script))
             .await?;

@@ -1,0 +1,177 @@
+//! Pre-checks that run before any data moves (seed 000's `pre_check`, plus
+//! the new free-space check): GTIDs on every server the run reads, the
+//! backup tool on every backed-up host, the encryption tool on the store
+//! when `-p` is given, and room on the store for an estimate of the backup.
+
+use crate::error::BackupError;
+use crate::facts::Facts;
+use crate::plan::BackupPlan;
+use crate::sql::{self, col};
+use remote::{AgentType, Command, Connector, quote};
+use router::Endpoint;
+use std::time::Duration;
+use store::Store;
+
+/// What the pre-checks found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PreCheck {
+    /// The backup tool's version, per backed-up host.
+    pub tools: Vec<(String, String)>,
+    /// Estimated bytes this run writes to the store.
+    pub estimate: u64,
+    /// Bytes free on the store.
+    pub free: u64,
+}
+
+/// Headroom asked for on top of the estimate.
+const HEADROOM: f64 = 1.1;
+
+/// Runs every check; the first failure is the error.
+pub async fn run(
+    cfg: &conf::BackupConfig,
+    facts: &Facts,
+    plan: &BackupPlan,
+    hosts: &Connector,
+    store: &Store,
+) -> Result<PreCheck, BackupError> {
+    let mut estimate = 0u64;
+    // Every backed-up server and every binlog source: GTIDs on, and its size.
+    let mut readers: Vec<&str> = plan.servers.iter().map(|s| s.server.as_str()).collect();
+    for c in plan.selection.binlog_sources() {
+        if !readers.contains(&c.server.as_str()) {
+            readers.push(c.server.as_str());
+        }
+    }
+    for name in readers {
+        let size = check_server(facts, name).await?;
+        if plan.servers.iter().any(|s| s.server.as_str() == name) {
+            estimate += size.data;
+        }
+        if plan
+            .selection
+            .binlog_sources()
+            .any(|c| c.server.as_str() == name)
+        {
+            estimate += size.binlogs;
+        }
+    }
+    let mut tools = Vec::new();
+    for s in &plan.servers {
+        let t = hosts
+            .host(&s.host, &cfg.connect.server_login, AgentType::TaskManager)
+            .map_err(|e| BackupError::PreCheck(format!("{}: {e}", s.host)))?;
+        let flavor = xtrabackup::ops::detect_flavor(&*t, &cfg.xtrabackup_bin)
+            .await
+            .map_err(|e| {
+                BackupError::PreCheck(format!(
+                    "the backup tool {} on {} ({}): {e}",
+                    cfg.xtrabackup_bin, s.host, s.server
+                ))
+            })?;
+        tools.push((s.host.clone(), format!("{flavor:?}")));
+    }
+    if plan.encrypt {
+        // Exit 3, not 127: some transports report 127 as "could not run".
+        let probe = format!(
+            "command -v {} >/dev/null || exit 3",
+            quote(&cfg.encrypt_bin)
+        );
+        let out = store
+            .transport()
+            .exec(&Command::shell(probe), Duration::from_secs(30))
+            .await
+            .map_err(|e| BackupError::PreCheck(format!("backup store {}: {e}", store.host())))?;
+        if !out.success() {
+            return Err(BackupError::PreCheck(format!(
+                "-p needs {} on the backup store {} ([misc] encrypt-bin): it is not there",
+                cfg.encrypt_bin,
+                store.host()
+            )));
+        }
+    }
+    let free = store.free_bytes().await?;
+    let wanted = (estimate as f64 * HEADROOM) as u64;
+    if free < wanted {
+        return Err(BackupError::PreCheck(format!(
+            "the backup store {}:{} has {} MiB free; this backup needs about {} MiB (data and binlogs of the servers it reads, plus 10 %)",
+            store.host(),
+            store.dir(),
+            free >> 20,
+            wanted >> 20
+        )));
+    }
+    Ok(PreCheck {
+        tools,
+        estimate,
+        free,
+    })
+}
+
+struct Sizes {
+    data: u64,
+    binlogs: u64,
+}
+
+/// GTIDs on (MySQL `gtid_mode = ON`; MariaDB: binary log on, strict mode
+/// recommended) and the server's data and binlog sizes.
+async fn check_server(facts: &Facts, name: &str) -> Result<Sizes, BackupError> {
+    let s = facts
+        .cluster
+        .server(name)
+        .ok_or_else(|| BackupError::Topology(format!("no server {name}")))?;
+    let cred = facts.credentials.get(name).ok_or_else(|| {
+        BackupError::PreCheck(format!("no MySQL login for {name} in the router's config"))
+    })?;
+    let ep = Endpoint::new(
+        s.host.as_str(),
+        s.port,
+        cred.user.as_str(),
+        cred.password.expose(),
+    );
+    let mut c = sql::connect(&ep, name).await?;
+    let version = sql::scalar(&mut c, "SELECT VERSION() AS v", "v").await?;
+    let address = format!("{}:{}", s.host, s.port);
+    if version.contains("MariaDB") {
+        let rows = sql::query(
+            &mut c,
+            "SELECT @@log_bin AS log_bin, @@gtid_strict_mode AS strict",
+        )
+        .await?;
+        let row = rows.first();
+        if row.and_then(|r| col(r, "log_bin")) != Some("1") {
+            return Err(BackupError::PreCheck(format!(
+                "{name} ({address}): the binary log is off; backups need log_bin (and GTIDs) on"
+            )));
+        }
+        if row.and_then(|r| col(r, "strict")) != Some("1") {
+            tracing::warn!(
+                server = name,
+                "gtid_strict_mode is off: GTID containment checks assume it"
+            );
+        }
+    } else {
+        let mode = sql::scalar(&mut c, "SELECT @@gtid_mode AS m", "m").await?;
+        if !mode.eq_ignore_ascii_case("ON") {
+            return Err(BackupError::PreCheck(format!(
+                "{name} ({address}): gtid_mode is {mode}, not ON"
+            )));
+        }
+    }
+    let data: u64 = sql::scalar(
+        &mut c,
+        "SELECT COALESCE(SUM(data_length + index_length), 0) AS n FROM information_schema.tables",
+        "n",
+    )
+    .await?
+    .parse()
+    .unwrap_or(0);
+    let binlogs: u64 = match sql::query(&mut c, "SHOW BINARY LOGS").await {
+        Ok(rows) => rows
+            .iter()
+            .filter_map(|r| col(r, "File_size").and_then(|v| v.parse::<u64>().ok()))
+            .sum(),
+        Err(_) => 0,
+    };
+    let _ = c.close().await;
+    Ok(Sizes { data, binlogs })
+}
