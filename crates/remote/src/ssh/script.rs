@@ -69,8 +69,10 @@ pub(super) fn run_script(cmd: &Command, id: &CommandId, timeout: Option<Duration
     ));
     s.push_str(&format!(
         "p=$!; exec 3<&-; echo \"$p\" > \"$d/{id}\"; wait \"$p\"; rc=$?; \
+         [ \"$rc\" -ne 124 ] || ( sleep {grace}; env kill -KILL -- -\"$p\" ) </dev/null >/dev/null 2>&1 & \
          [ \"$rc\" -ne 255 ] || : > \"$d/{id}.255\"; \
-         rm -f \"$d/{id}\" </dev/null >/dev/null 2>&1 & exit \"$rc\""
+         rm -f \"$d/{id}\" </dev/null >/dev/null 2>&1 & exit \"$rc\"",
+        grace = crate::local::KILL_GRACE.as_secs()
     ));
     s
 }
@@ -81,12 +83,19 @@ pub(super) fn clear_255_script(id: &CommandId) -> String {
     format!("{PID_DIR}; rm \"$d/{id}.255\" 2>/dev/null")
 }
 
-/// The remote script that kills command `id` (its `timeout` process, which
-/// passes the signal to its whole group and escalates to SIGKILL).
+/// The remote script that kills command `id`: SIGTERM to its `timeout`
+/// process and to the whole process group `timeout` leads, then SIGKILL to
+/// the group after the grace period. `timeout` alone is not enough: it
+/// exits as soon as its direct child does, before its own SIGKILL, so a
+/// grandchild that outlives SIGTERM (mariabackup in a pipeline) survived.
+/// (`env kill`: dash's builtin takes no `--` before a negative group id.)
 pub(super) fn kill_script(id: &CommandId) -> String {
     format!(
         "{PID_DIR}; f=\"$d/{id}\"; i=0; while [ ! -s \"$f\" ] && [ $i -lt 100 ]; do sleep 0.02; i=$((i+1)); done; \
-         [ -s \"$f\" ] && read -r p < \"$f\" || exit {NO_SUCH_COMMAND}; kill -TERM \"$p\" 2>/dev/null || exit {NO_SUCH_COMMAND}"
+         [ -s \"$f\" ] && read -r p < \"$f\" || exit {NO_SUCH_COMMAND}; kill -TERM \"$p\" 2>/dev/null || exit {NO_SUCH_COMMAND}; \
+         env kill -TERM -- -\"$p\" 2>/dev/null; \
+         ( sleep {grace}; env kill -KILL -- -\"$p\" ) </dev/null >/dev/null 2>&1 &",
+        grace = crate::local::KILL_GRACE.as_secs()
     )
 }
 
