@@ -15,10 +15,9 @@ use common::truth::{Point, committed_ids, points};
 use common::workload::Workload;
 use common::{Env, Output, To, serial};
 use testkit::Sandbox;
-use tokio::sync::MutexGuard;
 
 /// The test's lock, its directories and its table.
-async fn setup(sb: &Sandbox, test: &str) -> (MutexGuard<'static, ()>, Env, Workload) {
+async fn setup(sb: &Sandbox, test: &str) -> (testkit::ExclusiveUse, Env, Workload) {
     let serial = serial().await;
     let env = Env::new(sb, test);
     let wl = Workload::new(sb).await;

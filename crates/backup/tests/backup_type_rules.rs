@@ -6,9 +6,6 @@
 use std::path::PathBuf;
 use topology::{BackupKind, FullReason};
 
-/// Backups of one cluster must not overlap.
-static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
 struct Store {
     dir: PathBuf,
     base_conf: String,
@@ -91,7 +88,7 @@ async fn no_good_backup_then_incremental_then_forced_full() {
     let Some(sb) = testkit::Sandbox::get() else {
         return;
     };
-    let _serial = SERIAL.lock().await;
+    let _serial = sb.exclusive().await;
     let store = Store::new(&sb, "basic");
 
     let first = plan(store.conf(&[])).await;
@@ -119,7 +116,7 @@ async fn a_master_not_in_the_last_backup_makes_it_full() {
     let Some(sb) = testkit::Sandbox::get() else {
         return;
     };
-    let _serial = SERIAL.lock().await;
+    let _serial = sb.exclusive().await;
     let store = Store::new(&sb, "master");
     // The last backup took replicas only; now masters are wanted too, as
     // after a switchover the new master was never backed up.
@@ -139,7 +136,7 @@ async fn a_server_missing_from_the_last_backup_makes_it_full() {
     let Some(sb) = testkit::Sandbox::get() else {
         return;
     };
-    let _serial = SERIAL.lock().await;
+    let _serial = sb.exclusive().await;
     let store = Store::new(&sb, "missing");
     take(store.conf(&[])).await;
     // Other replicas than last time: none of them is in the last backup.
@@ -159,7 +156,7 @@ async fn a_stopped_replica_leaves_its_datasource_uncovered_so_full() {
     let Some(sb) = testkit::Sandbox::get() else {
         return;
     };
-    let _serial = SERIAL.lock().await;
+    let _serial = sb.exclusive().await;
     let store = Store::new(&sb, "stopped");
     let done = take(store.conf(&[])).await;
     let chosen = done
@@ -199,7 +196,7 @@ async fn pre_checks_name_what_is_missing_before_anything_moves() {
     let Some(sb) = testkit::Sandbox::get() else {
         return;
     };
-    let _serial = SERIAL.lock().await;
+    let _serial = sb.exclusive().await;
     let store = Store::new(&sb, "precheck");
     // The plan reports the space estimate against the store's free space.
     let p = plan(store.conf(&[])).await;

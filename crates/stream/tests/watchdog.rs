@@ -18,6 +18,7 @@ async fn lowering_max_time_sec_kills_a_running_backup_on_its_host() {
     let Some(fx) = Fx::new("watchdog", "127.0.0.12").await else {
         return;
     };
+    let _exclusive = fx.sb.exclusive().await;
     let server = fx.sb.server("normal_0_1");
     assert_eq!(server.host, "127.0.0.12");
     let dir = fx.src_dir.clone();

@@ -230,6 +230,7 @@ async fn write_rows(m: &mut Client, table: &str, from: u32, to: u32) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn full_and_incremental_of_master_and_replica_restore_to_the_same_data() {
     let Some(sb) = Sandbox::get() else { return };
+    let _exclusive = sb.exclusive().await;
     let servers = sb.prod_servers();
     let master = servers.iter().find(|s| s.name == "normal_0_0").unwrap();
     let replica = servers.iter().find(|s| s.name == "normal_0_1").unwrap();

@@ -21,6 +21,7 @@ use xtrabackup::{
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_blocked_backup_stage_is_killed_and_retried() {
     let Some(sb) = Sandbox::get() else { return };
+    let _exclusive = sb.exclusive().await;
     let server = sb.server("normal_1_0");
     let db = unique("xbl");
     let state = tempfile::tempdir().unwrap();

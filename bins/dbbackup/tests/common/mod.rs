@@ -21,14 +21,14 @@ use testkit::Sandbox;
 pub const RUN_LIMIT: Duration = Duration::from_secs(180);
 
 /// Backups of the same cluster must not overlap (BACKUP STAGE locks on the
-/// same servers); every test that runs dbbackup holds this. An async mutex:
-/// tests hold it across awaits, each on its own runtime (it works across
-/// runtimes, and a panicking holder does not poison it).
-static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-/// Takes the process-wide lock.
-pub async fn serial() -> tokio::sync::MutexGuard<'static, ()> {
-    SERIAL.lock().await
+/// same servers, replicas stopped by one test under another's backup):
+/// every test holds the sandbox's exclusive-use lock, which serializes the
+/// tests of this binary and of any other test process on the sandbox.
+pub async fn serial() -> testkit::ExclusiveUse {
+    Sandbox::get()
+        .expect("tests take the lock only with a sandbox up")
+        .exclusive()
+        .await
 }
 
 /// A name unique to this process and moment (`<prefix>_<pid>_<nanos>`),

@@ -23,13 +23,15 @@ pub const RUN_LIMIT: Duration = Duration::from_secs(240);
 /// the default 27000 that a hand-run `dbrecover` on the sandbox uses.
 pub const TMP_PORT: &str = "27400";
 
-/// Backups of the same cluster must not overlap; every test holds this. An
-/// async mutex: held across awaits, and a panicking holder does not poison it.
-static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-/// Takes the test binary's lock.
-pub async fn serial() -> tokio::sync::MutexGuard<'static, ()> {
-    SERIAL.lock().await
+/// Backups of the same cluster must not overlap (BACKUP STAGE locks on the
+/// same servers, replicas stopped by one test under another's backup):
+/// every test holds the sandbox's exclusive-use lock, which serializes the
+/// tests of this binary and of any other test process on the sandbox.
+pub async fn serial() -> testkit::ExclusiveUse {
+    Sandbox::get()
+        .expect("tests take the lock only with a sandbox up")
+        .exclusive()
+        .await
 }
 
 /// A name unique to this process and moment, usable as a database name.
