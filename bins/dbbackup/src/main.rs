@@ -74,39 +74,23 @@ struct Cli {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     cli::init_logging(cli.verbose, &["dbbackup", "backup"]);
-    let cfg = match conf::BackupConfig::load(&cli.config_file) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("ERROR: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    let password = match cli::password(
+    let (cfg, password) = match cli::config_and_password(
+        || conf::BackupConfig::load(&cli.config_file),
         cli.password_file.as_deref(),
         cli.password.as_deref(),
         "DBBACKUP_PASSWORD",
     ) {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("ERROR: {e}");
-            return ExitCode::from(2);
-        }
+        Ok(loaded) => loaded,
+        Err(code) => return code,
     };
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("ERROR: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    runtime.block_on(run(cli, cfg, password))
+    cli::run_async(run(cli, cfg, password))
 }
 
 async fn run(cli: Cli, cfg: conf::BackupConfig, password: Option<Zeroizing<String>>) -> ExitCode {
     if let Some(text) = &cli.purge_to {
         let Ok(to) = chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S") else {
             eprintln!("ERROR: --purge-to {text:?} is not 'YYYY-MM-DD HH:MM:SS'");
-            return ExitCode::from(2);
+            return ExitCode::from(cli::EXIT_USAGE);
         };
         return match backup::purge_to(&cfg, to, cli.force).await {
             Ok(plan) => {
@@ -118,7 +102,7 @@ async fn run(cli: Cli, cfg: conf::BackupConfig, password: Option<Zeroizing<Strin
                 }
                 ExitCode::SUCCESS
             }
-            Err(e) => fail(&e.to_string()),
+            Err(e) => cli::fail(&e),
         };
     }
     if cli.clean_trash {
@@ -127,7 +111,7 @@ async fn run(cli: Cli, cfg: conf::BackupConfig, password: Option<Zeroizing<Strin
                 println!("trash emptied");
                 ExitCode::SUCCESS
             }
-            Err(e) => fail(&e.to_string()),
+            Err(e) => cli::fail(&e),
         };
     }
     let options = backup::Options {
@@ -137,7 +121,7 @@ async fn run(cli: Cli, cfg: conf::BackupConfig, password: Option<Zeroizing<Strin
     };
     let prepared = match backup::prepare(cfg, options).await {
         Ok(p) => p,
-        Err(e) => return fail(&e.to_string()),
+        Err(e) => return cli::fail(&e),
     };
     print!("{}", prepared.plan());
     if cli.dry_run {
@@ -157,14 +141,9 @@ async fn run(cli: Cli, cfg: conf::BackupConfig, password: Option<Zeroizing<Strin
             ExitCode::SUCCESS
         }
         Err(e) => {
-            let code = fail(&e.to_string());
+            let code = cli::fail(&e);
             println!("cluster backup failed because reach max-time-sec or get exception.");
             code
         }
     }
-}
-
-fn fail(message: &str) -> ExitCode {
-    eprintln!("ERROR: {message}");
-    ExitCode::FAILURE
 }

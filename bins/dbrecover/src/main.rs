@@ -60,32 +60,16 @@ struct Cli {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     cli::init_logging(cli.verbose, &["dbrecover", "recovery"]);
-    let cfg = match conf::RecoveryConfig::load(&cli.config_file) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("ERROR: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    let password = match cli::password(
+    let (cfg, password) = match cli::config_and_password(
+        || conf::RecoveryConfig::load(&cli.config_file),
         cli.password_file.as_deref(),
         cli.password.as_deref(),
         "DBRECOVER_PASSWORD",
     ) {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("ERROR: {e}");
-            return ExitCode::from(2);
-        }
+        Ok(loaded) => loaded,
+        Err(code) => return code,
     };
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("ERROR: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    runtime.block_on(run(cli, cfg, password))
+    cli::run_async(run(cli, cfg, password))
 }
 
 async fn run(cli: Cli, cfg: conf::RecoveryConfig, password: Option<Zeroizing<String>>) -> ExitCode {
@@ -95,7 +79,7 @@ async fn run(cli: Cli, cfg: conf::RecoveryConfig, password: Option<Zeroizing<Str
     };
     let prepared = match recovery::prepare(cfg, options).await {
         Ok(p) => p,
-        Err(e) => return fail(&e.to_string()),
+        Err(e) => return fail(&e),
     };
     print!("{}", prepared.plan());
     if cli.dry_run {
@@ -116,12 +100,13 @@ async fn run(cli: Cli, cfg: conf::RecoveryConfig, password: Option<Zeroizing<Str
             );
             ExitCode::SUCCESS
         }
-        Err(e) => fail(&e.to_string()),
+        Err(e) => fail(&e),
     }
 }
 
-fn fail(message: &str) -> ExitCode {
-    eprintln!("ERROR: {message}");
+/// The `ERROR:` line, then the seed's last line of a failed recovery.
+fn fail(error: &recovery::RecoveryError) -> ExitCode {
+    let code = cli::fail(error);
     println!("cluster recovery failed.");
-    ExitCode::FAILURE
+    code
 }

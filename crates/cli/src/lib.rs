@@ -1,16 +1,70 @@
 //! What every dbscale-backup binary does the same way: where a password
-//! comes from, and how logs are set up. Binaries stay thin; this keeps them
-//! consistent.
+//! comes from, how logs are set up, how the configuration is loaded and the
+//! async work run, and the exit statuses. Binaries stay thin; this keeps
+//! them consistent.
 //!
 //! ```no_run
-//! let password = cli::password(None, None, "DBBACKUP_PASSWORD").map_err(|e| eprintln!("ERROR: {e}"));
-//! cli::init_logging(0, &["dbbackup", "backup"]);
-//! # let _ = password;
+//! use std::process::ExitCode;
+//!
+//! fn main() -> ExitCode {
+//!     cli::init_logging(0, &["dbbackup", "backup"]);
+//!     let (cfg, password) = match cli::config_and_password(
+//!         || conf::BackupConfig::load(std::path::Path::new("backup.conf")),
+//!         None,
+//!         None,
+//!         "DBBACKUP_PASSWORD",
+//!     ) {
+//!         Ok(loaded) => loaded,
+//!         Err(code) => return code,
+//!     };
+//!     cli::run_async(async move {
+//!         let _ = (cfg, password);
+//!         ExitCode::SUCCESS
+//!     })
+//! }
 //! ```
 
+use std::fmt::Display;
 use std::io::{IsTerminal as _, Read as _};
 use std::path::Path;
+use std::process::ExitCode;
 use zeroize::Zeroizing;
+
+/// Exit status of bad arguments or configuration (1 is a failed run).
+pub const EXIT_USAGE: u8 = 2;
+
+/// Prints `ERROR: <message>` on stderr and returns exit status 1.
+pub fn fail(message: impl Display) -> ExitCode {
+    eprintln!("ERROR: {message}");
+    ExitCode::FAILURE
+}
+
+/// Loads the configuration with `load`, then the password (see
+/// [`password`]). On a failure of either, prints `ERROR: ...` and gives the
+/// exit status of bad configuration ([`EXIT_USAGE`]).
+pub fn config_and_password<C, E: Display>(
+    load: impl FnOnce() -> Result<C, E>,
+    password_file: Option<&Path>,
+    password_flag: Option<&str>,
+    password_env: &str,
+) -> Result<(C, Option<Zeroizing<String>>), ExitCode> {
+    let usage = |message: &dyn Display| {
+        eprintln!("ERROR: {message}");
+        ExitCode::from(EXIT_USAGE)
+    };
+    let cfg = load().map_err(|e| usage(&e))?;
+    let password = password(password_file, password_flag, password_env).map_err(|e| usage(&e))?;
+    Ok((cfg, password))
+}
+
+/// Runs `job` to completion on a new multi-threaded tokio runtime; exit
+/// status 1 when the runtime cannot start.
+pub fn run_async(job: impl Future<Output = ExitCode>) -> ExitCode {
+    match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime.block_on(job),
+        Err(e) => fail(format_args!("cannot start the async runtime: {e}")),
+    }
+}
 
 /// The password from, in order: the first line of `file`, the `-p` value
 /// `flag` (with a warning: other users see it in `ps`), the environment
