@@ -49,16 +49,17 @@ pub fn run(root: &Path) -> Result<()> {
     let raw_sum: Duration = raw.iter().map(|(_, d)| *d).sum();
 
     let conf = paths.file("bench-backup.conf");
-    let text = std::fs::read_to_string(sb.var("BACKUP_SSH_CONF"))?
-        .lines()
-        .map(|l| match l {
-            l if l.starts_with("dir = ") => format!("dir = {}", store.join("dbbackup").display()),
-            l if l.starts_with("force-full-backup") => "force-full-backup = 1".to_owned(),
-            l => l.to_owned(),
-        })
-        .collect::<Vec<_>>()
-        .join("\n");
-    crate::util::write_file(&conf, &(text + "\n"), 0o600)?;
+    crate::util::derive_conf(
+        Path::new(sb.var("BACKUP_SSH_CONF")),
+        &conf,
+        &[
+            (
+                "dir = ",
+                format!("dir = {}", store.join("dbbackup").display()),
+            ),
+            ("force-full-backup", "force-full-backup = 1".to_owned()),
+        ],
+    )?;
     let started = Instant::now();
     let status = Command::new(&dbbackup)
         .arg("--config-file")

@@ -3,34 +3,18 @@
 //! sandbox and records its table in the `## remote` section of
 //! `docs/benchmarks.md` (other sections are left as they are).
 
-use crate::util::cargo;
-use anyhow::{Context, Result, bail};
+use anyhow::Result;
 use std::path::Path;
 
 const HEADING: &str = "## remote";
 
 /// Runs the benchmark and updates `docs/benchmarks.md` under `root`.
 pub fn run(root: &Path) -> Result<()> {
-    let out = cargo()
-        .args([
-            "run",
-            "--quiet",
-            "--release",
-            "-p",
-            "remote",
-            "--example",
-            "remote_bench",
-        ])
-        .stderr(std::process::Stdio::inherit())
-        .output()
-        .context("cannot run the remote benchmark")?;
-    if !out.status.success() {
-        bail!(
-            "the remote benchmark failed ({}); is the sandbox up with its agents (`cargo xtask sandbox up`)?",
-            out.status
-        );
-    }
-    let table = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let table = crate::util::run_example(
+        "remote",
+        "remote_bench",
+        "is the sandbox up with its agents (`cargo xtask sandbox up`)?",
+    )?;
     println!("{table}");
     let section = format!(
         "{HEADING}\n\n\

@@ -3,34 +3,18 @@
 //! sandbox and records its table in the `## stream` section of
 //! `docs/benchmarks.md` (other sections are left as they are).
 
-use crate::util::cargo;
-use anyhow::{Context, Result, bail};
+use anyhow::Result;
 use std::path::Path;
 
 const HEADING: &str = "## stream";
 
 /// Runs the benchmark and updates `docs/benchmarks.md` under `root`.
 pub fn run(root: &Path) -> Result<()> {
-    let out = cargo()
-        .args([
-            "run",
-            "--quiet",
-            "--release",
-            "-p",
-            "stream",
-            "--example",
-            "bench",
-        ])
-        .stderr(std::process::Stdio::inherit())
-        .output()
-        .context("cannot run the stream benchmark")?;
-    if !out.status.success() {
-        bail!(
-            "the stream benchmark failed ({}); is the sandbox up (`cargo xtask sandbox up`)?",
-            out.status
-        );
-    }
-    let table = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let table = crate::util::run_example(
+        "stream",
+        "bench",
+        "is the sandbox up (`cargo xtask sandbox up`)?",
+    )?;
     println!("{table}");
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     let section = format!(

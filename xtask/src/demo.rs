@@ -27,19 +27,11 @@ pub fn run() -> Result<()> {
         std::fs::remove_dir_all(&store)?;
     }
     let conf = paths.file("demo-backup.conf");
-    let text = std::fs::read_to_string(sandbox.var("BACKUP_SSH_CONF"))?;
-    let text = text
-        .lines()
-        .map(|l| {
-            if l.starts_with("dir = ") {
-                format!("dir = {}", store.display())
-            } else {
-                l.to_owned()
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("\n");
-    crate::util::write_file(&conf, &(text + "\n"), 0o600)?;
+    crate::util::derive_conf(
+        Path::new(sandbox.var("BACKUP_SSH_CONF")),
+        &conf,
+        &[("dir = ", format!("dir = {}", store.display()))],
+    )?;
 
     let runtime = tokio::runtime::Runtime::new()?;
     step("loading data into every datasource");
@@ -76,23 +68,15 @@ pub fn run() -> Result<()> {
         std::fs::remove_dir_all(&job_dir)?;
     }
     let rconf = paths.file("demo-recovery.conf");
-    let text = std::fs::read_to_string(sandbox.var("RECOVERY_SSH_CONF"))?;
-    let text = text
-        .lines()
-        .map(|l| {
-            if l.starts_with("# stop-datetime = ") {
-                format!("stop-datetime = {stop_at}")
-            } else if l.starts_with("work-dir = ") {
-                format!("work-dir = {}", job_dir.display())
-            } else if l.starts_with("dir = ") {
-                format!("dir = {}", store.display())
-            } else {
-                l.to_owned()
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("\n");
-    crate::util::write_file(&rconf, &(text + "\n"), 0o600)?;
+    crate::util::derive_conf(
+        Path::new(sandbox.var("RECOVERY_SSH_CONF")),
+        &rconf,
+        &[
+            ("# stop-datetime = ", format!("stop-datetime = {stop_at}")),
+            ("work-dir = ", format!("work-dir = {}", job_dir.display())),
+            ("dir = ", format!("dir = {}", store.display())),
+        ],
+    )?;
     let status = Command::new(&dbrecover)
         .arg("--config-file")
         .arg(&rconf)

@@ -195,3 +195,74 @@ mod tests {
         assert_ne!(a, random_password(20).unwrap());
     }
 }
+
+/// Writes a copy of the seed-format config `from` to `to` (mode 0600) with
+/// every line that starts with one of the `edits`' prefixes replaced by
+/// that edit's line; other lines are kept as they are.
+pub fn derive_conf(from: &Path, to: &Path, edits: &[(&str, String)]) -> Result<()> {
+    let text =
+        std::fs::read_to_string(from).with_context(|| format!("cannot read {}", from.display()))?;
+    let text: String = text
+        .lines()
+        .map(|l| {
+            edits
+                .iter()
+                .find(|(prefix, _)| l.starts_with(prefix))
+                .map_or(l, |(_, line)| line.as_str())
+        })
+        .flat_map(|l| [l, "\n"])
+        .collect();
+    write_file(to, &text, 0o600)
+}
+
+/// Runs example `example` of package `package` (release build) with stderr
+/// shown and returns its stdout, trimmed; `hint` ends the error when it
+/// fails (what to check).
+pub fn run_example(package: &str, example: &str, hint: &str) -> Result<String> {
+    let out = cargo()
+        .args([
+            "run",
+            "--quiet",
+            "--release",
+            "-p",
+            package,
+            "--example",
+            example,
+        ])
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .with_context(|| format!("cannot run example {example} of {package}"))?;
+    if !out.status.success() {
+        bail!(
+            "example {example} of {package} failed ({}); {hint}",
+            out.status
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+#[cfg(test)]
+mod derive_conf_tests {
+    use super::*;
+
+    #[test]
+    fn replaces_only_lines_with_a_listed_prefix() {
+        let dir = tempfile::tempdir().unwrap();
+        let from = dir.path().join("a.conf");
+        let to = dir.path().join("b.conf");
+        std::fs::write(&from, "[s]\ndir = /old\n# stop-datetime = x\nkeep = 1").unwrap();
+        derive_conf(
+            &from,
+            &to,
+            &[
+                ("dir = ", "dir = /new".to_owned()),
+                ("# stop-datetime = ", "stop-datetime = y".to_owned()),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&to).unwrap(),
+            "[s]\ndir = /new\nstop-datetime = y\nkeep = 1\n"
+        );
+    }
+}
