@@ -1,5 +1,6 @@
 //! The same rabbit-agent request published twice (as a broker redelivery
-//! or a client retry would) runs once.
+//! or a client retry would) runs once: the agent logs dropping the copy,
+//! and the command's marker file holds one line.
 #![allow(clippy::unwrap_used)]
 
 use lapin::options::{BasicPublishOptions, QueueDeclareOptions};
@@ -72,8 +73,25 @@ async fn a_request_published_twice_runs_once() {
         assert!(Instant::now() < deadline, "the request never ran");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    // The agent takes its queue in order: once a later request has been
-    // answered, the duplicate has been seen and dropped.
+    // The agent says in its log when it drops a duplicate (a bounded wait:
+    // an agent that ran the copy instead never says it, and the test fails
+    // here rather than racing the copy's write against the read below).
+    let log = sb.dir.join("agents").join(format!("rabbit-{host}.log"));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .lines()
+        .any(|l| l.contains("duplicate request not run again") && l.contains(id.0.as_str()))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "{} never logged dropping the duplicate of {}",
+            log.display(),
+            id.0
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // And the copy left no trace: one line only.
     let later = Rabbit::new(Broker::new(uri).unwrap(), host.as_str(), "rds-dbinit");
     later.ping().await.unwrap();
     let out = later
