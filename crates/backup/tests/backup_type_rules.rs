@@ -111,24 +111,79 @@ async fn no_good_backup_then_incremental_then_forced_full() {
     assert!(forced.servers.iter().all(|s| s.incremental_from.is_none()));
 }
 
+/// The switchover rule for real: with `backup-master = 1`, a backup, then a
+/// clean MariaDB switchover in `normal_0` to a replica that backup did not
+/// take (the router sees the new master as the real one would, from the
+/// live backends); the next backup is full and says which master was not
+/// backed up last time. The guard switches
+/// back even if the test fails.
 #[tokio::test(flavor = "multi_thread")]
-async fn a_master_not_in_the_last_backup_makes_it_full() {
+async fn a_master_switchover_makes_the_next_backup_full() {
     let Some(sb) = testkit::Sandbox::get() else {
         return;
     };
     let _serial = sb.exclusive().await;
-    let store = Store::new(&sb, "master");
-    // The last backup took replicas only; now masters are wanted too, as
-    // after a switchover the new master was never backed up.
-    take(store.conf(&[])).await;
-    let p = plan(store.conf(&[("backup-master", "1")])).await;
-    match full_reason(&p) {
-        Some(FullReason::MasterNotInLastBackup { server }) => {
-            assert!(server.as_str().starts_with("normal_"), "{server}");
-        }
-        other => panic!("expected a switchover full backup, got {other:?}\n{p}"),
+    let store = Store::new(&sb, "switchover");
+    let misc = [("backup-master", "1")];
+    let first = take(store.conf(&misc)).await;
+    let old = master_in(&first.plan, "normal_0");
+    // Unchanged topology: the next one would be incremental.
+    let before = plan(store.conf(&misc)).await;
+    assert!(before.is_incremental(), "{before}");
+
+    // A replica the last backup did not take (switching to one it took
+    // keeps the chain incremental, as in the seed).
+    let new = sb
+        .prod_servers()
+        .into_iter()
+        .find(|s| {
+            s.datasource == "normal_0"
+                && !first
+                    .plan
+                    .servers
+                    .iter()
+                    .any(|p| p.server.as_str() == s.name)
+        })
+        .unwrap()
+        .name;
+    let switched = testkit::switchover(&sb, "normal_0", &new).unwrap();
+    assert_eq!(switched.original(), old);
+
+    let after = take(store.conf(&misc)).await;
+    match full_reason(&after.plan) {
+        Some(FullReason::MasterNotInLastBackup { server }) => assert_eq!(server.as_str(), new),
+        other => panic!(
+            "expected a switchover full backup, got {other:?}\n{}",
+            after.plan
+        ),
     }
-    assert!(p.to_string().contains("switchover"), "{p}");
+    let text = after.plan.to_string();
+    assert!(
+        text.contains(&format!(
+            "full backup: a master-slave switchover occurred: master {new} was not backed up last time"
+        )),
+        "{text}"
+    );
+    // The new master is backed up as the master, in full.
+    assert_eq!(master_in(&after.plan, "normal_0"), new);
+    assert!(
+        after
+            .plan
+            .servers
+            .iter()
+            .all(|s| s.incremental_from.is_none())
+    );
+    switched.back().unwrap();
+}
+
+/// The master of `ds` a plan backs up.
+fn master_in(plan: &backup::BackupPlan, ds: &str) -> String {
+    plan.servers
+        .iter()
+        .find(|s| s.datasource.as_str() == ds && s.role == topology::Role::Master)
+        .unwrap_or_else(|| panic!("no master of {ds} backed up:\n{plan}"))
+        .server
+        .to_string()
 }
 
 #[tokio::test(flavor = "multi_thread")]
