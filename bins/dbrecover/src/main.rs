@@ -93,6 +93,10 @@ async fn run(cli: Cli, cfg: conf::RecoveryConfig, password: Option<Zeroizing<Str
                     "datasource {}: restored ({} binlog files replayed) in {}:{}",
                     r.datasource, r.binlogs, outcome.plan.job_host, r.data_dir
                 );
+                match &r.gtid {
+                    Some(g) => println!("datasource {}: GTID position {g}", r.datasource),
+                    None => println!("datasource {}: no GTID position", r.datasource),
+                }
             }
             println!(
                 "cluster recovery succeed in {:.1} s",

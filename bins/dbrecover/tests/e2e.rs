@@ -10,8 +10,9 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
+use binlog::MariadbGtidPos;
 use common::server::CheckServer;
-use common::truth::{Point, committed_ids, points};
+use common::truth::{Point, committed_ids, gtid_at, gtid_before, points};
 use common::workload::Workload;
 use common::{Env, Output, To, serial};
 use testkit::Sandbox;
@@ -82,6 +83,30 @@ fn truth_at(env: &Env, wl: &Workload, backup: &str) -> BTreeMap<String, BTreeSet
         .collect()
 }
 
+/// Per datasource, its master's GTID position at `backup`'s consistence point.
+async fn gtids_at(env: &Env, wl: &Workload, backup: &str) -> BTreeMap<String, MariadbGtidPos> {
+    let mut out = BTreeMap::new();
+    for p in points(&env.store_text(backup, "cluster_consistence_info")) {
+        let master = &wl.start_of(&p.datasource).master;
+        out.insert(
+            p.datasource.clone(),
+            gtid_at(&env.sb, master, &p.file, p.pos).await,
+        );
+    }
+    out
+}
+
+/// Per datasource, its master's GTID position after its last transaction
+/// before `time`, read from its own binlogs.
+async fn gtids_before(env: &Env, wl: &Workload, time: &str) -> BTreeMap<String, MariadbGtidPos> {
+    let mut out = BTreeMap::new();
+    for s in &wl.starts {
+        let at_start = gtid_at(&env.sb, &s.master, &s.file, s.pos).await;
+        out.insert(s.master.datasource.clone(), gtid_before(s, &at_start, time));
+    }
+    out
+}
+
 /// Per datasource, the ids of the rows committed before `time` on its master.
 async fn truth_before(wl: &Workload, time: &str) -> BTreeMap<String, BTreeSet<u64>> {
     let mut out = BTreeMap::new();
@@ -111,14 +136,40 @@ fn assert_strictly_grows(
 }
 
 /// Starts a server on every restored data directory of the run for `to`
-/// and compares its ids with `expected`.
-fn check_restored(env: &Env, wl: &Workload, to: &To, expected: &BTreeMap<String, BTreeSet<u64>>) {
+/// and compares its ids with `expected`; it must have no replication
+/// configured and report the GTID position of `gtids` (its master's at the
+/// target) as both its slave and its current position.
+fn check_restored(
+    env: &Env,
+    wl: &Workload,
+    to: &To,
+    expected: &BTreeMap<String, BTreeSet<u64>>,
+    gtids: &BTreeMap<String, MariadbGtidPos>,
+) {
     let restore = env.run_dir(to).join("restore");
     for (ds, want) in expected {
         let data = restore.join(ds).join("data");
         let server = CheckServer::start(&data, &env.tmp.join(format!("check-{ds}")));
         let got = server.ids(&wl.db);
+        let slaves = server.query("SHOW ALL SLAVES STATUS");
+        let state = server.query("SELECT @@GLOBAL.gtid_slave_pos, @@GLOBAL.gtid_current_pos");
         drop(server);
+        assert!(
+            slaves.is_empty(),
+            "{to:?}: {ds}: replication is still configured: {slaves:?}"
+        );
+        let want_gtid = &gtids[ds];
+        let (slave_pos, current_pos) = state[0].split_once('\t').unwrap();
+        for (what, pos) in [
+            ("gtid_slave_pos", slave_pos),
+            ("gtid_current_pos", current_pos),
+        ] {
+            let pos: MariadbGtidPos = pos.parse().unwrap();
+            assert_eq!(
+                &pos, want_gtid,
+                "{to:?}: {ds}: {what} is {pos}, its master was at {want_gtid}"
+            );
+        }
         if &got != want {
             let missing: Vec<_> = want.difference(&got).take(10).collect();
             let extra: Vec<_> = got.difference(want).take(10).collect();
@@ -156,6 +207,10 @@ async fn chain_under_writes_recovers_to_each_consistence_point() {
     let (full, inc2) = (&b[0], &b[2]);
 
     let truths: Vec<_> = b.iter().map(|n| truth_at(&env, &wl, n)).collect();
+    let gtids = [
+        gtids_at(&env, &wl, &b[0]).await,
+        gtids_at(&env, &wl, &b[2]).await,
+    ];
     assert_strictly_grows(&truths[0], &truths[1], "full -> inc1");
     assert_strictly_grows(&truths[1], &truths[2], "inc1 -> inc2");
 
@@ -194,11 +249,11 @@ async fn chain_under_writes_recovers_to_each_consistence_point() {
     );
 
     recover(&env, "RECOVERY_SSH_CONF", &to, &[], &[]).await;
-    check_restored(&env, &wl, &to, &truths[2]);
+    check_restored(&env, &wl, &to, &truths[2], &gtids[1]);
 
     let to = To::Dir(full.clone());
     recover(&env, "RECOVERY_SSH_CONF", &to, &[], &[]).await;
-    check_restored(&env, &wl, &to, &truths[0]);
+    check_restored(&env, &wl, &to, &truths[0], &gtids[0]);
 }
 
 /// Issue 6: a stop-datetime between two backups recovers exactly the rows
@@ -246,7 +301,8 @@ async fn stop_datetime_between_backups_recovers_rows_before_that_second() {
             "{out}"
         );
         recover(&env, "RECOVERY_SSH_CONF", &to, &[], &[]).await;
-        check_restored(&env, &wl, &to, &expected);
+        let gtids = gtids_before(&env, &wl, &time).await;
+        check_restored(&env, &wl, &to, &expected, &gtids);
     }
 }
 
@@ -361,7 +417,7 @@ async fn encrypted_chain_needs_its_password() {
     assert!(!env.job.exists(), "shipped with a wrong password");
 
     recover(&env, "RECOVERY_SSH_CONF", &to, &args, &[password]).await;
-    check_restored(&env, &wl, &to, &truth);
+    check_restored(&env, &wl, &to, &truth, &gtids_at(&env, &wl, inc).await);
 
     // The master binlog of normal_0 taken out of the inc's tarball: caught
     // once shipped, before any restore, naming the datasource and the file.
@@ -439,6 +495,7 @@ async fn agents_recover_too() {
     ] {
         let to = To::Dir(backup.clone());
         recover(&env, var, &to, &[], &[]).await;
-        check_restored(&env, &wl, &to, &truth_at(&env, &wl, backup));
+        let gtids = gtids_at(&env, &wl, backup).await;
+        check_restored(&env, &wl, &to, &truth_at(&env, &wl, backup), &gtids);
     }
 }

@@ -34,6 +34,7 @@
 mod engine;
 mod error;
 mod facts;
+mod gtid_state;
 mod plan;
 mod restore;
 

@@ -1,8 +1,11 @@
 //! One datasource on the job server: extract and prepare the chain's
 //! streams of its data directory, start a temporary server on the result,
-//! replay the master's binlogs to the target, shut it down.
+//! remove its replication configuration, set its GTID state, replay the
+//! master's binlogs to the target, store the recovered GTID position, shut
+//! it down.
 
 use crate::error::RecoveryError;
+use crate::gtid_state::{self, ServerFlavor};
 use crate::plan::RecoveryPlan;
 use binlog::{ApplyStop, DatasourceApply, GtidSet};
 use remote::{Command, Transport, quote};
@@ -23,6 +26,20 @@ fn socket_path(base: &str, port: u16) -> String {
     } else {
         format!("/tmp/dbrecover-{port}.sock")
     }
+}
+
+/// The temporary server's own binary log (in the restore directory, outside
+/// the data): it only tracks the GTIDs the replay applies, and is removed
+/// once the recovered position is stored in the data.
+const REPLAY_BINLOG: &str = "replay-bin";
+
+/// What `mariadb-binlog` is run for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reading {
+    /// The replay: from the start (after the executed GTIDs) to the stop.
+    Replay,
+    /// Listing every GTID of the files up to a stop position.
+    Listing,
 }
 
 /// A started temporary server: its command (to kill) and its exit.
@@ -58,6 +75,9 @@ pub struct Restored {
     pub data_dir: String,
     /// Binlog files replayed (0 when the data already reached the target).
     pub binlogs: usize,
+    /// The GTID state the data now holds (the backup's executed GTIDs plus
+    /// the replayed ones; MariaDB: its `gtid_slave_pos`), when it has one.
+    pub gtid: Option<GtidSet>,
 }
 
 impl Restore<'_> {
@@ -161,23 +181,119 @@ impl Restore<'_> {
         })?;
         let socket = socket_path(&base, port);
         let server = self.start_server(ds, &data, &base, &socket, port).await?;
-        let replay = self.replay(ds, apply, &socket).await;
+        let replay = self.replay_with_state(ds, apply, &socket).await;
         let stop = self.stop_server(ds, &socket, server).await;
-        let replayed = replay?;
+        let (replayed, gtid) = replay?;
         stop?;
-        // A copied auto.cnf would give the new server the old one's uuid.
+        // A copied auto.cnf would give the new server the old one's uuid;
+        // the replay's binary log is scratch once its position is stored.
         let _ = self
             .sh(
                 ds,
-                "removing auto.cnf",
-                Command::new("rm").arg("-f").arg(format!("{data}/auto.cnf")),
+                "removing auto.cnf and the replay's binary log",
+                Command::shell(format!(
+                    "rm -f {} {}/{REPLAY_BINLOG}.*",
+                    quote(&format!("{data}/auto.cnf")),
+                    quote(&base)
+                )),
             )
             .await;
         Ok(Restored {
             datasource: ds.to_owned(),
             data_dir: data,
             binlogs: replayed,
+            gtid,
         })
+    }
+
+    /// Runs `statements` on the temporary server (through stdin, in order,
+    /// stopping at the first error); returns the batch output.
+    async fn sql(
+        &self,
+        ds: &str,
+        socket: &str,
+        step: &str,
+        statements: &[String],
+    ) -> Result<String, RecoveryError> {
+        if statements.is_empty() {
+            return Ok(String::new());
+        }
+        let script = statements.join(";\n") + ";\n";
+        let cmd = Command::new(self.client.as_str())
+            .arg("--no-defaults")
+            .arg(format!("--socket={socket}"))
+            .arg("--batch")
+            .arg("--skip-column-names")
+            .stdin(script);
+        self.sh(ds, step, cmd).await
+    }
+
+    /// No replication configured, the GTID history set to the restored
+    /// data's, the replay, then the recovered position stored in the data.
+    /// Returns the files replayed and the recovered GTID state.
+    async fn replay_with_state(
+        &self,
+        ds: &str,
+        apply: &DatasourceApply,
+        socket: &str,
+    ) -> Result<(usize, Option<GtidSet>), RecoveryError> {
+        let flavor = ServerFlavor::of(self.flavor);
+        let connections: Vec<String> = match gtid_state::connections_query(flavor) {
+            Some(q) => self
+                .sql(
+                    ds,
+                    socket,
+                    "listing replication connections",
+                    &[q.to_owned()],
+                )
+                .await?
+                .lines()
+                .map(|l| l.split('\t').next().unwrap_or_default().to_owned())
+                .collect(),
+            None => Vec::new(),
+        };
+        self.sql(
+            ds,
+            socket,
+            "removing the replication configuration (RESET SLAVE ALL)",
+            &gtid_state::reset_replication(flavor, &connections),
+        )
+        .await?;
+        self.sql(
+            ds,
+            socket,
+            "setting the GTID state of the restored data",
+            &gtid_state::before_replay(flavor, apply.skip_gtids.as_ref()),
+        )
+        .await?;
+        let replayed = self.replay(ds, apply, socket).await?;
+        let step = "reading the recovered GTID state";
+        let text = self
+            .sql(
+                ds,
+                socket,
+                step,
+                &[gtid_state::recovered_query(flavor).to_owned()],
+            )
+            .await?;
+        let recovered =
+            gtid_state::parse_recovered(flavor, &text).map_err(|e| self.err(ds, step, e))?;
+        if recovered.is_empty() {
+            tracing::warn!(
+                datasource = ds,
+                "no executed GTIDs and nothing replayed: the restored data has no GTID position"
+            );
+            return Ok((replayed, None));
+        }
+        self.sql(
+            ds,
+            socket,
+            "storing the recovered GTID position",
+            &gtid_state::after_replay(flavor, &recovered),
+        )
+        .await?;
+        tracing::info!(datasource = ds, gtid = %recovered, "recovered GTID state");
+        Ok((replayed, Some(recovered)))
     }
 
     /// zstd-compressed streams start with its magic number.
@@ -206,15 +322,19 @@ impl Restore<'_> {
         socket: &str,
         port: u16,
     ) -> Result<TempServer, RecoveryError> {
+        // Its own binary log tracks the replayed GTIDs. No sync per commit:
+        // a crash fails the recovery anyway, and the clean shutdown flushes.
         let script = format!(
             "user=; [ \"$(id -u)\" = 0 ] && user=--user=root\n\
              exec {prog} --no-defaults $user --datadir={data} --socket={socket} --port={port} \
              --bind-address=127.0.0.1 --pid-file={base}/mysqld.pid --log-error={base}/mysqld.err \
-             --skip-grant-tables --skip-slave-start --skip-log-bin --innodb-buffer-pool-size=128M",
+             --skip-grant-tables --skip-slave-start --innodb-buffer-pool-size=128M \
+             --log-bin={binlog} --server-id={port} --sync-binlog=0 --innodb-flush-log-at-trx-commit=2",
             prog = quote(&self.server_program),
             data = quote(data),
             socket = quote(socket),
             base = quote(base),
+            binlog = quote(&format!("{base}/{REPLAY_BINLOG}")),
         );
         let running = self
             .job
@@ -280,36 +400,7 @@ impl Restore<'_> {
         if apply.binlogs.is_empty() {
             return Ok(0);
         }
-        let mut args = vec!["--no-defaults".to_owned()];
-        match &apply.skip_gtids {
-            Some(GtidSet::Mariadb(pos)) => args.push(format!("--start-position={pos}")),
-            Some(GtidSet::Mysql(set)) => {
-                args.push(format!("--exclude-gtids={set}"));
-                args.push(format!("--start-position={}", apply.start.pos));
-            }
-            None => args.push(format!("--start-position={}", apply.start.pos)),
-        }
-        match &apply.stop {
-            ApplyStop::Position(p) => args.push(format!("--stop-position={}", p.pos)),
-            ApplyStop::Datetime(t) => {
-                args.push(format!("--stop-datetime={}", t.format("%Y-%m-%d %H:%M:%S")))
-            }
-        }
-        for b in &apply.binlogs {
-            args.push(format!(
-                "{}/{}/{}",
-                self.plan.backup_dir(self.store_dir, b.backup),
-                b.dir,
-                b.file
-            ));
-        }
-        let reader = format!(
-            "mariadb-binlog {}",
-            args.iter()
-                .map(|a| quote(a).into_owned())
-                .collect::<Vec<_>>()
-                .join(" ")
-        );
+        let reader = binlog_command(self.plan, self.store_dir, apply, Reading::Replay);
         let script = format!(
             "set -o pipefail; {reader} | {client} --no-defaults --socket={socket} --binary-mode",
             client = quote(&self.client),
@@ -349,24 +440,9 @@ impl Restore<'_> {
         apply: &DatasourceApply,
         pos: &binlog::MariadbGtidPos,
     ) -> Result<bool, RecoveryError> {
-        let mut args = vec!["--no-defaults".to_owned()];
-        if let ApplyStop::Position(p) = &apply.stop {
-            args.push(format!("--stop-position={}", p.pos));
-        }
-        for b in &apply.binlogs {
-            args.push(format!(
-                "{}/{}/{}",
-                self.plan.backup_dir(self.store_dir, b.backup),
-                b.dir,
-                b.file
-            ));
-        }
         let script = format!(
-            "mariadb-binlog {} | grep -o 'GTID [0-9]*-[0-9]*-[0-9]*' | cut -d' ' -f2 | sort -u",
-            args.iter()
-                .map(|a| quote(a).into_owned())
-                .collect::<Vec<_>>()
-                .join(" ")
+            "{} | grep -o 'GTID [0-9]*-[0-9]*-[0-9]*' | cut -d' ' -f2 | sort -u",
+            binlog_command(self.plan, self.store_dir, apply, Reading::Listing)
         );
         let out = self
             .sh(
@@ -411,9 +487,147 @@ impl Restore<'_> {
     }
 }
 
+/// The `mariadb-binlog` command line over `apply`'s files: for the replay
+/// from after the executed GTIDs (MariaDB: a GTID start position; MySQL:
+/// `--exclude-gtids` and the byte start) to the stop; for a listing, every
+/// event up to a stop position (a datetime stop is left out: listing more
+/// GTIDs only makes [`Restore::nothing_after`] answer no).
+fn binlog_command(
+    plan: &RecoveryPlan,
+    store_dir: &str,
+    apply: &DatasourceApply,
+    reading: Reading,
+) -> String {
+    let mut args = vec!["--no-defaults".to_owned()];
+    if reading == Reading::Replay {
+        match &apply.skip_gtids {
+            Some(GtidSet::Mariadb(pos)) => args.push(format!("--start-position={pos}")),
+            Some(GtidSet::Mysql(set)) => {
+                args.push(format!("--exclude-gtids={set}"));
+                args.push(format!("--start-position={}", apply.start.pos));
+            }
+            None => args.push(format!("--start-position={}", apply.start.pos)),
+        }
+    }
+    match (&apply.stop, reading) {
+        (ApplyStop::Position(p), _) => args.push(format!("--stop-position={}", p.pos)),
+        (ApplyStop::Datetime(t), Reading::Replay) => {
+            args.push(format!("--stop-datetime={}", t.format("%Y-%m-%d %H:%M:%S")))
+        }
+        (ApplyStop::Datetime(_), Reading::Listing) => {}
+    }
+    for b in &apply.binlogs {
+        args.push(format!(
+            "{}/{}/{}",
+            plan.backup_dir(store_dir, b.backup),
+            b.dir,
+            b.file
+        ));
+    }
+    format!(
+        "mariadb-binlog {}",
+        args.iter()
+            .map(|a| quote(a).into_owned())
+            .collect::<Vec<_>>()
+            .join(" ")
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn sample(skip: Option<&str>, stop: ApplyStop) -> (RecoveryPlan, DatasourceApply) {
+        let full: binlog::BackupName = "UTC20260101000000.000-full".parse().unwrap();
+        let dir: binlog::ServerDir = "ds0-s1-127.0.0.11-3306".parse().unwrap();
+        let file = |n: &str| -> binlog::BinlogName { n.parse().unwrap() };
+        let apply = DatasourceApply {
+            datasource: "ds0".into(),
+            data_dir: dir.clone(),
+            binlog_dir: dir.clone(),
+            start: binlog::BinlogPos {
+                file: file("mysql-bin.000001"),
+                pos: 400,
+            },
+            skip_gtids: skip.map(|g| {
+                let flavor = if g.contains(':') {
+                    binlog::GtidFlavor::Mysql
+                } else {
+                    binlog::GtidFlavor::Mariadb
+                };
+                GtidSet::parse(flavor, g).unwrap()
+            }),
+            binlogs: ["mysql-bin.000001", "mysql-bin.000002"]
+                .into_iter()
+                .map(|f| binlog::apply_plan::BinlogSource {
+                    backup: full,
+                    dir: dir.clone(),
+                    file: file(f),
+                })
+                .collect(),
+            stop,
+        };
+        let plan = RecoveryPlan {
+            apply: binlog::ApplyPlan {
+                chain: binlog::Chain {
+                    backups: vec![full],
+                    next: None,
+                    stop_datetime: None,
+                },
+                datasources: vec![apply.clone()],
+            },
+            encrypted: false,
+            store: "h:/s".into(),
+            job_host: "h".into(),
+            job_dir: "/w/t".into(),
+            in_place: false,
+            first_port: 27000,
+        };
+        (plan, apply)
+    }
+
+    #[test]
+    fn replay_and_listing_read_the_same_files_with_their_own_range() {
+        let stop = ApplyStop::Position(binlog::BinlogPos {
+            file: "mysql-bin.000002".parse().unwrap(),
+            pos: 900,
+        });
+        let (plan, apply) = sample(Some("0-1-7"), stop);
+        let files = "/w/t/UTC20260101000000.000-full/ds0-s1-127.0.0.11-3306/mysql-bin.000001 \
+                     /w/t/UTC20260101000000.000-full/ds0-s1-127.0.0.11-3306/mysql-bin.000002";
+        assert_eq!(
+            binlog_command(&plan, "/s", &apply, Reading::Replay),
+            format!(
+                "mariadb-binlog --no-defaults --start-position=0-1-7 --stop-position=900 {files}"
+            )
+        );
+        assert_eq!(
+            binlog_command(&plan, "/s", &apply, Reading::Listing),
+            format!("mariadb-binlog --no-defaults --stop-position=900 {files}")
+        );
+    }
+
+    #[test]
+    fn mysql_excludes_gtids_and_a_datetime_stop_is_quoted() {
+        let u = "3e11fa47-71ca-11e1-9e33-c80aa9429562";
+        let t = chrono::NaiveDateTime::parse_from_str("2026-01-02 03:04:05", "%Y-%m-%d %H:%M:%S")
+            .unwrap();
+        let (plan, apply) = sample(Some(&format!("{u}:1-5")), ApplyStop::Datetime(t));
+        let replay = binlog_command(&plan, "/s", &apply, Reading::Replay);
+        assert!(
+            replay.starts_with(&format!(
+                "mariadb-binlog --no-defaults --exclude-gtids={u}:1-5 --start-position=400 '--stop-datetime=2026-01-02 03:04:05' /w/t/"
+            )),
+            "{replay}"
+        );
+        let listing = binlog_command(&plan, "/s", &apply, Reading::Listing);
+        assert!(!listing.contains("stop"), "{listing}");
+        let (plan, apply) = sample(None, ApplyStop::Datetime(t));
+        assert!(
+            binlog_command(&plan, "/s", &apply, Reading::Replay)
+                .contains("--no-defaults --start-position=400 '--stop")
+        );
+    }
 
     #[test]
     fn socket_stays_in_the_restore_dir_unless_too_long() {

@@ -4,7 +4,11 @@
 
 use std::collections::BTreeSet;
 
-use super::workload::Start;
+use binlog::MariadbGtidPos;
+
+use testkit::{Sandbox, Server};
+
+use super::workload::{Start, connect, first_value};
 
 /// One line of a backup's `cluster_consistence_info`: the datasource and
 /// its master's binlog position at the consistent cut.
@@ -46,31 +50,33 @@ pub fn points(text: &str) -> Vec<Point> {
     out
 }
 
-/// The ids inserted into `<db>.t` by the transactions the master binlogged
-/// from `start` up to `stop` (exclusive), read with `mariadb-binlog` from
-/// the master's data directory.
-pub fn committed_ids(start: &Start, db: &str, stop: &Point) -> BTreeSet<u64> {
+/// The master's binlog files from `start`'s file to `last` (or the newest),
+/// as paths in its data directory.
+fn binlog_files(start: &Start, last: Option<&str>) -> Vec<String> {
     let data = start.master.dir.join("data");
     let index = std::fs::read_to_string(data.join("mysql-bin.index")).unwrap();
     let files: Vec<String> = index
         .lines()
         .map(|l| l.trim().trim_start_matches("./").to_owned())
-        .filter(|f| !f.is_empty() && *f >= start.file && *f <= stop.file)
+        .filter(|f| !f.is_empty() && *f >= start.file && last.is_none_or(|l| f.as_str() <= l))
         .map(|f| data.join(f).display().to_string())
         .collect();
-    assert!(
-        files.last().is_some_and(|f| f.ends_with(&stop.file)),
-        "{} is not in {}'s binlog index",
-        stop.file,
-        start.master.name
-    );
+    if let Some(last) = last {
+        assert!(
+            files.last().is_some_and(|f| f.ends_with(last)),
+            "{last} is not in {}'s binlog index",
+            start.master.name
+        );
+    }
+    files
+}
+
+/// `mariadb-binlog --no-defaults args... files`, decoded text.
+fn decode(args: &[String], files: &[String]) -> String {
     let out = std::process::Command::new("mariadb-binlog")
         .arg("--no-defaults")
-        .arg("--base64-output=decode-rows")
-        .arg("--verbose")
-        .arg(format!("--start-position={}", start.pos))
-        .arg(format!("--stop-position={}", stop.pos))
-        .args(&files)
+        .args(args)
+        .args(files)
         .output()
         .unwrap();
     assert!(
@@ -78,7 +84,64 @@ pub fn committed_ids(start: &Start, db: &str, stop: &Point) -> BTreeSet<u64> {
         "mariadb-binlog on {files:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    inserted_ids(&String::from_utf8_lossy(&out.stdout), db)
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The ids inserted into `<db>.t` by the transactions the master binlogged
+/// from `start` up to `stop` (exclusive), read with `mariadb-binlog` from
+/// the master's data directory.
+pub fn committed_ids(start: &Start, db: &str, stop: &Point) -> BTreeSet<u64> {
+    let files = binlog_files(start, Some(&stop.file));
+    let args = [
+        "--base64-output=decode-rows".to_owned(),
+        "--verbose".to_owned(),
+        format!("--start-position={}", start.pos),
+        format!("--stop-position={}", stop.pos),
+    ];
+    inserted_ids(&decode(&args, &files), db)
+}
+
+/// The master's GTID position at `file:pos` of its binlog, as the master
+/// itself maps it (`BINLOG_GTID_POS`).
+pub async fn gtid_at(sb: &Sandbox, master: &Server, file: &str, pos: u64) -> MariadbGtidPos {
+    let mut c = connect(sb, master).await;
+    let q = format!("SELECT BINLOG_GTID_POS('{file}', {pos}) AS g");
+    let g = first_value(&mut c, &q, "g").await;
+    let _ = c.close().await;
+    g.parse()
+        .unwrap_or_else(|e| panic!("{q} on {}: {g:?}: {e}", master.name))
+}
+
+/// The master's GTID position once it had binlogged its last transaction
+/// that began before `time` (local `YYYY-MM-DD HH:MM:SS`): `at_start` (its
+/// position at `start`) moved on, per domain, to the last GTID event from
+/// `start` on whose timestamp is earlier than `time`.
+pub fn gtid_before(start: &Start, at_start: &MariadbGtidPos, time: &str) -> MariadbGtidPos {
+    let files = binlog_files(start, None);
+    let text = decode(&[format!("--start-position={}", start.pos)], &files);
+    let mut later = MariadbGtidPos::new();
+    for line in text.lines() {
+        // `#261121 22:29:39 server id 11  end_log_pos 715 CRC32 0x... \tGTID 0-11-3 trans`
+        let Some(head) = line.strip_prefix('#') else {
+            continue;
+        };
+        let Some((_, gtid)) = head.split_once("\tGTID ") else {
+            continue;
+        };
+        let stamp = format!(
+            "20{}-{}-{} {}",
+            &head[0..2],
+            &head[2..4],
+            &head[4..6],
+            &head[7..15]
+        );
+        if stamp.as_str() >= time {
+            break;
+        }
+        let gtid: MariadbGtidPos = gtid.split_whitespace().next().unwrap().parse().unwrap();
+        later = gtid.union(&later);
+    }
+    at_start.union(&later)
 }
 
 /// The `@1` values of the `### INSERT INTO `db`.`t`` row images in a

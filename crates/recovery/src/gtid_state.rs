@@ -1,0 +1,225 @@
+//! The statements that leave a restored datasource with no replication
+//! configured and the GTID state of the recovered position (seed 001 runs
+//! `reset slave all`, then `reset master` and `gtid_purged` before its
+//! replay), per server flavor.
+//!
+//! MariaDB has no `gtid_purged`: the temporary server runs with a binary log
+//! of its own, whose state is set to the backup's executed GTIDs before the
+//! replay, so afterwards `gtid_binlog_pos` is exactly "executed plus what
+//! the replay applied". That position is then stored as `gtid_slave_pos`,
+//! the state that lives in the data directory itself (`mysql.gtid_slave_pos`)
+//! and so survives removing the temporary binary log; a server started on
+//! the data later reports it as `gtid_slave_pos` and `gtid_current_pos`.
+
+use binlog::{GtidFlavor, GtidSet};
+
+/// The kind of server the temporary server is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServerFlavor {
+    /// MariaDB: replication connections by name, GTID positions.
+    Mariadb,
+    /// MySQL: channels, GTID sets and `gtid_purged`.
+    Mysql,
+}
+
+impl ServerFlavor {
+    /// The server flavor the backup tool implies.
+    pub fn of(tool: xtrabackup::Flavor) -> Self {
+        match tool {
+            xtrabackup::Flavor::Mariabackup { .. } => ServerFlavor::Mariadb,
+            xtrabackup::Flavor::Xtrabackup { .. } => ServerFlavor::Mysql,
+        }
+    }
+
+    fn gtid_flavor(self) -> GtidFlavor {
+        match self {
+            ServerFlavor::Mariadb => GtidFlavor::Mariadb,
+            ServerFlavor::Mysql => GtidFlavor::Mysql,
+        }
+    }
+}
+
+/// A SQL string literal (single quotes; backslash and quote escaped).
+fn literal(text: &str) -> String {
+    format!("'{}'", text.replace('\\', "\\\\").replace('\'', "\\'"))
+}
+
+/// The query listing the replication connections (MariaDB: its first column
+/// is the connection name); `None` where one statement resets them all.
+pub fn connections_query(flavor: ServerFlavor) -> Option<&'static str> {
+    match flavor {
+        ServerFlavor::Mariadb => Some("SHOW ALL SLAVES STATUS"),
+        ServerFlavor::Mysql => None,
+    }
+}
+
+/// Statements removing every replication connection: MariaDB's `RESET
+/// SLAVE ALL` only resets the default connection, so each named one is
+/// reset too; MySQL's resets every channel.
+pub fn reset_replication(flavor: ServerFlavor, connections: &[String]) -> Vec<String> {
+    match flavor {
+        ServerFlavor::Mariadb => {
+            let mut names: Vec<&str> = vec![""];
+            for c in connections {
+                if !names.contains(&c.as_str()) {
+                    names.push(c);
+                }
+            }
+            names
+                .into_iter()
+                .map(|n| format!("RESET SLAVE {} ALL", literal(n)))
+                .collect()
+        }
+        ServerFlavor::Mysql => vec!["RESET SLAVE ALL".to_owned()],
+    }
+}
+
+/// Statements run before the replay: the server's GTID history becomes
+/// exactly what the restored data holds (`executed`, the backup's
+/// `executed_gtids`), so the replay's GTIDs extend it.
+pub fn before_replay(flavor: ServerFlavor, executed: Option<&GtidSet>) -> Vec<String> {
+    let mut out = vec!["RESET MASTER".to_owned()];
+    if let Some(g) = executed.filter(|g| !g.is_empty()) {
+        let var = match flavor {
+            ServerFlavor::Mariadb => "gtid_binlog_state",
+            ServerFlavor::Mysql => "gtid_purged",
+        };
+        out.push(format!("SET GLOBAL {var} = {}", literal(&g.to_string())));
+    }
+    out
+}
+
+/// The query reading the recovered GTID state after the replay.
+pub fn recovered_query(flavor: ServerFlavor) -> &'static str {
+    match flavor {
+        ServerFlavor::Mariadb => "SELECT @@GLOBAL.gtid_binlog_pos",
+        ServerFlavor::Mysql => "SELECT @@GLOBAL.gtid_executed",
+    }
+}
+
+/// Parses the answer of [`recovered_query`] (batch output: MySQL's
+/// multi-line set arrives with escaped newlines).
+pub fn parse_recovered(flavor: ServerFlavor, text: &str) -> Result<GtidSet, binlog::GtidError> {
+    let text = text.replace("\\n", "");
+    GtidSet::parse(flavor.gtid_flavor(), text.trim())
+}
+
+/// Statements that store the recovered state in the data directory itself.
+/// MySQL keeps `gtid_executed` in `mysql.gtid_executed` by itself.
+pub fn after_replay(flavor: ServerFlavor, recovered: &GtidSet) -> Vec<String> {
+    match flavor {
+        ServerFlavor::Mariadb => vec![format!(
+            "SET GLOBAL gtid_slave_pos = {}",
+            literal(&recovered.to_string())
+        )],
+        ServerFlavor::Mysql => Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const U1: &str = "3e11fa47-71ca-11e1-9e33-c80aa9429562";
+
+    fn maria(t: &str) -> GtidSet {
+        GtidSet::parse(GtidFlavor::Mariadb, t).unwrap()
+    }
+
+    #[test]
+    fn mariadb_resets_every_named_connection_and_the_default_once() {
+        let got = reset_replication(
+            ServerFlavor::Mariadb,
+            &["".to_owned(), "dc'2".to_owned(), "a".to_owned()],
+        );
+        assert_eq!(
+            got,
+            [
+                "RESET SLAVE '' ALL",
+                "RESET SLAVE 'dc\\'2' ALL",
+                "RESET SLAVE 'a' ALL"
+            ]
+        );
+        assert_eq!(
+            reset_replication(ServerFlavor::Mariadb, &[]),
+            ["RESET SLAVE '' ALL"]
+        );
+        assert!(connections_query(ServerFlavor::Mariadb).is_some());
+    }
+
+    #[test]
+    fn mysql_resets_all_channels_with_one_statement() {
+        assert_eq!(
+            reset_replication(ServerFlavor::Mysql, &["x".to_owned()]),
+            ["RESET SLAVE ALL"]
+        );
+        assert_eq!(connections_query(ServerFlavor::Mysql), None);
+    }
+
+    #[test]
+    fn mariadb_starts_its_binlog_state_at_the_executed_gtids() {
+        let g = maria("0-1-100,1-2-5");
+        assert_eq!(
+            before_replay(ServerFlavor::Mariadb, Some(&g)),
+            [
+                "RESET MASTER",
+                "SET GLOBAL gtid_binlog_state = '0-1-100,1-2-5'"
+            ]
+        );
+        assert_eq!(before_replay(ServerFlavor::Mariadb, None), ["RESET MASTER"]);
+        assert_eq!(
+            before_replay(ServerFlavor::Mariadb, Some(&maria(""))),
+            ["RESET MASTER"]
+        );
+        assert_eq!(
+            after_replay(ServerFlavor::Mariadb, &maria("0-1-130,1-2-5")),
+            ["SET GLOBAL gtid_slave_pos = '0-1-130,1-2-5'"]
+        );
+        assert_eq!(
+            recovered_query(ServerFlavor::Mariadb),
+            "SELECT @@GLOBAL.gtid_binlog_pos"
+        );
+    }
+
+    #[test]
+    fn mysql_sets_gtid_purged_as_the_seed() {
+        let g = GtidSet::parse(GtidFlavor::Mysql, &format!("{U1}:1-5")).unwrap();
+        assert_eq!(
+            before_replay(ServerFlavor::Mysql, Some(&g)),
+            [
+                "RESET MASTER".to_owned(),
+                format!("SET GLOBAL gtid_purged = '{U1}:1-5'")
+            ]
+        );
+        assert!(after_replay(ServerFlavor::Mysql, &g).is_empty());
+        assert_eq!(
+            recovered_query(ServerFlavor::Mysql),
+            "SELECT @@GLOBAL.gtid_executed"
+        );
+    }
+
+    #[test]
+    fn recovered_state_parses_per_flavor() {
+        assert_eq!(
+            parse_recovered(ServerFlavor::Mariadb, "0-1-7,1-2-3\n").unwrap(),
+            maria("0-1-7,1-2-3")
+        );
+        let u2 = "4e11fa47-71ca-11e1-9e33-c80aa9429562";
+        let got = parse_recovered(ServerFlavor::Mysql, &format!("{U1}:1-5,\\n{u2}:1-2\n")).unwrap();
+        assert_eq!(
+            got,
+            GtidSet::parse(GtidFlavor::Mysql, &format!("{U1}:1-5,{u2}:1-2")).unwrap()
+        );
+        assert!(parse_recovered(ServerFlavor::Mariadb, "garbage").is_err());
+        assert_eq!(
+            ServerFlavor::of(xtrabackup::Flavor::Mariabackup {
+                server: xtrabackup::Version {
+                    major: 10,
+                    minor: 11,
+                    patch: 19
+                }
+            }),
+            ServerFlavor::Mariadb
+        );
+    }
+}
