@@ -112,6 +112,52 @@ struct Sizes {
     binlogs: u64,
 }
 
+/// InnoDB's files as the backup tool copies them: every tablespace but the
+/// temporary one, with the system tablespace (`ibdata1`), which table
+/// sizes leave out (on a small server it is most of the stream).
+const MARIADB_TABLESPACES: &str = "SELECT COALESCE(SUM(FILE_SIZE), 0) AS n \
+     FROM information_schema.INNODB_SYS_TABLESPACES WHERE NAME <> 'innodb_temporary'";
+/// The same for MySQL 8 (the data dictionary, undo and system tablespaces).
+const MYSQL_TABLESPACES: &str = "SELECT COALESCE(SUM(TOTAL_EXTENTS * EXTENT_SIZE), 0) AS n \
+     FROM information_schema.FILES WHERE ENGINE = 'InnoDB' AND FILE_TYPE <> 'TEMPORARY'";
+
+/// Bytes the backup tool streams for a server, about: InnoDB's tablespace
+/// files plus the other engines' tables, and never less than all tables'
+/// sizes (the fallback when the tablespace view cannot be read).
+async fn data_size(c: &mut router::Client, mariadb: bool) -> Result<u64, BackupError> {
+    let number = |v: String| v.parse::<u64>().unwrap_or(0);
+    let tables = number(
+        sql::scalar(
+            c,
+            "SELECT COALESCE(SUM(data_length + index_length), 0) AS n FROM information_schema.tables",
+            "n",
+        )
+        .await?,
+    );
+    let others = number(
+        sql::scalar(
+            c,
+            "SELECT COALESCE(SUM(data_length + index_length), 0) AS n \
+             FROM information_schema.tables WHERE engine <> 'InnoDB'",
+            "n",
+        )
+        .await?,
+    );
+    let query = if mariadb {
+        MARIADB_TABLESPACES
+    } else {
+        MYSQL_TABLESPACES
+    };
+    let innodb = match sql::scalar(c, query, "n").await {
+        Ok(v) => number(v),
+        Err(e) => {
+            tracing::warn!(error = %e, "InnoDB tablespace sizes unreadable; estimating from table sizes");
+            0
+        }
+    };
+    Ok(tables.max(innodb + others))
+}
+
 /// GTIDs on (MySQL `gtid_mode = ON`; MariaDB: binary log on, strict mode
 /// recommended) and the server's data and binlog sizes.
 async fn check_server(facts: &Facts, name: &str) -> Result<Sizes, BackupError> {
@@ -157,14 +203,7 @@ async fn check_server(facts: &Facts, name: &str) -> Result<Sizes, BackupError> {
             )));
         }
     }
-    let data: u64 = sql::scalar(
-        &mut c,
-        "SELECT COALESCE(SUM(data_length + index_length), 0) AS n FROM information_schema.tables",
-        "n",
-    )
-    .await?
-    .parse()
-    .unwrap_or(0);
+    let data = data_size(&mut c, version.contains("MariaDB")).await?;
     let binlogs: u64 = match sql::query(&mut c, "SHOW BINARY LOGS").await {
         Ok(rows) => rows
             .iter()

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, dead_code)]
 
 pub mod layout;
+pub mod procs;
 pub mod workload;
 
 use std::collections::BTreeMap;
