@@ -98,6 +98,12 @@ async fn run(cli: Cli, cfg: conf::RecoveryConfig, password: Option<Zeroizing<Str
                     None => println!("datasource {}: no GTID position", r.datasource),
                 }
             }
+            if let Some(info) = &outcome.ds_info {
+                println!(
+                    "ds_info for the PIT tool: {}:{}",
+                    outcome.plan.job_host, info.path
+                );
+            }
             println!(
                 "cluster recovery succeed in {:.1} s",
                 outcome.elapsed.as_secs_f64()

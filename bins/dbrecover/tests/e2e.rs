@@ -248,7 +248,9 @@ async fn chain_under_writes_recovers_to_each_consistence_point() {
         env.job.display()
     );
 
-    recover(&env, "RECOVERY_SSH_CONF", &to, &[], &[]).await;
+    let out = env.dbrecover(&conf, &[], &[]).await;
+    out.assert_recovered();
+    assert!(!out.stdout.contains("ds_info"), "ds_info for a dir:\n{out}");
     check_restored(&env, &wl, &to, &truths[2], &gtids[1]);
 
     let to = To::Dir(full.clone());
@@ -300,9 +302,74 @@ async fn stop_datetime_between_backups_recovers_rows_before_that_second() {
             out.stdout.contains(&format!("  stop at     {time}")),
             "{out}"
         );
-        recover(&env, "RECOVERY_SSH_CONF", &to, &[], &[]).await;
+        let ds_info = DsInfoFile::new(&time);
+        let conf = env.recovery_conf("RECOVERY_SSH_CONF", &to);
+        let out = env.dbrecover(&conf, &[], &[]).await;
+        out.assert_recovered();
         let gtids = gtids_before(&env, &wl, &time).await;
         check_restored(&env, &wl, &to, &expected, &gtids);
+
+        // The PIT tool's ds_info: per datasource the stop and the first
+        // binlog of its master in the target backup, on the job server.
+        let want: String = points(&env.store_text(&b[i], "cluster_consistence_info"))
+            .iter()
+            .map(|p| {
+                let dir = master_dir(&wl, p);
+                let first = first_binlog(&env.store.join(&b[i]).join(&dir));
+                let path = env.run_dir(&to).join(&b[i]).join(&dir).join(first);
+                format!("{}\t{time}\t{}\n", p.datasource, path.display())
+            })
+            .collect();
+        assert_eq!(ds_info.read(), want, "{out}");
+        assert!(
+            out.stdout.contains(&ds_info.path.display().to_string()),
+            "{out}"
+        );
+    }
+}
+
+/// The smallest binlog file name in a server directory of a backup.
+fn first_binlog(dir: &std::path::Path) -> String {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("mysql-bin.") && n[10..].bytes().all(|b| b.is_ascii_digit()))
+        .min()
+        .unwrap_or_else(|| panic!("no binlog in {}", dir.display()))
+}
+
+/// The job server's `/tmp/ds_info_<id>` of a stop-datetime (the job server
+/// is this machine), absent before the run, removed on drop.
+struct DsInfoFile {
+    path: std::path::PathBuf,
+}
+
+impl DsInfoFile {
+    fn new(time: &str) -> DsInfoFile {
+        let path = std::path::PathBuf::from(format!(
+            "/tmp/ds_info_{}",
+            time.replace([' ', ':', '-'], "_")
+        ));
+        let _ = std::fs::remove_file(&path);
+        DsInfoFile { path }
+    }
+
+    /// Its text; `/tmp/ds_info_file_name` must name it.
+    fn read(&self) -> String {
+        let name = std::fs::read_to_string("/tmp/ds_info_file_name").unwrap();
+        assert_eq!(
+            Some(name.trim()),
+            self.path.file_name().and_then(|n| n.to_str()),
+            "/tmp/ds_info_file_name names another file"
+        );
+        std::fs::read_to_string(&self.path)
+            .unwrap_or_else(|e| panic!("reading {}: {e}", self.path.display()))
+    }
+}
+
+impl Drop for DsInfoFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
     }
 }
 

@@ -2,6 +2,7 @@
 //! execute (pre-checks on the job server, ship the chain, restore every
 //! datasource in parallel).
 
+use crate::ds_info::{self, DsInfo};
 use crate::error::RecoveryError;
 use crate::facts::Reader;
 use crate::plan::RecoveryPlan;
@@ -59,6 +60,10 @@ pub struct Outcome {
     pub plan: RecoveryPlan,
     /// Per datasource, its restored data directory on the job server.
     pub restored: Vec<Restored>,
+    /// For a point-in-time recovery, the `ds_info` file written for the PIT
+    /// tool (`None` otherwise, or when it could not be written: a warning
+    /// says why; the data is recovered either way, as in the seed).
+    pub ds_info: Option<DsInfo>,
     /// Wall time.
     pub elapsed: Duration,
 }
@@ -286,11 +291,95 @@ pub async fn execute(prepared: Prepared) -> Result<Outcome, RecoveryError> {
     }
     drop(running);
     restored.sort_by(|a, b| a.datasource.cmp(&b.datasource));
+    let ds_info = match plan.apply.chain.stop_datetime {
+        Some(stop) => match write_ds_info(&job, &store, &plan, stop).await {
+            Ok(info) => Some(info),
+            Err(e) => {
+                tracing::warn!(error = %e, "the ds_info file for the PIT tool was not written");
+                None
+            }
+        },
+        None => None,
+    };
     Ok(Outcome {
         plan,
         restored,
+        ds_info,
         elapsed: started.elapsed(),
     })
+}
+
+/// Writes `/tmp/ds_info_<id>` (and `/tmp/ds_info_file_name`) on the job
+/// server: per datasource the first binlog of its master in the target
+/// backup, as the job server holds it.
+async fn write_ds_info(
+    job: &Arc<dyn Transport>,
+    store: &Store,
+    plan: &RecoveryPlan,
+    stop: chrono::NaiveDateTime,
+) -> Result<DsInfo, RecoveryError> {
+    let target = plan.apply.chain.target();
+    let mut rows = Vec::new();
+    for d in &plan.apply.datasources {
+        let dir = format!("{}/{}", plan.backup_dir(store.dir(), target), d.binlog_dir);
+        // A master directory without binlogs falls back to the first file
+        // the replay read.
+        let listing = job
+            .exec(
+                &Command::new("ls").arg("-1").arg(&dir),
+                Duration::from_secs(30),
+            )
+            .await
+            .map(|out| out.stdout_str())
+            .unwrap_or_default();
+        let like = d.binlogs.first().map(|b| &b.file);
+        let first = ds_info::first_binlog(&listing, like)
+            .map(|f| format!("{dir}/{f}"))
+            .or_else(|| {
+                d.binlogs.first().map(|b| {
+                    format!(
+                        "{}/{}/{}",
+                        plan.backup_dir(store.dir(), b.backup),
+                        b.dir,
+                        b.file
+                    )
+                })
+            })
+            .ok_or_else(|| {
+                RecoveryError::host(
+                    job.host(),
+                    "writing ds_info",
+                    format!("datasource {}: no binlog in {dir}", d.datasource),
+                )
+            })?;
+        rows.push((d, first));
+    }
+    let text = ds_info::render(stop, rows);
+    let name = ds_info::file_name(stop);
+    let path = format!("{}/{name}", ds_info::DIR);
+    let script = format!(
+        "set -e; t=$(mktemp {tmp}); cat > \"$t\"; chmod 644 \"$t\"; mv -f \"$t\" {path}; printf '%s\\n' {name} > {name_file}",
+        tmp = quote(&format!("{}/.{name}.XXXXXX", ds_info::DIR)),
+        path = quote(&path),
+        name = quote(&name),
+        name_file = quote(&format!("{}/{}", ds_info::DIR, ds_info::NAME_FILE)),
+    );
+    let out = job
+        .exec(
+            &Command::shell(script).stdin(text.clone()),
+            Duration::from_secs(30),
+        )
+        .await
+        .map_err(|e| RecoveryError::host(job.host(), format!("writing {path}"), e))?;
+    if !out.success() {
+        return Err(RecoveryError::host(
+            job.host(),
+            format!("writing {path}"),
+            out.stderr_str().trim(),
+        ));
+    }
+    tracing::info!(path = %path, host = job.host(), "ds_info written for the PIT tool");
+    Ok(DsInfo { path, text })
 }
 
 /// Every binlog the plan replays, with its datasource. `backuped_binlogs`

@@ -12,7 +12,9 @@
 //!    place when the store is the job server), then per datasource in
 //!    parallel extracts and prepares the full and incremental streams,
 //!    starts a temporary server, replays the master's binlogs from the
-//!    backup's position to the target, and shuts it down.
+//!    backup's position to the target, leaves the data with no replication
+//!    configured and the recovered GTID position, and shuts it down; a
+//!    point-in-time recovery then writes the PIT tool's `ds_info` file.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -31,6 +33,7 @@
 //! private channel; no plaintext copy of an encrypted backup is written on
 //! the store.
 
+mod ds_info;
 mod engine;
 mod error;
 mod facts;
@@ -38,6 +41,7 @@ mod gtid_state;
 mod plan;
 mod restore;
 
+pub use ds_info::DsInfo;
 pub use engine::{Options, Outcome, Prepared, execute, prepare};
 pub use error::RecoveryError;
 pub use plan::RecoveryPlan;
