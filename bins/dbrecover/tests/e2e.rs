@@ -566,3 +566,111 @@ async fn agents_recover_too() {
         check_restored(&env, &wl, &to, &truth_at(&env, &wl, backup), &gtids);
     }
 }
+
+/// A tmpfs mounted on a directory, unmounted on drop.
+struct Tmpfs {
+    dir: std::path::PathBuf,
+}
+
+impl Tmpfs {
+    /// Mounts a `size` tmpfs writable by everyone on `dir` (created); `None`
+    /// with a note when this machine does not let the test mount (no root,
+    /// or a container without CAP_SYS_ADMIN).
+    fn mount(dir: &std::path::Path, size: &str) -> Option<Tmpfs> {
+        std::fs::create_dir_all(dir).unwrap();
+        let out = std::process::Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0777"),
+                "tmpfs",
+            ])
+            .arg(dir)
+            .output()
+            .unwrap();
+        if !out.status.success() {
+            let why = String::from_utf8_lossy(&out.stderr);
+            let denied = ["ermission denied", "not permitted", "must be superuser"];
+            assert!(
+                denied.iter().any(|d| why.contains(d)),
+                "mounting a tmpfs on {}: {why}",
+                dir.display()
+            );
+            eprintln!(
+                "note: cannot mount a tmpfs here ({}): test skipped",
+                why.trim()
+            );
+            return None;
+        }
+        Some(Tmpfs {
+            dir: dir.to_path_buf(),
+        })
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let ok = std::process::Command::new("umount")
+            .arg(&self.dir)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            eprintln!("could not unmount the tmpfs on {}", self.dir.display());
+        }
+    }
+}
+
+/// Issue 6: a job server whose work-dir has too little room fails before
+/// anything is shipped, naming the host, the directory and both sizes; the
+/// dry run prints the estimate it is checked against. (The work-dir is a
+/// 16 MiB tmpfs; where mounting is not allowed the test says so and ends.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn too_little_room_on_the_job_server_fails_before_shipping() {
+    let Some(sb) = Sandbox::get() else { return };
+    let (_serial, env, wl) = setup(&sb, "space").await;
+    let b = backups_under_writes(&env, &wl, 1, &[], Duration::from_millis(300)).await;
+    let to = To::Dir(b[0].clone());
+    let conf = env.recovery_conf("RECOVERY_SSH_CONF", &to);
+
+    let out = env.dbrecover(&conf, &["--dry-run"], &[]).await;
+    assert_eq!(out.code, Some(0), "{out}");
+    let line = out
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("space needed on the job server: about "))
+        .unwrap_or_else(|| panic!("no space estimate in the plan:\n{out}"));
+    let needed: u64 = line
+        .split_once(" MiB (")
+        .and_then(|(_, r)| r.split_once(" bytes)"))
+        .map(|(n, _)| n.parse().unwrap())
+        .unwrap_or_else(|| panic!("bad estimate line {line:?}"));
+    // At least the full backup's streams, as the store holds them.
+    let on_store: u64 = std::fs::read_dir(env.store.join(&b[0]))
+        .unwrap()
+        .map(|e| e.unwrap().path().join("backup.xbsteam"))
+        .filter_map(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+        .sum();
+    assert!(
+        on_store > 0 && needed > 2 * on_store,
+        "estimate {needed} for streams of {on_store} bytes"
+    );
+
+    let Some(_tmpfs) = Tmpfs::mount(&env.job, "16m") else {
+        return;
+    };
+    let out = env.dbrecover(&conf, &[], &[]).await;
+    let error = out.error_line();
+    let job_host = sb.var("JOB_HOST");
+    for want in [
+        format!("job server {job_host}"),
+        env.run_dir(&to).display().to_string(),
+        format!("needs {needed} bytes"),
+        "16777216 bytes".to_owned(),
+    ] {
+        assert!(error.contains(&want), "no {want:?} in\n{out}");
+    }
+    let left: Vec<_> = std::fs::read_dir(&env.job).unwrap().collect();
+    assert!(left.is_empty(), "something was shipped: {left:?}\n{out}");
+}

@@ -7,6 +7,7 @@ use crate::error::RecoveryError;
 use crate::facts::Reader;
 use crate::plan::RecoveryPlan;
 use crate::restore::{Restore, Restored};
+use crate::space;
 use binlog::apply_plan::BinlogSource;
 use binlog::{ApplyPlan, BackupName, RecoverTarget, plan_apply, select_chain};
 use conf::RecoverTo;
@@ -158,7 +159,7 @@ pub async fn prepare(
         RecoverTo::StopDatetime(t) => t.replace([' ', ':', '-'], "_"),
     };
     let in_place = !encrypted && cfg.job_server.host.host == cfg.store.host.host;
-    let plan = RecoveryPlan {
+    let mut plan = RecoveryPlan {
         apply,
         encrypted,
         store: format!("{}:{}", cfg.store.host.host, store.dir()),
@@ -166,7 +167,10 @@ pub async fn prepare(
         job_dir: format!("{}/{target_name}", cfg.job_server.work_dir.display()),
         in_place,
         first_port: cfg.server_tmp_port,
+        space: Default::default(),
     };
+    let sizes = space::measure(&store, &plan).await?;
+    plan.space = space::estimate(&plan, &sizes);
     Ok(Prepared {
         cfg,
         options,
@@ -248,6 +252,7 @@ pub async fn execute(prepared: Prepared) -> Result<Outcome, RecoveryError> {
             )));
         }
     }
+    check_free_space(&job, &plan, timeout).await?;
     // Read before shipping (an encrypted backup keeps it in its tarball),
     // so a job server without the right server fails before the transfer.
     let full = plan.apply.chain.backups[0];
@@ -380,6 +385,32 @@ async fn write_ds_info(
     }
     tracing::info!(path = %path, host = job.host(), "ds_info written for the PIT tool");
     Ok(DsInfo { path, text })
+}
+
+/// The work-dir's file system (the directory may not exist yet) has room
+/// for the plan's estimate.
+async fn check_free_space(
+    job: &Arc<dyn Transport>,
+    plan: &RecoveryPlan,
+    timeout: Duration,
+) -> Result<(), RecoveryError> {
+    // The store's probe measures any directory of its host, existing or not.
+    let free = Store::new(job.clone(), plan.job_dir.clone(), timeout)
+        .free_bytes()
+        .await?;
+    let needed = plan.space.needed();
+    if free < needed {
+        return Err(RecoveryError::PreCheck(format!(
+            "the job server {} has {free} bytes ({} MiB) free for {}, but this recovery needs {needed} bytes ({} MiB): {}",
+            job.host(),
+            free >> 20,
+            plan.job_dir,
+            needed >> 20,
+            plan.space
+        )));
+    }
+    tracing::info!(host = job.host(), dir = %plan.job_dir, free, needed, "room on the job server");
+    Ok(())
 }
 
 /// Every binlog the plan replays, with its datasource. `backuped_binlogs`

@@ -40,9 +40,11 @@ mod facts;
 mod gtid_state;
 mod plan;
 mod restore;
+mod space;
 
 pub use ds_info::DsInfo;
 pub use engine::{Options, Outcome, Prepared, execute, prepare};
 pub use error::RecoveryError;
 pub use plan::RecoveryPlan;
 pub use restore::Restored;
+pub use space::SpaceEstimate;

@@ -2,6 +2,7 @@
 //! goes on the job server. Made before anything moves; `--dry-run` prints
 //! it.
 
+use crate::space::SpaceEstimate;
 use binlog::{ApplyPlan, ApplyStop, BackupName};
 use std::fmt;
 
@@ -22,6 +23,8 @@ pub struct RecoveryPlan {
     pub in_place: bool,
     /// First port of the temporary servers.
     pub first_port: u16,
+    /// Room the recovery needs on the job server's work-dir.
+    pub space: SpaceEstimate,
 }
 
 impl RecoveryPlan {
@@ -56,6 +59,7 @@ impl fmt::Display for RecoveryPlan {
         if self.in_place {
             writeln!(f, "the store is the job server: the chain is used in place")?;
         }
+        writeln!(f, "space needed on the job server: {}", self.space)?;
         for (i, d) in self.apply.datasources.iter().enumerate() {
             writeln!(f, "datasource {}:", d.datasource)?;
             writeln!(f, "  data from   {}", d.data_dir)?;

@@ -582,6 +582,7 @@ mod tests {
             job_dir: "/w/t".into(),
             in_place: false,
             first_port: 27000,
+            space: Default::default(),
         };
         (plan, apply)
     }
