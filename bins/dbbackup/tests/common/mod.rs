@@ -4,6 +4,7 @@
 //! workload on the production masters, and readers of the store layout.
 #![allow(clippy::unwrap_used, dead_code)]
 
+pub mod dry_run;
 pub mod layout;
 pub mod procs;
 pub mod workload;
