@@ -98,6 +98,10 @@ async fn run(cli: Cli, cfg: conf::RecoveryConfig, password: Option<Zeroizing<Str
                     None => println!("datasource {}: no GTID position", r.datasource),
                 }
             }
+            println!(
+                "temporary servers ran {}:{}",
+                outcome.plan.job_host, outcome.server
+            );
             if let Some(info) = &outcome.ds_info {
                 println!(
                     "ds_info for the PIT tool: {}:{}",

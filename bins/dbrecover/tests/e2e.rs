@@ -14,7 +14,7 @@ use binlog::MariadbGtidPos;
 use common::server::CheckServer;
 use common::truth::{Point, committed_ids, gtid_at, gtid_before, points};
 use common::workload::Workload;
-use common::{Env, Output, To, serial};
+use common::{Env, Output, To, bash, serial};
 use testkit::Sandbox;
 
 /// The test's lock, its directories and its table.
@@ -537,16 +537,9 @@ fn drop_from_encrypted_tarball(env: &Env, backup: &str, entry: &str, key: &std::
         p = plain.display(),
         e = entry,
     );
-    let out = std::process::Command::new("bash")
-        .arg("-c")
-        .arg(&script)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "removing {entry} from {}: {}",
-        tarball.display(),
-        String::from_utf8_lossy(&out.stderr)
+    bash(
+        &script,
+        &format!("removing {entry} from {}", tarball.display()),
     );
 }
 
@@ -673,4 +666,135 @@ async fn too_little_room_on_the_job_server_fails_before_shipping() {
     }
     let left: Vec<_> = std::fs::read_dir(&env.job).unwrap().collect();
     assert!(left.is_empty(), "something was shipped: {left:?}\n{out}");
+}
+
+/// Until `stop`, every 20 ms: the executable and command line of each
+/// process whose command line holds `needle` (the temporary servers of a
+/// run, by their data directories).
+fn watch_processes(
+    needle: String,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> std::thread::JoinHandle<BTreeSet<(String, String)>> {
+    std::thread::spawn(move || {
+        let mut seen = BTreeSet::new();
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+                let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+                    continue;
+                };
+                let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+                if !cmdline.contains(&needle) {
+                    continue;
+                }
+                if let Ok(exe) = std::fs::read_link(entry.path().join("exe")) {
+                    seen.insert((exe.display().to_string(), cmdline));
+                }
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        seen
+    })
+}
+
+/// A relocatable base directory `top/` made from the installed package
+/// (bin/mariadbd, share/ with the messages and character sets, lib/plugin),
+/// tarred as the backup engine does (`tar -C parent -zcf top.tar.gz top`)
+/// into `into`.
+fn basedir_tarball(env: &Env, top: &str, into: &std::path::Path) {
+    let src = env.tmp.join("basedir-src");
+    let script = format!(
+        "set -euo pipefail; b={src}/{top}; mkdir -p $b/bin $b/share $b/lib/plugin; \
+         cp /usr/sbin/mariadbd $b/bin/; cp -r /usr/share/mysql/. $b/share/; \
+         cp -r /usr/lib/mysql/plugin/. $b/lib/plugin/; \
+         tar -C {src} -zcf {into}/{top}.tar.gz {top}; chmod 644 {into}/{top}.tar.gz; rm -rf {src}",
+        src = src.display(),
+        into = into.display(),
+    );
+    bash(&script, "making the base directory tarball");
+}
+
+/// Replaces `old` by `new` (size and SHA-256 of the file now there) in a
+/// backup's manifest.json.
+fn manifest_swap(env: &Env, backup: &str, old: &str, new: &str) {
+    use sha2::Digest as _;
+    let path = env.store.join(backup).join("manifest.json");
+    let mut m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let files = m["files"].as_object_mut().unwrap();
+    assert!(
+        files.remove(old).is_some(),
+        "{old} is not in {}",
+        path.display()
+    );
+    let bytes = std::fs::read(env.store.join(backup).join(new)).unwrap();
+    files.insert(
+        new.to_owned(),
+        serde_json::json!({ "size": bytes.len(), "sha256": hex::encode(sha2::Sha256::digest(&bytes)) }),
+    );
+    std::fs::write(&path, serde_json::to_string_pretty(&m).unwrap()).unwrap();
+}
+
+/// Issue 6 (seed 001): a full backup of a server not installed from a
+/// package holds its base directory as `datanode_base/<dir>.tar.gz`; the
+/// recovery unpacks it on the job server and runs the temporary servers
+/// from it (seen as their /proc/<pid>/exe, with the unpacked messages
+/// directory), and the data comes out right. The sandbox's servers are
+/// packaged, so the test swaps the backup's `system_basedir` for such a
+/// tarball made from the installed package.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_base_directory_tarball_runs_the_temporary_servers() {
+    let Some(sb) = Sandbox::get() else { return };
+    let (_serial, env, wl) = setup(&sb, "basedir").await;
+    let b = backups_under_writes(&env, &wl, 1, &[], Duration::from_millis(300)).await;
+    let full = &b[0];
+    let bases = env.store.join(full).join("datanode_base");
+    assert!(
+        bases.join("system_basedir").exists(),
+        "the sandbox's servers are packaged: {full} should record system_basedir"
+    );
+    let top = "mariadb-10.11-linux-x86_64";
+    basedir_tarball(&env, top, &bases);
+    std::fs::remove_file(bases.join("system_basedir")).unwrap();
+    manifest_swap(
+        &env,
+        full,
+        "datanode_base/system_basedir",
+        &format!("datanode_base/{top}.tar.gz"),
+    );
+
+    let to = To::Dir(full.clone());
+    let conf = env.recovery_conf("RECOVERY_SSH_CONF", &to);
+    let restore = env.run_dir(&to).join("restore");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watch = watch_processes(format!("--datadir={}/", restore.display()), stop.clone());
+    let out = env.dbrecover(&conf, &[], &[]).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let servers = watch.join().unwrap();
+    out.assert_recovered();
+
+    let basedir = env.run_dir(&to).join("basedir").join(top);
+    let program = basedir.join("bin/mariadbd").display().to_string();
+    assert!(
+        out.stdout.contains(&format!(
+            "temporary servers ran {}:{program}",
+            sb.var("JOB_HOST")
+        )),
+        "{out}"
+    );
+    let mariadbd: Vec<_> = servers
+        .iter()
+        .filter(|(exe, _)| exe.ends_with("mariadbd"))
+        .collect();
+    assert_eq!(
+        mariadbd.len(),
+        wl.starts.len(),
+        "one temporary server per datasource expected, saw {servers:?}"
+    );
+    let messages = format!("--lc-messages-dir={}/share", basedir.display());
+    for (exe, cmdline) in mariadbd {
+        assert_eq!(exe, &program, "{cmdline}");
+        assert!(cmdline.contains(&messages), "{cmdline}");
+    }
+    let gtids = gtids_at(&env, &wl, full).await;
+    check_restored(&env, &wl, &to, &truth_at(&env, &wl, full), &gtids);
 }

@@ -6,7 +6,7 @@ use crate::ds_info::{self, DsInfo};
 use crate::error::RecoveryError;
 use crate::facts::Reader;
 use crate::plan::RecoveryPlan;
-use crate::restore::{Restore, Restored};
+use crate::restore::{Restore, Restored, ServerBinary};
 use crate::space;
 use binlog::apply_plan::BinlogSource;
 use binlog::{ApplyPlan, BackupName, RecoverTarget, plan_apply, select_chain};
@@ -65,6 +65,8 @@ pub struct Outcome {
     /// tool (`None` otherwise, or when it could not be written: a warning
     /// says why; the data is recovered either way, as in the seed).
     pub ds_info: Option<DsInfo>,
+    /// The server program the temporary servers ran.
+    pub server: String,
     /// Wall time.
     pub elapsed: Duration,
 }
@@ -270,8 +272,11 @@ pub async fn execute(prepared: Prepared) -> Result<Outcome, RecoveryError> {
     if !plan.in_place {
         ship(&cfg, &options, &store, &job, &plan).await?;
     }
-    let server_program = match installed {
-        Some(program) => program,
+    let server = match installed {
+        Some(program) => ServerBinary {
+            program,
+            basedir: None,
+        },
         None => unpacked_server(&job, &store, &plan, timeout).await?,
     };
     if plan.encrypted {
@@ -282,7 +287,7 @@ pub async fn execute(prepared: Prepared) -> Result<Outcome, RecoveryError> {
         plan: &plan,
         store_dir: store.dir(),
         flavor,
-        server_program,
+        server: server.clone(),
         client: cfg.client_name.clone(),
         timeout,
     };
@@ -310,6 +315,7 @@ pub async fn execute(prepared: Prepared) -> Result<Outcome, RecoveryError> {
         plan,
         restored,
         ds_info,
+        server: server.program,
         elapsed: started.elapsed(),
     })
 }
@@ -464,7 +470,7 @@ async fn unpacked_server(
     store: &Store,
     plan: &RecoveryPlan,
     timeout: Duration,
-) -> Result<String, RecoveryError> {
+) -> Result<ServerBinary, RecoveryError> {
     let full = plan.apply.chain.backups[0];
     let dir = format!("{}/basedir", plan.job_dir);
     let script = format!(
@@ -483,7 +489,15 @@ async fn unpacked_server(
             "{full}/datanode_base holds no server base directory with bin/mariadbd or bin/mysqld"
         )));
     }
-    Ok(path)
+    let basedir = path
+        .rsplitn(3, '/')
+        .nth(2)
+        .map(str::to_owned)
+        .filter(|b| !b.is_empty());
+    Ok(ServerBinary {
+        program: path,
+        basedir,
+    })
 }
 
 /// The job server's installed `mariadbd`/`mysqld`, when the backup

@@ -58,12 +58,43 @@ pub struct Restore<'a> {
     pub store_dir: &'a str,
     /// The backup tool on the job server.
     pub flavor: Flavor,
-    /// The server program to run (`mariadbd`, or one from a base tarball).
-    pub server_program: String,
+    /// The server to run.
+    pub server: ServerBinary,
     /// The SQL client program.
     pub client: String,
     /// Bound on one step.
     pub timeout: Duration,
+}
+
+/// The temporary servers' program: the job server's installed one, or one
+/// unpacked from the backup's `datanode_base/*.tar.gz`, which then runs
+/// with that base directory's messages, character sets and plugins (as the
+/// seed passes `--lc-messages-dir`), not the compiled-in system paths.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerBinary {
+    /// The program (`.../bin/mariadbd` or `mysqld`).
+    pub program: String,
+    /// The unpacked base directory it belongs to, if any.
+    pub basedir: Option<String>,
+}
+
+impl ServerBinary {
+    /// Shell words for the base directory's options (empty for an
+    /// installed server); optional directories only when present.
+    fn options(&self) -> String {
+        let Some(b) = &self.basedir else {
+            return String::new();
+        };
+        let at = |rel: &str| quote(&format!("{b}/{rel}")).into_owned();
+        format!(
+            "--basedir={} --lc-messages-dir={} \
+             $([ -d {cs} ] && echo --character-sets-dir={cs}) $([ -d {pl} ] && echo --plugin-dir={pl})",
+            quote(b),
+            at("share"),
+            cs = at("share/charsets"),
+            pl = at("lib/plugin"),
+        )
+    }
 }
 
 /// What a restored datasource left.
@@ -326,11 +357,12 @@ impl Restore<'_> {
         // a crash fails the recovery anyway, and the clean shutdown flushes.
         let script = format!(
             "user=; [ \"$(id -u)\" = 0 ] && user=--user=root\n\
-             exec {prog} --no-defaults $user --datadir={data} --socket={socket} --port={port} \
+             exec {prog} --no-defaults $user {basedir} --datadir={data} --socket={socket} --port={port} \
              --bind-address=127.0.0.1 --pid-file={base}/mysqld.pid --log-error={base}/mysqld.err \
              --skip-grant-tables --skip-slave-start --innodb-buffer-pool-size=128M \
              --log-bin={binlog} --server-id={port} --sync-binlog=0 --innodb-flush-log-at-trx-commit=2",
-            prog = quote(&self.server_program),
+            prog = quote(&self.server.program),
+            basedir = self.server.options(),
             data = quote(data),
             socket = quote(socket),
             base = quote(base),
@@ -627,6 +659,30 @@ mod tests {
         assert!(
             binlog_command(&plan, "/s", &apply, Reading::Replay)
                 .contains("--no-defaults --start-position=400 '--stop")
+        );
+    }
+
+    #[test]
+    fn an_unpacked_server_runs_with_its_base_directory() {
+        let installed = ServerBinary {
+            program: "/usr/sbin/mariadbd".into(),
+            basedir: None,
+        };
+        assert_eq!(installed.options(), "");
+        let unpacked = ServerBinary {
+            program: "/w/t/basedir/m 1/bin/mariadbd".into(),
+            basedir: Some("/w/t/basedir/m 1".into()),
+        };
+        let o = unpacked.options();
+        assert!(
+            o.starts_with(
+                "--basedir='/w/t/basedir/m 1' --lc-messages-dir='/w/t/basedir/m 1/share'"
+            ),
+            "{o}"
+        );
+        assert!(
+            o.contains("--plugin-dir='/w/t/basedir/m 1/lib/plugin'"),
+            "{o}"
         );
     }
 

@@ -296,6 +296,21 @@ fn scan_cmdlines(
     })
 }
 
+/// Runs a bash script on this machine, panicking with its stderr and
+/// `what` when it fails.
+pub fn bash(script: &str, what: &str) {
+    let out = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(script)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{what}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// How a run of a binary ended.
 #[derive(Debug)]
 pub struct Output {
