@@ -36,6 +36,9 @@ pub enum Action {
     Down,
     /// Show which sandbox daemons are running.
     Status,
+    /// Make each production datasource's initial master its master again
+    /// (after a test's switchover could not switch back).
+    RestoreMasters,
 }
 
 /// Passwords generated when the sandbox is first created.
@@ -72,6 +75,18 @@ pub fn run(action: Action) -> Result<()> {
                     "the sandbox at {} is not (fully) running",
                     paths.root.display()
                 );
+            }
+            Ok(())
+        }
+        Action::RestoreMasters => {
+            let sb = testkit::Sandbox::load(&paths.root).map_err(anyhow::Error::msg)?;
+            // Not under a running test's feet.
+            let _x = sb.exclusive_use();
+            let rewired = testkit::restore_initial_masters(&sb).map_err(anyhow::Error::msg)?;
+            if rewired.is_empty() {
+                println!("every datasource already has its initial master");
+            } else {
+                println!("initial masters restored in: {}", rewired.join(", "));
             }
             Ok(())
         }
