@@ -339,7 +339,8 @@ fn first_binlog(dir: &std::path::Path) -> String {
 }
 
 /// The job server's `/tmp/ds_info_<id>` of a stop-datetime (the job server
-/// is this machine), absent before the run, removed on drop.
+/// is this machine), absent before the run, removed on drop with
+/// `/tmp/ds_info_file_name` when that names it.
 struct DsInfoFile {
     path: std::path::PathBuf,
 }
@@ -370,6 +371,11 @@ impl DsInfoFile {
 impl Drop for DsInfoFile {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.path);
+        let names = "/tmp/ds_info_file_name";
+        let ours = self.path.file_name().and_then(|n| n.to_str());
+        if std::fs::read_to_string(names).is_ok_and(|n| Some(n.trim()) == ours) {
+            let _ = std::fs::remove_file(names);
+        }
     }
 }
 
