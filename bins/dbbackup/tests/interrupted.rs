@@ -62,10 +62,26 @@ impl Drop for Running {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn killed_socat_listener_fails_the_run_and_the_next_one_trashes_it() {
+async fn killed_socat_listener_over_ssh() {
+    killed_socat_listener("BACKUP_SSH_CONF").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_socat_listener_over_rabbit_agents() {
+    killed_socat_listener("BACKUP_RABBIT_CONF").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_socat_listener_over_adm_agents() {
+    killed_socat_listener("BACKUP_ADM_CONF").await;
+}
+
+/// Kills one server's listener mid-stream in a run with the sandbox config
+/// `conf_var`; checks the failure, the cleanup and the next run.
+async fn killed_socat_listener(conf_var: &str) {
     let Some(sb) = Sandbox::get() else { return };
     let _serial = serial().await;
-    let store = TestStore::new(&sb, "BACKUP_SSH_CONF", "socat", &[]);
+    let store = TestStore::new(&sb, conf_var, "socat", &[]);
     let replica = planned_replica(&sb, &store);
     let server_dir = format!(
         "{}-{}-{}-{}",
