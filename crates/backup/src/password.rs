@@ -5,7 +5,7 @@
 
 use crate::error::BackupError;
 use crate::facts::LastBackup;
-use store::{Store, layout};
+use store::Store;
 
 /// Checks `password` against the last good backup before any data moves.
 pub async fn check(
@@ -26,26 +26,12 @@ pub async fn check(
             "the last backup {} was taken with a password: give the same one with -p",
             last.name
         ))),
-        (true, Some(pw)) => {
-            let rel = format!("{}/{}", last.name, layout::ENCRYPTED_SAMPLE_FILE);
-            let sample = store.read_file(&rel).await?.unwrap_or_default();
-            let password = aescrypt::Password::from_str_ref(pw)
-                .map_err(|e| BackupError::Password(format!("the password cannot be used: {e}")))?;
-            let mut plain = Vec::new();
-            aescrypt::decrypt(
-                &sample[..],
-                &mut plain,
-                &password,
-                &aescrypt::Options::default(),
-            )
-            .map(drop)
-            .map_err(|e| {
-                BackupError::Password(format!(
-                    "wrong password: it does not decrypt {} on {} ({e})",
-                    store.path(&rel),
-                    store.host()
-                ))
-            })
-        }
+        (true, Some(pw)) => store
+            .check_sample(&last.name.to_string(), pw)
+            .await
+            .map_err(|e| match e {
+                store::SampleError::Store(e) => e.into(),
+                other => BackupError::Password(other.to_string()),
+            }),
     }
 }

@@ -193,29 +193,13 @@ async fn check_password(
             "the backup {target} is encrypted: give its password with -p"
         )));
     };
-    let rel = format!("{target}/{}", layout::ENCRYPTED_SAMPLE_FILE);
-    let sample = store.read_file(&rel).await?.unwrap_or_default();
-    let password = aescrypt_password(pw)?;
-    let mut plain = Vec::new();
-    aescrypt::decrypt(
-        &sample[..],
-        &mut plain,
-        &password,
-        &aescrypt::Options::default(),
-    )
-    .map(drop)
-    .map_err(|e| {
-        RecoveryError::Password(format!(
-            "wrong password: it does not decrypt {} on {} ({e})",
-            store.path(&rel),
-            store.host()
-        ))
-    })
-}
-
-fn aescrypt_password(pw: &str) -> Result<aescrypt::Password, RecoveryError> {
-    aescrypt::Password::from_str_ref(pw)
-        .map_err(|e| RecoveryError::Password(format!("the password cannot be used: {e}")))
+    store
+        .check_sample(&target.to_string(), pw)
+        .await
+        .map_err(|e| match e {
+            store::SampleError::Store(e) => e.into(),
+            other => RecoveryError::Password(other.to_string()),
+        })
 }
 
 /// Carries out the plan.

@@ -26,7 +26,9 @@ pub mod error;
 pub mod layout;
 pub mod ops;
 pub mod purge;
+pub mod sample;
 
 pub use error::StoreError;
 pub use ops::{BadBackups, Cleanup, Listed, Store};
 pub use purge::{PurgePlan, plan_purge};
+pub use sample::SampleError;
