@@ -17,6 +17,16 @@
 //! found" on the first line of stdout. The script itself travels on stdin
 //! (see `ssh/script.rs`), so environment values never appear on the remote argv.
 //!
+//! A remote command is not signalled when its channel closes (no pty), so
+//! a command tied to a dead controller is ended on the host: a command
+//! without stdin bytes gets `/dev/null` as stdin, and the channel's stdin
+//! becomes its lifeline, held open here until the command ended. A watcher
+//! in the script kills the command's process group when the lifeline
+//! reaches EOF first: this process died (the kernel closed it) or dropped
+//! the [`Running`]. A command given stdin bytes reads the channel's stdin
+//! as before, and dies with the controller only if that EOF ends it. The
+//! master itself gets SIGTERM when its parent dies (`PR_SET_PDEATHSIG`).
+//!
 //! Each command gets its own channel (a local `ssh -S` mux client); a few
 //! are opened ahead of need ([`SshConfig::warm_channels`], `ssh/warm.rs`), so
 //! a short command does not wait for ssh to start.
@@ -292,6 +302,7 @@ impl Ssh {
             .stdout(std::process::Stdio::null())
             .stderr(log_file)
             .kill_on_drop(true);
+        die_with_parent(&mut cmd);
         let secret_file = dir.join("askpass.secret");
         match attempt {
             Attempt::Password => {
@@ -481,6 +492,33 @@ enum MasterFailure {
     Fatal(Error),
 }
 
+/// Makes the process `cmd` starts receive SIGTERM when its parent dies, so
+/// a master (and with it every channel, hence every remote lifeline) never
+/// outlives a controller that was killed without a chance to drop it.
+/// Linux ties this to the thread that forked: a tokio worker thread, which
+/// lives as long as the runtime that owns the master anyway.
+#[allow(unsafe_code)]
+fn die_with_parent(cmd: &mut tokio::process::Command) {
+    let parent = nix::unistd::getpid();
+    // SAFETY: the closure runs between fork and exec and only makes two
+    // async-signal-safe system calls (prctl, getppid); it allocates nothing
+    // and takes no lock.
+    unsafe {
+        cmd.pre_exec(move || {
+            nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGTERM)
+                .map_err(|e| std::io::Error::from_raw_os_error(e as i32))?;
+            // The parent may have died before prctl: then nobody would
+            // ever send the signal.
+            if nix::unistd::getppid() != parent {
+                return Err(std::io::Error::from_raw_os_error(
+                    nix::errno::Errno::ESRCH as i32,
+                ));
+            }
+            Ok(())
+        });
+    }
+}
+
 fn write_private(path: &Path, bytes: &[u8]) -> std::result::Result<(), String> {
     use std::io::Write as _;
     use std::os::unix::fs::OpenOptionsExt as _;
@@ -594,14 +632,22 @@ impl Transport for Ssh {
             .stderr()
             .take()
             .ok_or_else(|| self.transport_err(&program, "no stderr pipe"))?;
+        // A command given stdin bytes gets them, then EOF (it dies with the
+        // controller only if that EOF ends it). Any other command's stdin
+        // is /dev/null and the channel's stdin its lifeline (see
+        // `run_script`): held open until the command ended, closed by the
+        // kernel when this process dies, or when `Running` is dropped.
+        let mut lifeline = None;
         if let Some(mut stdin) = child.stdin().take() {
-            let bytes = cmd.stdin.clone();
-            tokio::spawn(async move {
-                if let Some(bytes) = bytes {
-                    let _ = stdin.write_all(&bytes).await;
+            match cmd.stdin.clone() {
+                Some(bytes) => {
+                    tokio::spawn(async move {
+                        let _ = stdin.write_all(&bytes).await;
+                        let _ = stdin.shutdown().await;
+                    });
                 }
-                let _ = stdin.shutdown().await;
-            });
+                None => lifeline = Some(stdin),
+            }
         }
         let host = self.host.clone();
         let session = master.session.clone();
@@ -609,6 +655,7 @@ impl Transport for Ssh {
         let wait = async move {
             let _permit = permit;
             let status = child.wait().await;
+            drop(lifeline);
             if matches!(status, Err(openssh::Error::RemoteProcessTerminated))
                 && real_255(&session, &wait_id).await
             {

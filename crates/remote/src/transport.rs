@@ -206,7 +206,12 @@ pub trait Transport: Send + Sync + fmt::Debug {
 
     /// Starts `cmd`; it is killed (its whole process group, on the host)
     /// when it runs longer than `timeout`, and waiting then yields
-    /// [`Error::Timeout`].
+    /// [`Error::Timeout`]. Over ssh and the agents it is also killed when
+    /// this process dies or drops the [`Running`] before it ended (for
+    /// ssh, only a command without [`Command::stdin`] bytes); a [`Local`]
+    /// command outlives a killed controller.
+    ///
+    /// [`Local`]: crate::Local
     async fn spawn(&self, cmd: &Command, timeout: Option<Duration>) -> Result<Running>;
 
     /// Kills (SIGTERM, then SIGKILL after a grace period) the process group

@@ -122,6 +122,11 @@ impl Fx {
         }
     }
 
+    /// The agent this fixture started, if any.
+    pub fn agent(&self) -> Option<&AgentProc> {
+        self.agent.as_ref()
+    }
+
     /// Restarts the agent (false when this transport has none).
     pub async fn restart(&mut self) -> bool {
         match self.agent.as_mut() {
@@ -201,6 +206,8 @@ pub struct AgentProc {
     args: Vec<String>,
     addr: Option<SocketAddr>,
     pub secret: Secret,
+    /// The file `secret` was written to (adm agents only).
+    pub secret_file: Option<PathBuf>,
     /// The CA an adm client must trust (TLS agents only).
     pub tls_ca: Option<PathBuf>,
     pub uri: String,
@@ -243,6 +250,7 @@ impl AgentProc {
             args,
             addr: Some(addr),
             secret: Secret::new(secret_text),
+            secret_file: Some(secret_file),
             tls_ca: tls.map(|p| p.ca.clone()),
             uri: String::new(),
             port,
@@ -268,6 +276,7 @@ impl AgentProc {
             args,
             addr: None,
             secret: Secret::new("unused-secret-0123456789"),
+            secret_file: None,
             tls_ca: None,
             uri,
             port: 0,
@@ -295,6 +304,11 @@ impl AgentProc {
                 "the rabbit agent never answered: {e}"
             );
         }
+    }
+
+    /// The host (adm) or host id (rabbit) its clients name.
+    pub fn host(&self) -> &str {
+        &self.host
     }
 
     pub fn port(&self) -> u16 {

@@ -96,8 +96,9 @@ async fn handle(
     };
     let (tx, rx) = mpsc::channel::<Frame>(32);
     let st2 = st.clone();
-    // The command runs in its own task: a client that disconnects does not
-    // stop it (it still ends at its timeout or on a kill).
+    // The command runs in its own task; when the client disconnects, hyper
+    // drops the response body and with it `rx`, which ends the command
+    // (see `serve_request`).
     tokio::spawn(async move {
         serve_request(&st2.local, &st2.identity, req, tx).await;
     });

@@ -165,8 +165,10 @@ impl FrameDecoder {
 }
 
 /// Agent side: runs one request on `local` and sends its frames to `tx`.
-/// When the client goes away (`tx` closed) the command keeps running to
-/// its end or timeout, its output is drained and dropped.
+/// When the client goes away (the receiver of `tx` dropped: the HTTP
+/// connection closed, or the rabbit server found the client's reply queue
+/// gone) a running command is killed (its whole process group), as if the
+/// client had asked; its remaining output is drained and dropped.
 pub async fn serve_request(local: &Local, identity: &str, req: Request, tx: mpsc::Sender<Frame>) {
     let _ = tx.send(Frame::Started(identity.to_owned())).await;
     match req {
@@ -201,17 +203,35 @@ pub async fn serve_request(local: &Local, identity: &str, req: Request, tx: mpsc
                     return;
                 }
             };
-            stream_running(running, &tx, &span).await;
+            stream_running(local, running, &tx, &span).await;
         }
     }
 }
 
-/// Streams a running command's output as frames, then its end.
-async fn stream_running(running: Running, tx: &mpsc::Sender<Frame>, span: &tracing::Span) {
-    let (stdout, stderr, wait) = running.into_parts();
+/// Streams a running command's output as frames, then its end; kills it
+/// when the client is gone first.
+async fn stream_running(
+    local: &Local,
+    running: Running,
+    tx: &mpsc::Sender<Frame>,
+    span: &tracing::Span,
+) {
+    let id = running.id.clone();
+    let (stdout, stderr, mut wait) = running.into_parts();
     let out = pump(stdout, tx.clone(), Frame::Stdout);
     let err = pump(stderr, tx.clone(), Frame::Stderr);
-    let (_, _, status) = tokio::join!(out, err, wait);
+    let guarded = async {
+        tokio::select! {
+            status = &mut wait => status,
+            () = tx.closed() => {
+                tracing::info!(parent: span, "the client is gone; killing its command");
+                // Only fails when the command has just ended by itself.
+                let _ = local.kill_id(&id);
+                wait.await
+            }
+        }
+    };
+    let (_, _, status) = tokio::join!(out, err, guarded);
     let frame = match status {
         Ok(code) => {
             span.record("exit_status", code);

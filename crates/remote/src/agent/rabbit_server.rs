@@ -4,12 +4,23 @@
 //! publishes the answer frames to the request's `reply_to` with its
 //! `correlation_id` and `app_id` = this agent's identity. Reconnects to the
 //! broker when the connection drops.
+//!
+//! A client's reply queue is exclusive to its connection, so the broker
+//! deletes it when the client dies (its TCP connection closes). While a
+//! command runs, the agent checks that queue every second (`LEASE_CHECK`) with a
+//! mandatory probe message; once it is gone the command is killed (see
+//! [`serve_request`]), so a command never outlives its client by more than
+//! that period plus the kill grace.
 
 use super::{Frame, Request, serve_request};
 use crate::local::Local;
 use crate::rabbit::{declare_request_queue, identity, normalize_uri, queue_name};
 use futures::StreamExt as _;
-use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions};
+use lapin::Confirmation;
+use lapin::options::{
+    BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions,
+    ConfirmSelectOptions,
+};
 use lapin::types::{FieldTable, ShortString};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
 use std::collections::{HashSet, VecDeque};
@@ -19,6 +30,9 @@ use tokio::sync::mpsc;
 
 /// How many request ids the agent remembers for duplicate detection.
 const REMEMBERED: usize = 100_000;
+
+/// How often a running command's reply queue is checked.
+const LEASE_CHECK: Duration = Duration::from_secs(1);
 
 /// Ids of requests already taken, oldest forgotten first.
 #[derive(Default)]
@@ -71,6 +85,10 @@ async fn run_once(
     let queue = queue_name(agent_type, host_id);
     declare_request_queue(&channel, &queue).await?;
     channel.basic_qos(256, BasicQosOptions::default()).await?;
+    let probe = conn.create_channel().await?;
+    probe
+        .confirm_select(ConfirmSelectOptions::default())
+        .await?;
     let mut consumer = channel
         .basic_consume(
             ShortString::from(queue.as_str()),
@@ -117,20 +135,72 @@ async fn run_once(
         tokio::spawn(async move { serve_request(&local, &me2, req, tx).await });
         let channel = channel.clone();
         let me = me.clone();
+        let probe = probe.clone();
         tokio::spawn(async move {
-            let mut client_gone = false;
-            while let Some(frame) = rx.recv().await {
-                if client_gone {
-                    continue;
-                }
-                if let Err(e) = reply(&channel, &reply_to, &corr, &me, &frame).await {
-                    tracing::info!(error = %e, "cannot reply; the command runs on without a client");
-                    client_gone = true;
+            let mut lease =
+                tokio::time::interval_at(tokio::time::Instant::now() + LEASE_CHECK, LEASE_CHECK);
+            lease.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut replies_broken = false;
+            loop {
+                tokio::select! {
+                    frame = rx.recv() => {
+                        let Some(frame) = frame else { return };
+                        if replies_broken {
+                            continue;
+                        }
+                        // Our own link to the broker broke, not the client:
+                        // the command runs on (the lease check still ends
+                        // it if the client goes).
+                        if let Err(e) = reply(&channel, &reply_to, &corr, &me, &frame).await {
+                            tracing::info!(id = %corr, error = %e, "cannot reply; the command runs on without answers");
+                            replies_broken = true;
+                        }
+                    }
+                    _ = lease.tick() => {
+                        if reply_queue_gone(&probe, &reply_to).await {
+                            tracing::info!(id = %corr, queue = %reply_to, "the client's reply queue is gone; ending its command");
+                            // Dropping `rx` makes `serve_request` kill it.
+                            return;
+                        }
+                    }
                 }
             }
         });
     }
     Ok(())
+}
+
+/// Correlation id of the lease probes (no client waits for it, so a
+/// client ignores them).
+const LEASE_PROBE: &str = "dbagent-lease-probe";
+
+/// Whether `queue` is gone: an empty, mandatory message published to it
+/// on `probe` (a channel in confirm mode) comes back unroutable. A live
+/// client's reply consumer drops it (no command has that correlation id).
+/// Any other outcome counts as alive: a broker problem is the reconnect
+/// loop's business, not a reason to kill. (A passive declare would do too,
+/// but on another connection's exclusive queue it fails with 405 and
+/// closes its channel, an error log every second.)
+async fn reply_queue_gone(probe: &Channel, queue: &ShortString) -> bool {
+    let published = probe
+        .basic_publish(
+            ShortString::from(""),
+            queue.clone(),
+            BasicPublishOptions {
+                mandatory: true,
+                ..BasicPublishOptions::default()
+            },
+            b"",
+            BasicProperties::default().with_correlation_id(ShortString::from(LEASE_PROBE)),
+        )
+        .await;
+    match published {
+        Ok(confirm) => matches!(
+            confirm.await,
+            Ok(Confirmation::Ack(Some(_)) | Confirmation::Nack(Some(_)))
+        ),
+        Err(_) => false,
+    }
 }
 
 async fn reply(
