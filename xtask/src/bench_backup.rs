@@ -110,7 +110,7 @@ pub fn run(root: &Path) -> Result<()> {
     Ok(())
 }
 
-fn chown_login(p: &Path) -> Result<()> {
+pub(crate) fn chown_login(p: &Path) -> Result<()> {
     let status = Command::new("chown")
         .arg("-R")
         .arg("dbsbk:dbsbk")
@@ -130,7 +130,7 @@ async fn client(sb: &testkit::Sandbox, s: &testkit::Server) -> Result<router::Cl
 
 /// Doubles `bench.blob` on every master until it holds `mib` MiB, then
 /// waits for the replicas.
-async fn load(sb: &testkit::Sandbox, mib: u64) -> Result<String> {
+pub(crate) async fn load(sb: &testkit::Sandbox, mib: u64) -> Result<String> {
     let mut size = 0;
     for m in sb
         .prod_servers()
@@ -187,7 +187,7 @@ async fn load(sb: &testkit::Sandbox, mib: u64) -> Result<String> {
     Ok(format!("{} MiB", size / (1024 * 1024)))
 }
 
-async fn unload(sb: &testkit::Sandbox) -> Result<()> {
+pub(crate) async fn unload(sb: &testkit::Sandbox) -> Result<()> {
     for m in sb
         .prod_servers()
         .iter()

@@ -9,7 +9,9 @@
 
 mod bench_backup;
 mod bench_crypt;
+mod bench_recovery;
 mod bench_remote;
+mod bench_replay;
 mod bench_stream;
 mod benchdoc;
 mod ci;
@@ -63,6 +65,7 @@ fn main() {
         Command::Bench { name } => match name.as_str() {
             "backup" => bench_backup::run(&util::workspace_root()),
             "crypt" => bench_crypt::run(&util::workspace_root()),
+            "recovery" => bench_recovery::run(&util::workspace_root()),
             "remote" => bench_remote::run(&util::workspace_root()),
             "stream" => bench_stream::run(&util::workspace_root()),
             other => Err(anyhow::anyhow!(

@@ -1,0 +1,305 @@
+//! The binlog replay half of `cargo xtask bench recovery`: the same
+//! binlogs (`BENCH_BINLOG_MIB`, default 500 MiB of row events, several
+//! files) applied to two copies of the same starting datadir, once piped
+//! through `mariadb-binlog | mariadb` (what the seeds do) and once by the
+//! server's own replication SQL thread reading them as relay logs. Both
+//! results are checked against the source (`CHECKSUM TABLE` and GTID
+//! position) before a time counts.
+//!
+//! Scratch servers of their own under `target/bench-replay`: nothing of the
+//! sandbox is touched.
+
+use crate::util::{run, wait_for};
+use anyhow::{Context as _, Result, bail};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// One way of replaying, timed and checked.
+pub struct ReplayRun {
+    /// How.
+    pub method: &'static str,
+    /// Wall time of the replay alone (servers already up).
+    pub elapsed: Duration,
+}
+
+/// What was replayed and how fast each way went.
+pub struct ReplayResult {
+    /// Bytes of binlog replayed.
+    pub bytes: u64,
+    /// Transactions replayed.
+    pub transactions: u64,
+    /// The pipe, then the SQL thread.
+    pub runs: Vec<ReplayRun>,
+}
+
+/// A scratch `mariadbd` on its own datadir, shut down on drop.
+struct Scratch {
+    dir: PathBuf,
+    child: Child,
+}
+
+impl Scratch {
+    fn start(dir: &Path, port: u16, extra: &[String]) -> Result<Scratch> {
+        std::fs::create_dir_all(dir.join("tmp"))?;
+        let child = Command::new("mariadbd")
+            .arg("--no-defaults")
+            .arg("--user=root")
+            .arg(format!("--datadir={}", dir.join("data").display()))
+            .arg(format!("--socket={}", dir.join("sock").display()))
+            .arg(format!("--port={port}"))
+            .arg("--bind-address=127.0.0.1")
+            .arg(format!("--pid-file={}", dir.join("pid").display()))
+            .arg(format!("--log-error={}", dir.join("err.log").display()))
+            .arg(format!("--tmpdir={}", dir.join("tmp").display()))
+            .args([
+                "--innodb-buffer-pool-size=512M",
+                "--innodb-log-file-size=512M",
+                "--innodb-flush-log-at-trx-commit=2",
+                "--sync-binlog=0",
+            ])
+            .arg(format!("--server-id={port}"))
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("cannot start mariadbd")?;
+        let server = Scratch {
+            dir: dir.to_path_buf(),
+            child,
+        };
+        let log = dir.join("err.log");
+        wait_for(
+            &format!("the scratch server in {}", dir.display()),
+            Duration::from_secs(60),
+            || Ok(server.sql("SELECT 1").is_ok().then_some(())),
+        )
+        .with_context(|| crate::util::tail(&log, 10))?;
+        Ok(server)
+    }
+
+    fn client(&self) -> Command {
+        let mut c = Command::new("mariadb");
+        c.arg("--no-defaults")
+            .arg(format!("--socket={}", self.dir.join("sock").display()))
+            .arg("-uroot");
+        c
+    }
+
+    /// Runs `sql`; its output, tab-separated, without column names.
+    fn sql(&self, sql: &str) -> Result<String> {
+        let out = self
+            .client()
+            .args(["-N", "-B", "-e", sql])
+            .stderr(Stdio::piped())
+            .output()?;
+        if !out.status.success() {
+            bail!(
+                "`{sql}` failed in {}: {}",
+                self.dir.display(),
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    }
+}
+
+impl Scratch {
+    /// A field of `SHOW SLAVE STATUS` (empty when there is no such field).
+    fn slave_status(&self, field: &str) -> Result<String> {
+        let out = self
+            .client()
+            .args(["-E", "-e", "SHOW SLAVE STATUS"])
+            .output()?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        Ok(text
+            .lines()
+            .filter_map(|l| l.trim_start().split_once(": "))
+            .find(|(k, _)| *k == field)
+            .map(|(_, v)| v.trim().to_owned())
+            .unwrap_or_default())
+    }
+}
+
+/// `cmd` as a shell word list.
+fn quoted(cmd: &Command) -> String {
+    std::iter::once(cmd.get_program())
+        .chain(cmd.get_args())
+        .map(|a| crate::util::shell_quote(&a.to_string_lossy()))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = self.sql("SHUTDOWN");
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs the comparison in `work` (removed first and after).
+pub fn run_replay(work: &Path, mib: u64) -> Result<ReplayResult> {
+    let _ = std::fs::remove_dir_all(work);
+    std::fs::create_dir_all(work)?;
+    let result = replay_in(work, mib);
+    let _ = std::fs::remove_dir_all(work);
+    result
+}
+
+fn replay_in(work: &Path, mib: u64) -> Result<ReplayResult> {
+    let base = work.join("base");
+    run(Command::new("mariadb-install-db")
+        .arg("--no-defaults")
+        .arg("--user=root")
+        .arg(format!("--datadir={}", base.join("data").display()))
+        .arg("--auth-root-authentication-method=normal")
+        .stdout(Stdio::null()))?;
+    let src_dir = work.join("source");
+    run(Command::new("cp").arg("-a").arg(&base).arg(&src_dir))?;
+    let binlog = src_dir.join("data").join("bin");
+    let source = Scratch::start(
+        &src_dir,
+        28101,
+        &[
+            format!("--log-bin={}", binlog.display()),
+            "--binlog-format=ROW".to_owned(),
+            "--max-binlog-size=128M".to_owned(),
+        ],
+    )?;
+    println!("writing {mib} MiB of row events on a scratch server ...");
+    let (bytes, transactions) = write_row_events(&source, mib)?;
+    source.sql("FLUSH BINARY LOGS")?;
+    let checksum = source.sql("CHECKSUM TABLE w.t")?;
+    let gtid = source.sql("SELECT @@gtid_binlog_pos")?;
+    let files: Vec<PathBuf> = source
+        .sql("SHOW BINARY LOGS")?
+        .lines()
+        .filter_map(|l| l.split('\t').next())
+        .map(|f| src_dir.join("data").join(f))
+        .collect();
+    drop(source);
+
+    let mut runs = Vec::new();
+    let pipe_dir = work.join("pipe");
+    run(Command::new("cp").arg("-a").arg(&base).arg(&pipe_dir))?;
+    let pipe = Scratch::start(&pipe_dir, 28102, &["--skip-log-bin".to_owned()])?;
+    let started = Instant::now();
+    let mut reader = Command::new("mariadb-binlog");
+    reader.arg("--no-defaults").args(&files);
+    let script = format!(
+        "set -o pipefail; {} | {} --binary-mode",
+        quoted(&reader),
+        quoted(&pipe.client())
+    );
+    run(Command::new("bash").arg("-c").arg(script))?;
+    runs.push(ReplayRun {
+        method: "`mariadb-binlog \\| mariadb` (the seeds' way)",
+        elapsed: started.elapsed(),
+    });
+    check(&pipe, &checksum, None, "the pipe")?;
+    drop(pipe);
+
+    let relay_dir = work.join("relay");
+    run(Command::new("cp").arg("-a").arg(&base).arg(&relay_dir))?;
+    let relay = relay_dir.join("data").join("bin");
+    let mut index = String::new();
+    for f in &files {
+        let name = f.file_name().context("a binlog without a name")?;
+        let link = relay_dir.join("data").join(name);
+        std::fs::hard_link(f, &link)?;
+        index += &format!("{}\n", link.display());
+    }
+    std::fs::write(relay_dir.join("data").join("bin.index"), index)?;
+    let applier = Scratch::start(
+        &relay_dir,
+        28103,
+        &[
+            "--skip-log-bin".to_owned(),
+            format!("--relay-log={}", relay.display()),
+            format!("--relay-log-index={}.index", relay.display()),
+            "--skip-slave-start".to_owned(),
+            "--relay-log-purge=0".to_owned(),
+        ],
+    )?;
+    let first = files[0]
+        .file_name()
+        .context("a binlog without a name")?
+        .to_string_lossy()
+        .into_owned();
+    applier.sql(&format!(
+        "CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=1, MASTER_USER='none', \
+         MASTER_USE_GTID=no, RELAY_LOG_FILE='{first}', RELAY_LOG_POS=4"
+    ))?;
+    let started = Instant::now();
+    applier.sql("START SLAVE SQL_THREAD")?;
+    wait_for(
+        "the SQL thread to apply every relay log",
+        Duration::from_secs(3600),
+        || {
+            if applier.slave_status("Slave_SQL_Running")? != "Yes" {
+                bail!(
+                    "the SQL thread stopped: {}",
+                    applier.slave_status("Last_SQL_Error")?
+                );
+            }
+            Ok((applier.sql("SELECT @@gtid_slave_pos")? == gtid).then_some(()))
+        },
+    )?;
+    runs.push(ReplayRun {
+        method: "replication SQL thread over the binlogs as relay logs",
+        elapsed: started.elapsed(),
+    });
+    applier.sql("STOP SLAVE")?;
+    check(&applier, &checksum, Some(&gtid), "the SQL thread")?;
+    drop(applier);
+    Ok(ReplayResult {
+        bytes,
+        transactions,
+        runs,
+    })
+}
+
+/// Both ways must end with the source's table; the SQL thread also with
+/// its GTID position (a pipe into a server without a binlog records none).
+fn check(server: &Scratch, checksum: &str, gtid: Option<&str>, how: &str) -> Result<()> {
+    let got = server.sql("CHECKSUM TABLE w.t")?;
+    if got != checksum {
+        bail!("{how} replayed to a different table: {got} vs the source's {checksum}");
+    }
+    let Some(gtid) = gtid else { return Ok(()) };
+    let pos = server.sql("SELECT @@gtid_slave_pos")?;
+    if pos != gtid {
+        bail!("{how} ended at GTID {pos}, the source at {gtid}");
+    }
+    Ok(())
+}
+
+/// Row events until the source's binlogs hold `mib` MiB: batches of
+/// inserts (one transaction of 5000 rows), updates of the newest rows, and
+/// runs of single-row transactions, as an OLTP day mixes them. Returns
+/// the binlog bytes and the number of transactions.
+fn write_row_events(source: &Scratch, mib: u64) -> Result<(u64, u64)> {
+    source.sql(
+        "CREATE DATABASE w; CREATE TABLE w.t (id BIGINT AUTO_INCREMENT PRIMARY KEY, \
+         k INT NOT NULL, pad VARCHAR(200) NOT NULL, ts DATETIME(6) NOT NULL)",
+    )?;
+    let singles: String = (0..200)
+        .map(|i| format!("INSERT INTO w.t (k, pad, ts) VALUES ({i}, REPEAT('s', 120), NOW(6));"))
+        .collect();
+    let mut transactions = 1u64;
+    loop {
+        let bytes: u64 = source
+            .sql("SHOW BINARY LOGS")?
+            .lines()
+            .filter_map(|l| l.split('\t').nth(1)?.parse::<u64>().ok())
+            .sum();
+        if bytes >= mib * 1024 * 1024 {
+            return Ok((bytes, transactions));
+        }
+        source.sql(&format!(
+            "INSERT INTO w.t (k, pad, ts) SELECT seq, REPEAT(MD5(seq), 4), NOW(6) FROM w.seq_1_to_5000; \
+             UPDATE w.t SET k = k + 1 WHERE id > (SELECT MAX(id) - 3000 FROM w.t AS x); {singles}"
+        ))?;
+        transactions += 202;
+    }
+}
