@@ -11,7 +11,7 @@ use crate::plan::{BackupPlan, make_plan};
 use crate::run::Run;
 use crate::server::{ServerResult, backup_server};
 use futures::StreamExt as _;
-use remote::{AgentType, Connector};
+use remote::Connector;
 use std::time::{Duration, Instant};
 use store::{BadBackups, Store};
 use stream::{Registry, StopReason, StreamConfig, Streamer, Watchdog, WatchdogConfig};
@@ -68,24 +68,13 @@ pub struct Outcome {
 pub async fn prepare(cfg: conf::BackupConfig, options: Options) -> Result<Prepared, BackupError> {
     let started = Instant::now();
     let now = chrono::Utc::now();
-    let hosts = Connector::new(cfg.connect.config.clone())
-        .map_err(|e| BackupError::PreCheck(e.to_string()))?;
-    let store_t = hosts
-        .host(
-            &cfg.store.host.host,
-            &cfg.store.host.login,
-            AgentType::DbInit,
-        )
-        .map_err(|e| BackupError::host(&cfg.store.host.host, "connecting", e))?;
-    store_t
+    let hosts = connector(&cfg)?;
+    let store = open_store(&cfg, &hosts)?;
+    store
+        .transport()
         .ping()
         .await
         .map_err(|e| BackupError::PreCheck(format!("backup store {}: {e}", cfg.store.host.host)))?;
-    let store = Store::new(
-        store_t,
-        cfg.store.dir.display().to_string(),
-        cfg.connect.command_timeout,
-    );
     let today = now.with_timezone(&chrono::Local).date_naive();
     let socat_log = if options.dry_run {
         stream::socat_log_dir(store.dir(), today)
@@ -293,7 +282,7 @@ pub async fn purge_to(
     to: chrono::NaiveDateTime,
     force: bool,
 ) -> Result<store::PurgePlan, BackupError> {
-    let store = open_store(cfg).await?;
+    let store = open_store(cfg, &connector(cfg)?)?;
     let names: Vec<binlog::BackupName> = store
         .list()
         .await?
@@ -309,19 +298,20 @@ pub async fn purge_to(
 
 /// `--clean-trash`.
 pub async fn clean_trash(cfg: &conf::BackupConfig) -> Result<(), BackupError> {
-    open_store(cfg).await?.clean_trash().await?;
+    open_store(cfg, &connector(cfg)?)?.clean_trash().await?;
     Ok(())
 }
 
-async fn open_store(cfg: &conf::BackupConfig) -> Result<Store, BackupError> {
-    let hosts = Connector::new(cfg.connect.config.clone())
-        .map_err(|e| BackupError::PreCheck(e.to_string()))?;
-    let t = hosts
-        .host(
-            &cfg.store.host.host,
-            &cfg.store.host.login,
-            AgentType::DbInit,
-        )
+fn connector(cfg: &conf::BackupConfig) -> Result<Connector, BackupError> {
+    Connector::new(cfg.connect.config.clone()).map_err(|e| BackupError::PreCheck(e.to_string()))
+}
+
+/// The store of `cfg`, reached through `hosts`.
+fn open_store(cfg: &conf::BackupConfig, hosts: &Connector) -> Result<Store, BackupError> {
+    let t = cfg
+        .store
+        .host
+        .transport(hosts)
         .map_err(|e| BackupError::host(&cfg.store.host.host, "connecting", e))?;
     Ok(Store::new(
         t,

@@ -30,6 +30,17 @@ pub struct HostLogin {
     pub login: Login,
 }
 
+impl HostLogin {
+    /// This host's transport from `hosts` (the seeds' dbinit agent type;
+    /// ssh uses the login).
+    pub fn transport(
+        &self,
+        hosts: &remote::Connector,
+    ) -> remote::Result<std::sync::Arc<dyn remote::Transport>> {
+        hosts.host(&self.host, &self.login, remote::AgentType::DbInit)
+    }
+}
+
 /// Reads `ip port user password` from `section`; `port` and `password`
 /// may be empty when the hosts are reached through an agent.
 pub fn host_login(section: &Section<'_>, method: ConnectMethod) -> Result<HostLogin, ConfError> {

@@ -12,7 +12,7 @@ use binlog::apply_plan::BinlogSource;
 use binlog::{ApplyPlan, BackupName, RecoverTarget, plan_apply, select_chain};
 use conf::RecoverTo;
 use futures::StreamExt as _;
-use remote::{AgentType, Command, Connector, Transport, quote};
+use remote::{Command, Connector, Transport, quote};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use store::{Store, layout};
@@ -79,19 +79,15 @@ pub async fn prepare(
     let started = Instant::now();
     let hosts = Connector::new(cfg.connect.config.clone())
         .map_err(|e| RecoveryError::PreCheck(e.to_string()))?;
-    let store_t = hosts
-        .host(
-            &cfg.store.host.host,
-            &cfg.store.host.login,
-            AgentType::DbInit,
-        )
+    let store_t = cfg
+        .store
+        .host
+        .transport(&hosts)
         .map_err(|e| RecoveryError::host(&cfg.store.host.host, "connecting", e))?;
-    let job = hosts
-        .host(
-            &cfg.job_server.host.host,
-            &cfg.job_server.host.login,
-            AgentType::DbInit,
-        )
+    let job = cfg
+        .job_server
+        .host
+        .transport(&hosts)
         .map_err(|e| RecoveryError::host(&cfg.job_server.host.host, "connecting", e))?;
     let store = Store::new(
         store_t,
