@@ -60,8 +60,65 @@ pub async fn read_router(
         cfg.router.user.as_str(),
         cfg.router.password.as_str(),
     );
-    let mut client = sql::connect(&endpoint, "the router").await?;
-    let flush_path = format!("/tmp/dbscale.conf.{run_id}");
+    let router_host = hosts
+        .host(
+            &cfg.router.host,
+            &cfg.connect.server_login,
+            AgentType::DbInit,
+        )
+        .map_err(|e| BackupError::host(&cfg.router.host, "connecting", e))?;
+    let flush_dir = private_drop_dir(&*router_host, cfg.connect.command_timeout).await?;
+    let result = read_router_through(cfg, &endpoint, &*router_host, &flush_dir, run_id).await;
+    // Owned by the login user, so removable whoever the router runs as.
+    let rm = router_host
+        .exec(
+            &Command::new("rm").arg("-rf").arg(&flush_dir),
+            Duration::from_secs(30),
+        )
+        .await;
+    if !matches!(&rm, Ok(o) if o.success()) {
+        tracing::warn!(host = %cfg.router.host, dir = %flush_dir, "could not remove the router's flushed config (it holds passwords)");
+    }
+    result
+}
+
+/// A fresh directory on the router host for the config flush: owned by the
+/// login user, mode 0733 so the router (whatever user it runs as) can
+/// create the file but nobody else can list the directory; the file name
+/// is random too, so the passwords in it cannot be found by name.
+async fn private_drop_dir(t: &dyn Transport, timeout: Duration) -> Result<String, BackupError> {
+    let out = t
+        .exec(
+            &Command::shell(
+                r#"d=$(mktemp -d "${TMPDIR:-/tmp}/dbbackup-router.XXXXXXXX") && chmod 733 "$d" && echo "$d""#,
+            ),
+            timeout,
+        )
+        .await
+        .map_err(|e| BackupError::host(t.host(), "creating a directory for the router's config flush", e))?;
+    let dir = out.stdout_str().trim().to_owned();
+    if !out.success() || dir.is_empty() {
+        return Err(BackupError::host(
+            t.host(),
+            "creating a directory for the router's config flush",
+            out.stderr_str().trim(),
+        ));
+    }
+    Ok(dir)
+}
+
+async fn read_router_through(
+    cfg: &conf::BackupConfig,
+    endpoint: &Endpoint,
+    router_host: &dyn Transport,
+    flush_dir: &str,
+    run_id: &str,
+) -> Result<(Cluster, ServerCredentials, String, Option<String>), BackupError> {
+    let mut client = sql::connect(endpoint, "the router").await?;
+    let flush_path = format!(
+        "{flush_dir}/dbscale.conf.{run_id}.{}",
+        remote::CommandId::random().0
+    );
     let topo = client
         .fetch_topology(Some(&flush_path))
         .await
@@ -88,24 +145,7 @@ pub async fn read_router(
         }
     };
     let _ = client.close().await;
-    let router_host = hosts
-        .host(
-            &cfg.router.host,
-            &cfg.connect.server_login,
-            AgentType::DbInit,
-        )
-        .map_err(|e| BackupError::host(&cfg.router.host, "connecting", e))?;
-    let text = read_remote_file(&*router_host, &flush_path, cfg.connect.command_timeout).await?;
-    // The router wrote it; we may not be allowed to remove it: say so.
-    let rm = router_host
-        .exec(
-            &Command::new("rm").arg("-f").arg(&flush_path),
-            Duration::from_secs(30),
-        )
-        .await;
-    if !matches!(&rm, Ok(o) if o.success()) {
-        tracing::warn!(host = %cfg.router.host, file = %flush_path, "could not remove the router's flushed config (it holds passwords)");
-    }
+    let text = read_remote_file(router_host, &flush_path, cfg.connect.command_timeout).await?;
     let credentials = topology::parse_dbscale_conf(&text)
         .map_err(|e| BackupError::Topology(format!("{flush_path} on {}: {e}", cfg.router.host)))?;
     Ok((cluster, credentials, text, basedir))

@@ -346,9 +346,18 @@ pub fn run_dbbackup(
     let mut secrets = sandbox_secrets(sb);
     secrets.extend(extra_secrets.iter().map(|s| (*s).to_owned()));
     let scan = CmdlineScan::start(secrets.clone(), witness.to_owned());
+    let flushes_before = router_flushes();
     let child = dbbackup_command(args).spawn().unwrap();
     let (code, stdout, stderr) = wait_limited(child, RUN_LIMIT);
     let store_cmdlines = scan.finish();
+    let left: Vec<String> = router_flushes()
+        .into_iter()
+        .filter(|f| !flushes_before.contains(f))
+        .collect();
+    assert!(
+        left.is_empty(),
+        "the run left the router's config flush (it holds passwords) in /tmp: {left:?}"
+    );
     for s in &secrets {
         assert!(
             !stdout.contains(s.as_str()) && !stderr.contains(s.as_str()),
@@ -361,6 +370,15 @@ pub fn run_dbbackup(
         stderr,
         store_cmdlines,
     }
+}
+
+/// The router's config flushes in /tmp (the sandbox's router host is this
+/// machine): dbbackup's private drop directories and the seed's file name.
+fn router_flushes() -> Vec<String> {
+    names_in(Path::new("/tmp"))
+        .into_iter()
+        .filter(|n| n.starts_with("dbbackup-router.") || n.starts_with("dbscale.conf."))
+        .collect()
 }
 
 /// Waits for `child` at most `limit` (killing it then), collecting output.
