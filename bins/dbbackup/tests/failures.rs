@@ -15,17 +15,20 @@ use common::workload::{Workload, execute};
 use common::{TestStore, dbbackup_command, poll, serial};
 use testkit::{Sandbox, Server};
 
-/// Command lines (other than ours) that contain `needle`.
-fn processes_naming(needle: &str) -> Vec<String> {
-    let me = std::process::id().to_string();
+/// `(pid, command line)` of the processes (other than ours) whose command
+/// line contains `needle`.
+fn processes_naming(needle: &str) -> Vec<(u32, String)> {
+    let me = std::process::id();
     std::fs::read_dir("/proc")
         .into_iter()
         .flatten()
         .flatten()
-        .filter(|e| e.file_name().to_string_lossy() != me)
-        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
-        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
-        .filter(|c| c.contains(needle))
+        .filter_map(|e| {
+            let pid: u32 = e.file_name().to_string_lossy().parse().ok()?;
+            let c = std::fs::read(e.path().join("cmdline")).ok()?;
+            let c = String::from_utf8_lossy(&c).replace('\0', " ");
+            (pid != me && c.contains(needle)).then_some((pid, c))
+        })
         .collect()
 }
 
@@ -52,54 +55,65 @@ fn children_of(parent: u32) -> Vec<(u32, String)> {
         .collect()
 }
 
-/// The ssh control masters a SIGKILLed dbbackup started outlive it (a
-/// known gap of the ssh transport: nothing ties them to their parent).
-/// Say so, and end them (by pid) so they do not pile up.
-fn reap_leaked_ssh_masters(children: &[(u32, String)]) {
-    let masters: Vec<u32> = children
-        .iter()
-        .filter(|(_, c)| c.starts_with("ssh ") && c.contains(" -M "))
-        .map(|(p, _)| *p)
-        .collect();
-    std::thread::sleep(Duration::from_secs(2));
-    let alive: Vec<u32> = masters
-        .into_iter()
-        .filter(|p| std::path::Path::new(&format!("/proc/{p}")).exists())
-        .collect();
-    if !alive.is_empty() {
-        eprintln!(
-            "note: {} ssh control masters of the killed dbbackup outlived it; ending them",
-            alive.len()
-        );
-        for p in alive {
-            let _ = std::process::Command::new("kill")
-                .arg(p.to_string())
-                .status();
+/// What a SIGKILLed dbbackup may not leave running: its ssh control
+/// masters and mux clients (its children when it was killed), and every
+/// process naming one of `needles` (its backup's name, its store
+/// directory): mariabackup, the socat listeners and senders, the remote
+/// scripts around them. On drop (an assertion failed) survivors are ended
+/// by pid, so they do not pile up on the shared sandbox.
+struct KilledRun {
+    children: Vec<(u32, String)>,
+    needles: Vec<String>,
+}
+
+impl KilledRun {
+    fn survivors(&self) -> Vec<(u32, String)> {
+        let mut left: Vec<(u32, String)> = self
+            .children
+            .iter()
+            .filter(|(p, _)| {
+                // Not a zombie: `pid (comm) state ...`.
+                std::fs::read_to_string(format!("/proc/{p}/stat")).is_ok_and(|st| {
+                    st.rsplit_once(')')
+                        .is_some_and(|(_, r)| !r.trim_start().starts_with('Z'))
+                })
+            })
+            .cloned()
+            .collect();
+        for n in &self.needles {
+            left.extend(processes_naming(n));
+        }
+        left.sort();
+        left.dedup();
+        left
+    }
+
+    /// Polls (bounded) until nothing of the killed run is left: the ssh
+    /// lifelines end its remote commands (SIGTERM, SIGKILL after 2 s) and
+    /// its masters get SIGTERM with it.
+    fn assert_all_ended(&self) {
+        let limit = Duration::from_secs(15);
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            let left = self.survivors();
+            if left.is_empty() {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "still running {limit:?} after dbbackup was killed: {left:#?}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
         }
     }
 }
 
-/// Ends (by pid) socat listeners writing under `store_dir` whose run is
-/// gone, saying so: nothing else ever would.
-fn end_orphan_listeners(store_dir: &str) {
-    let me = std::process::id().to_string();
-    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let pid = e.file_name().to_string_lossy().into_owned();
-        if pid == me {
-            continue;
-        }
-        let Ok(c) = std::fs::read(e.path().join("cmdline")) else {
-            continue;
-        };
-        let c = String::from_utf8_lossy(&c).replace('\0', " ");
-        if c.starts_with("socat ") && c.contains("tcp-listen:") && c.contains(store_dir) {
-            eprintln!("note: an orphan socat listener of the killed run: {c}");
-            let _ = std::process::Command::new("kill").arg(&pid).status();
-            // It logs its exit: wait for it, so later snapshots hold still.
-            let proc_dir = e.path();
-            poll(Duration::from_secs(10), "the listener exiting", || {
-                (!proc_dir.exists()).then_some(())
-            });
+impl Drop for KilledRun {
+    fn drop(&mut self) {
+        for (pid, _) in self.survivors() {
+            let _ = std::process::Command::new("kill")
+                .arg(pid.to_string())
+                .status();
         }
     }
 }
@@ -142,33 +156,16 @@ async fn killed_backup_leaves_no_ok_and_the_next_run_trashes_it() {
             })
         })
     });
-    let children = children_of(child.id());
+    let run = KilledRun {
+        children: children_of(child.id()),
+        needles: vec![killed.clone(), store.dir.display().to_string()],
+    };
     child.kill().unwrap();
     child.wait().unwrap();
-    reap_leaked_ssh_masters(&children);
     assert!(!store.dir.join(&killed).join("ok").exists());
-
-    // Its remote commands are not ended with it (a known gap, see
-    // `killed_backup_ends_its_remote_commands`): its mariabackups run to
-    // their end, which must come (bounded), so the next run is not slowed
-    // by their BACKUP STAGE locks. A socat listener whose sender never
-    // started waits forever: note it and end it (by pid).
-    let killed_at = std::time::Instant::now();
-    poll(
-        Duration::from_secs(120),
-        "the killed run's mariabackups ending",
-        || {
-            (!processes_naming(&killed)
-                .iter()
-                .any(|c| c.starts_with("mariabackup ")))
-            .then_some(())
-        },
-    );
-    eprintln!(
-        "the killed run's mariabackups outlived it by {:?}",
-        killed_at.elapsed()
-    );
-    end_orphan_listeners(&store.dir.display().to_string());
+    // Its remote commands (mariabackups mid-stream, socat listeners whose
+    // sender never started) and its ssh masters die with it.
+    run.assert_all_ended();
 
     // A dry run says what it would clean, and leaves it.
     let before = store.snapshot();
@@ -286,15 +283,13 @@ async fn stopped_replica_is_replaced_by_another_in_a_full_backup() {
     assert_eq!(sb.server(&now[0].server).initial_role, "replica");
 }
 
-/// Known gap (remote/stream, not the engine): the remote commands of a
-/// SIGKILLed dbbackup are not tied to it and run to their end. Here the
+/// The remote commands of a SIGKILLed dbbackup die with it. Here the
 /// replica's mariabackup is held at its BACKUP STAGE by a session holding
 /// `LOCK TABLES <test table> WRITE` there (no write: no GTID) while
-/// dbbackup is killed: today mariabackup is still running (and will stream
-/// into the killed directory) when the lock is released. Run with
-/// `--ignored` once the transports end a dead controller's commands.
+/// dbbackup is killed: it must be gone (with every other command and ssh
+/// master of the run) before the lock is released, else it would go on
+/// streaming into the killed run's directory.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "known gap: remote commands outlive a SIGKILLed dbbackup"]
 async fn killed_backup_ends_its_remote_commands() {
     let Some(sb) = Sandbox::get() else { return };
     let _serial = serial().await;
@@ -319,39 +314,27 @@ async fn killed_backup_ends_its_remote_commands() {
         .spawn()
         .unwrap();
     let needle = format!("-{}.cnf", replica.name);
-    let backup = poll(Duration::from_secs(60), "mariabackup starting", || {
+    poll(Duration::from_secs(60), "mariabackup starting", || {
         assert!(child.try_wait().unwrap().is_none(), "dbbackup ended early");
         processes_naming(&needle)
             .into_iter()
-            .find(|c| c.starts_with("mariabackup "))
+            .find(|(_, c)| c.starts_with("mariabackup "))
     });
-    let children = children_of(child.id());
+    let killed = store.backups().pop().unwrap();
+    let run = KilledRun {
+        children: children_of(child.id()),
+        needles: vec![killed.clone(), needle, store.dir.display().to_string()],
+    };
     child.kill().unwrap();
     child.wait().unwrap();
-    // Give a transport that notices its controller's death a moment.
-    std::thread::sleep(Duration::from_secs(3));
-    let survivors: Vec<String> = processes_naming(&needle)
-        .into_iter()
-        .filter(|c| c.starts_with("mariabackup "))
-        .collect();
-    reap_leaked_ssh_masters(&children);
+    // No next run removes the killed run's option files here: do it.
+    for f in tmpdir_files_naming(&sb, &killed) {
+        let _ = std::fs::remove_file(f);
+    }
+    run.assert_all_ended();
     lock.execute("UNLOCK TABLES").await.unwrap();
     let _ = lock.close().await;
-    // Let the orphans finish before the store goes away.
-    poll(Duration::from_secs(60), "orphans finishing", || {
-        processes_naming(&needle).is_empty().then_some(())
-    });
-    end_orphan_listeners(&store.dir.display().to_string());
-    // No next run removes the killed run's option files here: do it.
-    for b in store.backups() {
-        for f in tmpdir_files_naming(&sb, &b) {
-            let _ = std::fs::remove_file(f);
-        }
-    }
-    assert!(
-        survivors.is_empty(),
-        "mariabackup of the killed run still runs 3 s after it: {backup}"
-    );
+    assert!(!store.dir.join(&killed).join("ok").exists());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
