@@ -1,7 +1,8 @@
 //! Remote commands die with their controller (issue 5, "a backup killed
-//! mid-way"), against every remote transport: a client process (this test
+//! mid-way"), against every transport: a client process (this test
 //! binary re-run as `client_process`) starts a long command, is SIGKILLed,
-//! and every process of that command is gone within a bounded poll (ssh:
+//! and every process of that command is gone within a bounded poll (local:
+//! the lifeline helper's pipe closing; ssh:
 //! the lifeline on the channel's stdin, and its control master too;
 //! adm-agent: the HTTP connection closing; rabbit-agent: the client's
 //! exclusive reply queue disappearing). A command that ends normally leaves
@@ -287,6 +288,7 @@ macro_rules! for_transports {
 }
 
 for_transports! {
+    Local => local,
     Ssh => ssh,
     Adm => adm,
     AdmTls => adm_tls,

@@ -1,5 +1,6 @@
 //! The local transport: runs commands on this host, each in its own process
-//! group, with the timeout and kill applied to the whole group. The agents
+//! group, with the timeout and kill applied to the whole group, and ended
+//! by a helper when this process dies (see `Lifeline`). The agents
 //! (`dbagent`) run their commands through it too.
 
 use crate::command::Command;
@@ -24,6 +25,89 @@ pub struct Local {
     host: String,
     running: Arc<Mutex<HashMap<CommandId, Entry>>>,
     limit: Arc<Semaphore>,
+    lifeline: Arc<Mutex<Option<Arc<Lifeline>>>>,
+}
+
+/// The shell script of a [`Lifeline`] helper: it keeps the process groups
+/// named on its stdin (`+ PGID` started, `- PGID` ended) and, at EOF, ends
+/// those still running (SIGTERM, SIGKILL after [`KILL_GRACE`]).
+const LIFELINE_SCRIPT: &str = "while read -r op g; do case $op in \
+     +) eval \"g$g=1\" ;; -) unset \"g$g\" ;; esac; done; \
+     l=$(set | sed -n 's/^g\\([0-9][0-9]*\\)=.*/\\1/p'); [ -n \"$l\" ] || exit 0; \
+     for g in $l; do env kill -TERM -- -\"$g\"; done 2>/dev/null; sleep \"$1\"; \
+     for g in $l; do env kill -KILL -- -\"$g\"; done 2>/dev/null";
+
+/// Ties local commands to this process: a small `sh` (its own process
+/// group, so a terminal's signals leave it alone) reads the process groups
+/// of running commands from a pipe only this process writes (close-on-exec,
+/// so no command inherits it). When the pipe closes, because this process
+/// died or dropped its [`Local`] and every [`Running`] of it, the helper
+/// ends the groups still listed. One helper per [`Local`], started with
+/// its first command.
+struct Lifeline {
+    stdin: Mutex<Option<std::process::ChildStdin>>,
+    helper: Mutex<Option<std::process::Child>>,
+}
+
+impl std::fmt::Debug for Lifeline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lifeline").finish_non_exhaustive()
+    }
+}
+
+impl Lifeline {
+    fn start() -> std::io::Result<Lifeline> {
+        use std::os::unix::process::CommandExt as _;
+        let mut helper = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(LIFELINE_SCRIPT)
+            .arg("lifeline")
+            .arg(KILL_GRACE.as_secs().to_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()?;
+        Ok(Lifeline {
+            stdin: Mutex::new(helper.stdin.take()),
+            helper: Mutex::new(Some(helper)),
+        })
+    }
+
+    /// Tells the helper that group `pgid` started (`+`) or ended (`-`).
+    /// A line is far below the pipe's buffer and the helper drains it, so
+    /// the write does not block; a dead helper only costs the guarantee.
+    fn note(&self, op: char, pgid: i32) {
+        use std::io::Write as _;
+        let mut stdin = self
+            .stdin
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(pipe) = stdin.as_mut()
+            && pipe.write_all(format!("{op} {pgid}\n").as_bytes()).is_err()
+        {
+            *stdin = None;
+        }
+    }
+}
+
+impl Drop for Lifeline {
+    fn drop(&mut self) {
+        // EOF: the helper ends what is still listed, then exits; reap it
+        // off this thread.
+        self.stdin
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        let helper = self
+            .helper
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(mut helper) = helper {
+            std::thread::spawn(move || helper.wait());
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -47,7 +131,26 @@ impl Local {
             host: host.into(),
             running: Arc::default(),
             limit: Arc::new(Semaphore::new(max_concurrent.max(1))),
+            lifeline: Arc::default(),
         }
+    }
+
+    /// This transport's lifeline helper, started on first use (`None`
+    /// when it cannot start: commands then outlive a killed controller).
+    fn lifeline(&self) -> Option<Arc<Lifeline>> {
+        let mut slot = self
+            .lifeline
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if slot.is_none() {
+            match Lifeline::start() {
+                Ok(l) => *slot = Some(Arc::new(l)),
+                Err(e) => {
+                    tracing::warn!(host = %self.host, error = %e, "cannot start the local lifeline helper; commands will outlive this process");
+                }
+            }
+        }
+        slot.clone()
     }
 
     /// Starts `cmd` under the id `id` (agents pass the client's id).
@@ -92,6 +195,10 @@ impl Local {
             .id()
             .and_then(|p| i32::try_from(p).ok())
             .ok_or_else(|| self.spawn_err(cmd, "no pid".into()))?;
+        let lifeline = self.lifeline();
+        if let Some(l) = &lifeline {
+            l.note('+', pgid);
+        }
         let (kill_tx, mut kill_rx) = watch::channel(false);
         self.lock().insert(
             id.clone(),
@@ -134,6 +241,9 @@ impl Local {
                 }
                 () = killed => stop_group(pgid, &mut child).await,
             };
+            if let Some(l) = &lifeline {
+                l.note('-', pgid);
+            }
             running
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -230,5 +340,41 @@ impl Transport for Local {
 
     async fn kill(&self, id: &CommandId) -> Result<()> {
         self.kill_id(id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn group_alive(pgid: i32) -> bool {
+        killpg(Pid::from_raw(pgid), None).is_ok()
+    }
+
+    #[tokio::test]
+    async fn the_lifeline_helper_ends_what_was_left_running() {
+        let local = Local::default();
+        let done = local
+            .exec(&Command::new("true"), Duration::from_secs(10))
+            .await
+            .unwrap();
+        assert!(done.success());
+        let running = local
+            .spawn(&Command::shell("sleep 1000 | cat"), None)
+            .await
+            .unwrap();
+        let pgid = local.lock().get(&running.id).unwrap().pgid;
+        assert!(group_alive(pgid));
+        // Neither waited for nor killed: as if this process had died.
+        drop(running);
+        drop(local);
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while group_alive(pgid) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "group {pgid} outlived its lifeline"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 }

@@ -206,10 +206,10 @@ pub trait Transport: Send + Sync + fmt::Debug {
 
     /// Starts `cmd`; it is killed (its whole process group, on the host)
     /// when it runs longer than `timeout`, and waiting then yields
-    /// [`Error::Timeout`]. Over ssh and the agents it is also killed when
-    /// this process dies or drops the [`Running`] before it ended (for
-    /// ssh, only a command without [`Command::stdin`] bytes); a [`Local`]
-    /// command outlives a killed controller.
+    /// [`Error::Timeout`]. It is also killed when this process dies; over
+    /// ssh and the agents also when the [`Running`] is dropped before it
+    /// ended (for ssh, only a command without [`Command::stdin`] bytes; a
+    /// [`Local`] command once its `Local` is dropped too).
     ///
     /// [`Local`]: crate::Local
     async fn spawn(&self, cmd: &Command, timeout: Option<Duration>) -> Result<Running>;
