@@ -48,7 +48,9 @@ enum Command {
     /// `remote` (round trips and stream throughput per transport),
     /// `stream` (1 GiB through socat: the stream crate vs the raw pipeline),
     /// `backup` (dbbackup vs raw per-server `mariabackup | socat`, BENCH_MIB
-    /// MiB per datasource, default 1024).
+    /// MiB per datasource, default 1024), `recovery` (dbrecover vs the raw
+    /// restore commands, BENCH_MIB default 256; binlog replay by the pipe vs
+    /// the SQL thread, BENCH_BINLOG_MIB default 500).
     Bench {
         /// Which benchmark.
         name: String,
@@ -69,7 +71,7 @@ fn main() {
             "remote" => bench_remote::run(&util::workspace_root()),
             "stream" => bench_stream::run(&util::workspace_root()),
             other => Err(anyhow::anyhow!(
-                "unknown benchmark {other:?} (known: backup, crypt, remote, stream)"
+                "unknown benchmark {other:?} (known: backup, crypt, recovery, remote, stream)"
             )),
         },
     };

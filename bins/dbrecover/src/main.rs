@@ -90,8 +90,8 @@ async fn run(cli: Cli, cfg: conf::RecoveryConfig, password: Option<Zeroizing<Str
         Ok(outcome) => {
             for r in &outcome.restored {
                 println!(
-                    "datasource {}: restored ({} binlog files replayed) in {}:{}",
-                    r.datasource, r.binlogs, outcome.plan.job_host, r.data_dir
+                    "datasource {}: restored ({} binlog files replayed by {}) in {}:{}",
+                    r.datasource, r.binlogs, r.replayed_by, outcome.plan.job_host, r.data_dir
                 );
                 match &r.gtid {
                     Some(g) => println!("datasource {}: GTID position {g}", r.datasource),

@@ -183,10 +183,23 @@ fn check_restored(
 }
 
 /// Recovers to `to` with the sandbox config `var`, asserting success.
-async fn recover(env: &Env, var: &str, to: &To, args: &[&str], secrets: &[&str]) {
+async fn recover(env: &Env, var: &str, to: &To, args: &[&str], secrets: &[&str]) -> Output {
     let conf = env.recovery_conf(var, to);
     let out = env.dbrecover(&conf, args, secrets).await;
     out.assert_recovered();
+    // A position target is replayed by the server's SQL thread, a datetime
+    // by the mariadb-binlog pipe (or nothing was left to replay).
+    let expected = match to {
+        To::Dir(_) => "replayed by the SQL thread)",
+        To::Time(_) => "replayed by mariadb-binlog)",
+    };
+    for line in out.stdout.lines().filter(|l| l.contains(": restored (")) {
+        assert!(
+            line.contains(expected) || line.contains("replayed by nothing)"),
+            "expected {expected:?}: {line}"
+        );
+    }
+    out
 }
 
 /// The master's directory name of a point in a backup (`<ds>-<server>-<host>-<port>`).
@@ -253,8 +266,13 @@ async fn chain_under_writes_recovers_to_each_consistence_point() {
     assert!(!out.stdout.contains("ds_info"), "ds_info for a dir:\n{out}");
     check_restored(&env, &wl, &to, &truths[2], &gtids[1]);
 
+    // Written to during the backup: the SQL thread had binlogs to replay.
     let to = To::Dir(full.clone());
-    recover(&env, "RECOVERY_SSH_CONF", &to, &[], &[]).await;
+    let out = recover(&env, "RECOVERY_SSH_CONF", &to, &[], &[]).await;
+    assert!(
+        out.stdout.contains("replayed by the SQL thread)"),
+        "the SQL thread replayed nothing:\n{out}"
+    );
     check_restored(&env, &wl, &to, &truths[0], &gtids[0]);
 }
 

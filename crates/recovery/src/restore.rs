@@ -4,10 +4,12 @@
 //! master's binlogs to the target, store the recovered GTID position, shut
 //! it down.
 
+mod relay;
+
 use crate::error::RecoveryError;
 use crate::gtid_state::{self, ServerFlavor};
 use crate::plan::RecoveryPlan;
-use binlog::{ApplyStop, DatasourceApply, GtidSet};
+use binlog::{ApplyStop, BinlogPos, DatasourceApply, GtidSet};
 use remote::{Command, Transport, quote};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -109,6 +111,9 @@ pub struct Restored {
     /// The GTID state the data now holds (the backup's executed GTIDs plus
     /// the replayed ones; MariaDB: its `gtid_slave_pos`), when it has one.
     pub gtid: Option<GtidSet>,
+    /// How the binlogs were replayed: `the SQL thread` (over them as relay
+    /// logs), `mariadb-binlog` (piped into the client), or `nothing`.
+    pub replayed_by: &'static str,
 }
 
 impl Restore<'_> {
@@ -211,8 +216,26 @@ impl Restore<'_> {
             )
         })?;
         let socket = socket_path(&base, port);
-        let server = self.start_server(ds, &data, &base, &socket, port).await?;
-        let replay = self.replay_with_state(ds, apply, &socket).await;
+        // The server's SQL thread replays when it can do so exactly (MariaDB,
+        // a position stop); its relay logs must be there before it starts.
+        let relay = relay::Relay::plan(apply, &base)
+            .filter(|_| ServerFlavor::of(self.flavor) == ServerFlavor::Mariadb);
+        if let Some(r) = &relay {
+            let sources = binlog_paths(self.plan, self.store_dir, apply);
+            self.sh(
+                ds,
+                "staging the binlogs as relay logs",
+                Command::shell(r.stage_script(&sources)),
+            )
+            .await?;
+        }
+        let extra = relay.as_ref().map(relay::Relay::server_options);
+        let server = self
+            .start_server(ds, &data, &base, &socket, port, extra.as_deref())
+            .await?;
+        let replay = self
+            .replay_with_state(ds, apply, &socket, relay.as_ref())
+            .await;
         let stop = self.stop_server(ds, &socket, server).await;
         let (replayed, gtid) = replay?;
         stop?;
@@ -223,9 +246,9 @@ impl Restore<'_> {
                 ds,
                 "removing auto.cnf and the replay's binary log",
                 Command::shell(format!(
-                    "rm -f {} {}/{REPLAY_BINLOG}.*",
+                    "rm -rf {} {base}/{REPLAY_BINLOG}.* {base}/relay",
                     quote(&format!("{data}/auto.cnf")),
-                    quote(&base)
+                    base = quote(&base)
                 )),
             )
             .await;
@@ -233,6 +256,11 @@ impl Restore<'_> {
             datasource: ds.to_owned(),
             data_dir: data,
             binlogs: replayed,
+            replayed_by: match (replayed, &relay) {
+                (0, _) => "nothing",
+                (_, Some(_)) => "the SQL thread",
+                (_, None) => "mariadb-binlog",
+            },
             gtid,
         })
     }
@@ -267,6 +295,7 @@ impl Restore<'_> {
         ds: &str,
         apply: &DatasourceApply,
         socket: &str,
+        relay: Option<&relay::Relay>,
     ) -> Result<(usize, Option<GtidSet>), RecoveryError> {
         let flavor = ServerFlavor::of(self.flavor);
         let connections: Vec<String> = match gtid_state::connections_query(flavor) {
@@ -297,7 +326,10 @@ impl Restore<'_> {
             &gtid_state::before_replay(flavor, apply.skip_gtids.as_ref()),
         )
         .await?;
-        let replayed = self.replay(ds, apply, socket).await?;
+        let replayed = match relay {
+            Some(r) => self.replay_by_sql_thread(ds, apply, socket, r).await?,
+            None => self.replay(ds, apply, socket).await?,
+        };
         let step = "reading the recovered GTID state";
         let text = self
             .sql(
@@ -352,6 +384,7 @@ impl Restore<'_> {
         base: &str,
         socket: &str,
         port: u16,
+        extra_options: Option<&str>,
     ) -> Result<TempServer, RecoveryError> {
         // Its own binary log tracks the replayed GTIDs. No sync per commit:
         // a crash fails the recovery anyway, and the clean shutdown flushes.
@@ -360,13 +393,14 @@ impl Restore<'_> {
              exec {prog} --no-defaults $user {basedir} --datadir={data} --socket={socket} --port={port} \
              --bind-address=127.0.0.1 --pid-file={base}/mysqld.pid --log-error={base}/mysqld.err \
              --skip-grant-tables --skip-slave-start --innodb-buffer-pool-size=128M \
-             --log-bin={binlog} --server-id={port} --sync-binlog=0 --innodb-flush-log-at-trx-commit=2",
+             --log-bin={binlog} --server-id={port} --sync-binlog=0 --innodb-flush-log-at-trx-commit=2 {extra}",
             prog = quote(&self.server.program),
             basedir = self.server.options(),
             data = quote(data),
             socket = quote(socket),
             base = quote(base),
             binlog = quote(&format!("{base}/{REPLAY_BINLOG}")),
+            extra = extra_options.unwrap_or_default(),
         );
         let running = self
             .job
@@ -465,6 +499,105 @@ impl Restore<'_> {
         }
     }
 
+    /// Replays the binlogs staged as `relay` logs with the server's SQL
+    /// thread (see [`relay`]); returns how many files it read.
+    async fn replay_by_sql_thread(
+        &self,
+        ds: &str,
+        apply: &DatasourceApply,
+        socket: &str,
+        relay: &relay::Relay,
+    ) -> Result<usize, RecoveryError> {
+        let step = "finding the first transaction to replay";
+        let start = match &apply.skip_gtids {
+            Some(GtidSet::Mariadb(after)) => {
+                let files: Vec<String> = apply.binlogs.iter().map(|b| b.file.to_string()).collect();
+                // No pipefail: the filter stops reading at the first match.
+                let script = format!(
+                    "{} | {}",
+                    binlog_command(self.plan, self.store_dir, apply, Reading::Replay),
+                    relay::first_transaction_filter(&files)
+                );
+                let out = self
+                    .sh(ds, step, Command::new("bash").arg("-c").arg(script))
+                    .await?;
+                match out.split_whitespace().collect::<Vec<_>>()[..] {
+                    [file, pos] => BinlogPos {
+                        file: file.parse().map_err(|e| self.err(ds, step, e))?,
+                        pos: pos.parse().map_err(|e| self.err(ds, step, e))?,
+                    },
+                    [] if self.nothing_after(ds, apply, after).await? => {
+                        tracing::info!(
+                            datasource = ds,
+                            "the restored data already reaches the target: no binlog to replay"
+                        );
+                        return Ok(0);
+                    }
+                    _ => {
+                        return Err(self.err(
+                            ds,
+                            step,
+                            format!("no transaction after GTID position {after} in the binlogs, but not every one is applied: {out}"),
+                        ));
+                    }
+                }
+            }
+            _ => apply.start.clone(),
+        };
+        let step = "replaying binlogs (SQL thread over the relay logs)";
+        self.sql(ds, socket, step, &relay.statements(&start))
+            .await?;
+        let status = Command::new(self.client.as_str())
+            .arg("--no-defaults")
+            .arg(format!("--socket={socket}"))
+            .arg("--vertical")
+            .arg("--execute=SHOW SLAVE STATUS");
+        let deadline = Instant::now() + Duration::from_secs(24 * 3600);
+        loop {
+            let thread = relay::SqlThread::parse(&self.sh(ds, step, status.clone()).await?);
+            if let Some(e) = thread.error {
+                return Err(self.err(
+                    ds,
+                    step,
+                    format!("{e} (from {start}; relay logs in {})", relay.dir),
+                ));
+            }
+            if !thread.running {
+                let stop = (relay.stop.file.to_string(), relay.stop.pos);
+                if thread.at.as_ref() != Some(&stop) {
+                    return Err(self.err(
+                        ds,
+                        step,
+                        format!(
+                            "the SQL thread stopped at {:?}, not at {}",
+                            thread.at, relay.stop
+                        ),
+                    ));
+                }
+                break;
+            }
+            if Instant::now() > deadline {
+                return Err(self.err(ds, step, "still running after 24 h"));
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        // The replication set up for the replay goes too (and its relay logs,
+        // which are links or copies).
+        self.sql(
+            ds,
+            socket,
+            "removing the replay's replication configuration",
+            &["STOP SLAVE".to_owned(), "RESET SLAVE ALL".to_owned()],
+        )
+        .await?;
+        tracing::info!(datasource = ds, from = %start, to = %relay.stop, "replayed by the SQL thread");
+        Ok(apply
+            .binlogs
+            .iter()
+            .filter(|b| b.file >= start.file)
+            .count())
+    }
+
     /// Whether every GTID in the replay range is already in `pos`.
     async fn nothing_after(
         &self,
@@ -519,6 +652,22 @@ impl Restore<'_> {
     }
 }
 
+/// Where `apply`'s binlogs are on the job server, in replay order.
+fn binlog_paths(plan: &RecoveryPlan, store_dir: &str, apply: &DatasourceApply) -> Vec<String> {
+    apply
+        .binlogs
+        .iter()
+        .map(|b| {
+            format!(
+                "{}/{}/{}",
+                plan.backup_dir(store_dir, b.backup),
+                b.dir,
+                b.file
+            )
+        })
+        .collect()
+}
+
 /// The `mariadb-binlog` command line over `apply`'s files: for the replay
 /// from after the executed GTIDs (MariaDB: a GTID start position; MySQL:
 /// `--exclude-gtids` and the byte start) to the stop; for a listing, every
@@ -548,14 +697,7 @@ fn binlog_command(
         }
         (ApplyStop::Datetime(_), Reading::Listing) => {}
     }
-    for b in &apply.binlogs {
-        args.push(format!(
-            "{}/{}/{}",
-            plan.backup_dir(store_dir, b.backup),
-            b.dir,
-            b.file
-        ));
-    }
+    args.extend(binlog_paths(plan, store_dir, apply));
     format!(
         "mariadb-binlog {}",
         args.iter()

@@ -1,0 +1,247 @@
+//! Binlog replay by the temporary server's own replication SQL thread:
+//! the master's binlogs become the server's relay logs (hard links, or
+//! copies across file systems, under the same base name, so file names and
+//! positions are the master's), `CHANGE MASTER TO RELAY_LOG_FILE/POS` puts
+//! the SQL thread at the start and `START SLAVE SQL_THREAD UNTIL
+//! RELAY_LOG_FILE/POS` stops it exactly at the consistence point.
+//!
+//! It applies row events inside the server instead of decoding them to
+//! SQL text and parsing that again (3x the `mariadb-binlog | mariadb` rate
+//! in `cargo xtask bench recovery`). Limits, each checked on MariaDB 10.11:
+//! - single-threaded: the parallel applier crashes (signal 11) on binlogs
+//!   used as relay logs, which lack the master's Rotate event;
+//! - no GTID mode (`MASTER_USE_GTID=slave_pos` discards the relay logs), so
+//!   a start "after GTID position P" is turned into a byte position first
+//!   (the first transaction `mariadb-binlog --start-position=P` shows);
+//! - no datetime stop (no `UNTIL` for it): a stop-datetime replays through
+//!   the pipe.
+//!
+//! The relay index is read when the server starts, so the relay logs are
+//! staged before it starts.
+
+use binlog::{ApplyStop, BinlogPos, DatasourceApply};
+use remote::quote;
+
+/// The relay logs of one datasource's temporary server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Relay {
+    /// Directory holding the relay logs and their index.
+    pub dir: String,
+    /// The binlogs' base name (`mysql-bin`), also the relay logs'.
+    pub basename: String,
+    /// Where the SQL thread stops.
+    pub stop: BinlogPos,
+}
+
+impl Relay {
+    /// The relay plan for `apply` under `base`, when the SQL thread can do
+    /// this replay exactly (a position stop, binlogs of one base name).
+    pub fn plan(apply: &DatasourceApply, base: &str) -> Option<Relay> {
+        let ApplyStop::Position(stop) = &apply.stop else {
+            return None;
+        };
+        let first = apply.binlogs.first()?;
+        let basename = first.file.base().to_owned();
+        if apply.binlogs.iter().any(|b| b.file.base() != basename) {
+            return None;
+        }
+        Some(Relay {
+            dir: format!("{base}/relay"),
+            basename,
+            stop: stop.clone(),
+        })
+    }
+
+    /// The shell script that links (or copies) `sources`, the binlog paths
+    /// in replay order, into the relay directory and writes the index.
+    pub fn stage_script(&self, sources: &[String]) -> String {
+        let dir = quote(&self.dir);
+        let mut s = format!(
+            "set -e; rm -rf {dir}; mkdir -p {dir}; cd {dir}; : > {}.index; ",
+            quote(&self.basename)
+        );
+        for src in sources {
+            let name = src.rsplit('/').next().unwrap_or(src);
+            s.push_str(&format!(
+                "ln -f {src} . 2>/dev/null || cp {src} .; echo {path} >> {index}; ",
+                src = quote(src),
+                path = quote(&format!("{}/{name}", self.dir)),
+                index = quote(&format!("{}.index", self.basename)),
+            ));
+        }
+        s
+    }
+
+    /// Options of the temporary server that reads these relay logs. The
+    /// replayed transactions go to its binary log (`--log-slave-updates`),
+    /// which is where the recovered GTID state is read from.
+    pub fn server_options(&self) -> String {
+        let path = format!("{}/{}", self.dir, self.basename);
+        format!(
+            "--relay-log={} --relay-log-index={} --relay-log-purge=0 --log-slave-updates \
+             --slave-parallel-threads=0",
+            quote(&path),
+            quote(&format!("{path}.index"))
+        )
+    }
+
+    /// Statements that put the SQL thread at `start` and run it to the stop.
+    pub fn statements(&self, start: &BinlogPos) -> Vec<String> {
+        vec![
+            format!(
+                "CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=1, MASTER_USER='dbrecover-relay', \
+                 MASTER_USE_GTID=no, RELAY_LOG_FILE='{}', RELAY_LOG_POS={}",
+                start.file, start.pos
+            ),
+            format!(
+                "START SLAVE SQL_THREAD UNTIL RELAY_LOG_FILE='{}', RELAY_LOG_POS={}",
+                self.stop.file, self.stop.pos
+            ),
+        ]
+    }
+}
+
+/// The shell filter over a `mariadb-binlog --start-position=<GTID
+/// position>` listing of `files` (in order) that prints where the first
+/// transaction after the start is: `<file> <position>`, nothing when there
+/// is none. Each file's listing starts with its format description event.
+pub(super) fn first_transaction_filter(files: &[String]) -> String {
+    let names = files.join(" ");
+    format!(
+        "awk -v names={} 'BEGIN {{ n = split(names, f, \" \") }} \
+         /^# at / {{ at = $3 }} /Start: binlog v 4/ {{ i++ }} \
+         /GTID [0-9]+-[0-9]+-[0-9]+/ {{ print f[i], at; exit }}'",
+        quote(&names)
+    )
+}
+
+/// The SQL thread's state, from `SHOW SLAVE STATUS` (vertical output).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub(super) struct SqlThread {
+    /// `Slave_SQL_Running` is `Yes`.
+    pub running: bool,
+    /// `Last_SQL_Errno`, `Last_SQL_Error`.
+    pub error: Option<String>,
+    /// `Relay_Log_File`, `Relay_Log_Pos`: where it is.
+    pub at: Option<(String, u64)>,
+}
+
+impl SqlThread {
+    /// Reads `SHOW SLAVE STATUS\G` output.
+    pub fn parse(text: &str) -> SqlThread {
+        let field = |name: &str| {
+            text.lines()
+                .filter_map(|l| l.trim_start().split_once(": "))
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.trim().to_owned())
+        };
+        let errno = field("Last_SQL_Errno").unwrap_or_default();
+        SqlThread {
+            running: field("Slave_SQL_Running").as_deref() == Some("Yes"),
+            error: (!errno.is_empty() && errno != "0").then(|| {
+                format!(
+                    "error {errno}: {}",
+                    field("Last_SQL_Error").unwrap_or_default()
+                )
+            }),
+            at: field("Relay_Log_File").zip(field("Relay_Log_Pos").and_then(|p| p.parse().ok())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::process::Command as Sh;
+
+    fn pos(file: &str, pos: u64) -> BinlogPos {
+        BinlogPos {
+            file: file.parse().unwrap(),
+            pos,
+        }
+    }
+
+    #[test]
+    fn the_filter_names_the_file_and_position_of_the_first_transaction() {
+        let listing = "# at 4\n#261121 server id 1 Start: binlog v 4, server v 10.11\n\
+                       # at 256\n#x Gtid list [0-1-30]\n\
+                       # at 4\n#261121 server id 1 Start: binlog v 4, server v 10.11\n\
+                       # at 5420419\n#261121 server id 1 end_log_pos 5420461 GTID 0-1-32 trans\n\
+                       # at 9\n#x GTID 0-1-33 trans\n";
+        let script = format!(
+            "printf %s {} | {}",
+            quote(listing),
+            first_transaction_filter(&["m-bin.000001".into(), "m-bin.000002".into()])
+        );
+        let out = Sh::new("sh").arg("-c").arg(&script).output().unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "m-bin.000002 5420419\n"
+        );
+        let none = format!(
+            "printf %s {} | {}",
+            quote("# at 4\n#x Start: binlog v 4\n"),
+            first_transaction_filter(&["m-bin.000001".into()])
+        );
+        let out = Sh::new("sh").arg("-c").arg(&none).output().unwrap();
+        assert!(out.stdout.is_empty());
+    }
+
+    #[test]
+    fn status_reads_running_errors_and_position() {
+        let s = SqlThread::parse(
+            "*** 1. row ***\n  Relay_Log_File: mysql-bin.000003\n  Relay_Log_Pos: 1234\n \
+             Slave_SQL_Running: No\n  Last_SQL_Errno: 1062\n  Last_SQL_Error: Duplicate entry\n",
+        );
+        assert!(!s.running);
+        assert_eq!(s.error.as_deref(), Some("error 1062: Duplicate entry"));
+        assert_eq!(s.at, Some(("mysql-bin.000003".into(), 1234)));
+        let ok = SqlThread::parse("Slave_SQL_Running: Yes\nLast_SQL_Errno: 0\n");
+        assert!(ok.running && ok.error.is_none());
+    }
+
+    #[test]
+    fn staging_links_in_order_and_indexes_absolute_paths() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("src");
+        std::fs::create_dir(&src).unwrap();
+        let files: Vec<String> = ["m-bin.000007", "m-bin.000008"]
+            .iter()
+            .map(|n| {
+                let p = src.join(n);
+                std::fs::write(&p, n).unwrap();
+                p.display().to_string()
+            })
+            .collect();
+        let relay = Relay {
+            dir: dir.path().join("r").display().to_string(),
+            basename: "m-bin".into(),
+            stop: pos("m-bin.000008", 120),
+        };
+        let out = Sh::new("sh")
+            .arg("-c")
+            .arg(relay.stage_script(&files))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        let index = std::fs::read_to_string(dir.path().join("r/m-bin.index")).unwrap();
+        assert_eq!(
+            index,
+            format!("{0}/m-bin.000007\n{0}/m-bin.000008\n", relay.dir)
+        );
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("r/m-bin.000008")).unwrap(),
+            "m-bin.000008"
+        );
+        assert!(relay.server_options().contains("--relay-log-index="));
+        let s = relay.statements(&pos("m-bin.000007", 4));
+        assert!(
+            s[0].contains("RELAY_LOG_FILE='m-bin.000007', RELAY_LOG_POS=4"),
+            "{s:?}"
+        );
+        assert!(
+            s[1].ends_with("UNTIL RELAY_LOG_FILE='m-bin.000008', RELAY_LOG_POS=120"),
+            "{s:?}"
+        );
+    }
+}
