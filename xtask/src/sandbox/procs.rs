@@ -127,6 +127,17 @@ mod tests {
             &pidfile,
         )
         .unwrap();
+        assert!(running(pid), "the daemon is not running right after spawn");
+        // Its command line: seen once in a loaded CI run as not yet `sleep`
+        // right after spawn (cause not found), so a bounded wait.
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while pidfile_alive(&pidfile, "sleep").is_none() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "/proc/{pid}/cmdline never showed sleep"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
         assert_eq!(pidfile_alive(&pidfile, "sleep"), Some(pid));
         assert_eq!(pidfile_alive(&pidfile, "not-sleep"), None);
         stop_pidfile(&pidfile, "sleep", "sleep", Duration::from_secs(5)).unwrap();
