@@ -122,18 +122,24 @@ pub fn gtid_before(start: &Start, at_start: &MariadbGtidPos, time: &str) -> Mari
     let mut later = MariadbGtidPos::new();
     for line in text.lines() {
         // `#261121 22:29:39 server id 11  end_log_pos 715 CRC32 0x... \tGTID 0-11-3 trans`
+        // (`#261122  0:04:05 ...` before 10 o'clock)
         let Some(head) = line.strip_prefix('#') else {
             continue;
         };
         let Some((_, gtid)) = head.split_once("\tGTID ") else {
             continue;
         };
+        // The hour is space-padded (`#261122  0:34:38`): pad it with a zero.
+        let mut parts = head.split_whitespace();
+        let (Some(date), Some(clock)) = (parts.next(), parts.next()) else {
+            continue;
+        };
+        let (hour, rest) = clock.split_once(':').unwrap();
         let stamp = format!(
-            "20{}-{}-{} {}",
-            &head[0..2],
-            &head[2..4],
-            &head[4..6],
-            &head[7..15]
+            "20{}-{}-{} {hour:0>2}:{rest}",
+            &date[0..2],
+            &date[2..4],
+            &date[4..6]
         );
         if stamp.as_str() >= time {
             break;
