@@ -11,49 +11,10 @@ use std::time::Duration;
 
 use binlog::BackupType;
 use common::layout::check_backup;
+use common::procs::{self, Proc};
 use common::workload::{Workload, execute};
 use common::{TestStore, dbbackup_command, poll, serial};
 use testkit::{Sandbox, Server};
-
-/// `(pid, command line)` of the processes (other than ours) whose command
-/// line contains `needle`.
-fn processes_naming(needle: &str) -> Vec<(u32, String)> {
-    let me = std::process::id();
-    std::fs::read_dir("/proc")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| {
-            let pid: u32 = e.file_name().to_string_lossy().parse().ok()?;
-            let c = std::fs::read(e.path().join("cmdline")).ok()?;
-            let c = String::from_utf8_lossy(&c).replace('\0', " ");
-            (pid != me && c.contains(needle)).then_some((pid, c))
-        })
-        .collect()
-}
-
-/// `(pid, command line)` of the live children of `parent`.
-fn children_of(parent: u32) -> Vec<(u32, String)> {
-    std::fs::read_dir("/proc")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| {
-            let pid: u32 = e.file_name().to_string_lossy().parse().ok()?;
-            let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
-            // `pid (comm) state ppid ...`; comm may hold spaces.
-            let ppid: u32 = stat
-                .rsplit_once(')')?
-                .1
-                .split_whitespace()
-                .nth(1)?
-                .parse()
-                .ok()?;
-            let cmdline = std::fs::read(e.path().join("cmdline")).ok()?;
-            (ppid == parent).then(|| (pid, String::from_utf8_lossy(&cmdline).replace('\0', " ")))
-        })
-        .collect()
-}
 
 /// What a SIGKILLed dbbackup may not leave running: its ssh control
 /// masters and mux clients (its children when it was killed), and every
@@ -62,27 +23,20 @@ fn children_of(parent: u32) -> Vec<(u32, String)> {
 /// scripts around them. On drop (an assertion failed) survivors are ended
 /// by pid, so they do not pile up on the shared sandbox.
 struct KilledRun {
-    children: Vec<(u32, String)>,
+    children: Vec<Proc>,
     needles: Vec<String>,
 }
 
 impl KilledRun {
     fn survivors(&self) -> Vec<(u32, String)> {
+        let named: Vec<Proc> = self.needles.iter().flat_map(|n| procs::naming(n)).collect();
         let mut left: Vec<(u32, String)> = self
             .children
             .iter()
-            .filter(|(p, _)| {
-                // Not a zombie: `pid (comm) state ...`.
-                std::fs::read_to_string(format!("/proc/{p}/stat")).is_ok_and(|st| {
-                    st.rsplit_once(')')
-                        .is_some_and(|(_, r)| !r.trim_start().starts_with('Z'))
-                })
-            })
-            .cloned()
+            .filter(|p| p.alive())
+            .chain(&named)
+            .map(|p| (p.pid, p.cmdline.clone()))
             .collect();
-        for n in &self.needles {
-            left.extend(processes_naming(n));
-        }
         left.sort();
         left.dedup();
         left
@@ -157,7 +111,7 @@ async fn killed_backup_leaves_no_ok_and_the_next_run_trashes_it() {
         })
     });
     let run = KilledRun {
-        children: children_of(child.id()),
+        children: procs::children_of(child.id()),
         needles: vec![killed.clone(), store.dir.display().to_string()],
     };
     child.kill().unwrap();
@@ -316,13 +270,13 @@ async fn killed_backup_ends_its_remote_commands() {
     let needle = format!("-{}.cnf", replica.name);
     poll(Duration::from_secs(60), "mariabackup starting", || {
         assert!(child.try_wait().unwrap().is_none(), "dbbackup ended early");
-        processes_naming(&needle)
+        procs::naming(&needle)
             .into_iter()
-            .find(|(_, c)| c.starts_with("mariabackup "))
+            .find(|p| p.cmdline.starts_with("mariabackup "))
     });
     let killed = store.backups().pop().unwrap();
     let run = KilledRun {
-        children: children_of(child.id()),
+        children: procs::children_of(child.id()),
         needles: vec![killed.clone(), needle, store.dir.display().to_string()],
     };
     child.kill().unwrap();
@@ -363,7 +317,7 @@ async fn max_time_sec_lowered_mid_run_stops_it_and_its_remote_commands() {
         .unwrap();
     let needle = format!("-{}.cnf", replica.name);
     poll(Duration::from_secs(60), "mariabackup starting", || {
-        (!processes_naming(&needle).is_empty()).then_some(())
+        (!procs::naming(&needle).is_empty()).then_some(())
     });
     let name = store.backups().pop().unwrap();
     // The watchdog re-reads the config while the run goes on.
@@ -389,7 +343,7 @@ async fn max_time_sec_lowered_mid_run_stops_it_and_its_remote_commands() {
     poll(
         Duration::from_secs(10),
         "the stopped run's commands ending",
-        || processes_naming(&name).is_empty().then_some(()),
+        || procs::naming(&name).is_empty().then_some(()),
     );
     // Its option files (the backup login's password) are gone; its logs
     // stay for the operator (the error names them), tidied here.

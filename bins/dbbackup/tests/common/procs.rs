@@ -18,9 +18,13 @@ pub struct Proc {
 }
 
 impl Proc {
-    /// Whether it still exists.
+    /// Whether it still runs (exists and is not a zombie).
     pub fn alive(&self) -> bool {
-        std::path::Path::new(&format!("/proc/{}", self.pid)).exists()
+        std::fs::read_to_string(format!("/proc/{}/stat", self.pid)).is_ok_and(|st| {
+            // `pid (comm) state ...`; comm may hold spaces and parentheses.
+            st.rsplit_once(')')
+                .is_some_and(|(_, r)| !r.trim_start().starts_with('Z'))
+        })
     }
 
     /// Sends `signal` (`-KILL`, `-TERM`) to it alone.
@@ -76,6 +80,11 @@ pub fn naming(needle: &str) -> Vec<Proc> {
         .into_iter()
         .filter(|p| p.cmdline.contains(needle))
         .collect()
+}
+
+/// The processes whose parent is `parent`.
+pub fn children_of(parent: u32) -> Vec<Proc> {
+    all().into_iter().filter(|p| p.ppid == parent).collect()
 }
 
 /// `root` and every process below it.
