@@ -131,6 +131,8 @@ async fn client(sb: &testkit::Sandbox, s: &testkit::Server) -> Result<router::Cl
 /// Doubles `bench.blob` on every master until it holds `mib` MiB, then
 /// waits for the replicas.
 pub(crate) async fn load(sb: &testkit::Sandbox, mib: u64) -> Result<String> {
+    // What an interrupted run left (tables, binlogs) goes first.
+    unload(sb).await?;
     let mut size = 0;
     for m in sb
         .prod_servers()
@@ -200,14 +202,33 @@ pub(crate) async fn load(sb: &testkit::Sandbox, mib: u64) -> Result<String> {
     Ok(format!("{} MiB", size / (1024 * 1024)))
 }
 
+/// Drops the load, waits for every replica (DR ones too) to drop it, then
+/// purges every server's binary logs up to its newest: the load wrote about
+/// as much binlog as data on each of them, and a few benchmark runs would
+/// otherwise fill the disk.
 pub(crate) async fn unload(sb: &testkit::Sandbox) -> Result<()> {
-    for m in sb
-        .prod_servers()
-        .iter()
-        .filter(|s| s.initial_role == "master")
-    {
+    let mut all = sb.prod_servers();
+    all.extend(sb.dr_servers());
+    for m in all.iter().filter(|s| s.initial_role == "master") {
         let mut c = client(sb, m).await?;
         c.execute("DROP DATABASE IF EXISTS bench").await?;
+        c.close().await?;
+    }
+    for s in &all {
+        let mut c = client(sb, s).await?;
+        let deadline = Instant::now() + Duration::from_secs(600);
+        while !c.query("SHOW DATABASES LIKE 'bench'").await?.is_empty() {
+            if Instant::now() > deadline {
+                bail!("{} still has the bench database after 600 s", s.name);
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        c.execute("FLUSH BINARY LOGS").await?;
+        let logs = c.query("SHOW BINARY LOGS").await?;
+        if let Some(newest) = logs.last().and_then(|r| r.column("Log_name").flatten()) {
+            c.execute(&format!("PURGE BINARY LOGS TO '{newest}'"))
+                .await?;
+        }
         c.close().await?;
     }
     Ok(())

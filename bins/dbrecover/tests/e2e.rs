@@ -459,6 +459,25 @@ async fn chain_errors_are_named_before_anything_is_shipped() {
     .await;
     std::fs::rename(&ok_off, &ok).unwrap();
 
+    // A job server without the client the replay needs.
+    let conf = env.recovery_conf("RECOVERY_SSH_CONF", &To::Dir(inc.clone()));
+    let text = std::fs::read_to_string(&conf).unwrap();
+    std::fs::write(
+        &conf,
+        common::set_key(&text, "misc", "client-name", "no-such-client"),
+    )
+    .unwrap();
+    let out = env.dbrecover(&conf, &[], &[]).await;
+    assert!(
+        out.error_line()
+            .contains("no-such-client is not installed (needed to restore)"),
+        "{out}"
+    );
+    assert!(
+        !env.job.join(inc).join("restore").exists(),
+        "a restore began:\n{out}"
+    );
+
     // A copied binlog file of normal_0's master gone from the store.
     let p = point_of(&env, inc, "normal_0");
     let binlog = env.store.join(inc).join(master_dir(&wl, &p)).join(&p.file);

@@ -10,6 +10,7 @@ use crate::password;
 use crate::plan::{BackupPlan, make_plan};
 use crate::run::Run;
 use crate::server::{ServerResult, backup_server};
+use crate::timing::Timings;
 use futures::StreamExt as _;
 use remote::Connector;
 use std::time::{Duration, Instant};
@@ -43,6 +44,7 @@ pub struct Prepared {
     run: Run,
     options: Options,
     started: Instant,
+    timings: Timings,
 }
 
 impl Prepared {
@@ -67,6 +69,7 @@ pub struct Outcome {
 /// the store's bad-backup cleanup (as the seed does before deciding).
 pub async fn prepare(cfg: conf::BackupConfig, options: Options) -> Result<Prepared, BackupError> {
     let started = Instant::now();
+    let mut t = Timings::default();
     let now = chrono::Utc::now();
     let hosts = connector(&cfg)?;
     let store = open_store(&cfg, &hosts)?;
@@ -82,22 +85,32 @@ pub async fn prepare(cfg: conf::BackupConfig, options: Options) -> Result<Prepar
         store.prepare(today).await?
     };
     let run_id = now.format("UTC%Y%m%d%H%M%S%.3f").to_string();
-    let (cluster, credentials, router_conf, router_basedir) =
-        facts::read_router(&cfg, &hosts, &run_id).await?;
+    let (cluster, credentials, router_conf, router_basedir) = t
+        .time(
+            "reading the router",
+            facts::read_router(&cfg, &hosts, &run_id),
+        )
+        .await?;
     let policy = match (options.dry_run, cfg.store_bad_backup) {
         (true, _) => None,
         (false, true) => Some(BadBackups::Trash),
         (false, false) => Some(BadBackups::Remove),
     };
-    let (cleanup, last) = facts::read_store(&store, policy).await?;
+    let (cleanup, last) = t
+        .time("reading the store", facts::read_store(&store, policy))
+        .await?;
     password::check(
         &store,
         last.as_ref(),
         options.password.as_deref().map(String::as_str),
     )
     .await?;
-    let unreachable =
-        facts::unreachable_servers(&cluster, &credentials, &hosts, &cfg.connect.server_login).await;
+    let unreachable = t
+        .time(
+            "reaching the servers",
+            facts::unreachable_servers(&cluster, &credentials, &hosts, &cfg.connect.server_login),
+        )
+        .await;
     let facts = Facts {
         cluster,
         credentials,
@@ -115,9 +128,17 @@ pub async fn prepare(cfg: conf::BackupConfig, options: Options) -> Result<Prepar
         format!("{}:{}", cfg.store.host.host, store.dir()),
     )?;
     plan.dry_run = options.dry_run;
-    plan.precheck = Some(crate::precheck::run(&cfg, &facts, &plan, &hosts, &store).await?);
+    plan.precheck = Some(
+        t.time(
+            "pre-checks",
+            crate::precheck::run(&cfg, &facts, &plan, &hosts, &store),
+        )
+        .await?,
+    );
     let mut stream_cfg = StreamConfig::new(cfg.socat.port, cfg.socat.port2, socat_log);
-    stream_cfg.checksum = true;
+    // The manifest's digests, of what the store holds, at the cost of one
+    // hash per stream.
+    stream_cfg.checksum = stream::Checksum::Received;
     let registry = Registry::new();
     let streamer = Streamer::new(stream_cfg, registry);
     Ok(Prepared {
@@ -131,6 +152,7 @@ pub async fn prepare(cfg: conf::BackupConfig, options: Options) -> Result<Prepar
         },
         options,
         started,
+        timings: t,
     })
 }
 
@@ -141,6 +163,7 @@ pub async fn execute(prepared: Prepared) -> Result<Outcome, BackupError> {
         run,
         options,
         started,
+        timings,
     } = prepared;
     let max_time = run.cfg.max_time_sec.map_or(
         Duration::from_secs(100 * 365 * 24 * 3600),
@@ -154,7 +177,7 @@ pub async fn execute(prepared: Prepared) -> Result<Outcome, BackupError> {
     );
     let token = watchdog.token();
     let result = tokio::select! {
-        r = steps(&run, &options) => r,
+        r = steps(&run, &options, timings) => r,
         () = token.cancelled() => Err(BackupError::Stopped(
             watchdog.reason().map(|r| r.to_string()).unwrap_or_else(|| "stopped".into()),
         )),
@@ -179,10 +202,11 @@ pub async fn execute(prepared: Prepared) -> Result<Outcome, BackupError> {
     })
 }
 
-async fn steps(run: &Run, options: &Options) -> Result<u64, BackupError> {
+async fn steps(run: &Run, options: &Options, mut t: Timings) -> Result<u64, BackupError> {
     let name = run.plan.name;
     if run.cfg.log_audit {
-        audit(run, "DBSCALE START BACKUP").await?;
+        t.time("audit start", audit(run, "DBSCALE START BACKUP"))
+            .await?;
     }
     run.store
         .run(
@@ -193,18 +217,24 @@ async fn steps(run: &Run, options: &Options) -> Result<u64, BackupError> {
         )
         .await?;
     let parallel = options.parallel.unwrap_or(4).max(1);
-    let mut results: Vec<ServerResult> = Vec::new();
-    let mut running = futures::stream::iter(run.plan.servers.iter())
-        .map(|s| backup_server(run, s))
-        .buffer_unordered(parallel);
-    while let Some(r) = running.next().await {
-        results.push(r?);
-    }
-    drop(running);
+    let mut results: Vec<ServerResult> = t
+        .time("servers", async {
+            let mut results = Vec::new();
+            let mut running = futures::stream::iter(run.plan.servers.iter())
+                .map(|s| backup_server(run, s))
+                .buffer_unordered(parallel);
+            while let Some(r) = running.next().await {
+                results.push(r?);
+            }
+            Ok::<_, BackupError>(results)
+        })
+        .await?;
     let order: Vec<&str> = run.plan.servers.iter().map(|s| s.server.as_str()).collect();
     results.sort_by_key(|r| order.iter().position(|s| *s == r.plan.server.as_str()));
 
-    let points = finish::consistence_point(run).await?;
+    let points = t
+        .time("consistence point", finish::consistence_point(run))
+        .await?;
     let info = finish::consistence_info(run, &points, &results)?;
     run.store
         .write_file(
@@ -219,7 +249,9 @@ async fn steps(run: &Run, options: &Options) -> Result<u64, BackupError> {
             binlog::format_point_datetime(local_now),
         )
         .await?;
-    let binlogs = finish::copy_binlogs(run, &points, &results).await?;
+    let binlogs = t
+        .time("binlogs", finish::copy_binlogs(run, &points, &results))
+        .await?;
     run.store
         .write_file(
             &format!("{name}/{}", store::layout::BACKUPED_BINLOGS_FILE),
@@ -227,11 +259,13 @@ async fn steps(run: &Run, options: &Options) -> Result<u64, BackupError> {
         )
         .await?;
     if !run.plan.is_incremental() {
-        finish::copy_bases(run, &results).await?;
+        t.time("base directories", finish::copy_bases(run, &results))
+            .await?;
     }
     finish::copy_config(run).await?;
     if options.password.is_some() {
-        crate::encrypt::encrypt(run, options).await?;
+        t.time("encryption", crate::encrypt::encrypt(run, options))
+            .await?;
     }
     let bytes: u64 = results.iter().map(|r| r.bytes).sum();
     let summary = serde_json::json!({
@@ -248,11 +282,12 @@ async fn steps(run: &Run, options: &Options) -> Result<u64, BackupError> {
             "executed_gtids": r.executed_gtids,
             "stream_bytes": r.bytes,
             "stream_sha256": r.sha256,
+            "timings": r.timings.to_json(),
         })).collect::<Vec<_>>(),
         "compress": run.plan.compress_threads.map(|n| format!("zstd -T{n}")),
         "encrypted": run.plan.encrypt,
     });
-    finish::write_manifest(run, summary).await?;
+    finish::write_manifest(run, summary, &results, t).await?;
     if run.cfg.log_audit {
         audit(run, "DBSCALE END BACKUP").await?;
     }

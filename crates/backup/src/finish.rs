@@ -6,6 +6,7 @@ use crate::error::BackupError;
 use crate::run::Run;
 use crate::server::ServerResult;
 use crate::sql::{self, col};
+use crate::timing::Timings;
 use binlog::{
     BackupKind, BinaryLog, BinlogName, BinlogPos, ConsistenceInfo, ConsistenceLine, CopyRequest,
     CopyRole, LastGood, SlaveCut, plan_binlog_copy,
@@ -473,36 +474,55 @@ async fn send_tar(
     Ok(())
 }
 
-/// `manifest.json`: every file of the backup with size and SHA-256 (as
-/// computed on the store), the plan and timings.
-pub async fn write_manifest(run: &Run, summary: serde_json::Value) -> Result<(), BackupError> {
+/// `manifest.json`: every file of the backup with size and SHA-256, the
+/// plan and timings. A server's stream was hashed on the store while it
+/// arrived; only the other (small) files are read again here.
+pub async fn write_manifest(
+    run: &Run,
+    mut summary: serde_json::Value,
+    results: &[ServerResult],
+    mut timings: Timings,
+) -> Result<(), BackupError> {
     let dir = run.store_path(&run.plan.name.to_string());
-    let script = format!(
-        "cd {} && find . -type f ! -name ok ! -name manifest.json -printf '%s\\t%p\\n' | sort -k2 && echo --- && find . -type f ! -name ok ! -name manifest.json -print0 | sort -z | xargs -0 -r sha256sum",
-        quote(&dir)
-    );
-    let out = run
-        .store
-        .run("checksumming the backup", Command::shell(script))
+    let streamed: BTreeMap<String, (u64, String)> = results
+        .iter()
+        .filter_map(|r| {
+            let sha = r.sha256.clone()?;
+            Some((
+                format!("{}/{}", r.plan.dir, crate::server::STREAM_FILE),
+                (r.bytes, sha),
+            ))
+        })
+        .collect();
+    let script = manifest_script(&dir, streamed.keys().map(String::as_str));
+    let out = timings
+        .time(
+            "manifest checksums",
+            run.store.run(
+                "checksumming the backup",
+                Command::new("bash").arg("-c").arg(script),
+            ),
+        )
         .await?;
     let text = out.stdout_str();
-    let (sizes, sums) = text.split_once("---\n").unwrap_or((&text, ""));
-    let mut files = BTreeMap::new();
-    for line in sizes.lines() {
-        if let Some((size, path)) = line.split_once('\t') {
-            files.insert(
-                path.trim_start_matches("./").to_owned(),
-                serde_json::json!({ "size": size.parse::<u64>().unwrap_or(0) }),
-            );
+    let mut files = parse_manifest_listing(&text);
+    for (path, (bytes, sha)) in &streamed {
+        // Only a stream still in place is listed (`-p` moves it into the tarball).
+        if let Some(entry) = files.get_mut(path) {
+            if entry["size"].as_u64() != Some(*bytes) {
+                return Err(BackupError::host(
+                    run.store.transport().host(),
+                    "checksumming the backup",
+                    format!(
+                        "{dir}/{path} holds {} bytes but {bytes} were streamed into it",
+                        entry["size"]
+                    ),
+                ));
+            }
+            entry["sha256"] = serde_json::Value::String(sha.clone());
         }
     }
-    for line in sums.lines() {
-        if let Some((sum, path)) = line.split_once("  ")
-            && let Some(entry) = files.get_mut(path.trim_start_matches("./"))
-        {
-            entry["sha256"] = serde_json::Value::String(sum.to_owned());
-        }
-    }
+    summary["timings"] = timings.to_json();
     let manifest = serde_json::json!({
         "format": 1,
         "tool": concat!("dbscale-backup ", env!("CARGO_PKG_VERSION")),
@@ -520,6 +540,51 @@ pub async fn write_manifest(run: &Run, summary: serde_json::Value) -> Result<(),
     Ok(())
 }
 
+/// Lists `size<TAB>path` of every file under `dir` (but `ok` and the
+/// manifest), then `---`, then the SHA-256 of each but the `hashed` ones.
+/// `openssl dgst` when the store has it (several times faster than
+/// coreutils' `sha256sum` where the CPU has SHA extensions), else `sha256sum`.
+fn manifest_script<'a>(dir: &str, hashed: impl Iterator<Item = &'a str>) -> String {
+    let skip: String = hashed
+        .map(|p| format!(" ! -path {}", quote(&format!("./{p}"))))
+        .collect();
+    format!(
+        "set -o pipefail\n\
+         cd {dir} || exit 1\n\
+         find . -type f ! -name ok ! -name manifest.json -printf '%s\\t%p\\n' | sort -k2 || exit 1\n\
+         echo ---\n\
+         if command -v openssl >/dev/null 2>&1; then sum='openssl dgst -sha256 -r'; else sum=sha256sum; fi\n\
+         find . -type f ! -name ok ! -name manifest.json{skip} -print0 | sort -z | xargs -0 -r $sum",
+        dir = quote(dir),
+    )
+}
+
+/// Parses [`manifest_script`]'s output into `path -> {size, sha256}`.
+/// Both hash formats: `sha256sum`'s `HASH  ./path` and `openssl -r`'s
+/// `HASH *./path`.
+fn parse_manifest_listing(text: &str) -> BTreeMap<String, serde_json::Value> {
+    let (sizes, sums) = text.split_once("---\n").unwrap_or((text, ""));
+    let mut files = BTreeMap::new();
+    for line in sizes.lines() {
+        if let Some((size, path)) = line.split_once('\t') {
+            files.insert(
+                path.trim_start_matches("./").to_owned(),
+                serde_json::json!({ "size": size.parse::<u64>().unwrap_or(0) }),
+            );
+        }
+    }
+    for line in sums.lines() {
+        let Some((sum, rest)) = line.split_once(' ') else {
+            continue;
+        };
+        let path = rest.strip_prefix(['*', ' ']).unwrap_or(rest);
+        if let Some(entry) = files.get_mut(path.trim_start_matches("./")) {
+            entry["sha256"] = serde_json::Value::String(sum.to_owned());
+        }
+    }
+    files
+}
+
 /// The config file the run used, copied in.
 pub async fn copy_config(run: &Run) -> Result<(), BackupError> {
     let text = std::fs::read(&run.cfg.file).map_err(|e| {
@@ -532,4 +597,31 @@ pub async fn copy_config(run: &Run) -> Result<(), BackupError> {
         )
         .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listing_takes_sizes_and_both_hash_formats() {
+        let text = "12\t./a/my.conf\n300\t./a/backup.xbsteam\n5\t./executed gtids\n---\n\
+                    aaaa *./a/my.conf\nbbbb  ./executed gtids\n";
+        let files = parse_manifest_listing(text);
+        assert_eq!(files["a/my.conf"]["size"], 12);
+        assert_eq!(files["a/my.conf"]["sha256"], "aaaa");
+        assert_eq!(files["executed gtids"]["sha256"], "bbbb");
+        assert_eq!(files["a/backup.xbsteam"]["size"], 300);
+        assert!(files["a/backup.xbsteam"].get("sha256").is_none());
+    }
+
+    #[test]
+    fn streamed_files_are_not_hashed_again() {
+        let script = manifest_script("/store/x y", ["ds-s/backup.xbsteam"].into_iter());
+        assert!(script.contains("cd '/store/x y'"), "{script}");
+        assert!(
+            script.contains("! -path ./ds-s/backup.xbsteam -print0"),
+            "{script}"
+        );
+    }
 }

@@ -7,6 +7,7 @@ use crate::error::BackupError;
 use crate::plan::ServerPlan;
 use crate::run::Run;
 use crate::sql::{self, col};
+use crate::timing::Timings;
 use binlog::BackupName;
 use remote::{AgentType, Transport};
 use router::Endpoint;
@@ -45,6 +46,8 @@ pub struct ServerResult {
     pub bytes: u64,
     /// Stream SHA-256, when computed.
     pub sha256: Option<String>,
+    /// How long each of its steps took.
+    pub timings: Timings,
 }
 
 /// What the server says about itself before its backup starts.
@@ -172,7 +175,10 @@ pub async fn backup_server(run: &Run, plan: &ServerPlan) -> Result<ServerResult,
         cred.user.as_str(),
         cred.password.expose(),
     );
-    let facts = server_facts(plan, &endpoint).await?;
+    let mut t = Timings::of(plan.server.as_str());
+    let facts = t
+        .time("reading its variables", server_facts(plan, &endpoint))
+        .await?;
     let host: Arc<dyn Transport> = run
         .hosts
         .host(
@@ -182,12 +188,20 @@ pub async fn backup_server(run: &Run, plan: &ServerPlan) -> Result<ServerResult,
         )
         .map_err(|e| server_err(plan, e.to_string()))?;
     let xerr = |e: xtrabackup::Error| server_err(plan, e.to_string());
-    let flavor = ops::detect_flavor(&*host, &run.cfg.xtrabackup_bin)
+    let flavor = t
+        .time(
+            "detecting the backup tool",
+            ops::detect_flavor(&*host, &run.cfg.xtrabackup_bin),
+        )
         .await
         .map_err(xerr)?;
     // By pid file, not by port: a server started as root that dropped to
     // its user hides its sockets from `ss` for that user, not its cmdline.
-    let server_cnf = ops::server_defaults_file_by_pid_file(&*host, &facts.pid_file)
+    let server_cnf = t
+        .time(
+            "finding its option file",
+            ops::server_defaults_file_by_pid_file(&*host, &facts.pid_file),
+        )
         .await
         .map_err(xerr)?;
     let dir = format!("{}/{}", run.plan.name, plan.dir);
@@ -206,15 +220,18 @@ pub async fn backup_server(run: &Run, plan: &ServerPlan) -> Result<ServerResult,
     }
 
     // Small files first: my.conf and the topology markers.
-    run.store.mkdir(&dir).await?;
-    run.transfer(
-        &host,
-        &Source::file(server_cnf.as_str()),
-        &run.store_path(&format!("{dir}/my.conf")),
-    )
-    .await
-    .map_err(|e| server_err(plan, format!("copying {server_cnf}: {e}")))?;
-    write_topology_marker(run, plan, &dir).await?;
+    t.time("copying my.conf", async {
+        run.store.mkdir(&dir).await?;
+        run.transfer(
+            &host,
+            &Source::file(server_cnf.as_str()),
+            &run.store_path(&format!("{dir}/my.conf")),
+        )
+        .await
+        .map_err(|e| server_err(plan, format!("copying {server_cnf}: {e}")))?;
+        write_topology_marker(run, plan, &dir).await
+    })
+    .await?;
 
     let login = ClientDefaults {
         server_defaults_file: server_cnf.clone(),
@@ -224,24 +241,31 @@ pub async fn backup_server(run: &Run, plan: &ServerPlan) -> Result<ServerResult,
     ops::write_client_defaults(&*host, &login, &wrapper)
         .await
         .map_err(xerr)?;
-    let result = stream_with_retry(
-        run,
-        plan,
-        &endpoint,
-        &host,
-        flavor,
-        &wrapper,
-        &facts.tmpdir,
-        &log_file,
-        &dir,
-    )
-    .await;
+    let result = t
+        .time(
+            "streaming the backup",
+            stream_with_retry(
+                run,
+                plan,
+                &endpoint,
+                &host,
+                flavor,
+                &wrapper,
+                &facts.tmpdir,
+                &log_file,
+                &dir,
+            ),
+        )
+        .await;
     if let Err(e) = ops::remove_file(&*host, &wrapper).await {
         tracing::warn!(server = %plan.server, file = %wrapper, error = %e, "could not remove the option file holding the backup login");
     }
     let report = result?;
 
-    let (log, text) = ops::read_log(&*host, &log_file).await.map_err(xerr)?;
+    let (log, text) = t
+        .time("reading the tool's log", ops::read_log(&*host, &log_file))
+        .await
+        .map_err(xerr)?;
     run.store
         .write_file(&format!("{dir}/{LOG_FILE}"), text.into_bytes())
         .await?;
@@ -254,7 +278,7 @@ pub async fn backup_server(run: &Run, plan: &ServerPlan) -> Result<ServerResult,
             ),
         ));
     }
-    let result = record(plan, &log, facts, report)?;
+    let mut result = record(plan, &log, facts, report)?;
     run.store
         .write_file(
             &format!("{dir}/executed_gtids"),
@@ -262,6 +286,7 @@ pub async fn backup_server(run: &Run, plan: &ServerPlan) -> Result<ServerResult,
         )
         .await?;
     let _ = ops::remove_file(&*host, &log_file).await;
+    result.timings = t;
     Ok(result)
 }
 
@@ -334,6 +359,7 @@ fn record(
         basedir: facts.basedir,
         bytes: report.bytes,
         sha256: report.sha256,
+        timings: Timings::default(),
     })
 }
 

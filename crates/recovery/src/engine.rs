@@ -212,27 +212,29 @@ pub async fn execute(prepared: Prepared) -> Result<Outcome, RecoveryError> {
     let flavor = xtrabackup::ops::detect_flavor(&*job, &cfg.xtrabackup_bin)
         .await
         .map_err(|e| RecoveryError::PreCheck(format!("job server {}: {e}", job.host())))?;
-    for program in [
+    // One round trip: the first missing program is printed.
+    let programs = [
         flavor.stream_program(),
         "mariadb-binlog",
         cfg.client_name.as_str(),
-    ] {
-        let out = job
-            .exec(
-                &Command::shell(format!(
-                    "command -v {} >/dev/null || exit 3",
-                    quote(program)
-                )),
-                Duration::from_secs(30),
-            )
-            .await
-            .map_err(|e| RecoveryError::host(job.host(), "pre-checks", e))?;
-        if !out.success() {
-            return Err(RecoveryError::PreCheck(format!(
-                "job server {}: {program} is not installed (needed to restore)",
-                job.host()
-            )));
-        }
+    ];
+    let names: Vec<String> = programs.iter().map(|p| quote(p).into_owned()).collect();
+    let out = job
+        .exec(
+            &Command::shell(format!(
+                "for p in {}; do command -v \"$p\" >/dev/null || {{ echo \"$p\"; exit 3; }}; done",
+                names.join(" ")
+            )),
+            Duration::from_secs(30),
+        )
+        .await
+        .map_err(|e| RecoveryError::host(job.host(), "pre-checks", e))?;
+    if !out.success() {
+        return Err(RecoveryError::PreCheck(format!(
+            "job server {}: {} is not installed (needed to restore)",
+            job.host(),
+            out.stdout_str().trim()
+        )));
     }
     check_free_space(&job, &plan, timeout).await?;
     // Read before shipping (an encrypted backup keeps it in its tarball),
@@ -534,7 +536,7 @@ async fn ship(
     .await
     .map_err(|e| RecoveryError::host(job.host(), "creating the work directory", e))?;
     let mut scfg = StreamConfig::new(cfg.socat.port, cfg.socat.port2, socat_log);
-    scfg.checksum = false;
+    scfg.checksum = stream::Checksum::Off;
     let streamer = Streamer::new(scfg, Registry::new());
     for backup in plan.apply.chain.dirs_to_fetch() {
         let dest = format!("{}/{backup}", plan.job_dir);

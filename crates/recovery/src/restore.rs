@@ -417,10 +417,13 @@ impl Restore<'_> {
             exit: tokio::spawn(running.wait()),
         };
         let deadline = Instant::now() + Duration::from_secs(120);
-        let ping = Command::new("mariadb-admin")
-            .arg("--no-defaults")
-            .arg(format!("--socket={socket}"))
-            .arg("ping");
+        // Pinged on the job server every 50 ms, ~2 s per round trip.
+        let ping = Command::shell(format!(
+            "i=0; while [ $i -lt 40 ]; do \
+             mariadb-admin --no-defaults --socket={} ping >/dev/null 2>&1 && exit 0; \
+             i=$((i+1)); sleep 0.05; done; exit 1",
+            quote(socket)
+        ));
         loop {
             if let Ok(out) = self.job.exec(&ping, Duration::from_secs(10)).await
                 && out.success()
@@ -452,7 +455,6 @@ impl Restore<'_> {
                     format!("{why}; {base}/mysqld.err ends: {log}"),
                 ));
             }
-            tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
 
@@ -547,11 +549,8 @@ impl Restore<'_> {
         let step = "replaying binlogs (SQL thread over the relay logs)";
         self.sql(ds, socket, step, &relay.statements(&start))
             .await?;
-        let status = Command::new(self.client.as_str())
-            .arg("--no-defaults")
-            .arg(format!("--socket={socket}"))
-            .arg("--vertical")
-            .arg("--execute=SHOW SLAVE STATUS");
+        // Polled on the job server (every 50 ms, ~5 s per round trip).
+        let status = Command::shell(relay::wait_status_script(&self.client, socket, 100));
         let deadline = Instant::now() + Duration::from_secs(24 * 3600);
         loop {
             let thread = relay::SqlThread::parse(&self.sh(ds, step, status.clone()).await?);
@@ -579,7 +578,6 @@ impl Restore<'_> {
             if Instant::now() > deadline {
                 return Err(self.err(ds, step, "still running after 24 h"));
             }
-            tokio::time::sleep(Duration::from_millis(200)).await;
         }
         // The replication set up for the replay goes too (and its relay logs,
         // which are links or copies).

@@ -106,7 +106,7 @@ async fn main() {
     // local rows write into a directory of this process's own.
     let mine = tempfile::tempdir().unwrap();
     let mine_dir = mine.path().display().to_string();
-    let streamer = |checksum: bool, base: &str| {
+    let streamer = |checksum: stream::Checksum, base: &str| {
         let logs = stream::socat_log_dir_today(base);
         let mut cfg = StreamConfig::new(port, port, logs);
         cfg.retry_count = 5;
@@ -114,9 +114,9 @@ async fn main() {
         Streamer::new(cfg, Registry::new())
     };
     let (local_plain, plain, hashed) = (
-        streamer(false, &mine_dir),
-        streamer(false, &dest_dir),
-        streamer(true, &dest_dir),
+        streamer(stream::Checksum::Off, &mine_dir),
+        streamer(stream::Checksum::Off, &dest_dir),
+        streamer(stream::Checksum::BothEnds, &dest_dir),
     );
     let mut best = [Duration::MAX; 4];
     for round in 0..ROUNDS {

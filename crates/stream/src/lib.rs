@@ -44,7 +44,7 @@
 //!     WatchdogConfig::new("/etc/dbbackup/backup.conf", Duration::from_secs(45000)),
 //! );
 //! let mut cfg = StreamConfig::new(45509, 45514, stream::socat_log_dir_today("/backup"));
-//! cfg.checksum = true;
+//! cfg.checksum = stream::Checksum::BothEnds;
 //! let streamer = Streamer::new(cfg, registry);
 //!
 //! let report = streamer
@@ -79,5 +79,7 @@ pub use progress::{LogProgress, NoProgress, Progress, Update};
 pub use registry::{Entry, Registration, Registry};
 pub use scp::ScpConfig;
 pub use spec::{Sink, Source};
-pub use transfer::{StreamConfig, Streamer, TransferReport, socat_log_dir, socat_log_dir_today};
+pub use transfer::{
+    Checksum, StreamConfig, Streamer, TransferReport, socat_log_dir, socat_log_dir_today,
+};
 pub use watchdog::{Watchdog, WatchdogConfig, max_time_from_ini, read_max_time};

@@ -10,7 +10,7 @@
 
 use crate::error::{Error, Result};
 use crate::pipe::End;
-use crate::script::Script;
+use crate::script::{SHA256_OF_STDIN, Script};
 use crate::spec::{Sink, Source};
 use crate::transfer::{Streamer, TransferReport};
 use remote::{Command, Transport, quote};
@@ -63,7 +63,7 @@ fn sender_script(cfg: &ScpConfig, src: &str, host: &str, dest: &str, sha: bool) 
     ));
     if sha {
         s.push_str(&format!(
-            "s=$(sha256sum -- {} | cut -c1-64) || exit 125\n",
+            "s=$({SHA256_OF_STDIN} < {} | cut -c1-64) || exit 125\n",
             quote(src)
         ));
     }
@@ -93,7 +93,7 @@ pub(crate) async fn copy(
         )));
     };
     let checksum = streamer.config().checksum;
-    let script = sender_script(cfg, src, to.host(), dest, checksum);
+    let script = sender_script(cfg, src, to.host(), dest, checksum.on_sender());
     let what = format!("scp of {src} to {}:{dest}", to.host());
     let registry = streamer.registry();
     let mut end = End::start(
@@ -126,7 +126,7 @@ pub(crate) async fn copy(
         ));
     };
     let sent = outcome.bytes.unwrap_or(0);
-    let (received, sha) = check_copy(to, dest, checksum).await?;
+    let (received, sha) = check_copy(to, dest, checksum.on_receiver()).await?;
     let mismatch = |detail: String| Error::Mismatch {
         from_host: from.host().to_owned(),
         to_host: to.host().to_owned(),
@@ -139,7 +139,7 @@ pub(crate) async fn copy(
     if sent != received {
         return Err(mismatch("sizes differ after scp".into()));
     }
-    if checksum && outcome.sha256 != sha {
+    if checksum.on_sender() && outcome.sha256 != sha {
         return Err(mismatch("SHA-256 differs after scp".into()));
     }
     Ok(TransferReport {
@@ -181,7 +181,12 @@ async fn check_copy(
         })?;
     let sha = if checksum {
         let out = to
-            .exec(&Command::new("sha256sum").args(["--", dest]), t)
+            .exec(
+                &Command::new("bash")
+                    .arg("-c")
+                    .arg(format!("{SHA256_OF_STDIN} < {}", quote(dest))),
+                t,
+            )
             .await
             .map_err(remote_err)?;
         out.stdout_str().get(..64).map(str::to_owned)

@@ -20,8 +20,9 @@
 //!
 //! Byte counts: a file's size is `stat`ed (free); streams (tar, command
 //! output, consumer sinks) are counted by `wc -c` on a `tee` FIFO. SHA-256,
-//! when asked for, is `sha256sum` on a `tee` FIFO on both ends, computed
-//! while the data flows.
+//! when asked for, is computed on a `tee` FIFO on both ends while the data
+//! flows: by `openssl dgst` where the host has it (it uses the CPU's SHA
+//! extensions: about 4x coreutils' `sha256sum` here), else by `sha256sum`.
 
 use crate::spec::{Sink, Source};
 use remote::{Command, quote};
@@ -37,6 +38,11 @@ pub(crate) struct Script {
     pub stages: Vec<String>,
 }
 
+/// SHA-256 of stdin, the digest first on its line: `openssl dgst` where the
+/// host has it (it uses the CPU's SHA extensions), else `sha256sum`.
+pub(crate) const SHA256_OF_STDIN: &str =
+    "if command -v openssl >/dev/null 2>&1; then openssl dgst -sha256 -r; else sha256sum; fi";
+
 const PREAMBLE: &str = "set -o pipefail\n\
 st=$(mktemp -d \"${TMPDIR:-/tmp}/.dbstream.XXXXXX\") || { echo 'E cannot create a temporary directory'; exit 125; }\n\
 trap 'rm -rf \"$st\"' EXIT\n";
@@ -51,7 +57,9 @@ fn fail(msg: &str) -> String {
 fn taps(sha: bool, count: bool, script: &mut String) -> String {
     let mut fifos = Vec::new();
     if sha {
-        script.push_str("mkfifo \"$st/h\" || exit 125\nsha256sum < \"$st/h\" > \"$st/sha\" &\n");
+        script.push_str(&format!(
+            "mkfifo \"$st/h\" || exit 125\n{SHA256_OF_STDIN} < \"$st/h\" > \"$st/sha\" &\n"
+        ));
         fifos.push("\"$st/h\"");
     }
     if count {

@@ -27,8 +27,8 @@ pub struct StreamConfig {
     /// Directory on the receiving host for socat logs, usually from
     /// [`socat_log_dir`] (`<store dir>/socat_log/YYYYMMDD`).
     pub log_dir: String,
-    /// Compute SHA-256 of every stream on both ends and compare.
-    pub checksum: bool,
+    /// Which ends compute a SHA-256 of each stream while it flows.
+    pub checksum: Checksum,
     /// How long a listener may take to report "listening on".
     pub listen_timeout: Duration,
     /// How long one end may take to finish once the other has.
@@ -40,6 +40,33 @@ pub struct StreamConfig {
     pub scp: Option<ScpConfig>,
 }
 
+/// Which ends of a transfer hash the stream (SHA-256, on a `tee` while
+/// the data flows; `openssl dgst` where the host has it, else `sha256sum`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Checksum {
+    /// No hashing: byte counts only.
+    #[default]
+    Off,
+    /// The receiving end hashes what it writes: the digest of the stored
+    /// copy, at half the cost. The sender's byte count still checks that
+    /// nothing was lost on the way.
+    Received,
+    /// Both ends hash and the digests must match.
+    BothEnds,
+}
+
+impl Checksum {
+    /// Whether the sending end hashes.
+    pub(crate) fn on_sender(self) -> bool {
+        self == Checksum::BothEnds
+    }
+
+    /// Whether the receiving end hashes.
+    pub(crate) fn on_receiver(self) -> bool {
+        self != Checksum::Off
+    }
+}
+
 impl StreamConfig {
     /// The seed's defaults for the given ports and log directory:
     /// `socat-retry-count = 10`, no checksum, 10 s to listen, 60 s to finish.
@@ -49,7 +76,7 @@ impl StreamConfig {
             socat_port2,
             retry_count: 10,
             log_dir: log_dir.into(),
-            checksum: false,
+            checksum: Checksum::Off,
             listen_timeout: Duration::from_secs(10),
             finish_timeout: Duration::from_secs(60),
             command_timeout: None,
@@ -163,7 +190,7 @@ impl Streamer {
             to.host(),
             port,
             self.cfg.retry_count,
-            self.cfg.checksum,
+            self.cfg.checksum.on_sender(),
         )
         .map_err(Error::Invalid);
         let sender_script = match sender_script {
@@ -373,7 +400,7 @@ impl Streamer {
                 recv_bytes,
             ));
         }
-        if self.cfg.checksum {
+        if self.cfg.checksum.on_sender() {
             match (&s.sha256, &r.sha256) {
                 (Some(a), Some(b)) if a == b => {}
                 (a, b) => {
@@ -389,7 +416,7 @@ impl Streamer {
                 }
             }
         }
-        Ok((sent_bytes, s.sha256))
+        Ok((sent_bytes, r.sha256))
     }
 
     /// Starts a listener for `sink` on `to`, bumping the port by 10 while
@@ -415,7 +442,7 @@ impl Streamer {
                 &self.cfg.log_dir,
                 &log_name,
                 sink,
-                self.cfg.checksum,
+                self.cfg.checksum.on_receiver(),
                 self.cfg.listen_timeout,
             )
             .map_err(Error::Invalid)?;

@@ -29,7 +29,7 @@ async fn scp_copies_a_file_host_to_host_with_a_key() {
     std::os::unix::fs::chown(keys.path(), Some(uid), Some(gid)).unwrap();
 
     let mut cfg = StreamConfig::new(1, 1, fx.log_dir());
-    cfg.checksum = true;
+    cfg.checksum = stream::Checksum::BothEnds;
     cfg.scp = Some(ScpConfig {
         user: fx.sb.var("LOGIN_USER").to_owned(),
         port: fx.sb.var("SSH_PORT").parse().unwrap(),

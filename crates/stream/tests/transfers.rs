@@ -19,7 +19,7 @@ fn streamer(fx: &Fx, offset: u16, retries: u32) -> Streamer {
         fx.log_dir(),
     );
     cfg.retry_count = retries;
-    cfg.checksum = true;
+    cfg.checksum = stream::Checksum::BothEnds;
     cfg.finish_timeout = Duration::from_secs(30);
     Streamer::new(cfg, Registry::new())
 }
@@ -111,6 +111,41 @@ async fn file_dir_and_command_output_arrive_intact() {
     let size = fx.ok(&fx.store, &format!("stat -c %s {dst}/seq.txt")).await;
     assert_eq!(size.trim(), r.bytes.to_string());
     assert!(s.registry().entries().is_empty(), "everything unregistered");
+    fx.cleanup().await;
+}
+
+/// `Checksum::Received` (what a backup uses): the digest is the stored
+/// copy's, computed on the receiving end only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_received_checksum_is_the_stored_copys_digest() {
+    let Some(fx) = Fx::new("received", "127.0.0.11").await else {
+        return;
+    };
+    let mut cfg = StreamConfig::new(
+        fx.port("SOCAT_PORT", 600),
+        fx.port("SOCAT_PORT2", 600),
+        fx.log_dir(),
+    );
+    cfg.checksum = stream::Checksum::Received;
+    let s = Streamer::new(cfg, Registry::new());
+    let dst = &fx.store_dir;
+    let seq = Source::command(Command::new("seq").args(["1", "200000"]));
+    let r = s
+        .transfer(
+            &fx.src,
+            &seq,
+            &fx.store,
+            &Sink::file(format!("{dst}/seq.txt")),
+            &NoProgress,
+        )
+        .await
+        .unwrap();
+    let stored = fx.sha(&fx.store, &format!("{dst}/seq.txt")).await;
+    assert_eq!(r.sha256.as_deref(), Some(stored.as_str()));
+    let want = fx
+        .ok(&fx.src, "seq 1 200000 | sha256sum | cut -c1-64")
+        .await;
+    assert_eq!(stored, want.trim());
     fx.cleanup().await;
 }
 

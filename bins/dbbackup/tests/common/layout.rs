@@ -308,5 +308,27 @@ fn check_manifest(dir: &Path, name: &str, kind: BackupType) -> serde_json::Value
             "{name}/{path}: sha256"
         );
     }
+    // Where the time went: the run's steps, and each server's.
+    let steps = |v: &serde_json::Value| -> Vec<String> {
+        v.as_array()
+            .unwrap_or_else(|| panic!("{name}: timings are not a list: {v}"))
+            .iter()
+            .map(|s| {
+                assert!(s["secs"].as_f64().is_some_and(|t| t >= 0.0), "{s}");
+                s["step"].as_str().unwrap().to_owned()
+            })
+            .collect()
+    };
+    let run = steps(&manifest["summary"]["timings"]);
+    for step in ["reading the router", "pre-checks", "servers", "binlogs"] {
+        assert!(run.iter().any(|s| s == step), "{name}: no {step:?} in {run:?}");
+    }
+    for server in manifest["summary"]["servers"].as_array().unwrap() {
+        let own = steps(&server["timings"]);
+        assert!(
+            own.iter().any(|s| s == "streaming the backup"),
+            "{name}: {server}"
+        );
+    }
     manifest
 }

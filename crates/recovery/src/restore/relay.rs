@@ -115,6 +115,23 @@ pub(super) fn first_transaction_filter(files: &[String]) -> String {
     )
 }
 
+/// A job-server loop that polls `SHOW SLAVE STATUS` every 50 ms while the
+/// SQL thread runs, for at most `rounds` polls, and prints the last status:
+/// one round trip per few seconds instead of one per poll.
+pub(super) fn wait_status_script(client: &str, socket: &str, rounds: u32) -> String {
+    format!(
+        "i=0\n\
+         while :; do\n\
+         s=$({client} --no-defaults --socket={socket} --vertical --execute='SHOW SLAVE STATUS') || exit 1\n\
+         i=$((i+1))\n\
+         case \"$s\" in *'Slave_SQL_Running: Yes'*) [ $i -lt {rounds} ] && {{ sleep 0.05; continue; }} ;; esac\n\
+         printf '%s\\n' \"$s\"; exit 0\n\
+         done",
+        client = quote(client),
+        socket = quote(socket),
+    )
+}
+
 /// The SQL thread's state, from `SHOW SLAVE STATUS` (vertical output).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub(super) struct SqlThread {
@@ -198,6 +215,54 @@ mod tests {
         assert_eq!(s.at, Some(("mysql-bin.000003".into(), 1234)));
         let ok = SqlThread::parse("Slave_SQL_Running: Yes\nLast_SQL_Errno: 0\n");
         assert!(ok.running && ok.error.is_none());
+    }
+
+    /// A fake client that says the SQL thread runs for its first `runs`
+    /// calls (counted in a file), then that it stopped.
+    fn fake_client(dir: &std::path::Path, runs: u32) -> String {
+        let client = dir.join("client");
+        std::fs::write(
+            &client,
+            format!(
+                "#!/bin/sh\nn=$(cat {d}/n 2>/dev/null || echo 0); n=$((n+1)); echo $n > {d}/n\n\
+                 if [ $n -le {runs} ]; then echo 'Slave_SQL_Running: Yes'; else echo 'Slave_SQL_Running: No'; echo 'Relay_Log_Pos: 77'; fi\n",
+                d = dir.display()
+            ),
+        )
+        .unwrap();
+        Sh::new("chmod").arg("755").arg(&client).status().unwrap();
+        client.display().to_string()
+    }
+
+    #[test]
+    fn the_wait_loop_returns_once_the_thread_stops_or_after_its_rounds() {
+        let dir = tempfile::tempdir().unwrap();
+        let client = fake_client(dir.path(), 3);
+        let out = Sh::new("sh")
+            .arg("-c")
+            .arg(wait_status_script(&client, "/no/sock", 100))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        let thread = SqlThread::parse(&String::from_utf8_lossy(&out.stdout));
+        assert!(!thread.running);
+        let calls = std::fs::read_to_string(dir.path().join("n")).unwrap();
+        assert_eq!(
+            calls.trim(),
+            "4",
+            "polled until the thread stopped, no more"
+        );
+
+        let busy = tempfile::tempdir().unwrap();
+        let client = fake_client(busy.path(), 1000);
+        let out = Sh::new("sh")
+            .arg("-c")
+            .arg(wait_status_script(&client, "/no/sock", 3))
+            .output()
+            .unwrap();
+        assert!(SqlThread::parse(&String::from_utf8_lossy(&out.stdout)).running);
+        let calls = std::fs::read_to_string(busy.path().join("n")).unwrap();
+        assert_eq!(calls.trim(), "3", "gives the status back after its rounds");
     }
 
     #[test]

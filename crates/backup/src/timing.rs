@@ -1,0 +1,69 @@
+//! Wall time of each step of a run, for the log (`step done` lines) and
+//! the manifest's `timings`, so a slow backup says where its time went.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+/// The steps a run has finished, in order, with their wall times.
+#[derive(Debug, Default, Clone)]
+pub struct Timings {
+    /// Whose steps (a server's name), or empty for the run's.
+    of: String,
+    steps: Vec<(String, Duration)>,
+}
+
+impl Timings {
+    /// The steps of one server's backup.
+    pub fn of(server: &str) -> Timings {
+        Timings {
+            of: server.to_owned(),
+            steps: Vec::new(),
+        }
+    }
+
+    /// Runs `step` to its end and records how long it took.
+    pub async fn time<T>(&mut self, step: &str, fut: impl Future<Output = T>) -> T {
+        let started = Instant::now();
+        let out = fut.await;
+        let took = started.elapsed();
+        let secs = format!("{:.2}", took.as_secs_f64());
+        if self.of.is_empty() {
+            tracing::info!(step, %secs, "step done");
+        } else {
+            tracing::info!(server = %self.of, step, %secs, "step done");
+        }
+        self.steps.push((step.to_owned(), took));
+        out
+    }
+
+    /// `[{"step": ..., "secs": ...}, ...]` in the order the steps ran.
+    pub fn to_json(&self) -> serde_json::Value {
+        self.steps
+            .iter()
+            .map(|(step, d)| serde_json::json!({ "step": step, "secs": d.as_millis() as f64 / 1000.0 }))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn records_each_step_in_order_with_its_time() {
+        let mut t = Timings::default();
+        let v = t.time("first", async { 7 }).await;
+        t.time("second", tokio::time::sleep(Duration::from_millis(20)))
+            .await;
+        assert_eq!(v, 7);
+        let json = t.to_json();
+        let steps: Vec<&str> = json
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["step"].as_str().unwrap())
+            .collect();
+        assert_eq!(steps, ["first", "second"]);
+        assert!(json[1]["secs"].as_f64().unwrap() >= 0.02);
+    }
+}
