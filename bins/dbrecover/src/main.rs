@@ -52,6 +52,10 @@ struct Cli {
     /// How many datasources restore at once.
     #[arg(long, default_value_t = 4)]
     parallel: usize,
+    /// Print the report as one JSON document on stdout (the plan and the
+    /// progress go to stderr).
+    #[arg(long)]
+    json: bool,
     /// More log output (-v debug, -vv trace).
     #[arg(short, long, action = clap::ArgAction::Count)]
     verbose: u8,
@@ -81,41 +85,90 @@ async fn run(cli: Cli, cfg: conf::RecoveryConfig, password: Option<Zeroizing<Str
         Ok(p) => p,
         Err(e) => return fail(&e),
     };
-    print!("{}", prepared.plan());
+    if cli.json {
+        eprint!("{}", prepared.plan());
+    } else {
+        print!("{}", prepared.plan());
+    }
     if cli.dry_run {
         println!("dry run: nothing touched");
         return ExitCode::SUCCESS;
     }
     match recovery::execute(prepared).await {
+        Ok(outcome) if cli.json => {
+            println!("{:#}", report_json(&outcome));
+            ExitCode::SUCCESS
+        }
         Ok(outcome) => {
-            for r in &outcome.restored {
-                println!(
-                    "datasource {}: restored ({} binlog files replayed by {}) in {}:{}",
-                    r.datasource, r.binlogs, r.replayed_by, outcome.plan.job_host, r.data_dir
-                );
-                match &r.gtid {
-                    Some(g) => println!("datasource {}: GTID position {g}", r.datasource),
-                    None => println!("datasource {}: no GTID position", r.datasource),
-                }
-            }
-            println!(
-                "temporary servers ran {}:{}",
-                outcome.plan.job_host, outcome.server
-            );
-            if let Some(info) = &outcome.ds_info {
-                println!(
-                    "ds_info for the PIT tool: {}:{}",
-                    outcome.plan.job_host, info.path
-                );
-            }
-            println!(
-                "cluster recovery succeed in {:.1} s",
-                outcome.elapsed.as_secs_f64()
-            );
+            print_report(&outcome);
             ExitCode::SUCCESS
         }
         Err(e) => fail(&e),
     }
+}
+
+/// The report a DBA reads: per datasource where its data is, what it
+/// reached, with which stop, and every table's row count.
+fn print_report(outcome: &recovery::Outcome) {
+    let host = &outcome.plan.job_host;
+    for r in &outcome.restored {
+        let ds = &r.datasource;
+        println!(
+            "datasource {ds}: restored ({} binlog files replayed by {}) in {host}:{}",
+            r.binlogs, r.replayed_by, r.data_dir
+        );
+        match &r.position {
+            Some(p) => println!("datasource {ds}: binlog position {p} of its master"),
+            None => println!("datasource {ds}: binlog position: up to the stop time"),
+        }
+        match &r.gtid {
+            Some(g) => println!("datasource {ds}: GTID position {g}"),
+            None => println!("datasource {ds}: no GTID position"),
+        }
+        println!(
+            "datasource {ds}: stop used: {}",
+            r.stop_used.as_deref().unwrap_or("none (nothing to replay)")
+        );
+        for t in &r.tables {
+            println!(
+                "datasource {ds}: table {}.{}: {} rows",
+                t.schema, t.table, t.rows
+            );
+        }
+    }
+    println!("temporary servers ran {host}:{}", outcome.server);
+    if let Some(info) = &outcome.ds_info {
+        println!("ds_info for the PIT tool: {host}:{}", info.path);
+    }
+    println!(
+        "cluster recovery succeed in {:.1} s",
+        outcome.elapsed.as_secs_f64()
+    );
+}
+
+/// `--json`: the same report as one document.
+fn report_json(outcome: &recovery::Outcome) -> serde_json::Value {
+    serde_json::json!({
+        "job_host": outcome.plan.job_host,
+        "chain": outcome.plan.apply.chain.backups.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        "server": outcome.server,
+        "ds_info": outcome.ds_info.as_ref().map(|i| i.path.clone()),
+        "elapsed_secs": outcome.elapsed.as_secs_f64(),
+        "timings": outcome.timings.to_json(),
+        "datasources": outcome.restored.iter().map(|r| serde_json::json!({
+            "datasource": r.datasource,
+            "data_dir": r.data_dir,
+            "binlogs_replayed": r.binlogs,
+            "replayed_by": r.replayed_by,
+            "binlog_position": r.position.as_ref().map(ToString::to_string),
+            "gtid_position": r.gtid.as_ref().map(ToString::to_string),
+            "stop_used": r.stop_used,
+            "tables": r.tables.iter().map(|t| serde_json::json!({
+                "schema": t.schema, "table": t.table, "rows": t.rows,
+            })).collect::<Vec<_>>(),
+            "timings": r.timings.to_json(),
+        })).collect::<Vec<_>>(),
+    })
 }
 
 /// The `ERROR:` line, then the seed's last line of a failed recovery.

@@ -182,6 +182,60 @@ fn check_restored(
     }
 }
 
+/// The report names, per datasource, every table's row count (checked
+/// against the truth), the binlog stop used and where the data is; with
+/// `--json` the same as one document.
+fn check_report(out: &Output, wl: &Workload, to: &To, expected: &BTreeMap<String, BTreeSet<u64>>) {
+    let stop_flag = match to {
+        To::Dir(_) => "--stop-position=".to_owned(),
+        To::Time(t) => format!("--stop-datetime='{t}'"),
+    };
+    if let Ok(json) = serde_json::from_str::<serde_json::Value>(&out.stdout) {
+        let sources = json["datasources"].as_array().unwrap();
+        assert_eq!(sources.len(), expected.len(), "{json:#}");
+        for d in sources {
+            let ds = d["datasource"].as_str().unwrap();
+            let table = d["tables"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|t| t["schema"] == wl.db.as_str() && t["table"] == "t")
+                .unwrap_or_else(|| panic!("{ds}: no {}.t in {d:#}", wl.db));
+            assert_eq!(
+                table["rows"].as_u64(),
+                Some(expected[ds].len() as u64),
+                "{d:#}"
+            );
+            let stop = d["stop_used"].as_str().unwrap_or("none");
+            assert!(
+                stop.contains(&stop_flag) || d["binlogs_replayed"] == 0,
+                "{d:#}"
+            );
+            assert!(
+                d["data_dir"]
+                    .as_str()
+                    .unwrap()
+                    .ends_with(&format!("/restore/{ds}/data"))
+            );
+            assert!(!d["timings"].as_array().unwrap().is_empty(), "{d:#}");
+        }
+        return;
+    }
+    for (ds, want) in expected {
+        let rows = format!("datasource {ds}: table {}.t: {} rows", wl.db, want.len());
+        assert!(out.stdout.contains(&rows), "no {rows:?} in\n{out}");
+        let stop = out
+            .stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("datasource {ds}: stop used: ")))
+            .unwrap_or_else(|| panic!("no stop for {ds} in\n{out}"));
+        assert!(
+            stop.contains(&stop_flag) || stop.starts_with("none"),
+            "{ds}: {stop}"
+        );
+    }
+}
+
 /// Recovers to `to` with the sandbox config `var`, asserting success.
 async fn recover(env: &Env, var: &str, to: &To, args: &[&str], secrets: &[&str]) -> Output {
     let conf = env.recovery_conf(var, to);
@@ -265,6 +319,7 @@ async fn chain_under_writes_recovers_to_each_consistence_point() {
     out.assert_recovered();
     assert!(!out.stdout.contains("ds_info"), "ds_info for a dir:\n{out}");
     check_restored(&env, &wl, &to, &truths[2], &gtids[1]);
+    check_report(&out, &wl, &to, &truths[2]);
 
     // Written to during the backup: the SQL thread had binlogs to replay.
     let to = To::Dir(full.clone());
@@ -322,10 +377,13 @@ async fn stop_datetime_between_backups_recovers_rows_before_that_second() {
         );
         let ds_info = DsInfoFile::new(&time);
         let conf = env.recovery_conf("RECOVERY_SSH_CONF", &to);
-        let out = env.dbrecover(&conf, &[], &[]).await;
+        // The report as text once, as JSON once.
+        let args: &[&str] = if i == 0 { &[] } else { &["--json"] };
+        let out = env.dbrecover(&conf, args, &[]).await;
         out.assert_recovered();
         let gtids = gtids_before(&env, &wl, &time).await;
         check_restored(&env, &wl, &to, &expected, &gtids);
+        check_report(&out, &wl, &to, &expected);
 
         // The PIT tool's ds_info: per datasource the stop and the first
         // binlog of its master in the target backup, on the job server.

@@ -10,11 +10,11 @@ use crate::password;
 use crate::plan::{BackupPlan, make_plan};
 use crate::run::Run;
 use crate::server::{ServerResult, backup_server};
-use crate::timing::Timings;
 use futures::StreamExt as _;
 use remote::Connector;
 use std::time::{Duration, Instant};
 use store::{BadBackups, Store};
+use stream::Timings;
 use stream::{Registry, StopReason, StreamConfig, Streamer, Watchdog, WatchdogConfig};
 use zeroize::Zeroizing;
 

@@ -6,7 +6,6 @@ use crate::error::BackupError;
 use crate::run::Run;
 use crate::server::ServerResult;
 use crate::sql::{self, col};
-use crate::timing::Timings;
 use binlog::{
     BackupKind, BinaryLog, BinlogName, BinlogPos, ConsistenceInfo, ConsistenceLine, CopyRequest,
     CopyRole, LastGood, SlaveCut, plan_binlog_copy,
@@ -16,6 +15,7 @@ use router::Endpoint;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use stream::Source;
+use stream::Timings;
 use topology::Role;
 
 /// A datasource master's position at the consistence point.

@@ -42,7 +42,6 @@ mod precheck;
 mod run;
 mod server;
 mod sql;
-mod timing;
 
 pub use engine::{Options, Outcome, Prepared, clean_trash, execute, prepare, purge_to};
 pub use error::BackupError;
@@ -50,4 +49,3 @@ pub use facts::{Facts, LastBackup};
 pub use plan::{BackupPlan, ServerPlan};
 pub use precheck::PreCheck;
 pub use server::{LOG_FILE, STREAM_FILE, ServerResult};
-pub use timing::Timings;

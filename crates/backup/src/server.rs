@@ -7,13 +7,13 @@ use crate::error::BackupError;
 use crate::plan::ServerPlan;
 use crate::run::Run;
 use crate::sql::{self, col};
-use crate::timing::Timings;
 use binlog::BackupName;
 use remote::{AgentType, Transport};
 use router::Endpoint;
 use std::sync::Arc;
 use std::time::Duration;
 use stream::Source;
+use stream::Timings;
 use topology::Role;
 use xtrabackup::{BackupLog, BackupOptions, ClientDefaults, Compression, LockDetector, Lsn, ops};
 

@@ -69,6 +69,9 @@ pub struct Outcome {
     pub server: String,
     /// Wall time.
     pub elapsed: Duration,
+    /// How long each step of the run took (each datasource's own steps are
+    /// in [`Restored::timings`]).
+    pub timings: stream::Timings,
 }
 
 /// Reads the store and plans; touches nothing.
@@ -209,6 +212,8 @@ pub async fn execute(prepared: Prepared) -> Result<Outcome, RecoveryError> {
         started,
     } = prepared;
     let timeout = cfg.connect.command_timeout;
+    let mut t = stream::Timings::default();
+    let pre_checks = Instant::now();
     let flavor = xtrabackup::ops::detect_flavor(&*job, &cfg.xtrabackup_bin)
         .await
         .map_err(|e| RecoveryError::PreCheck(format!("job server {}: {e}", job.host())))?;
@@ -237,6 +242,7 @@ pub async fn execute(prepared: Prepared) -> Result<Outcome, RecoveryError> {
         )));
     }
     check_free_space(&job, &plan, timeout).await?;
+    t.record("pre-checks on the job server", pre_checks.elapsed());
     // Read before shipping (an encrypted backup keeps it in its tarball),
     // so a job server without the right server fails before the transfer.
     let full = plan.apply.chain.backups[0];
@@ -252,14 +258,24 @@ pub async fn execute(prepared: Prepared) -> Result<Outcome, RecoveryError> {
         None => None,
     };
     if !plan.in_place {
-        ship(&cfg, &options, &store, &job, &plan).await?;
+        t.time(
+            "shipping the chain",
+            ship(&cfg, &options, &store, &job, &plan),
+        )
+        .await?;
     }
     let server = match installed {
         Some(program) => ServerBinary {
             program,
             basedir: None,
         },
-        None => unpacked_server(&job, &store, &plan, timeout).await?,
+        None => {
+            t.time(
+                "unpacking the server binaries",
+                unpacked_server(&job, &store, &plan, timeout),
+            )
+            .await?
+        }
     };
     if plan.encrypted {
         check_shipped_binlogs(&job, &store, &plan).await?;
@@ -274,14 +290,18 @@ pub async fn execute(prepared: Prepared) -> Result<Outcome, RecoveryError> {
         timeout,
     };
     let parallel = options.parallel.unwrap_or(4).max(1);
-    let mut restored = Vec::new();
-    let mut running = futures::stream::iter(plan.apply.datasources.iter().enumerate())
-        .map(|(i, d)| restore.run(d, i))
-        .buffer_unordered(parallel);
-    while let Some(r) = running.next().await {
-        restored.push(r?);
-    }
-    drop(running);
+    let mut restored = t
+        .time("restoring the datasources", async {
+            let mut restored = Vec::new();
+            let mut running = futures::stream::iter(plan.apply.datasources.iter().enumerate())
+                .map(|(i, d)| restore.run(d, i))
+                .buffer_unordered(parallel);
+            while let Some(r) = running.next().await {
+                restored.push(r?);
+            }
+            Ok::<_, RecoveryError>(restored)
+        })
+        .await?;
     restored.sort_by(|a, b| a.datasource.cmp(&b.datasource));
     let ds_info = match plan.apply.chain.stop_datetime {
         Some(stop) => match write_ds_info(&job, &store, &plan, stop).await {
@@ -299,6 +319,7 @@ pub async fn execute(prepared: Prepared) -> Result<Outcome, RecoveryError> {
         ds_info,
         server: server.program,
         elapsed: started.elapsed(),
+        timings: t,
     })
 }
 

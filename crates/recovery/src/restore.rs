@@ -5,6 +5,9 @@
 //! it down.
 
 mod relay;
+mod report;
+
+pub use report::TableRows;
 
 use crate::error::RecoveryError;
 use crate::gtid_state::{self, ServerFlavor};
@@ -114,6 +117,16 @@ pub struct Restored {
     /// How the binlogs were replayed: `the SQL thread` (over them as relay
     /// logs), `mariadb-binlog` (piped into the client), or `nothing`.
     pub replayed_by: &'static str,
+    /// The exact stop the replay used (`--stop-position=N on FILE`,
+    /// `--stop-datetime='...'`), `None` when nothing was replayed.
+    pub stop_used: Option<String>,
+    /// The master's binlog position the data now reaches (position targets;
+    /// a time target reports its GTID state instead).
+    pub position: Option<BinlogPos>,
+    /// Row counts of every table outside the system schemas.
+    pub tables: Vec<TableRows>,
+    /// How long each step took.
+    pub timings: stream::Timings,
 }
 
 impl Restore<'_> {
@@ -154,6 +167,7 @@ impl Restore<'_> {
         index: usize,
     ) -> Result<Restored, RecoveryError> {
         let ds = apply.datasource.as_str();
+        let mut t = stream::Timings::of(ds);
         let base = self.plan.restore_dir(ds);
         let data = format!("{base}/data");
         self.sh(
@@ -176,14 +190,17 @@ impl Restore<'_> {
             };
             let compression = self.compression(ds, &stream).await?;
             let step = format!("extracting {backup}/{}/backup.xbsteam", apply.data_dir);
-            self.sh(
-                ds,
-                &step,
-                xtrabackup::extract(
-                    self.flavor,
-                    compression,
-                    StreamSource::File(&stream),
-                    &target,
+            t.time(
+                &format!("extracting {backup}"),
+                self.sh(
+                    ds,
+                    &step,
+                    xtrabackup::extract(
+                        self.flavor,
+                        compression,
+                        StreamSource::File(&stream),
+                        &target,
+                    ),
                 ),
             )
             .await?;
@@ -199,10 +216,13 @@ impl Restore<'_> {
                 }
             };
             let step = format!("preparing {backup}");
-            self.sh(
-                ds,
+            t.time(
                 &step,
-                xtrabackup::prepare(self.flavor, &data, &prep, Some("256M")),
+                self.sh(
+                    ds,
+                    &step,
+                    xtrabackup::prepare(self.flavor, &data, &prep, Some("256M")),
+                ),
             )
             .await?;
             tracing::info!(datasource = ds, %backup, "extracted and prepared");
@@ -230,14 +250,30 @@ impl Restore<'_> {
             .await?;
         }
         let extra = relay.as_ref().map(relay::Relay::server_options);
-        let server = self
-            .start_server(ds, &data, &base, &socket, port, extra.as_deref())
+        let server = t
+            .time(
+                "starting the temporary server",
+                self.start_server(ds, &data, &base, &socket, port, extra.as_deref()),
+            )
             .await?;
-        let replay = self
-            .replay_with_state(ds, apply, &socket, relay.as_ref())
+        let replay = t
+            .time(
+                "replaying binlogs",
+                self.replay_with_state(ds, apply, &socket, relay.as_ref()),
+            )
             .await;
-        let stop = self.stop_server(ds, &socket, server).await;
+        let tables = match &replay {
+            Ok(_) => Some(t.time("counting rows", self.count_rows(ds, &socket)).await),
+            Err(_) => None,
+        };
+        let stop = t
+            .time(
+                "stopping the temporary server",
+                self.stop_server(ds, &socket, server),
+            )
+            .await;
         let (replayed, gtid) = replay?;
+        let tables = tables.unwrap_or(Ok(Vec::new()))?;
         stop?;
         // A copied auto.cnf would give the new server the old one's uuid;
         // the replay's binary log is scratch once its position is stored.
@@ -261,8 +297,30 @@ impl Restore<'_> {
                 (_, Some(_)) => "the SQL thread",
                 (_, None) => "mariadb-binlog",
             },
+            stop_used: (replayed > 0).then(|| report::stop_used(&apply.stop, relay.is_some())),
+            position: match &apply.stop {
+                ApplyStop::Position(p) => Some(p.clone()),
+                ApplyStop::Datetime(_) => None,
+            },
             gtid,
+            tables,
+            timings: t,
         })
+    }
+
+    /// Row counts of every application table, read from the temporary server.
+    async fn count_rows(&self, ds: &str, socket: &str) -> Result<Vec<TableRows>, RecoveryError> {
+        let step = "counting the rows of every table";
+        let out = self
+            .sh(
+                ds,
+                step,
+                Command::new("bash")
+                    .arg("-c")
+                    .arg(report::row_count_script(&self.client, socket)),
+            )
+            .await?;
+        report::parse_row_counts(&out).map_err(|e| self.err(ds, step, e))
     }
 
     /// Runs `statements` on the temporary server (through stdin, in order,

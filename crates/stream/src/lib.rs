@@ -70,6 +70,7 @@ mod report;
 pub mod scp;
 mod script;
 pub mod spec;
+pub mod timing;
 pub mod transfer;
 pub mod watchdog;
 
@@ -79,6 +80,7 @@ pub use progress::{LogProgress, NoProgress, Progress, Update};
 pub use registry::{Entry, Registration, Registry};
 pub use scp::ScpConfig;
 pub use spec::{Sink, Source};
+pub use timing::Timings;
 pub use transfer::{
     Checksum, StreamConfig, Streamer, TransferReport, socat_log_dir, socat_log_dir_today,
 };

@@ -326,8 +326,11 @@ impl Output {
     /// Panics with the output unless the recovery exited 0 and said so.
     pub fn assert_recovered(&self) {
         assert_eq!(self.code, Some(0), "dbrecover failed:\n{self}");
+        // `--json` prints the report as one document instead of the lines.
+        let json = serde_json::from_str::<serde_json::Value>(&self.stdout)
+            .is_ok_and(|j| j["datasources"].is_array());
         assert!(
-            self.stdout.contains("cluster recovery succeed"),
+            json || self.stdout.contains("cluster recovery succeed"),
             "no success line:\n{self}"
         );
     }

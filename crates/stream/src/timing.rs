@@ -1,5 +1,6 @@
-//! Wall time of each step of a run, for the log (`step done` lines) and
-//! the manifest's `timings`, so a slow backup says where its time went.
+//! Wall time of each step of a run (a backup, a recovery), for the log
+//! (`step done` lines) and the run's report, so a slow run says where its
+//! time went.
 
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -13,7 +14,7 @@ pub struct Timings {
 }
 
 impl Timings {
-    /// The steps of one server's backup.
+    /// The steps of one server's backup or one datasource's restore.
     pub fn of(server: &str) -> Timings {
         Timings {
             of: server.to_owned(),
@@ -25,7 +26,12 @@ impl Timings {
     pub async fn time<T>(&mut self, step: &str, fut: impl Future<Output = T>) -> T {
         let started = Instant::now();
         let out = fut.await;
-        let took = started.elapsed();
+        self.record(step, started.elapsed());
+        out
+    }
+
+    /// Records a step timed by the caller (one spread over several calls).
+    pub fn record(&mut self, step: &str, took: Duration) {
         let secs = format!("{:.2}", took.as_secs_f64());
         if self.of.is_empty() {
             tracing::info!(step, %secs, "step done");
@@ -33,7 +39,11 @@ impl Timings {
             tracing::info!(server = %self.of, step, %secs, "step done");
         }
         self.steps.push((step.to_owned(), took));
-        out
+    }
+
+    /// The steps in the order they ran, with their wall times.
+    pub fn steps(&self) -> impl Iterator<Item = (&str, Duration)> {
+        self.steps.iter().map(|(s, d)| (s.as_str(), *d))
     }
 
     /// `[{"step": ..., "secs": ...}, ...]` in the order the steps ran.
