@@ -42,8 +42,10 @@ pub async fn run(
             readers.push(c.server.as_str());
         }
     }
-    for name in readers {
-        let size = check_server(facts, name).await?;
+    // All servers at once: each check is a few round trips.
+    let sizes =
+        futures::future::try_join_all(readers.iter().map(|name| check_server(facts, name))).await?;
+    for (name, size) in readers.into_iter().zip(sizes) {
         if plan.servers.iter().any(|s| s.server.as_str() == name) {
             estimate += size.data;
         }
@@ -55,8 +57,7 @@ pub async fn run(
             estimate += size.binlogs;
         }
     }
-    let mut tools = Vec::new();
-    for s in &plan.servers {
+    let tools = futures::future::try_join_all(plan.servers.iter().map(|s| async move {
         let t = hosts
             .host(&s.host, &cfg.connect.server_login, AgentType::TaskManager)
             .map_err(|e| BackupError::PreCheck(format!("{}: {e}", s.host)))?;
@@ -68,8 +69,9 @@ pub async fn run(
                     cfg.xtrabackup_bin, s.host, s.server
                 ))
             })?;
-        tools.push((s.host.clone(), format!("{flavor:?}")));
-    }
+        Ok::<_, BackupError>((s.host.clone(), format!("{flavor:?}")))
+    }))
+    .await?;
     if plan.encrypt {
         // Exit 3, not 127: some transports report 127 as "could not run".
         let probe = format!(
