@@ -28,48 +28,15 @@ pub fn run(root: &Path) -> Result<()> {
     let runtime = tokio::runtime::Runtime::new()?;
     println!("loading {mib} MiB into every datasource ...");
     let loaded = runtime.block_on(load(&sb, mib))?;
-
     let store = Path::new(sb.var("STORE_DIR")).join("bench");
+    // The load and the backups (gigabytes) go whatever happens.
+    let result = measure(&sb, &paths, &dbbackup, &store);
+    runtime.block_on(unload(&sb))?;
     let _ = std::fs::remove_dir_all(&store);
-    std::fs::create_dir_all(&store)?;
-    chown_login(&store)?;
-    // The servers dbbackup backs up with backup-slave = 1: each datasource's first replica.
-    let mut replicas = Vec::new();
-    for s in sb.prod_servers() {
-        if s.initial_role != "master"
-            && !replicas
-                .iter()
-                .any(|r: &testkit::Server| r.datasource == s.datasource)
-        {
-            replicas.push(s);
-        }
-    }
-    let raw = raw_pipelines(&sb, &replicas, &store)?;
+    let (replicas, raw, tool) = result?;
     let raw_max = raw.iter().map(|(_, d)| *d).max().unwrap_or_default();
     let raw_sum: Duration = raw.iter().map(|(_, d)| *d).sum();
 
-    let conf = paths.file("bench-backup.conf");
-    crate::util::derive_conf(
-        Path::new(sb.var("BACKUP_SSH_CONF")),
-        &conf,
-        &[
-            (
-                "dir = ",
-                format!("dir = {}", store.join("dbbackup").display()),
-            ),
-            ("force-full-backup", "force-full-backup = 1".to_owned()),
-        ],
-    )?;
-    let started = Instant::now();
-    let status = Command::new(&dbbackup)
-        .arg("--config-file")
-        .arg(&conf)
-        .stdout(Stdio::null())
-        .status()?;
-    let tool = started.elapsed();
-    if !status.success() {
-        bail!("dbbackup failed ({status})");
-    }
     let target = raw_max.mul_f64(1.1) + Duration::from_secs(3);
     let mut table = String::from("| run | wall s |\n| --- | ---: |\n");
     for (name, d) in &raw {
@@ -110,6 +77,61 @@ pub fn run(root: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Report of one measure: the servers, each raw pipeline's time, dbbackup's.
+type Measured = (Vec<testkit::Server>, Vec<(String, Duration)>, Duration);
+
+/// The raw pipelines, then dbbackup, into `store`.
+fn measure(
+    sb: &testkit::Sandbox,
+    paths: &crate::sandbox::layout::Paths,
+    dbbackup: &Path,
+    store: &Path,
+) -> Result<Measured> {
+    let _ = std::fs::remove_dir_all(store);
+    std::fs::create_dir_all(store)?;
+    chown_login(store)?;
+    let replicas = backed_up(sb);
+    let raw = raw_pipelines(sb, &replicas, store)?;
+    let conf = paths.file("bench-backup.conf");
+    crate::util::derive_conf(
+        Path::new(sb.var("BACKUP_SSH_CONF")),
+        &conf,
+        &[
+            (
+                "dir = ",
+                format!("dir = {}", store.join("dbbackup").display()),
+            ),
+            ("force-full-backup", "force-full-backup = 1".to_owned()),
+        ],
+    )?;
+    let started = Instant::now();
+    let status = Command::new(dbbackup)
+        .arg("--config-file")
+        .arg(&conf)
+        .stdout(Stdio::null())
+        .status()?;
+    let tool = started.elapsed();
+    if !status.success() {
+        bail!("dbbackup failed ({status})");
+    }
+    // It must have streamed the loaded servers, not others.
+    let backups: Vec<String> = std::fs::read_dir(store.join("dbbackup"))?
+        .flat_map(|b| b.ok())
+        .flat_map(|b| std::fs::read_dir(b.path()).into_iter().flatten())
+        .flat_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    for r in &replicas {
+        if !backups.iter().any(|d| d.contains(&format!("-{}-", r.name))) {
+            bail!(
+                "dbbackup did not back up {} (the loaded server): {backups:?}",
+                r.name
+            );
+        }
+    }
+    Ok((replicas, raw, tool))
+}
+
 pub(crate) fn chown_login(p: &Path) -> Result<()> {
     let status = Command::new("chown")
         .arg("-R")
@@ -128,107 +150,66 @@ async fn client(sb: &testkit::Sandbox, s: &testkit::Server) -> Result<router::Cl
     Ok(router::Client::connect(&ep, Duration::from_secs(10)).await?)
 }
 
-/// Doubles `bench.blob` on every master until it holds `mib` MiB, then
-/// waits for the replicas.
+/// Fills `bench.blob` with `mib` MiB of 1 KB rows on the servers the
+/// benchmarks back up ([`backed_up`]), with `sql_log_bin = 0`: no server
+/// writes (and keeps) gigabytes of binlog and relay log, and the other
+/// servers stay small; only what is streamed needs the data. The rows come
+/// from the sequence engine in chunks (an `INSERT ... SELECT` from the
+/// table itself would copy it through a temporary table first).
 pub(crate) async fn load(sb: &testkit::Sandbox, mib: u64) -> Result<String> {
-    // What an interrupted run left (tables, binlogs) goes first.
+    // What an interrupted run left goes first.
     unload(sb).await?;
-    let mut size = 0;
-    for m in sb
-        .prod_servers()
-        .iter()
-        .filter(|s| s.initial_role == "master")
-    {
-        let mut c = client(sb, m).await?;
-        c.execute("DROP DATABASE IF EXISTS bench").await?;
-        c.execute("CREATE DATABASE bench").await?;
-        c.execute(
-            "CREATE TABLE bench.blob (id BIGINT AUTO_INCREMENT PRIMARY KEY, pad VARCHAR(1000))",
-        )
-        .await?;
-        c.execute(
-            "INSERT INTO bench.blob (pad) SELECT REPEAT(MD5(seq), 31) FROM bench.seq_1_to_1024",
-        )
-        .await?;
-        let mut rows = 1024u64;
-        while rows * 1000 < mib * 1024 * 1024 {
-            c.execute("INSERT INTO bench.blob (pad) SELECT pad FROM bench.blob")
-                .await?;
-            rows *= 2;
-        }
-        size = rows * 1000;
-        c.close().await?;
-    }
-    for s in sb
-        .prod_servers()
-        .iter()
-        .filter(|s| s.initial_role != "master")
-    {
-        let mut c = client(sb, s).await?;
-        let deadline = Instant::now() + Duration::from_secs(1800);
-        loop {
-            let rows = c
-                .query("SELECT COUNT(*) AS n FROM bench.blob")
-                .await
-                .unwrap_or_default();
-            let n: u64 = rows
-                .first()
-                .and_then(|r| r.column("n").flatten())
-                .and_then(|n| n.parse().ok())
-                .unwrap_or(0);
-            if n * 1000 >= size {
-                break;
-            }
-            if Instant::now() > deadline {
-                bail!("replica {} did not catch up", s.name);
-            }
-            tokio::time::sleep(Duration::from_millis(500)).await;
-        }
-        c.close().await?;
-    }
-    // The load wrote about as much binlog as data. A production server's
-    // active binlog is at most max_binlog_size; start the backups from a
-    // fresh one, as a server's rotation would, so the benchmark measures
-    // the data streams rather than copying the load's own binlog.
-    for m in sb
-        .prod_servers()
-        .iter()
-        .filter(|s| s.initial_role == "master")
-    {
-        let mut c = client(sb, m).await?;
-        c.execute("FLUSH BINARY LOGS").await?;
-        c.close().await?;
-    }
-    Ok(format!("{} MiB", size / (1024 * 1024)))
+    let servers = backed_up(sb);
+    let rows = (mib * 1024 * 1024).div_ceil(1000);
+    futures::future::try_join_all(servers.iter().map(|s| load_one(sb, s, rows))).await?;
+    Ok(format!("{} MiB", rows * 1000 / (1024 * 1024)))
 }
 
-/// Drops the load, waits for every replica (DR ones too) to drop it, then
-/// purges every server's binary logs up to its newest: the load wrote about
-/// as much binlog as data on each of them, and a few benchmark runs would
-/// otherwise fill the disk.
-pub(crate) async fn unload(sb: &testkit::Sandbox) -> Result<()> {
+/// The servers a backup with backup-master = 0, backup-slave = 1 streams:
+/// each datasource's first replica.
+pub(crate) fn backed_up(sb: &testkit::Sandbox) -> Vec<testkit::Server> {
+    let mut replicas: Vec<testkit::Server> = Vec::new();
+    for s in sb.prod_servers() {
+        if s.initial_role != "master" && !replicas.iter().any(|r| r.datasource == s.datasource) {
+            replicas.push(s);
+        }
+    }
+    replicas
+}
+
+fn every_server(sb: &testkit::Sandbox) -> Vec<testkit::Server> {
     let mut all = sb.prod_servers();
     all.extend(sb.dr_servers());
-    for m in all.iter().filter(|s| s.initial_role == "master") {
-        let mut c = client(sb, m).await?;
-        c.execute("DROP DATABASE IF EXISTS bench").await?;
-        c.close().await?;
+    all
+}
+
+async fn load_one(sb: &testkit::Sandbox, s: &testkit::Server, rows: u64) -> Result<()> {
+    const CHUNK: u64 = 65_536;
+    let mut c = client(sb, s).await?;
+    c.execute("SET SESSION sql_log_bin = 0").await?;
+    c.execute("CREATE DATABASE bench").await?;
+    c.execute("CREATE TABLE bench.blob (id BIGINT AUTO_INCREMENT PRIMARY KEY, pad VARCHAR(1000))")
+        .await?;
+    let mut from = 1;
+    while from <= rows {
+        let to = (from + CHUNK - 1).min(rows);
+        c.execute(&format!(
+            "INSERT INTO bench.blob (pad) SELECT REPEAT(MD5(seq), 31) FROM bench.seq_{from}_to_{to}"
+        ))
+        .await
+        .with_context(|| format!("loading {}", s.name))?;
+        from = to + 1;
     }
-    for s in &all {
-        let mut c = client(sb, s).await?;
-        let deadline = Instant::now() + Duration::from_secs(600);
-        while !c.query("SHOW DATABASES LIKE 'bench'").await?.is_empty() {
-            if Instant::now() > deadline {
-                bail!("{} still has the bench database after 600 s", s.name);
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-        c.execute("FLUSH BINARY LOGS").await?;
-        let logs = c.query("SHOW BINARY LOGS").await?;
-        if let Some(newest) = logs.last().and_then(|r| r.column("Log_name").flatten()) {
-            c.execute(&format!("PURGE BINARY LOGS TO '{newest}'"))
-                .await?;
-        }
+    c.close().await?;
+    Ok(())
+}
+
+/// Drops the load on every server, as it was written: without binlog.
+pub(crate) async fn unload(sb: &testkit::Sandbox) -> Result<()> {
+    for s in every_server(sb) {
+        let mut c = client(sb, &s).await?;
+        c.execute("SET SESSION sql_log_bin = 0").await?;
+        c.execute("DROP DATABASE IF EXISTS bench").await?;
         c.close().await?;
     }
     Ok(())

@@ -226,7 +226,9 @@ pub async fn backup_server(run: &Run, plan: &ServerPlan) -> Result<ServerResult,
         let step = format!("copying {server_cnf}");
         let out = host
             .exec(
-                &remote::Command::new("cat").arg("--").arg(server_cnf.as_str()),
+                &remote::Command::new("cat")
+                    .arg("--")
+                    .arg(server_cnf.as_str()),
                 Duration::from_secs(60),
             )
             .await
