@@ -73,7 +73,7 @@ struct Cli {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    cli::init_logging(cli.verbose, &["dbbackup", "backup"]);
+    cli::init_logging(cli.verbose, &["dbbackup", "backup", "stream::timing"]);
     let (cfg, password) = match cli::config_and_password(
         || conf::BackupConfig::load(&cli.config_file),
         cli.password_file.as_deref(),

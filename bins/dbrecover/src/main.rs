@@ -63,7 +63,7 @@ struct Cli {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    cli::init_logging(cli.verbose, &["dbrecover", "recovery"]);
+    cli::init_logging(cli.verbose, &["dbrecover", "recovery", "stream::timing"]);
     let (cfg, password) = match cli::config_and_password(
         || conf::RecoveryConfig::load(&cli.config_file),
         cli.password_file.as_deref(),
