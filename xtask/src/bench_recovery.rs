@@ -269,7 +269,9 @@ impl LiveWriter {
             .filter(|s| s.initial_role == "master")
         {
             let e = sb.mysql(m);
-            let feed = "echo 'CREATE TABLE IF NOT EXISTS bench.live (id BIGINT AUTO_INCREMENT PRIMARY KEY, at DATETIME(6));'; \
+            // The load is on the replicas only (unlogged): the database is
+            // created here, replicated, and already there on them.
+            let feed = "echo 'CREATE DATABASE IF NOT EXISTS bench;'; echo 'CREATE TABLE IF NOT EXISTS bench.live (id BIGINT AUTO_INCREMENT PRIMARY KEY, at DATETIME(6));'; \
                         while :; do echo 'INSERT INTO bench.live (at) VALUES (NOW(6));'; sleep 0.01; done";
             let child = Command::new("bash")
                 .arg("-c")
