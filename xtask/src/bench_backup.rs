@@ -60,7 +60,7 @@ pub fn run(root: &Path) -> Result<()> {
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     let section = format!(
         "{HEADING}\n\n`cargo xtask bench backup`: the sandbox with {loaded} per datasource \
-         (a table of 1 KB rows), backed up with backup-master = 0, backup-slave = 1 (one replica per \
+         (a table of 1 KB rows on the replica that is backed up), backed up with backup-master = 0, backup-slave = 1 (one replica per \
          datasource, {n} servers). Raw: the seed's pipeline run by hand for each of those servers at \
          once (a receiving socat on the store address writing a file, `mariabackup --backup \
          --stream=xbstream | socat` as the login user); dbbackup: a forced full backup over ssh, \
