@@ -541,9 +541,8 @@ pub async fn write_manifest(
 }
 
 /// Lists `size<TAB>path` of every file under `dir` (but `ok` and the
-/// manifest), then `---`, then the SHA-256 of each but the `hashed` ones.
-/// `openssl dgst` when the store has it (several times faster than
-/// coreutils' `sha256sum` where the CPU has SHA extensions), else `sha256sum`.
+/// manifest), then `---`, then the SHA-256 of each but the `hashed` ones
+/// (with [`stream::PICK_SHA256`]'s command).
 fn manifest_script<'a>(dir: &str, hashed: impl Iterator<Item = &'a str>) -> String {
     let skip: String = hashed
         .map(|p| format!(" ! -path {}", quote(&format!("./{p}"))))
@@ -553,9 +552,10 @@ fn manifest_script<'a>(dir: &str, hashed: impl Iterator<Item = &'a str>) -> Stri
          cd {dir} || exit 1\n\
          find . -type f ! -name ok ! -name manifest.json -printf '%s\\t%p\\n' | sort -k2 || exit 1\n\
          echo ---\n\
-         if command -v openssl >/dev/null 2>&1; then sum='openssl dgst -sha256 -r'; else sum=sha256sum; fi\n\
-         find . -type f ! -name ok ! -name manifest.json{skip} -print0 | sort -z | xargs -0 -r $sum",
+         {pick}\n\
+         find . -type f ! -name ok ! -name manifest.json{skip} -print0 | sort -z | xargs -0 -r $sha256",
         dir = quote(dir),
+        pick = stream::PICK_SHA256,
     )
 }
 

@@ -79,6 +79,7 @@ pub use ports::{PortAllocator, PortFamily};
 pub use progress::{LogProgress, NoProgress, Progress, Update};
 pub use registry::{Entry, Registration, Registry};
 pub use scp::ScpConfig;
+pub use script::PICK_SHA256;
 pub use spec::{Sink, Source};
 pub use timing::Timings;
 pub use transfer::{

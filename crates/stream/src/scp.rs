@@ -10,7 +10,7 @@
 
 use crate::error::{Error, Result};
 use crate::pipe::End;
-use crate::script::{SHA256_OF_STDIN, Script};
+use crate::script::{PICK_SHA256, Script};
 use crate::spec::{Sink, Source};
 use crate::transfer::{Streamer, TransferReport};
 use remote::{Command, Transport, quote};
@@ -63,7 +63,7 @@ fn sender_script(cfg: &ScpConfig, src: &str, host: &str, dest: &str, sha: bool) 
     ));
     if sha {
         s.push_str(&format!(
-            "s=$({SHA256_OF_STDIN} < {} | cut -c1-64) || exit 125\n",
+            "{PICK_SHA256}\ns=$($sha256 < {} | cut -c1-64) || exit 125\n",
             quote(src)
         ));
     }
@@ -184,7 +184,7 @@ async fn check_copy(
             .exec(
                 &Command::new("bash")
                     .arg("-c")
-                    .arg(format!("{SHA256_OF_STDIN} < {}", quote(dest))),
+                    .arg(format!("{PICK_SHA256}\n$sha256 < {}", quote(dest))),
                 t,
             )
             .await

@@ -38,10 +38,12 @@ pub(crate) struct Script {
     pub stages: Vec<String>,
 }
 
-/// SHA-256 of stdin, the digest first on its line: `openssl dgst` where the
-/// host has it (it uses the CPU's SHA extensions), else `sha256sum`.
-pub(crate) const SHA256_OF_STDIN: &str =
-    "if command -v openssl >/dev/null 2>&1; then openssl dgst -sha256 -r; else sha256sum; fi";
+/// A shell line that sets `$sha256` to the host's fastest SHA-256 command:
+/// `openssl dgst` where the host has it (it uses the CPU's SHA extensions),
+/// else `sha256sum`. Both print the digest first on each line, for stdin
+/// or for each file argument (`HASH *path` and `HASH  path`).
+pub const PICK_SHA256: &str = "if command -v openssl >/dev/null 2>&1; \
+     then sha256='openssl dgst -sha256 -r'; else sha256=sha256sum; fi";
 
 const PREAMBLE: &str = "set -o pipefail\n\
 st=$(mktemp -d \"${TMPDIR:-/tmp}/.dbstream.XXXXXX\") || { echo 'E cannot create a temporary directory'; exit 125; }\n\
@@ -58,7 +60,7 @@ fn taps(sha: bool, count: bool, script: &mut String) -> String {
     let mut fifos = Vec::new();
     if sha {
         script.push_str(&format!(
-            "mkfifo \"$st/h\" || exit 125\n{SHA256_OF_STDIN} < \"$st/h\" > \"$st/sha\" &\n"
+            "mkfifo \"$st/h\" || exit 125\n{PICK_SHA256}\n$sha256 < \"$st/h\" > \"$st/sha\" &\n"
         ));
         fifos.push("\"$st/h\"");
     }
@@ -290,6 +292,21 @@ mod tests {
     fn text(cmd: &Command) -> String {
         let (_, args) = cmd.argv();
         args[1].to_owned()
+    }
+
+    #[test]
+    fn the_picked_hasher_prints_the_sha256_first() {
+        let out = std::process::Command::new("bash")
+            .arg("-c")
+            .arg(format!("{PICK_SHA256}\nprintf abc | $sha256"))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stdout)
+                .starts_with("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"),
+            "{out:?}"
+        );
     }
 
     #[test]

@@ -13,13 +13,17 @@ use std::time::Duration;
 use stream::{Error, NoProgress, Registry, Sink, Source, StreamConfig, Streamer};
 
 fn streamer(fx: &Fx, offset: u16, retries: u32) -> Streamer {
+    streamer_hashing(fx, offset, retries, stream::Checksum::BothEnds)
+}
+
+fn streamer_hashing(fx: &Fx, offset: u16, retries: u32, checksum: stream::Checksum) -> Streamer {
     let mut cfg = StreamConfig::new(
         fx.port("SOCAT_PORT", offset),
         fx.port("SOCAT_PORT2", offset),
         fx.log_dir(),
     );
     cfg.retry_count = retries;
-    cfg.checksum = stream::Checksum::BothEnds;
+    cfg.checksum = checksum;
     cfg.finish_timeout = Duration::from_secs(30);
     Streamer::new(cfg, Registry::new())
 }
@@ -121,13 +125,7 @@ async fn a_received_checksum_is_the_stored_copys_digest() {
     let Some(fx) = Fx::new("received", "127.0.0.11").await else {
         return;
     };
-    let mut cfg = StreamConfig::new(
-        fx.port("SOCAT_PORT", 600),
-        fx.port("SOCAT_PORT2", 600),
-        fx.log_dir(),
-    );
-    cfg.checksum = stream::Checksum::Received;
-    let s = Streamer::new(cfg, Registry::new());
+    let s = streamer_hashing(&fx, 600, 3, stream::Checksum::Received);
     let dst = &fx.store_dir;
     let seq = Source::command(Command::new("seq").args(["1", "200000"]));
     let r = s
