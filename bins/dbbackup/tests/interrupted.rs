@@ -119,7 +119,8 @@ async fn killed_socat_listener(conf_var: &str) {
             listener.signal("-CONT");
             std::thread::sleep(Duration::from_millis(2));
             listener.signal("-STOP");
-            // What socat passed on reaches the file through tee.
+            // What socat passed on reaches the file (through a tee when
+            // the receiving end hashes on one).
             std::thread::sleep(Duration::from_millis(50));
             (std::fs::metadata(&file).map_or(0, |m| m.len()) > 0).then_some(())
         },

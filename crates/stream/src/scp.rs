@@ -15,7 +15,7 @@ use crate::spec::{Sink, Source};
 use crate::transfer::{Streamer, TransferReport};
 use remote::{Command, Transport, quote};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// How the sending host logs in to the receiving host for scp.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -126,7 +126,9 @@ pub(crate) async fn copy(
         ));
     };
     let sent = outcome.bytes.unwrap_or(0);
-    let (received, sha) = check_copy(to, dest, checksum.on_receiver()).await?;
+    let (received, sha) = streamer
+        .stored_digest(to, dest, checksum != crate::Checksum::Off)
+        .await?;
     let mismatch = |detail: String| Error::Mismatch {
         from_host: from.host().to_owned(),
         to_host: to.host().to_owned(),
@@ -150,50 +152,6 @@ pub(crate) async fn copy(
         elapsed: started.elapsed(),
         method: "scp",
     })
-}
-
-/// Size (and SHA-256) of the copy on the receiving host.
-async fn check_copy(
-    to: &Arc<dyn Transport>,
-    dest: &str,
-    checksum: bool,
-) -> Result<(u64, Option<String>)> {
-    let remote_err = |source| Error::Remote {
-        host: to.host().to_owned(),
-        step: format!("checking the copy {dest}"),
-        source: Box::new(source),
-    };
-    let t = Duration::from_secs(600);
-    let out = to
-        .exec(&Command::new("stat").args(["-c", "%s", "--", dest]), t)
-        .await
-        .map_err(remote_err)?;
-    let size = out
-        .stdout_str()
-        .trim()
-        .parse::<u64>()
-        .map_err(|_| Error::Receiver {
-            host: to.host().to_owned(),
-            what: format!("file {dest}"),
-            port: 0,
-            detail: format!("cannot stat the copy: {}", out.stderr_str().trim()),
-            log: "(scp: no socat log)".to_owned(),
-        })?;
-    let sha = if checksum {
-        let out = to
-            .exec(
-                &Command::new("bash")
-                    .arg("-c")
-                    .arg(format!("{PICK_SHA256}\n$sha256 < {}", quote(dest))),
-                t,
-            )
-            .await
-            .map_err(remote_err)?;
-        out.stdout_str().get(..64).map(str::to_owned)
-    } else {
-        None
-    };
-    Ok((size, sha))
 }
 
 #[cfg(test)]

@@ -18,11 +18,17 @@
 //! transfer ends and every second otherwise to report progress. Until the
 //! listener is up it polls socat's log every 10 ms, bounded by a tick count.
 //!
-//! Byte counts: a file's size is `stat`ed (free); streams (tar, command
-//! output, consumer sinks) are counted by `wc -c` on a `tee` FIFO. SHA-256,
-//! when asked for, is computed on a `tee` FIFO on both ends while the data
-//! flows: by `openssl dgst` where the host has it (it uses the CPU's SHA
-//! extensions: about 4x coreutils' `sha256sum` here), else by `sha256sum`.
+//! Byte counts: a file's size is `stat`ed on either end (free). A stream
+//! from a command or a tar is not counted on the sender: both ends' exit
+//! statuses already catch a broken stream (TCP delivers in order, and a
+//! socat whose peer died or whose connection reset exits non-zero), and a
+//! `tee` would copy every byte twice more. A consumer sink is counted by
+//! `wc -c` on a `tee` FIFO only when the sender cannot `stat` (it sends a
+//! stream): one end always counts. SHA-256, when asked for, is computed on
+//! a `tee` FIFO while the data flows, or ([`stored_digest`]) from the stored
+//! file once it is written; by `openssl dgst` where the host has it (it uses
+//! the CPU's SHA extensions: about 4x coreutils' `sha256sum` here), else by
+//! `sha256sum`.
 
 use crate::spec::{Sink, Source};
 use remote::{Command, quote};
@@ -97,7 +103,8 @@ fn bash(script: String, env: &[(String, String)]) -> Command {
     cmd
 }
 
-/// The sending side: `PRODUCER | [tee FIFOs |] socat -u - TCP4:HOST:PORT,retry=N`.
+/// The sending side: `PRODUCER | [tee FIFO |] socat -u - TCP4:HOST:PORT,retry=N`
+/// (the `tee` only to hash); a file's size is its byte count.
 pub(crate) fn sender(
     source: &Source,
     host: &str,
@@ -106,7 +113,7 @@ pub(crate) fn sender(
     sha: bool,
 ) -> Result<Script, String> {
     let mut s = String::from(PREAMBLE);
-    let (producer, name, counted, env) = match source {
+    let (producer, name, env) = match source {
         Source::File(path) => {
             s.push_str(&format!(
                 "n=$(stat -L -c %s -- {p}) || {}\n[ -f {p} ] || {}\n",
@@ -117,7 +124,6 @@ pub(crate) fn sender(
             (
                 format!("cat -- {}", quote(path)),
                 "cat".to_owned(),
-                false,
                 Vec::new(),
             )
         }
@@ -141,7 +147,7 @@ pub(crate) fn sender(
                 tar.push_str(&format!(" --exclude={}", quote(pattern)));
             }
             tar.push_str(&format!(" -- {}", quote(&name)));
-            (tar, "tar".to_owned(), true, Vec::new())
+            (tar, "tar".to_owned(), Vec::new())
         }
         Source::Command(cmd) => {
             if cmd.stdin.is_some() {
@@ -151,10 +157,10 @@ pub(crate) fn sender(
                 ));
             }
             cmd.validate()?;
-            (stage(cmd), cmd.name().to_owned(), true, cmd.env.clone())
+            (stage(cmd), cmd.name().to_owned(), cmd.env.clone())
         }
     };
-    let tee = taps(sha, counted, &mut s);
+    let tee = taps(sha, false, &mut s);
     s.push_str("echo S\n");
     s.push_str(&format!(
         "{producer} | {tee}socat -u - TCP4:{host}:{port},retry={retry}\nrc=\"${{PIPESTATUS[*]}}\"\n",
@@ -176,13 +182,14 @@ pub(crate) fn sender(
 
 /// The receiving side: a socat listener on `port` logging to
 /// `log_dir/log_name`, into `sink`; waits at most `listen` for socat to
-/// report that it listens.
+/// report that it listens. `sha`: hash the stream on a tee; `count`: count
+/// a consumer's input (a file sink is always `stat`ed).
 pub(crate) fn receiver(
     port: u16,
     log_dir: &str,
     log_name: &str,
     sink: &Sink,
-    sha: bool,
+    (sha, count): (bool, bool),
     listen: Duration,
 ) -> Result<Script, String> {
     let log = format!("{}/{log_name}", log_dir.trim_end_matches('/'));
@@ -208,7 +215,7 @@ pub(crate) fn receiver(
         }
     };
     s.push_str("mkfifo \"$st/ev\" && exec 9<>\"$st/ev\" || exit 125\n");
-    let tee = taps(sha, consumer.is_some(), &mut s);
+    let tee = taps(sha, count && consumer.is_some(), &mut s);
     // socat writes the file itself when nothing taps the stream: no copy.
     let direct = tee.is_empty() && consumer.is_none();
     let out = match (sink, direct) {
@@ -268,6 +275,27 @@ pub(crate) fn receiver(
         command: bash(s, &env),
         stages,
     })
+}
+
+/// Size and (when `sha`) SHA-256 of a stored file, read back on its host:
+/// prints `R rc;bytes;sha256`. Right after a transfer the file is still in
+/// the page cache, and reading it once costs less CPU than a `tee`.
+pub(crate) fn stored_digest(path: &str, sha: bool) -> Script {
+    let p = quote(path);
+    let mut s = format!(
+        "n=$(stat -c %s -- {p}) || {}\ns=-\nrc=0\n",
+        fail(&format!("cannot stat {path}"))
+    );
+    if sha {
+        s.push_str(&format!(
+            "{PICK_SHA256}\nh=$($sha256 < {p}); rc=$?\n[ \"$rc\" = 0 ] && s=${{h:0:64}}\n"
+        ));
+    }
+    s.push_str("echo \"R $rc;$n;$s\"\nexit \"$rc\"\n");
+    Script {
+        command: bash(s, &[]),
+        stages: vec!["sha256".into()],
+    }
 }
 
 /// `/a/b/` -> (`/a`, `b`); `b` -> (`.`, `b`).
@@ -339,7 +367,7 @@ mod tests {
     }
 
     #[test]
-    fn tar_sender_counts_and_hashes() {
+    fn tar_sender_hashes_but_does_not_count() {
         let src = Source::Dir {
             path: "/data/app/dbscale".into(),
             gzip: true,
@@ -348,7 +376,9 @@ mod tests {
         let s = sender(&src, "h", 1, 0, true).unwrap();
         let t = text(&s.command);
         assert!(
-            t.contains("tar -C /data/app -czf - --exclude='*.log' -- dbscale | tee \"$st/h\" \"$st/c\" | socat"),
+            t.contains(
+                "tar -C /data/app -czf - --exclude='*.log' -- dbscale | tee \"$st/h\" | socat"
+            ),
             "{t}"
         );
         assert_eq!(s.stages, ["tar", "tee", "socat"]);
@@ -362,7 +392,12 @@ mod tests {
         let s = sender(&Source::command(cmd), "h", 1, 0, false).unwrap();
         assert!(!text(&s.command).contains("s3cret"));
         assert_eq!(s.command.env, [("MYSQL_PWD".into(), "s3cret".into())]);
-        assert!(text(&s.command).contains("( exec mariabackup --backup ) | tee"));
+        assert!(
+            text(&s.command).contains("( exec mariabackup --backup ) | socat"),
+            "a stream is not counted on the sender: {}",
+            text(&s.command)
+        );
+        assert_eq!(s.stages, ["mariabackup", "socat"]);
         let with_stdin = Command::new("cat").stdin(b"x".to_vec());
         assert!(sender(&Source::command(with_stdin), "h", 1, 0, false).is_err());
     }
@@ -374,7 +409,7 @@ mod tests {
             "/store/socat_log/20261121",
             "29998_3",
             &Sink::file("/store/x/my.conf"),
-            false,
+            (false, true),
             Duration::from_secs(5),
         )
         .unwrap();
@@ -391,7 +426,7 @@ mod tests {
     #[test]
     fn consumer_receiver_counts_through_tee() {
         let sink = Sink::command(Command::new("mbstream").args(["-x", "-C", "/d"]));
-        let s = receiver(1, "/l", "1_1", &sink, true, Duration::from_secs(1)).unwrap();
+        let s = receiver(1, "/l", "1_1", &sink, (true, true), Duration::from_secs(1)).unwrap();
         let t = text(&s.command);
         assert!(
             t.contains("wait $!; } | tee \"$st/h\" \"$st/c\" | ( exec mbstream -x -C /d );"),
@@ -403,10 +438,63 @@ mod tests {
             "/l",
             "1_1",
             &Sink::file("/f"),
-            true,
+            (true, true),
             Duration::from_secs(1),
         )
         .unwrap();
         assert!(text(&hashed_file.command).contains("wait $!; } | tee \"$st/h\" > /f;"));
+        // A file sender counts: the consumer need not.
+        let uncounted = receiver(
+            1,
+            "/l",
+            "1_1",
+            &sink,
+            (false, false),
+            Duration::from_secs(1),
+        )
+        .unwrap();
+        assert!(
+            text(&uncounted.command).contains("wait $!; } | ( exec mbstream -x -C /d );"),
+            "{}",
+            text(&uncounted.command)
+        );
+        assert_eq!(uncounted.stages, ["socat", "mbstream"]);
+    }
+
+    fn run_local(script: &Script) -> (i32, String) {
+        let (program, args) = script.command.argv();
+        let out = std::process::Command::new(program)
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    }
+
+    #[test]
+    fn stored_digest_reports_size_and_sha256_or_the_missing_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("it's.xbstream");
+        std::fs::write(&path, "abc").unwrap();
+        let path = path.to_str().unwrap();
+        let (code, out) = run_local(&stored_digest(path, true));
+        assert_eq!(code, 0, "{out}");
+        assert_eq!(
+            crate::report::parse_line(&out),
+            crate::report::Line::Done(crate::report::Outcome {
+                codes: vec![0],
+                bytes: Some(3),
+                sha256: Some(
+                    "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad".into()
+                ),
+            })
+        );
+        let (_, out) = run_local(&stored_digest(path, false));
+        assert_eq!(out.trim(), "R 0;3;-");
+        let (code, out) = run_local(&stored_digest(&format!("{path}.gone"), true));
+        assert_eq!(code, 125);
+        assert!(out.starts_with("E cannot stat "), "{out}");
     }
 }

@@ -118,32 +118,52 @@ async fn file_dir_and_command_output_arrive_intact() {
     fx.cleanup().await;
 }
 
-/// `Checksum::Received` (what a backup uses): the digest is the stored
-/// copy's, computed on the receiving end only.
+/// `Checksum::Received` (on a tee) and `Checksum::Stored` (read back once
+/// written; what a backup uses): the digest is the stored copy's, computed
+/// on the receiving end only; the byte count comes from one end.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_received_checksum_is_the_stored_copys_digest() {
+async fn a_receiving_end_checksum_is_the_stored_copys_digest() {
     let Some(fx) = Fx::new("received", "127.0.0.11").await else {
         return;
     };
-    let s = streamer_hashing(&fx, 600, 3, stream::Checksum::Received);
     let dst = &fx.store_dir;
-    let seq = Source::command(Command::new("seq").args(["1", "200000"]));
-    let r = s
-        .transfer(
-            &fx.src,
-            &seq,
-            &fx.store,
-            &Sink::file(format!("{dst}/seq.txt")),
-            &NoProgress,
-        )
-        .await
-        .unwrap();
-    let stored = fx.sha(&fx.store, &format!("{dst}/seq.txt")).await;
-    assert_eq!(r.sha256.as_deref(), Some(stored.as_str()));
     let want = fx
         .ok(&fx.src, "seq 1 200000 | sha256sum | cut -c1-64")
         .await;
-    assert_eq!(stored, want.trim());
+    let want = want.trim();
+    let want_size = fx.ok(&fx.src, "seq 1 200000 | wc -c").await;
+    for (mode, offset) in [
+        (stream::Checksum::Received, 600),
+        (stream::Checksum::Stored, 620),
+    ] {
+        let s = streamer_hashing(&fx, offset, 3, mode);
+        let seq = Source::command(Command::new("seq").args(["1", "200000"]));
+        let file = format!("{dst}/seq-{mode:?}.txt");
+        let r = s
+            .transfer(&fx.src, &seq, &fx.store, &Sink::file(&file), &NoProgress)
+            .await
+            .unwrap();
+        let stored = fx.sha(&fx.store, &file).await;
+        assert_eq!(r.sha256.as_deref(), Some(stored.as_str()), "{mode:?}");
+        assert_eq!(stored, want, "{mode:?}");
+        assert_eq!(r.bytes.to_string(), want_size.trim(), "{mode:?}");
+
+        // Into a consumer, from a file (counted by the sender's stat) and
+        // from a stream (counted by the receiver): hashed on the tee.
+        let copy = format!("{dst}/copy-{mode:?}.txt");
+        let consumer =
+            Sink::command(Command::new("sh").args(["-c".to_owned(), format!("cat > {copy}")]));
+        for source in [Source::file(&file), seq] {
+            let r = s
+                .transfer(&fx.store, &source, &fx.store, &consumer, &NoProgress)
+                .await
+                .unwrap();
+            assert_eq!(r.sha256.as_deref(), Some(want), "{mode:?} {source:?}");
+            assert_eq!(r.bytes.to_string(), want_size.trim(), "{mode:?} {source:?}");
+            assert_eq!(fx.sha(&fx.store, &copy).await, want);
+        }
+        assert!(s.registry().entries().is_empty(), "everything unregistered");
+    }
     fx.cleanup().await;
 }
 
@@ -227,7 +247,9 @@ async fn a_killed_sender_or_a_failing_producer_fails_the_transfer() {
     let Some(fx) = Fx::new("killed", "127.0.0.13").await else {
         return;
     };
-    let s = Arc::new(streamer(&fx, 300, 3));
+    // What a backup uses: nothing counts or hashes the stream on the
+    // sender, so only the exit statuses can tell a broken stream.
+    let s = Arc::new(streamer_hashing(&fx, 300, 3, stream::Checksum::Stored));
     // About 10 MiB/s for 20 s: slow enough to kill mid-stream.
     let slow = Source::command(Command::shell(
         "for i in $(seq 1 200); do head -c 1048576 /dev/zero; sleep 0.1; done",
