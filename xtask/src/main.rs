@@ -18,6 +18,7 @@ mod ci;
 mod demo;
 mod packages;
 mod pyaes;
+mod rounds;
 mod sandbox;
 mod util;
 

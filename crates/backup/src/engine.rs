@@ -7,7 +7,7 @@ use crate::error::BackupError;
 use crate::facts::{self, Facts};
 use crate::finish;
 use crate::password;
-use crate::plan::{BackupPlan, make_plan};
+use crate::plan::{BackupPlan, plan_reaching_servers};
 use crate::run::Run;
 use crate::server::{ServerResult, backup_server};
 use futures::StreamExt as _;
@@ -73,60 +73,82 @@ pub async fn prepare(cfg: conf::BackupConfig, options: Options) -> Result<Prepar
     let now = chrono::Utc::now();
     let hosts = connector(&cfg)?;
     let store = open_store(&cfg, &hosts)?;
-    store
-        .transport()
-        .ping()
-        .await
-        .map_err(|e| BackupError::PreCheck(format!("backup store {}: {e}", cfg.store.host.host)))?;
     let today = now.with_timezone(&chrono::Local).date_naive();
-    let socat_log = if options.dry_run {
-        stream::socat_log_dir(store.dir(), today)
-    } else {
-        store.prepare(today).await?
-    };
     let run_id = now.format("UTC%Y%m%d%H%M%S%.3f").to_string();
-    let (cluster, credentials, router_conf, router_basedir) = t
-        .time(
-            "reading the router",
-            facts::read_router(&cfg, &hosts, &run_id),
+    // The store and the router are independent: read both at once (each
+    // starts with a first contact, an ssh handshake on its host).
+    let store_side = async {
+        let started = Instant::now();
+        store.transport().ping().await.map_err(|e| {
+            BackupError::PreCheck(format!("backup store {}: {e}", cfg.store.host.host))
+        })?;
+        let socat_log = if options.dry_run {
+            stream::socat_log_dir(store.dir(), today)
+        } else {
+            store.prepare(today).await?
+        };
+        let policy = match (options.dry_run, cfg.store_bad_backup) {
+            (true, _) => None,
+            (false, true) => Some(BadBackups::Trash),
+            (false, false) => Some(BadBackups::Remove),
+        };
+        let (cleanup, last) = facts::read_store(&store, policy).await?;
+        password::check(
+            &store,
+            last.as_ref(),
+            options.password.as_deref().map(String::as_str),
         )
         .await?;
-    let policy = match (options.dry_run, cfg.store_bad_backup) {
-        (true, _) => None,
-        (false, true) => Some(BadBackups::Trash),
-        (false, false) => Some(BadBackups::Remove),
+        Ok::<_, BackupError>((socat_log, cleanup, last, started.elapsed()))
     };
-    let (cleanup, last) = t
-        .time("reading the store", facts::read_store(&store, policy))
+    let mut warm_ups = Vec::new();
+    let router_side = async {
+        let started = Instant::now();
+        let read = facts::read_router(&cfg, &hosts, &run_id, |cluster| {
+            warm_ups = warm_up(cluster, &cfg, &hosts);
+        })
         .await?;
-    password::check(
-        &store,
-        last.as_ref(),
-        options.password.as_deref().map(String::as_str),
-    )
-    .await?;
-    let unreachable = t
-        .time(
-            "reaching the servers",
-            facts::unreachable_servers(&cluster, &credentials, &hosts, &cfg.connect.server_login),
-        )
-        .await;
-    let facts = Facts {
+        Ok::<_, BackupError>((read, started.elapsed()))
+    };
+    let (
+        (socat_log, cleanup, last, store_took),
+        ((cluster, credentials, router_conf, router_basedir), router_took),
+    ) = tokio::try_join!(store_side, router_side)?;
+    t.record("reading the router", router_took);
+    t.record("reading the store", store_took);
+    let mut facts = Facts {
         cluster,
         credentials,
         router_conf,
         router_basedir,
         cleanup,
         last,
-        unreachable,
+        unreachable: Default::default(),
     };
-    let mut plan = make_plan(
-        &facts,
-        &cfg,
-        now.naive_utc(),
-        options.password.is_some(),
-        format!("{}:{}", cfg.store.host.host, store.dir()),
-    )?;
+    let store_label = format!("{}:{}", cfg.store.host.host, store.dir());
+    let (cluster, credentials) = (facts.cluster.clone(), facts.credentials.clone());
+    let reach = |among: std::collections::BTreeSet<topology::ServerName>| {
+        let (cluster, credentials, hosts) = (&cluster, &credentials, &hosts);
+        let login = &cfg.connect.server_login;
+        async move { facts::unreachable_servers(cluster, &among, credentials, hosts, login).await }
+    };
+    let mut plan = t
+        .time(
+            "reaching the servers",
+            plan_reaching_servers(
+                &mut facts,
+                &cfg,
+                now.naive_utc(),
+                options.password.is_some(),
+                &store_label,
+                reach,
+            ),
+        )
+        .await?;
+    // Each warm-up ended with its host's first contact in the plan step.
+    for w in warm_ups {
+        w.abort();
+    }
     plan.dry_run = options.dry_run;
     plan.precheck = Some(
         t.time(
@@ -209,12 +231,21 @@ async fn steps(run: &Run, options: &Options, mut t: Timings) -> Result<u64, Back
         t.time("audit start", audit(run, "DBSCALE START BACKUP"))
             .await?;
     }
+    // The backup directory and every server's (a server's stream and its
+    // small files arrive at once).
     run.store
         .run(
             "creating the backup directory",
             remote::Command::new("mkdir")
                 .arg("-p")
-                .arg(run.store_path(&name.to_string())),
+                .arg("--")
+                .arg(run.store_path(&name.to_string()))
+                .args(
+                    run.plan
+                        .servers
+                        .iter()
+                        .map(|s| run.store_path(&format!("{name}/{}", s.dir))),
+                ),
         )
         .await?;
     let parallel = options.parallel.unwrap_or(4).max(1);
@@ -250,20 +281,32 @@ async fn steps(run: &Run, options: &Options, mut t: Timings) -> Result<u64, Back
             binlog::format_point_datetime(local_now),
         )
         .await?;
-    let binlogs = t
-        .time("binlogs", finish::copy_binlogs(run, &points, &results))
-        .await?;
-    run.store
-        .write_file(
-            &format!("{name}/{}", store::layout::BACKUPED_BINLOGS_FILE),
-            binlogs,
-        )
-        .await?;
-    if !run.plan.is_incremental() {
-        t.time("base directories", finish::copy_bases(run, &results))
+    // The binlogs, the base directories (full backups) and the config are
+    // independent copies: at once.
+    let binlogs = async {
+        let (binlogs, took) = timed(finish::copy_binlogs(run, &points, &results)).await?;
+        run.store
+            .write_file(
+                &format!("{name}/{}", store::layout::BACKUPED_BINLOGS_FILE),
+                binlogs,
+            )
             .await?;
+        Ok::<_, BackupError>(took)
+    };
+    let bases = async {
+        let took = if run.plan.is_incremental() {
+            None
+        } else {
+            Some(timed(finish::copy_bases(run, &results)).await?.1)
+        };
+        finish::copy_config(run).await?;
+        Ok::<_, BackupError>(took)
+    };
+    let (binlogs_took, bases_took) = tokio::try_join!(binlogs, bases)?;
+    t.record("binlogs", binlogs_took);
+    if let Some(took) = bases_took {
+        t.record("base directories", took);
     }
-    finish::copy_config(run).await?;
     if options.password.is_some() {
         t.time("encryption", crate::encrypt::encrypt(run, options))
             .await?;
@@ -294,6 +337,59 @@ async fn steps(run: &Run, options: &Options, mut t: Timings) -> Result<u64, Back
     }
     run.store.mark_ok(name).await?;
     Ok(bytes)
+}
+
+/// Starts the first contact (for ssh: the handshake) with the hosts a plan
+/// will most likely reach, in the background as soon as the topology is
+/// known: every master and the replicas a full backup would choose. The
+/// plan step reaches the servers it needs for real (and reuses these
+/// connections); a warm-up's own result is not used.
+fn warm_up(
+    cluster: &topology::Cluster,
+    cfg: &conf::BackupConfig,
+    hosts: &Connector,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let chosen: std::collections::BTreeSet<topology::ServerName> = topology::select(
+        cluster,
+        &cfg.selection,
+        &Default::default(),
+        &topology::BackupRequest::Full,
+    )
+    .map(|s| s.to_backup().map(|c| c.server.clone()).collect())
+    .unwrap_or_default();
+    let mut addresses: Vec<&str> = cluster
+        .members()
+        .filter(|m| m.role == topology::Role::Master || chosen.contains(&m.server.name))
+        .map(|m| m.server.host.as_str())
+        .collect();
+    addresses.sort_unstable();
+    addresses.dedup();
+    addresses
+        .into_iter()
+        .filter_map(|host| {
+            hosts
+                .host(
+                    host,
+                    &cfg.connect.server_login,
+                    remote::AgentType::TaskManager,
+                )
+                .ok()
+        })
+        .map(|t| {
+            tokio::spawn(async move {
+                let _ = t.ping().await;
+            })
+        })
+        .collect()
+}
+
+/// Runs `fut`, returning its output with its wall time (for steps that run
+/// at once, which `Timings::time` cannot borrow twice).
+pub(crate) async fn timed<T, E>(
+    fut: impl std::future::Future<Output = Result<T, E>>,
+) -> Result<(T, Duration), E> {
+    let started = Instant::now();
+    fut.await.map(|out| (out, started.elapsed()))
 }
 
 async fn audit(run: &Run, statement: &str) -> Result<(), BackupError> {

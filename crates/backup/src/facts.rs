@@ -48,11 +48,15 @@ pub struct Facts {
 use std::collections::BTreeMap;
 
 /// Reads the router: topology, credentials (through a config flush on the
-/// router host, read back over the transport), path info.
+/// router host, read back over the transport), path info. The topology
+/// comes first, over SQL, while the router host is reached; `on_topology`
+/// sees it as soon as it is known (the engine starts reaching the servers
+/// then, while the credentials are still being read).
 pub async fn read_router(
     cfg: &conf::BackupConfig,
     hosts: &Connector,
     run_id: &str,
+    on_topology: impl FnOnce(&Cluster),
 ) -> Result<(Cluster, ServerCredentials, String, Option<String>), BackupError> {
     let endpoint = Endpoint::new(
         cfg.router.host.as_str(),
@@ -67,8 +71,33 @@ pub async fn read_router(
             AgentType::DbInit,
         )
         .map_err(|e| BackupError::host(&cfg.router.host, "connecting", e))?;
-    let flush_dir = private_drop_dir(&*router_host, cfg.connect.command_timeout).await?;
-    let result = read_router_through(cfg, &endpoint, &*router_host, &flush_dir, run_id).await;
+    let topology = async {
+        let mut client = sql::connect(&endpoint, "the router").await?;
+        let (cluster, basedir) = read_topology(cfg, &endpoint, &mut client).await?;
+        on_topology(&cluster);
+        Ok::<_, BackupError>((client, cluster, basedir))
+    };
+    let (drop_dir, topology) = tokio::join!(
+        private_drop_dir(&*router_host, cfg.connect.command_timeout),
+        topology
+    );
+    let flush_dir = drop_dir?;
+    let result = match topology {
+        Ok((mut client, cluster, basedir)) => {
+            let read = read_credentials(
+                cfg,
+                &endpoint,
+                &mut client,
+                &*router_host,
+                &flush_dir,
+                run_id,
+            )
+            .await;
+            let _ = client.close().await;
+            read.map(|(credentials, text)| (cluster, credentials, text, basedir))
+        }
+        Err(e) => Err(e),
+    };
     // Owned by the login user, so removable whoever the router runs as.
     let rm = router_host
         .exec(
@@ -107,20 +136,14 @@ async fn private_drop_dir(t: &dyn Transport, timeout: Duration) -> Result<String
     Ok(dir)
 }
 
-async fn read_router_through(
+/// The cluster and the router's base directory, over SQL.
+async fn read_topology(
     cfg: &conf::BackupConfig,
     endpoint: &Endpoint,
-    router_host: &dyn Transport,
-    flush_dir: &str,
-    run_id: &str,
-) -> Result<(Cluster, ServerCredentials, String, Option<String>), BackupError> {
-    let mut client = sql::connect(endpoint, "the router").await?;
-    let flush_path = format!(
-        "{flush_dir}/dbscale.conf.{run_id}.{}",
-        remote::CommandId::random().0
-    );
+    client: &mut router::Client,
+) -> Result<(Cluster, Option<String>), BackupError> {
     let topo = client
-        .fetch_topology(Some(&flush_path))
+        .fetch_topology(None)
         .await
         .map_err(|source| BackupError::Router {
             address: endpoint.address(),
@@ -144,11 +167,35 @@ async fn read_router_through(
             None
         }
     };
-    let _ = client.close().await;
+    Ok((cluster, basedir))
+}
+
+/// The dataservers' logins: the router flushes its config into `flush_dir`
+/// on its host, read back over the transport. Returns them and the text.
+async fn read_credentials(
+    cfg: &conf::BackupConfig,
+    endpoint: &Endpoint,
+    client: &mut router::Client,
+    router_host: &dyn Transport,
+    flush_dir: &str,
+    run_id: &str,
+) -> Result<(ServerCredentials, String), BackupError> {
+    let flush_path = format!(
+        "{flush_dir}/dbscale.conf.{run_id}.{}",
+        remote::CommandId::random().0
+    );
+    client
+        .flush_config_to_file(&flush_path)
+        .await
+        .map_err(|source| BackupError::Router {
+            address: endpoint.address(),
+            step: "flushing its config".into(),
+            source: Box::new(source),
+        })?;
     let text = read_remote_file(router_host, &flush_path, cfg.connect.command_timeout).await?;
     let credentials = topology::parse_dbscale_conf(&text)
         .map_err(|e| BackupError::Topology(format!("{flush_path} on {}: {e}", cfg.router.host)))?;
-    Ok((cluster, credentials, text, basedir))
+    Ok((credentials, text))
 }
 
 /// `cat`s a file on a host.
@@ -245,47 +292,51 @@ async fn would_clean(store: &Store) -> Result<Cleanup, BackupError> {
     Ok(cleanup)
 }
 
-/// Which member servers cannot be reached, over the transport (`echo 1`)
-/// or over MySQL, with why; checked in parallel.
+/// Which of the servers `among` cannot be reached, over the transport
+/// (`echo 1`) or over MySQL, with why; checked in parallel.
 pub async fn unreachable_servers(
     cluster: &Cluster,
+    among: &BTreeSet<ServerName>,
     credentials: &ServerCredentials,
     hosts: &Connector,
     login: &remote::Login,
 ) -> BTreeMap<ServerName, String> {
-    let checks = cluster.members().map(|m| {
-        let server = m.server.clone();
-        let cred = credentials.get(&server.name).cloned();
-        async move {
-            let t: Arc<dyn Transport> =
-                match hosts.host(&server.host, login, AgentType::TaskManager) {
-                    Ok(t) => t,
-                    Err(e) => return Some((server.name.clone(), e.to_string())),
-                };
-            if let Err(e) = t.ping().await {
-                return Some((server.name.clone(), e.to_string()));
-            }
-            let Some(cred) = cred else {
-                return Some((
-                    server.name.clone(),
-                    "no login in the router's config".into(),
-                ));
-            };
-            let ep = Endpoint::new(
-                server.host.as_str(),
-                server.port,
-                cred.user.as_str(),
-                cred.password.expose(),
-            );
-            match sql::connect(&ep, server.name.as_str()).await {
-                Ok(c) => {
-                    let _ = c.close().await;
-                    None
+    let checks = cluster
+        .members()
+        .filter(|m| among.contains(&m.server.name))
+        .map(|m| {
+            let server = m.server.clone();
+            let cred = credentials.get(&server.name).cloned();
+            async move {
+                let t: Arc<dyn Transport> =
+                    match hosts.host(&server.host, login, AgentType::TaskManager) {
+                        Ok(t) => t,
+                        Err(e) => return Some((server.name.clone(), e.to_string())),
+                    };
+                if let Err(e) = t.ping().await {
+                    return Some((server.name.clone(), e.to_string()));
                 }
-                Err(e) => Some((server.name.clone(), e.to_string())),
+                let Some(cred) = cred else {
+                    return Some((
+                        server.name.clone(),
+                        "no login in the router's config".into(),
+                    ));
+                };
+                let ep = Endpoint::new(
+                    server.host.as_str(),
+                    server.port,
+                    cred.user.as_str(),
+                    cred.password.expose(),
+                );
+                match sql::connect(&ep, server.name.as_str()).await {
+                    Ok(c) => {
+                        let _ = c.close().await;
+                        None
+                    }
+                    Err(e) => Some((server.name.clone(), e.to_string())),
+                }
             }
-        }
-    });
+        });
     futures::future::join_all(checks)
         .await
         .into_iter()

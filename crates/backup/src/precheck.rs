@@ -127,31 +127,25 @@ const MYSQL_TABLESPACES: &str = "SELECT COALESCE(SUM(TOTAL_EXTENTS * EXTENT_SIZE
 /// files plus the other engines' tables, and never less than all tables'
 /// sizes (the fallback when the tablespace view cannot be read).
 async fn data_size(c: &mut router::Client, mariadb: bool) -> Result<u64, BackupError> {
-    let number = |v: String| v.parse::<u64>().unwrap_or(0);
-    let tables = number(
-        sql::scalar(
-            c,
-            "SELECT COALESCE(SUM(data_length + index_length), 0) AS n FROM information_schema.tables",
-            "n",
-        )
-        .await?,
-    );
-    let others = number(
-        sql::scalar(
-            c,
-            "SELECT COALESCE(SUM(data_length + index_length), 0) AS n \
-             FROM information_schema.tables WHERE engine <> 'InnoDB'",
-            "n",
-        )
-        .await?,
-    );
+    let number = |v: Option<&str>| v.and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    // One scan of the table statistics for both sums.
+    let rows = sql::query(
+        c,
+        "SELECT COALESCE(SUM(data_length + index_length), 0) AS tables, \
+         COALESCE(SUM(IF(engine <> 'InnoDB', data_length + index_length, 0)), 0) AS others \
+         FROM information_schema.tables",
+    )
+    .await?;
+    let row = rows.first();
+    let tables = number(row.and_then(|r| col(r, "tables")));
+    let others = number(row.and_then(|r| col(r, "others")));
     let query = if mariadb {
         MARIADB_TABLESPACES
     } else {
         MYSQL_TABLESPACES
     };
     let innodb = match sql::scalar(c, query, "n").await {
-        Ok(v) => number(v),
+        Ok(v) => number(Some(&v)),
         Err(e) => {
             tracing::warn!(error = %e, "InnoDB tablespace sizes unreadable; estimating from table sizes");
             0

@@ -3,6 +3,7 @@
 //! `master_slave` and `executed_gtids`, retrying on an FTWRL / BACKUP STAGE
 //! dead-lock as the seed does.
 
+use crate::engine::timed;
 use crate::error::BackupError;
 use crate::plan::ServerPlan;
 use crate::run::Run;
@@ -188,22 +189,18 @@ pub async fn backup_server(run: &Run, plan: &ServerPlan) -> Result<ServerResult,
         )
         .map_err(|e| server_err(plan, e.to_string()))?;
     let xerr = |e: xtrabackup::Error| server_err(plan, e.to_string());
-    let flavor = t
-        .time(
-            "detecting the backup tool",
-            ops::detect_flavor(&*host, &run.cfg.xtrabackup_bin),
-        )
-        .await
-        .map_err(xerr)?;
     // By pid file, not by port: a server started as root that dropped to
     // its user hides its sockets from `ss` for that user, not its cmdline.
-    let server_cnf = t
-        .time(
-            "finding its option file",
-            ops::server_defaults_file_by_pid_file(&*host, &facts.pid_file),
-        )
-        .await
-        .map_err(xerr)?;
+    let ((flavor, flavor_took), (server_cnf, cnf_took)) = tokio::try_join!(
+        timed(ops::detect_flavor(&*host, &run.cfg.xtrabackup_bin)),
+        timed(ops::server_defaults_file_by_pid_file(
+            &*host,
+            &facts.pid_file
+        )),
+    )
+    .map_err(xerr)?;
+    t.record("detecting the backup tool", flavor_took);
+    t.record("finding its option file", cnf_took);
     let dir = format!("{}/{}", run.plan.name, plan.dir);
     let wrapper = run_file(&facts.tmpdir, &run.plan.name, plan, "cnf");
     let log_file = run_file(&facts.tmpdir, &run.plan.name, plan, "log");
@@ -219,10 +216,17 @@ pub async fn backup_server(run: &Run, plan: &ServerPlan) -> Result<ServerResult,
         }
     }
 
-    // Small files first: my.conf and the topology markers.
-    // A few KiB: read over the transport and written on the store, two
-    // round trips instead of a socat listener and two sessions.
-    t.time("copying my.conf", async {
+    let login = ClientDefaults {
+        server_defaults_file: server_cnf.clone(),
+        user: cred.user.clone(),
+        password: zeroize::Zeroizing::new(cred.password.expose().to_owned()),
+    };
+    ops::write_client_defaults(&*host, &login, &wrapper)
+        .await
+        .map_err(xerr)?;
+    // my.conf and the topology markers (a few KiB: read over the transport
+    // and written on the store) while the stream flows.
+    let copy_conf = async {
         let step = format!("copying {server_cnf}");
         let out = host
             .exec(
@@ -243,36 +247,27 @@ pub async fn backup_server(run: &Run, plan: &ServerPlan) -> Result<ServerResult,
             .write_file(&format!("{dir}/my.conf"), out.stdout)
             .await?;
         write_topology_marker(run, plan, &dir).await
-    })
-    .await?;
-
-    let login = ClientDefaults {
-        server_defaults_file: server_cnf.clone(),
-        user: cred.user.clone(),
-        password: zeroize::Zeroizing::new(cred.password.expose().to_owned()),
     };
-    ops::write_client_defaults(&*host, &login, &wrapper)
-        .await
-        .map_err(xerr)?;
-    let result = t
-        .time(
-            "streaming the backup",
-            stream_with_retry(
-                run,
-                plan,
-                &endpoint,
-                &host,
-                flavor,
-                &wrapper,
-                &facts.tmpdir,
-                &log_file,
-                &dir,
-            ),
-        )
-        .await;
+    let stream = stream_with_retry(
+        run,
+        plan,
+        &endpoint,
+        &host,
+        flavor,
+        &wrapper,
+        &facts.tmpdir,
+        &log_file,
+        &dir,
+    );
+    let joined = tokio::try_join!(timed(copy_conf), timed(stream));
     if let Err(e) = ops::remove_file(&*host, &wrapper).await {
         tracing::warn!(server = %plan.server, file = %wrapper, error = %e, "could not remove the option file holding the backup login");
     }
+    let result = joined.map(|(((), conf_took), (report, stream_took))| {
+        t.record("copying my.conf", conf_took);
+        t.record("streaming the backup", stream_took);
+        report
+    });
     let report = result?;
 
     let (log, text) = t

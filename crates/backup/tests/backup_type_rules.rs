@@ -246,6 +246,68 @@ async fn a_stopped_replica_leaves_its_datasource_uncovered_so_full() {
     assert!(p.to_string().contains("not \"Slave normal\""), "{p}");
 }
 
+/// Sends SIGCONT to a stopped process when dropped (a failing test leaves
+/// no frozen server behind).
+struct Frozen(String);
+
+impl Frozen {
+    fn stop(pid: &str) -> Frozen {
+        signal(pid, "-STOP");
+        Frozen(pid.to_owned())
+    }
+}
+
+impl Drop for Frozen {
+    fn drop(&mut self) {
+        signal(&self.0, "-CONT");
+    }
+}
+
+fn signal(pid: &str, sig: &str) {
+    let status = std::process::Command::new("kill")
+        .args([sig, pid])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill {sig} {pid}");
+}
+
+/// A replica whose MySQL does not answer (its mariadbd frozen with
+/// SIGSTOP: connections hang) is reported down by the router: the plan
+/// backs up its datasource's next replica instead and says why. Only the
+/// servers a plan needs are reached, so the frozen one is never contacted
+/// (no 10 s connect timeout, not listed as unreachable), nor is the other
+/// datasource's spare replica.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hung_replica_is_passed_over_for_the_next_one() {
+    let Some(sb) = testkit::Sandbox::get() else {
+        return;
+    };
+    let _serial = sb.exclusive().await;
+    let store = Store::new(&sb, "hung");
+    let hung = sb.server("normal_0_1");
+    let pid = std::fs::read_to_string(hung.dir.join("mysqld.pid")).unwrap();
+    let frozen = Frozen::stop(pid.trim());
+    let p = plan(store.conf(&[])).await;
+    drop(frozen);
+    assert!(p.unreachable.is_empty(), "{:?}\n{p}", p.unreachable);
+    let names: Vec<&str> = p.servers.iter().map(|s| s.server.as_str()).collect();
+    assert_eq!(names, ["normal_0_2", "normal_1_1"], "{p}");
+    let table = p.to_string();
+    let line = |name: &str| {
+        table
+            .lines()
+            .find(|l| l.contains(&format!(" {name} ")))
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert!(line("normal_0_1").contains("\"Server down\""), "{table}");
+    assert!(line("normal_0_2").ends_with(" backup"), "{table}");
+    assert!(
+        line("normal_1_2").contains("replicas already chosen"),
+        "{table}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn pre_checks_name_what_is_missing_before_anything_moves() {
     let Some(sb) = testkit::Sandbox::get() else {

@@ -1,23 +1,31 @@
-//! Host-to-host transfers for dbscale-backup, through socat.
+//! Host-to-host transfers for dbscale-backup: a socat listener on the
+//! receiving host, the producer writing into the connection on the sender.
 //!
 //! Data flows from a source host to the backup store (or from the store to
 //! a recovery job server) directly; the controller only orchestrates over
 //! [`remote::Transport`]s:
 //!
 //! 1. a **listener** on the receiving host, `socat -d -d -lf
-//!    <log_dir>/<port>_<n> -u tcp-listen:<port>,reuseaddr` into a file or a
-//!    consumer such as `mbstream -x -C DIR`; the script on the host reports
-//!    as soon as socat logs "listening on" (bounded); when socat logs
-//!    "Address already in use" the port is bumped by 10, up to
-//!    `socat-retry-count` times, and the port that worked is remembered for
-//!    the next transfer of its family ([`PortAllocator`]: `socat-port` for
-//!    streams, `socat-port2` for files, as the seed);
+//!    <log_dir>/<port>_<n> -b 131072 -u tcp-listen:<port>,reuseaddr` into
+//!    a file or a consumer such as `mbstream -x -C DIR` (128 KiB blocks:
+//!    socat's default 8 KiB made it the busiest process of a stream); the
+//!    script on the host reports as soon as socat logs "listening on"
+//!    (bounded); when socat logs "Address already in use" the port is
+//!    bumped by 10, up to `socat-retry-count` times, and the port that
+//!    worked is remembered for the next transfer of its family
+//!    ([`PortAllocator`]: `socat-port` for streams, `socat-port2` for
+//!    files, as the seed);
 //! 2. a **sender** on the source host: `cat FILE`, `tar -cf - DIR`, or any
-//!    command's stdout, piped to `socat -u - TCP4:host:port,retry=N`;
+//!    command's stdout, written straight into a TCP connection to the
+//!    listener (bash's `/dev/tcp`, tried `socat-retry-count` more times a
+//!    second apart): the seed's `| socat -u - TCP4:...` cost two more
+//!    copies of every byte on the busy source host;
 //! 3. both ends run under `set -o pipefail` and report every stage's exit
-//!    status, the byte count and (optionally) a SHA-256 computed while the
-//!    data flows; a transfer that lost bytes or whose producer failed is an
-//!    error, never a short file reported as success.
+//!    status and a byte count (a file's size on either end, else the
+//!    receiver counts); SHA-256 ([`Checksum`]) on a `tee` while the data
+//!    flows, or from the stored file once it is written; a transfer that
+//!    lost bytes or whose producer or consumer failed is an error, never a
+//!    short file reported as success.
 //!
 //! Every remote command is recorded in a [`Registry`] (the seed's
 //! `command_dict`), so the [`Watchdog`] can kill them on their hosts when

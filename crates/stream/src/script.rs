@@ -55,6 +55,12 @@ const PREAMBLE: &str = "set -o pipefail\n\
 st=$(mktemp -d \"${TMPDIR:-/tmp}/.dbstream.XXXXXX\") || { echo 'E cannot create a temporary directory'; exit 125; }\n\
 trap 'rm -rf \"$st\"' EXIT\n";
 
+/// socat's `-b`: bytes per read/write. The default 8 KiB makes socat the
+/// busiest process of a stream; with 128 KiB two 1.3 GB streams over
+/// loopback on 2 cores took 3.4 s instead of 4.6-5.9 s (measured by hand
+/// with `cat | socat` -> `socat` into a file; 1 MiB was no better).
+const SOCAT_BLOCK: &str = "-b 131072";
+
 /// `echo 'E msg'; exit 125` as a shell fragment.
 fn fail(msg: &str) -> String {
     format!("{{ echo {}; exit 125; }}", quote(&format!("E {msg}")))
@@ -161,10 +167,22 @@ pub(crate) fn sender(
         }
     };
     let tee = taps(sha, false, &mut s);
+    s.push_str(&connect(host, port, retry));
     s.push_str("echo S\n");
+    // The producer writes into the connection itself: no pipe and no
+    // socat between it and the socket (two copies of every byte fewer on
+    // the busy host). fd 3 is closed for every stage but the writer, so
+    // the receiver sees the end as soon as the writer exits.
+    let pipeline = if tee.is_empty() {
+        format!("{producer} >&3 3>&-")
+    } else {
+        format!(
+            "{producer} 3>&- | {} >&3 3>&-",
+            tee.trim_end_matches("| ").trim_end()
+        )
+    };
     s.push_str(&format!(
-        "{producer} | {tee}socat -u - TCP4:{host}:{port},retry={retry}\nrc=\"${{PIPESTATUS[*]}}\"\n",
-        host = quote(host),
+        "{pipeline}\nrc=\"${{PIPESTATUS[*]}}\"\nexec 3>&-\n"
     ));
     s.push_str(DRAIN_TAPS);
     s.push_str(READ_TAPS);
@@ -173,11 +191,26 @@ pub(crate) fn sender(
     if !tee.is_empty() {
         stages.push("tee".into());
     }
-    stages.push("socat".into());
     Ok(Script {
         command: bash(s, &env),
         stages,
     })
+}
+
+/// Opens fd 3 as a TCP connection to `host:port` (bash's `/dev/tcp`),
+/// trying `retry` more times a second apart (the seed's `socat-retry-count`,
+/// which it gives socat as `retry=`); fails with `E` and bash's reason.
+fn connect(host: &str, port: u16, retry: u32) -> String {
+    let target = format!("{host}:{port}");
+    format!(
+        "i=0\nuntil {{ exec 3<>{path}; }} 2>\"$st/connect\"; do\n\
+         \x20 i=$((i+1))\n\
+         \x20 if [ \"$i\" -gt {retry} ]; then echo \"E cannot connect to {target}: $(tail -n 1 \"$st/connect\")\"; exit 125; fi\n\
+         \x20 sleep 1\n\
+         done\n",
+        path = quote(&format!("/dev/tcp/{host}/{port}")),
+        target = target.replace(['"', '$', '`', '\\'], ""),
+    )
 }
 
 /// The receiving side: a socat listener on `port` logging to
@@ -230,7 +263,7 @@ pub(crate) fn receiver(
         _ => String::new(),
     };
     s.push_str(&format!(
-        "( {{ socat -d -d -lf \"$log\" -u tcp-listen:{port},reuseaddr {out} & echo $! > \"$st/spid\"; wait $!; }}{tail}; \
+        "( {{ socat -d -d -lf \"$log\" {SOCAT_BLOCK} -u tcp-listen:{port},reuseaddr {out} & echo $! > \"$st/spid\"; wait $!; }}{tail}; \
          echo \"${{PIPESTATUS[*]}}\" > \"$st/rc\"; echo d >&9 ) &\nbg=$!\n"
     ));
     let ticks = (listen.as_millis() / 10).max(1);
@@ -347,7 +380,7 @@ mod tests {
     }
 
     #[test]
-    fn file_sender_is_the_seeds_pipeline_with_pipefail() {
+    fn file_sender_writes_into_the_connection_under_pipefail() {
         let s = sender(
             &Source::file("/data/my 1.cnf"),
             "127.0.0.50",
@@ -359,10 +392,12 @@ mod tests {
         let t = text(&s.command);
         assert!(t.starts_with("set -o pipefail\n"), "{t}");
         assert!(
-            t.contains("cat -- '/data/my 1.cnf' | socat -u - TCP4:127.0.0.50:29998,retry=10\n"),
+            t.contains("until { exec 3<>/dev/tcp/127.0.0.50/29998; } 2>\"$st/connect\"; do"),
             "{t}"
         );
-        assert_eq!(s.stages, ["cat", "socat"]);
+        assert!(t.contains("if [ \"$i\" -gt 10 ]"), "{t}");
+        assert!(t.contains("\ncat -- '/data/my 1.cnf' >&3 3>&-\n"), "{t}");
+        assert_eq!(s.stages, ["cat"]);
         assert!(!t.contains("tee"), "a file is stat'ed, not counted: {t}");
     }
 
@@ -377,11 +412,11 @@ mod tests {
         let t = text(&s.command);
         assert!(
             t.contains(
-                "tar -C /data/app -czf - --exclude='*.log' -- dbscale | tee \"$st/h\" | socat"
+                "tar -C /data/app -czf - --exclude='*.log' -- dbscale 3>&- | tee \"$st/h\" >&3 3>&-"
             ),
             "{t}"
         );
-        assert_eq!(s.stages, ["tar", "tee", "socat"]);
+        assert_eq!(s.stages, ["tar", "tee"]);
     }
 
     #[test]
@@ -393,13 +428,32 @@ mod tests {
         assert!(!text(&s.command).contains("s3cret"));
         assert_eq!(s.command.env, [("MYSQL_PWD".into(), "s3cret".into())]);
         assert!(
-            text(&s.command).contains("( exec mariabackup --backup ) | socat"),
-            "a stream is not counted on the sender: {}",
+            text(&s.command).contains("( exec mariabackup --backup ) >&3 3>&-\n"),
+            "a stream is neither piped nor counted on the sender: {}",
             text(&s.command)
         );
-        assert_eq!(s.stages, ["mariabackup", "socat"]);
+        assert_eq!(s.stages, ["mariabackup"]);
         let with_stdin = Command::new("cat").stdin(b"x".to_vec());
         assert!(sender(&Source::command(with_stdin), "h", 1, 0, false).is_err());
+    }
+
+    #[test]
+    fn a_sender_that_cannot_connect_says_where_and_why() {
+        let s = sender(
+            &Source::command(Command::new("echo").arg("never sent")),
+            "127.0.0.1",
+            1,
+            1,
+            false,
+        )
+        .unwrap();
+        let (code, out) = run_local(&s);
+        assert_eq!(code, 125, "{out}");
+        assert!(
+            out.starts_with("E cannot connect to 127.0.0.1:1: ") && out.contains("refused"),
+            "{out}"
+        );
+        assert!(!out.contains("S\n"), "nothing started: {out}");
     }
 
     #[test]
@@ -416,7 +470,7 @@ mod tests {
         let t = text(&s.command);
         assert!(t.contains("log=/store/socat_log/20261121/29998_3\n"), "{t}");
         assert!(
-            t.contains("socat -d -d -lf \"$log\" -u tcp-listen:29998,reuseaddr open:/store/x/my.conf,creat,trunc &"),
+            t.contains("socat -d -d -lf \"$log\" -b 131072 -u tcp-listen:29998,reuseaddr open:/store/x/my.conf,creat,trunc &"),
             "{t}"
         );
         assert!(t.contains("-ge 500 ]"), "{t}");

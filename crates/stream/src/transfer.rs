@@ -438,7 +438,15 @@ impl Streamer {
                 reason,
             });
         }
-        if let Some(detail) = send_fail {
+        if let Some(mut detail) = send_fail {
+            // The producer writes into the connection: a receiver that died
+            // makes it fail too, and the receiver's failure says why.
+            if let Some(recv) = &recv_fail {
+                detail.push_str(&format!(
+                    "; the receiving end on {} failed too: {recv}, log {log}",
+                    to.host()
+                ));
+            }
             return Err(Error::Sender {
                 host: from.host().to_owned(),
                 what: source.describe(),
