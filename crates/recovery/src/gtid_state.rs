@@ -76,7 +76,10 @@ pub fn reset_replication(flavor: ServerFlavor, connections: &[String]) -> Vec<St
 
 /// Statements run before the replay: the server's GTID history becomes
 /// exactly what the restored data holds (`executed`, the backup's
-/// `executed_gtids`), so the replay's GTIDs extend it.
+/// `executed_gtids`), so the replay's GTIDs extend it. `RESET MASTER`
+/// comes first; MariaDB needs it only once a GTID was logged (it then
+/// waits for a binlog checkpoint, about a second), so the engine sets the
+/// state of a just-started server without it and falls back to all of them.
 pub fn before_replay(flavor: ServerFlavor, executed: Option<&GtidSet>) -> Vec<String> {
     let mut out = vec!["RESET MASTER".to_owned()];
     if let Some(g) = executed.filter(|g| !g.is_empty()) {

@@ -356,6 +356,23 @@ impl Restore<'_> {
         relay: Option<&relay::Relay>,
     ) -> Result<(usize, Option<GtidSet>), RecoveryError> {
         let flavor = ServerFlavor::of(self.flavor);
+        // First, while the temporary server's own binary log holds no GTID:
+        // MariaDB then takes the state without `RESET MASTER`, which waits
+        // for a binlog checkpoint (about a second) once anything was logged.
+        let step = "setting the GTID state of the restored data";
+        let state = gtid_state::before_replay(flavor, apply.skip_gtids.as_ref());
+        match flavor {
+            ServerFlavor::Mariadb => {
+                let without_reset = state.get(1..).unwrap_or_default();
+                if let Err(e) = self.sql(ds, socket, step, without_reset).await {
+                    tracing::info!(datasource = ds, error = %e, "setting the GTID state again after RESET MASTER");
+                    self.sql(ds, socket, step, &state).await?;
+                }
+            }
+            ServerFlavor::Mysql => {
+                self.sql(ds, socket, step, &state).await?;
+            }
+        }
         let connections: Vec<String> = match gtid_state::connections_query(flavor) {
             Some(q) => self
                 .sql(
@@ -375,13 +392,6 @@ impl Restore<'_> {
             socket,
             "removing the replication configuration (RESET SLAVE ALL)",
             &gtid_state::reset_replication(flavor, &connections),
-        )
-        .await?;
-        self.sql(
-            ds,
-            socket,
-            "setting the GTID state of the restored data",
-            &gtid_state::before_replay(flavor, apply.skip_gtids.as_ref()),
         )
         .await?;
         let replayed = match relay {
@@ -693,21 +703,26 @@ impl Restore<'_> {
         socket: &str,
         server: TempServer,
     ) -> Result<(), RecoveryError> {
-        let shutdown = Command::new("mariadb-admin")
-            .arg("--no-defaults")
-            .arg(format!("--socket={socket}"))
-            .arg("shutdown");
-        if let Err(e) = self.sh(ds, "stopping the temporary server", shutdown).await {
-            tracing::warn!(datasource = ds, error = %e, "shutdown refused; killing the temporary server");
-            let _ = self.job.kill(&server.id).await;
+        // The SQL statement returns at once; the server's exit (an event
+        // from the job server) says the clean shutdown is done.
+        // `mariadb-admin shutdown` would poll its pid file once a second.
+        let step = "stopping the temporary server";
+        let asked = self.sql(ds, socket, step, &["SHUTDOWN".to_owned()]).await;
+        let bound = if asked.is_ok() { 120 } else { 30 };
+        if let Err(e) = &asked {
+            tracing::warn!(datasource = ds, error = %e, "SHUTDOWN refused; waiting {bound} s for the server to end before killing it");
         }
-        match tokio::time::timeout(Duration::from_secs(120), server.exit).await {
-            Ok(_) => Ok(()),
-            Err(_) => Err(self.err(
-                ds,
-                "stopping the temporary server",
-                "still running after 120 s",
-            )),
+        match tokio::time::timeout(Duration::from_secs(bound), server.exit).await {
+            Ok(_) if asked.is_ok() => Ok(()),
+            Ok(_) => Err(self.err(ds, step, "the server ended without a clean SHUTDOWN")),
+            Err(_) => {
+                let _ = self.job.kill(&server.id).await;
+                Err(self.err(
+                    ds,
+                    step,
+                    format!("still running {bound} s after SHUTDOWN; killed"),
+                ))
+            }
         }
     }
 }
