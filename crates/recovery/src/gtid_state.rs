@@ -3,15 +3,34 @@
 //! `reset slave all`, then `reset master` and `gtid_purged` before its
 //! replay), per server flavor.
 //!
-//! MariaDB has no `gtid_purged`: the temporary server runs with a binary log
-//! of its own, whose state is set to the backup's executed GTIDs before the
-//! replay, so afterwards `gtid_binlog_pos` is exactly "executed plus what
-//! the replay applied". That position is then stored as `gtid_slave_pos`,
-//! the state that lives in the data directory itself (`mysql.gtid_slave_pos`)
+//! MariaDB has no `gtid_purged`. How the replay's GTIDs are tracked
+//! depends on who replays ([`Tracking`]):
+//! * the server's own SQL thread records every GTID it applies in
+//!   `gtid_slave_pos`: that is set to the backup's executed GTIDs before
+//!   the replay and read afterwards; the temporary server needs no binary
+//!   log (and no `RESET MASTER`, which waits about a second for a binlog
+//!   checkpoint on a server that has written anything);
+//! * `mariadb-binlog | mariadb` sessions only reach the binary log: the
+//!   temporary server runs with one of its own, whose state is set to the
+//!   executed GTIDs before the replay, so afterwards `gtid_binlog_pos` is
+//!   exactly "executed plus what the replay applied".
+//!
+//! Either way the recovered position is stored as `gtid_slave_pos`, the
+//! state that lives in the data directory itself (`mysql.gtid_slave_pos`)
 //! and so survives removing the temporary binary log; a server started on
 //! the data later reports it as `gtid_slave_pos` and `gtid_current_pos`.
 
 use binlog::{GtidFlavor, GtidSet};
+
+/// Where the temporary server keeps the GTIDs the replay applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tracking {
+    /// Its own binary log (`gtid_binlog_state`/`gtid_binlog_pos`; MySQL:
+    /// `gtid_purged`/`gtid_executed`): a replay by client sessions.
+    Binlog,
+    /// `gtid_slave_pos` (MariaDB): a replay by its SQL thread.
+    SlavePos,
+}
 
 /// The kind of server the temporary server is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,13 +95,20 @@ pub fn reset_replication(flavor: ServerFlavor, connections: &[String]) -> Vec<St
 
 /// Statements run before the replay: the server's GTID history becomes
 /// exactly what the restored data holds (`executed`, the backup's
-/// `executed_gtids`), so the replay's GTIDs extend it. `RESET MASTER`
-/// comes first; MariaDB needs it only once a GTID was logged (it then
-/// waits for a binlog checkpoint, about a second), so the engine sets the
-/// state of a just-started server without it and falls back to all of them.
-pub fn before_replay(flavor: ServerFlavor, executed: Option<&GtidSet>) -> Vec<String> {
+/// `executed_gtids`), so the replay's GTIDs extend it.
+pub fn before_replay(
+    flavor: ServerFlavor,
+    tracking: Tracking,
+    executed: Option<&GtidSet>,
+) -> Vec<String> {
+    let executed = executed.filter(|g| !g.is_empty());
+    if flavor == ServerFlavor::Mariadb && tracking == Tracking::SlavePos {
+        // Also replaces the position the backed-up replica had.
+        let pos = executed.map(ToString::to_string).unwrap_or_default();
+        return vec![format!("SET GLOBAL gtid_slave_pos = {}", literal(&pos))];
+    }
     let mut out = vec!["RESET MASTER".to_owned()];
-    if let Some(g) = executed.filter(|g| !g.is_empty()) {
+    if let Some(g) = executed {
         let var = match flavor {
             ServerFlavor::Mariadb => "gtid_binlog_state",
             ServerFlavor::Mysql => "gtid_purged",
@@ -93,10 +119,11 @@ pub fn before_replay(flavor: ServerFlavor, executed: Option<&GtidSet>) -> Vec<St
 }
 
 /// The query reading the recovered GTID state after the replay.
-pub fn recovered_query(flavor: ServerFlavor) -> &'static str {
-    match flavor {
-        ServerFlavor::Mariadb => "SELECT @@GLOBAL.gtid_binlog_pos",
-        ServerFlavor::Mysql => "SELECT @@GLOBAL.gtid_executed",
+pub fn recovered_query(flavor: ServerFlavor, tracking: Tracking) -> &'static str {
+    match (flavor, tracking) {
+        (ServerFlavor::Mariadb, Tracking::SlavePos) => "SELECT @@GLOBAL.gtid_slave_pos",
+        (ServerFlavor::Mariadb, Tracking::Binlog) => "SELECT @@GLOBAL.gtid_binlog_pos",
+        (ServerFlavor::Mysql, _) => "SELECT @@GLOBAL.gtid_executed",
     }
 }
 
@@ -162,16 +189,20 @@ mod tests {
     #[test]
     fn mariadb_starts_its_binlog_state_at_the_executed_gtids() {
         let g = maria("0-1-100,1-2-5");
+        let bin = Tracking::Binlog;
         assert_eq!(
-            before_replay(ServerFlavor::Mariadb, Some(&g)),
+            before_replay(ServerFlavor::Mariadb, bin, Some(&g)),
             [
                 "RESET MASTER",
                 "SET GLOBAL gtid_binlog_state = '0-1-100,1-2-5'"
             ]
         );
-        assert_eq!(before_replay(ServerFlavor::Mariadb, None), ["RESET MASTER"]);
         assert_eq!(
-            before_replay(ServerFlavor::Mariadb, Some(&maria(""))),
+            before_replay(ServerFlavor::Mariadb, bin, None),
+            ["RESET MASTER"]
+        );
+        assert_eq!(
+            before_replay(ServerFlavor::Mariadb, bin, Some(&maria(""))),
             ["RESET MASTER"]
         );
         assert_eq!(
@@ -179,8 +210,26 @@ mod tests {
             ["SET GLOBAL gtid_slave_pos = '0-1-130,1-2-5'"]
         );
         assert_eq!(
-            recovered_query(ServerFlavor::Mariadb),
+            recovered_query(ServerFlavor::Mariadb, bin),
             "SELECT @@GLOBAL.gtid_binlog_pos"
+        );
+    }
+
+    #[test]
+    fn mariadbs_sql_thread_starts_from_the_executed_gtids_as_slave_pos() {
+        let pos = Tracking::SlavePos;
+        assert_eq!(
+            before_replay(ServerFlavor::Mariadb, pos, Some(&maria("0-1-100,1-2-5"))),
+            ["SET GLOBAL gtid_slave_pos = '0-1-100,1-2-5'"]
+        );
+        // The backed-up replica's own position is cleared when nothing ran.
+        assert_eq!(
+            before_replay(ServerFlavor::Mariadb, pos, None),
+            ["SET GLOBAL gtid_slave_pos = ''"]
+        );
+        assert_eq!(
+            recovered_query(ServerFlavor::Mariadb, pos),
+            "SELECT @@GLOBAL.gtid_slave_pos"
         );
     }
 
@@ -188,7 +237,7 @@ mod tests {
     fn mysql_sets_gtid_purged_as_the_seed() {
         let g = GtidSet::parse(GtidFlavor::Mysql, &format!("{U1}:1-5")).unwrap();
         assert_eq!(
-            before_replay(ServerFlavor::Mysql, Some(&g)),
+            before_replay(ServerFlavor::Mysql, Tracking::Binlog, Some(&g)),
             [
                 "RESET MASTER".to_owned(),
                 format!("SET GLOBAL gtid_purged = '{U1}:1-5'")
@@ -196,7 +245,7 @@ mod tests {
         );
         assert!(after_replay(ServerFlavor::Mysql, &g).is_empty());
         assert_eq!(
-            recovered_query(ServerFlavor::Mysql),
+            recovered_query(ServerFlavor::Mysql, Tracking::Binlog),
             "SELECT @@GLOBAL.gtid_executed"
         );
     }

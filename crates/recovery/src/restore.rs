@@ -10,7 +10,7 @@ mod report;
 pub use report::TableRows;
 
 use crate::error::RecoveryError;
-use crate::gtid_state::{self, ServerFlavor};
+use crate::gtid_state::{self, ServerFlavor, Tracking};
 use crate::plan::RecoveryPlan;
 use binlog::{ApplyStop, BinlogPos, DatasourceApply, GtidSet};
 use remote::{Command, Transport, quote};
@@ -249,11 +249,10 @@ impl Restore<'_> {
             )
             .await?;
         }
-        let extra = relay.as_ref().map(relay::Relay::server_options);
         let server = t
             .time(
                 "starting the temporary server",
-                self.start_server(ds, &data, &base, &socket, port, extra.as_deref()),
+                self.start_server(ds, &data, &base, &socket, port, relay.as_ref()),
             )
             .await?;
         let replay = t
@@ -356,23 +355,14 @@ impl Restore<'_> {
         relay: Option<&relay::Relay>,
     ) -> Result<(usize, Option<GtidSet>), RecoveryError> {
         let flavor = ServerFlavor::of(self.flavor);
-        // First, while the temporary server's own binary log holds no GTID:
-        // MariaDB then takes the state without `RESET MASTER`, which waits
-        // for a binlog checkpoint (about a second) once anything was logged.
-        let step = "setting the GTID state of the restored data";
-        let state = gtid_state::before_replay(flavor, apply.skip_gtids.as_ref());
-        match flavor {
-            ServerFlavor::Mariadb => {
-                let without_reset = state.get(1..).unwrap_or_default();
-                if let Err(e) = self.sql(ds, socket, step, without_reset).await {
-                    tracing::info!(datasource = ds, error = %e, "setting the GTID state again after RESET MASTER");
-                    self.sql(ds, socket, step, &state).await?;
-                }
-            }
-            ServerFlavor::Mysql => {
-                self.sql(ds, socket, step, &state).await?;
-            }
-        }
+        let tracking = tracking(relay);
+        self.sql(
+            ds,
+            socket,
+            "setting the GTID state of the restored data",
+            &gtid_state::before_replay(flavor, tracking, apply.skip_gtids.as_ref()),
+        )
+        .await?;
         let connections: Vec<String> = match gtid_state::connections_query(flavor) {
             Some(q) => self
                 .sql(
@@ -404,7 +394,7 @@ impl Restore<'_> {
                 ds,
                 socket,
                 step,
-                &[gtid_state::recovered_query(flavor).to_owned()],
+                &[gtid_state::recovered_query(flavor, tracking).to_owned()],
             )
             .await?;
         let recovered =
@@ -452,10 +442,13 @@ impl Restore<'_> {
         base: &str,
         socket: &str,
         port: u16,
-        extra_options: Option<&str>,
+        relay: Option<&relay::Relay>,
     ) -> Result<TempServer, RecoveryError> {
-        // Its own binary log tracks the replayed GTIDs. No sync per commit:
-        // a crash fails the recovery anyway, and the clean shutdown flushes.
+        let extra_options = relay.map(relay::Relay::server_options);
+        // A binary log of its own tracks the GTIDs a client-session replay
+        // applies (the SQL thread tracks them in gtid_slave_pos). No sync
+        // per commit: a crash fails the recovery anyway, and the clean
+        // shutdown flushes.
         // Buffered I/O (not 10.11's default O_DIRECT): the files were just
         // written by extract and prepare and are in the page cache, which
         // the replay and the row counts then read instead of the disk.
@@ -464,14 +457,20 @@ impl Restore<'_> {
              exec {prog} --no-defaults $user {basedir} --datadir={data} --socket={socket} --port={port} \
              --bind-address=127.0.0.1 --pid-file={base}/mysqld.pid --log-error={base}/mysqld.err \
              --skip-grant-tables --skip-slave-start --innodb-buffer-pool-size=128M \
-             --log-bin={binlog} --server-id={port} --sync-binlog=0 --innodb-flush-log-at-trx-commit=2 \
+             {log_bin} --server-id={port} --innodb-flush-log-at-trx-commit=2 \
              --innodb-flush-method=fsync {extra}",
             prog = quote(&self.server.program),
             basedir = self.server.options(),
             data = quote(data),
             socket = quote(socket),
             base = quote(base),
-            binlog = quote(&format!("{base}/{REPLAY_BINLOG}")),
+            log_bin = match tracking(relay) {
+                Tracking::Binlog => format!(
+                    "--log-bin={} --sync-binlog=0",
+                    quote(&format!("{base}/{REPLAY_BINLOG}"))
+                ),
+                Tracking::SlavePos => String::new(),
+            },
             extra = extra_options.unwrap_or_default(),
         );
         let running = self
@@ -724,6 +723,16 @@ impl Restore<'_> {
                 ))
             }
         }
+    }
+}
+
+/// How the replay's GTIDs are tracked: by the SQL thread in
+/// `gtid_slave_pos`, else by the temporary server's binary log.
+fn tracking(relay: Option<&relay::Relay>) -> Tracking {
+    if relay.is_some() {
+        Tracking::SlavePos
+    } else {
+        Tracking::Binlog
     }
 }
 

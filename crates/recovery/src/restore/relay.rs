@@ -72,13 +72,13 @@ impl Relay {
         s
     }
 
-    /// Options of the temporary server that reads these relay logs. The
-    /// replayed transactions go to its binary log (`--log-slave-updates`),
-    /// which is where the recovered GTID state is read from.
+    /// Options of the temporary server that reads these relay logs. It
+    /// runs without a binary log: the SQL thread records every GTID it
+    /// applies in `gtid_slave_pos`, where the recovered state is read.
     pub fn server_options(&self) -> String {
         let path = format!("{}/{}", self.dir, self.basename);
         format!(
-            "--relay-log={} --relay-log-index={} --relay-log-purge=0 --log-slave-updates \
+            "--relay-log={} --relay-log-index={} --relay-log-purge=0 \
              --slave-parallel-threads=0",
             quote(&path),
             quote(&format!("{path}.index"))
