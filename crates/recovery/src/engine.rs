@@ -144,15 +144,17 @@ pub async fn prepare(
     if !encrypted {
         // An encrypted chain's binlogs are inside its tarballs: checked on
         // the job server once shipped, still before any restore.
-        for (d, b) in planned_binlogs(&apply) {
-            if !store.exists(&b.to_string()).await? {
-                return Err(missing_binlog(
-                    d,
-                    b,
-                    store.host(),
-                    &store.path(&b.to_string()),
-                ));
-            }
+        // All at once: one round trip each, none waiting for another.
+        let planned: Vec<_> = planned_binlogs(&apply).collect();
+        let names: Vec<String> = planned.iter().map(|(_, b)| b.to_string()).collect();
+        let present = futures::future::try_join_all(names.iter().map(|n| store.exists(n))).await?;
+        if let Some(((d, b), _)) = planned.iter().zip(present).find(|(_, there)| !there) {
+            return Err(missing_binlog(
+                d,
+                b,
+                store.host(),
+                &store.path(&b.to_string()),
+            ));
         }
     }
     let target_name = match &cfg.recover_to {
@@ -214,10 +216,16 @@ pub async fn execute(prepared: Prepared) -> Result<Outcome, RecoveryError> {
     let timeout = cfg.connect.command_timeout;
     let mut t = stream::Timings::default();
     let pre_checks = Instant::now();
-    let flavor = xtrabackup::ops::detect_flavor(&*job, &cfg.xtrabackup_bin)
-        .await
-        .map_err(|e| RecoveryError::PreCheck(format!("job server {}: {e}", job.host())))?;
-    // One round trip: the first missing program is printed.
+    // The tool's flavor and the free space at once; then one round trip
+    // for the programs (the first missing one is printed).
+    let (flavor, ()) = tokio::try_join!(
+        async {
+            xtrabackup::ops::detect_flavor(&*job, &cfg.xtrabackup_bin)
+                .await
+                .map_err(|e| RecoveryError::PreCheck(format!("job server {}: {e}", job.host())))
+        },
+        check_free_space(&job, &plan, timeout),
+    )?;
     let programs = [
         flavor.stream_program(),
         "mariadb-binlog",
@@ -241,7 +249,6 @@ pub async fn execute(prepared: Prepared) -> Result<Outcome, RecoveryError> {
             out.stdout_str().trim()
         )));
     }
-    check_free_space(&job, &plan, timeout).await?;
     t.record("pre-checks on the job server", pre_checks.elapsed());
     // Read before shipping (an encrypted backup keeps it in its tarball),
     // so a job server without the right server fails before the transfer.
