@@ -20,9 +20,10 @@
 //!
 //! Byte counts: a file's size is `stat`ed on either end (free). A stream
 //! from a command or a tar is not counted on the sender: both ends' exit
-//! statuses already catch a broken stream (TCP delivers in order, and a
-//! socat whose peer died or whose connection reset exits non-zero), and a
-//! `tee` would copy every byte twice more. A consumer sink is counted by
+//! statuses already catch a broken stream (TCP delivers in order; a
+//! producer whose connection broke fails on its write, a receiving socat
+//! whose connection reset exits non-zero), and a `tee` would copy every
+//! byte twice more. A consumer sink is counted by
 //! `wc -c` on a `tee` FIFO only when the sender cannot `stat` (it sends a
 //! stream): one end always counts. SHA-256, when asked for, is computed on
 //! a `tee` FIFO while the data flows, or ([`stored_digest`]) from the stored
@@ -109,8 +110,8 @@ fn bash(script: String, env: &[(String, String)]) -> Command {
     cmd
 }
 
-/// The sending side: `PRODUCER | [tee FIFO |] socat -u - TCP4:HOST:PORT,retry=N`
-/// (the `tee` only to hash); a file's size is its byte count.
+/// The sending side: `PRODUCER [| tee FIFO] >&3`, fd 3 a TCP connection to
+/// `HOST:PORT` (the `tee` only to hash); a file's size is its byte count.
 pub(crate) fn sender(
     source: &Source,
     host: &str,
