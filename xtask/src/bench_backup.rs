@@ -87,9 +87,7 @@ fn measure(
     dbbackup: &Path,
     store: &Path,
 ) -> Result<Measured> {
-    let _ = std::fs::remove_dir_all(store);
-    std::fs::create_dir_all(store)?;
-    chown_login(store)?;
+    fresh_dir(store)?;
     let replicas = backed_up(sb);
     crate::rounds::sync()?;
     let raw = raw_pipelines(sb, &replicas, store)?;
@@ -137,6 +135,14 @@ fn measure(
         }
     }
     Ok((replicas, raw, tool))
+}
+
+/// Empties `dir`, owned by the login user (what the benchmarks' tools
+/// write into).
+pub(crate) fn fresh_dir(dir: &Path) -> Result<()> {
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::create_dir_all(dir)?;
+    chown_login(dir)
 }
 
 pub(crate) fn chown_login(p: &Path) -> Result<()> {

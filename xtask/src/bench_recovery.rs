@@ -109,9 +109,7 @@ fn recover_both_ways(sb: &testkit::Sandbox, runtime: &tokio::runtime::Runtime) -
     let store = Path::new(sb.var("STORE_DIR")).join("bench-recovery");
     let jobs = Path::new(sb.var("JOB_DIR")).join("bench-recovery");
     for d in [&store, &jobs] {
-        let _ = std::fs::remove_dir_all(d);
-        std::fs::create_dir_all(d)?;
-        crate::bench_backup::chown_login(d)?;
+        crate::bench_backup::fresh_dir(d)?;
     }
     let conf = paths.file("bench-recovery-backup.conf");
     derive_conf(
@@ -162,7 +160,7 @@ fn recover_both_ways(sb: &testkit::Sandbox, runtime: &tokio::runtime::Runtime) -
     for round in 1..=rounds {
         // Each restore starts from an empty work dir and a quiet disk: the
         // previous one's output, written back under it, would slow it.
-        fresh_dir(&jobs)?;
+        crate::bench_backup::fresh_dir(&jobs)?;
         crate::rounds::sync()?;
         println!("round {round}: restoring with dbrecover ...");
         let started = Instant::now();
@@ -175,7 +173,7 @@ fn recover_both_ways(sb: &testkit::Sandbox, runtime: &tokio::runtime::Runtime) -
         if !status.success() {
             bail!("dbrecover failed ({status})");
         }
-        fresh_dir(&jobs)?;
+        crate::bench_backup::fresh_dir(&jobs)?;
         crate::rounds::sync()?;
         println!("round {round}: restoring by hand ...");
         raw_rounds.push(raw_restores(&plan, &jobs.join("raw"), &store)?);
@@ -183,13 +181,6 @@ fn recover_both_ways(sb: &testkit::Sandbox, runtime: &tokio::runtime::Runtime) -
     let _ = std::fs::remove_dir_all(&jobs);
     let _ = std::fs::remove_dir_all(&store);
     Ok((tool, raw_rounds))
-}
-
-/// Empties `dir` (owned by the login user).
-fn fresh_dir(dir: &Path) -> Result<()> {
-    let _ = std::fs::remove_dir_all(dir);
-    std::fs::create_dir_all(dir)?;
-    crate::bench_backup::chown_login(dir)
 }
 
 /// Every datasource's raw restore at once; each one's wall time.

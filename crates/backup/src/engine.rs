@@ -14,8 +14,8 @@ use futures::StreamExt as _;
 use remote::Connector;
 use std::time::{Duration, Instant};
 use store::{BadBackups, Store};
-use stream::Timings;
 use stream::{Registry, StopReason, StreamConfig, Streamer, Watchdog, WatchdogConfig};
+use stream::{Timings, timed};
 use zeroize::Zeroizing;
 
 /// How a run is asked for (beyond `backup.conf`).
@@ -77,8 +77,7 @@ pub async fn prepare(cfg: conf::BackupConfig, options: Options) -> Result<Prepar
     let run_id = now.format("UTC%Y%m%d%H%M%S%.3f").to_string();
     // The store and the router are independent: read both at once (each
     // starts with a first contact, an ssh handshake on its host).
-    let store_side = async {
-        let started = Instant::now();
+    let store_side = timed(async {
         store.transport().ping().await.map_err(|e| {
             BackupError::PreCheck(format!("backup store {}: {e}", cfg.store.host.host))
         })?;
@@ -99,19 +98,14 @@ pub async fn prepare(cfg: conf::BackupConfig, options: Options) -> Result<Prepar
             options.password.as_deref().map(String::as_str),
         )
         .await?;
-        Ok::<_, BackupError>((socat_log, cleanup, last, started.elapsed()))
-    };
+        Ok::<_, BackupError>((socat_log, cleanup, last))
+    });
     let mut warm_ups = Vec::new();
-    let router_side = async {
-        let started = Instant::now();
-        let read = facts::read_router(&cfg, &hosts, &run_id, |cluster| {
-            warm_ups = warm_up(cluster, &cfg, &hosts);
-        })
-        .await?;
-        Ok::<_, BackupError>((read, started.elapsed()))
-    };
+    let router_side = timed(facts::read_router(&cfg, &hosts, &run_id, |cluster| {
+        warm_ups = warm_up(cluster, &cfg, &hosts);
+    }));
     let (
-        (socat_log, cleanup, last, store_took),
+        ((socat_log, cleanup, last), store_took),
         ((cluster, credentials, router_conf, router_basedir), router_took),
     ) = tokio::try_join!(store_side, router_side)?;
     t.record("reading the router", router_took);
@@ -349,7 +343,7 @@ fn warm_up(
     cfg: &conf::BackupConfig,
     hosts: &Connector,
 ) -> Vec<tokio::task::JoinHandle<()>> {
-    let chosen: std::collections::BTreeSet<topology::ServerName> = topology::select(
+    let chosen: Vec<topology::ServerName> = topology::select(
         cluster,
         &cfg.selection,
         &Default::default(),
@@ -357,9 +351,10 @@ fn warm_up(
     )
     .map(|s| s.to_backup().map(|c| c.server.clone()).collect())
     .unwrap_or_default();
+    let likely = crate::plan::servers_to_reach(cluster, &chosen);
     let mut addresses: Vec<&str> = cluster
         .members()
-        .filter(|m| m.role == topology::Role::Master || chosen.contains(&m.server.name))
+        .filter(|m| likely.contains(&m.server.name))
         .map(|m| m.server.host.as_str())
         .collect();
     addresses.sort_unstable();
@@ -381,15 +376,6 @@ fn warm_up(
             })
         })
         .collect()
-}
-
-/// Runs `fut`, returning its output with its wall time (for steps that run
-/// at once, which `Timings::time` cannot borrow twice).
-pub(crate) async fn timed<T, E>(
-    fut: impl std::future::Future<Output = Result<T, E>>,
-) -> Result<(T, Duration), E> {
-    let started = Instant::now();
-    fut.await.map(|out| (out, started.elapsed()))
 }
 
 async fn audit(run: &Run, statement: &str) -> Result<(), BackupError> {

@@ -304,44 +304,48 @@ pub async fn unreachable_servers(
     let checks = cluster
         .members()
         .filter(|m| among.contains(&m.server.name))
-        .map(|m| {
-            let server = m.server.clone();
-            let cred = credentials.get(&server.name).cloned();
-            async move {
-                let t: Arc<dyn Transport> =
-                    match hosts.host(&server.host, login, AgentType::TaskManager) {
-                        Ok(t) => t,
-                        Err(e) => return Some((server.name.clone(), e.to_string())),
-                    };
-                if let Err(e) = t.ping().await {
-                    return Some((server.name.clone(), e.to_string()));
-                }
-                let Some(cred) = cred else {
-                    return Some((
-                        server.name.clone(),
-                        "no login in the router's config".into(),
-                    ));
-                };
-                let ep = Endpoint::new(
-                    server.host.as_str(),
-                    server.port,
-                    cred.user.as_str(),
-                    cred.password.expose(),
-                );
-                match sql::connect(&ep, server.name.as_str()).await {
-                    Ok(c) => {
-                        let _ = c.close().await;
-                        None
-                    }
-                    Err(e) => Some((server.name.clone(), e.to_string())),
-                }
-            }
+        .map(|m| async move {
+            let why = unreachable_reason(m.server, credentials, hosts, login).await;
+            why.map(|why| (m.server.name.clone(), why))
         });
     futures::future::join_all(checks)
         .await
         .into_iter()
         .flatten()
         .collect()
+}
+
+/// Why `server` cannot be reached (its host, then its MySQL login), or
+/// `None` when it can.
+async fn unreachable_reason(
+    server: &topology::Dataserver,
+    credentials: &ServerCredentials,
+    hosts: &Connector,
+    login: &remote::Login,
+) -> Option<String> {
+    let t: Arc<dyn Transport> = match hosts.host(&server.host, login, AgentType::TaskManager) {
+        Ok(t) => t,
+        Err(e) => return Some(e.to_string()),
+    };
+    if let Err(e) = t.ping().await {
+        return Some(e.to_string());
+    }
+    let Some(cred) = credentials.get(&server.name) else {
+        return Some("no login in the router's config".into());
+    };
+    let ep = Endpoint::new(
+        server.host.as_str(),
+        server.port,
+        cred.user.as_str(),
+        cred.password.expose(),
+    );
+    match sql::connect(&ep, server.name.as_str()).await {
+        Ok(c) => {
+            let _ = c.close().await;
+            None
+        }
+        Err(e) => Some(e.to_string()),
+    }
 }
 
 /// The set of names, for [`topology::select`].

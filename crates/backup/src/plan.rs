@@ -145,6 +145,20 @@ pub fn make_plan(
     })
 }
 
+/// The servers a run that backs up `backed_up` talks to: those, and every
+/// datasource's master (its binlogs are copied).
+pub fn servers_to_reach<'a>(
+    cluster: &Cluster,
+    backed_up: impl IntoIterator<Item = &'a ServerName>,
+) -> BTreeSet<ServerName> {
+    cluster
+        .members()
+        .filter(|m| m.role == Role::Master)
+        .map(|m| m.server.name.clone())
+        .chain(backed_up.into_iter().cloned())
+        .collect()
+}
+
 /// Makes the plan, reaching (through `reach`: over the transport and
 /// MySQL) only the servers it needs: every datasource's master (its
 /// binlogs are copied) and the servers it backs up. A first plan takes
@@ -170,14 +184,11 @@ where
     let mut reached = BTreeSet::new();
     loop {
         let plan = make_plan(facts, cfg, started, encrypt, store.to_owned())?;
-        let needed: BTreeSet<ServerName> = facts
-            .cluster
-            .members()
-            .filter(|m| m.role == Role::Master)
-            .map(|m| m.server.name.clone())
-            .chain(plan.servers.iter().map(|s| s.server.clone()))
-            .filter(|name| !reached.contains(name) && !facts.unreachable.contains_key(name))
-            .collect();
+        let needed: BTreeSet<ServerName> =
+            servers_to_reach(&facts.cluster, plan.servers.iter().map(|s| &s.server))
+                .into_iter()
+                .filter(|name| !reached.contains(name) && !facts.unreachable.contains_key(name))
+                .collect();
         if needed.is_empty() {
             return Ok(plan);
         }

@@ -3,7 +3,6 @@
 //! `master_slave` and `executed_gtids`, retrying on an FTWRL / BACKUP STAGE
 //! dead-lock as the seed does.
 
-use crate::engine::timed;
 use crate::error::BackupError;
 use crate::plan::ServerPlan;
 use crate::run::Run;
@@ -14,7 +13,7 @@ use router::Endpoint;
 use std::sync::Arc;
 use std::time::Duration;
 use stream::Source;
-use stream::Timings;
+use stream::{Timings, timed};
 use topology::Role;
 use xtrabackup::{BackupLog, BackupOptions, ClientDefaults, Compression, LockDetector, Lsn, ops};
 
@@ -263,12 +262,9 @@ pub async fn backup_server(run: &Run, plan: &ServerPlan) -> Result<ServerResult,
     if let Err(e) = ops::remove_file(&*host, &wrapper).await {
         tracing::warn!(server = %plan.server, file = %wrapper, error = %e, "could not remove the option file holding the backup login");
     }
-    let result = joined.map(|(((), conf_took), (report, stream_took))| {
-        t.record("copying my.conf", conf_took);
-        t.record("streaming the backup", stream_took);
-        report
-    });
-    let report = result?;
+    let (((), conf_took), (report, stream_took)) = joined?;
+    t.record("copying my.conf", conf_took);
+    t.record("streaming the backup", stream_took);
 
     let (log, text) = t
         .time("reading the tool's log", ops::read_log(&*host, &log_file))

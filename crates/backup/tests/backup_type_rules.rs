@@ -275,8 +275,8 @@ fn signal(pid: &str, sig: &str) {
 /// SIGSTOP: connections hang) is reported down by the router: the plan
 /// backs up its datasource's next replica instead and says why. Only the
 /// servers a plan needs are reached, so the frozen one is never contacted
-/// (no 10 s connect timeout, not listed as unreachable), nor is the other
-/// datasource's spare replica.
+/// (no 10 s connect timeout, not listed as unreachable; which servers are
+/// asked is checked by the unit tests of `plan::plan_reaching_servers`).
 #[tokio::test(flavor = "multi_thread")]
 async fn a_hung_replica_is_passed_over_for_the_next_one() {
     let Some(sb) = testkit::Sandbox::get() else {

@@ -135,14 +135,15 @@ pub fn parse_recovered(flavor: ServerFlavor, text: &str) -> Result<GtidSet, binl
 }
 
 /// Statements that store the recovered state in the data directory itself.
-/// MySQL keeps `gtid_executed` in `mysql.gtid_executed` by itself.
-pub fn after_replay(flavor: ServerFlavor, recovered: &GtidSet) -> Vec<String> {
-    match flavor {
-        ServerFlavor::Mariadb => vec![format!(
+/// MySQL keeps `gtid_executed` in `mysql.gtid_executed` by itself; a
+/// MariaDB SQL thread already left it in `gtid_slave_pos`.
+pub fn after_replay(flavor: ServerFlavor, tracking: Tracking, recovered: &GtidSet) -> Vec<String> {
+    match (flavor, tracking) {
+        (ServerFlavor::Mariadb, Tracking::Binlog) => vec![format!(
             "SET GLOBAL gtid_slave_pos = {}",
             literal(&recovered.to_string())
         )],
-        ServerFlavor::Mysql => Vec::new(),
+        (ServerFlavor::Mariadb, Tracking::SlavePos) | (ServerFlavor::Mysql, _) => Vec::new(),
     }
 }
 
@@ -206,7 +207,7 @@ mod tests {
             ["RESET MASTER"]
         );
         assert_eq!(
-            after_replay(ServerFlavor::Mariadb, &maria("0-1-130,1-2-5")),
+            after_replay(ServerFlavor::Mariadb, bin, &maria("0-1-130,1-2-5")),
             ["SET GLOBAL gtid_slave_pos = '0-1-130,1-2-5'"]
         );
         assert_eq!(
@@ -231,6 +232,8 @@ mod tests {
             recovered_query(ServerFlavor::Mariadb, pos),
             "SELECT @@GLOBAL.gtid_slave_pos"
         );
+        // What the SQL thread left in gtid_slave_pos is the recovered state.
+        assert!(after_replay(ServerFlavor::Mariadb, pos, &maria("0-1-130")).is_empty());
     }
 
     #[test]
@@ -243,7 +246,7 @@ mod tests {
                 format!("SET GLOBAL gtid_purged = '{U1}:1-5'")
             ]
         );
-        assert!(after_replay(ServerFlavor::Mysql, &g).is_empty());
+        assert!(after_replay(ServerFlavor::Mysql, Tracking::Binlog, &g).is_empty());
         assert_eq!(
             recovered_query(ServerFlavor::Mysql, Tracking::Binlog),
             "SELECT @@GLOBAL.gtid_executed"

@@ -410,7 +410,7 @@ impl Restore<'_> {
             ds,
             socket,
             "storing the recovered GTID position",
-            &gtid_state::after_replay(flavor, &recovered),
+            &gtid_state::after_replay(flavor, tracking, &recovered),
         )
         .await?;
         tracing::info!(datasource = ds, gtid = %recovered, "recovered GTID state");

@@ -89,7 +89,7 @@ pub use registry::{Entry, Registration, Registry};
 pub use scp::ScpConfig;
 pub use script::PICK_SHA256;
 pub use spec::{Sink, Source};
-pub use timing::Timings;
+pub use timing::{Timings, timed};
 pub use transfer::{
     Checksum, StreamConfig, Streamer, TransferReport, socat_log_dir, socat_log_dir_today,
 };

@@ -55,6 +55,14 @@ impl Timings {
     }
 }
 
+/// Runs a fallible step, returning its output with its wall time: for
+/// steps that run at once, which [`Timings::time`] cannot borrow twice
+/// (record each with [`Timings::record`] afterwards).
+pub async fn timed<T, E>(fut: impl Future<Output = Result<T, E>>) -> Result<(T, Duration), E> {
+    let started = Instant::now();
+    fut.await.map(|out| (out, started.elapsed()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -75,5 +83,18 @@ mod tests {
             .collect();
         assert_eq!(steps, ["first", "second"]);
         assert!(json[1]["secs"].as_f64().unwrap() >= 0.02);
+    }
+
+    #[tokio::test]
+    async fn timed_passes_the_output_or_the_error_through() {
+        let (v, took) = timed(async {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            Ok::<_, ()>(7)
+        })
+        .await
+        .unwrap();
+        assert_eq!(v, 7);
+        assert!(took >= Duration::from_millis(20));
+        assert_eq!(timed(async { Err::<(), _>("no") }).await, Err("no"));
     }
 }

@@ -491,7 +491,6 @@ impl Streamer {
                 return Err(mismatch("no end counted the bytes".into(), 0, 0));
             }
         };
-        let (sent_bytes, recv_bytes) = (bytes, bytes);
         if self.cfg.checksum.on_sender() {
             match (&s.sha256, &r.sha256) {
                 (Some(a), Some(b)) if a == b => {}
@@ -502,8 +501,8 @@ impl Streamer {
                             a.as_deref().unwrap_or("none"),
                             b.as_deref().unwrap_or("none")
                         ),
-                        sent_bytes,
-                        recv_bytes,
+                        bytes,
+                        bytes,
                     ));
                 }
             }
@@ -645,5 +644,25 @@ fn timed_out(which: &str, bound: Duration) -> Finished {
         notes: vec![format!("the {which} did not finish within {bound:?}")],
         status: Err("timed out".into()),
         stderr: String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use remote::Command;
+
+    #[test]
+    fn each_checksum_mode_hashes_where_it_says() {
+        let file = Sink::file("/f");
+        let consumer = Sink::command(Command::new("cat"));
+        let ends =
+            |c: Checksum, sink: &Sink| (c.on_sender(), c.on_receiver(sink), c.after_receipt(sink));
+        assert_eq!(ends(Checksum::Off, &file), (false, false, false));
+        assert_eq!(ends(Checksum::Received, &file), (false, true, false));
+        assert_eq!(ends(Checksum::BothEnds, &consumer), (true, true, false));
+        // Stored reads a file back instead of a tee; a consumer has no file.
+        assert_eq!(ends(Checksum::Stored, &file), (false, false, true));
+        assert_eq!(ends(Checksum::Stored, &consumer), (false, true, false));
     }
 }
