@@ -104,10 +104,21 @@ pub async fn prepare(cfg: conf::BackupConfig, options: Options) -> Result<Prepar
     let router_side = timed(facts::read_router(&cfg, &hosts, &run_id, |cluster| {
         warm_ups = warm_up(cluster, &cfg, &hosts);
     }));
+    // Both sides run to their end even when one fails: the router side
+    // removes the config flush it made (it holds passwords) only when it
+    // is not cancelled half-way.
+    let (store_side, router_side) = tokio::join!(store_side, router_side);
     let (
         ((socat_log, cleanup, last), store_took),
         ((cluster, credentials, router_conf, router_basedir), router_took),
-    ) = tokio::try_join!(store_side, router_side)?;
+    ) = match (store_side, router_side) {
+        (Ok(store), Ok(router)) => (store, router),
+        (Err(e), Ok(_)) | (Ok(_), Err(e)) => return Err(e),
+        (Err(store_error), Err(router_error)) => {
+            tracing::warn!(error = %router_error, "reading the router failed too");
+            return Err(store_error);
+        }
+    };
     t.record("reading the router", router_took);
     t.record("reading the store", store_took);
     let mut facts = Facts {
