@@ -6,6 +6,7 @@
 
 mod relay;
 mod report;
+mod writeback;
 
 pub use report::TableRows;
 
@@ -195,10 +196,13 @@ impl Restore<'_> {
                 self.sh(
                     ds,
                     &step,
-                    xtrabackup::extract(
-                        self.flavor,
-                        compression,
-                        StreamSource::File(&stream),
+                    writeback::flushing_as_it_writes(
+                        xtrabackup::extract(
+                            self.flavor,
+                            compression,
+                            StreamSource::File(&stream),
+                            &target,
+                        ),
                         &target,
                     ),
                 ),

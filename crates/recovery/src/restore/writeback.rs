@@ -1,0 +1,129 @@
+//! Extraction with its output written back to disk as it is written.
+//!
+//! An extracted stream is gigabytes of dirty pages that the kernel does not
+//! write back until far more is dirty (10 % of memory by default), so the
+//! first `fsync` after it — `mariabackup --prepare`'s — waits for all of it
+//! while the disk sat idle during the extraction: at 1 GiB, prepare took
+//! 1.3 s of which 1.1 s was that wait (0.23 s once the files were clean),
+//! and a temporary server starting next to another datasource's prepare
+//! queued behind it. A pacer that keeps `fdatasync`-ing the files under the
+//! target while the extractor runs overlaps the disk writes with the
+//! extractor's CPU work (two datasources at once: 5.3 -> 4.8 s for extract
+//! plus prepare). The data is written once either way.
+
+use remote::{Command, quote};
+
+/// How often the pacer flushes what was written since its last round (at
+/// about 1 GB/s of extraction, some 100 MB each time).
+const PACE: &str = "0.1";
+
+/// `cmd`, run with a background pacer that flushes every file under `dir`
+/// to disk, again and again, until `cmd` ends. The result is `cmd`'s exit
+/// status and output; the pacer's failures (a file removed between listing
+/// and flushing, an old `sync` without file arguments) only cost it its
+/// effect. `cmd` must carry no environment (it is run from a script on
+/// `sh -c`'s argv, where values would be visible); its stdin is kept.
+pub(super) fn flushing_as_it_writes(cmd: Command, dir: &str) -> Command {
+    debug_assert!(cmd.env.is_empty(), "an environment would go on an argv");
+    let dir = quote(dir);
+    let script = format!(
+        "pace() {{ while :; do find {dir} -type f -print0 2>/dev/null | xargs -0 -r sync -d -- 2>/dev/null; sleep {PACE}; done; }}\n\
+         pace </dev/null >/dev/null 2>&1 &\n\
+         pacer=$!\n\
+         ( {inner} ); rc=$?\n\
+         kill $pacer 2>/dev/null; wait $pacer 2>/dev/null\n\
+         exit $rc",
+        inner = cmd.to_shell(),
+    );
+    let flushing = Command::shell(script);
+    match cmd.stdin {
+        Some(bytes) => flushing.stdin(bytes),
+        None => flushing,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::process::Command as Sh;
+    use std::time::{Duration, Instant};
+
+    /// Runs `cmd` locally, with `path_first` (if any) ahead on `PATH`.
+    fn run(cmd: &Command, path_first: Option<&std::path::Path>) -> std::process::Output {
+        let (program, args) = cmd.argv();
+        let mut sh = Sh::new(program);
+        sh.args(args);
+        if let Some(p) = path_first {
+            let path = std::env::var("PATH").unwrap_or_default();
+            sh.env("PATH", format!("{}:{path}", p.display()));
+        }
+        if let Some(bytes) = &cmd.stdin {
+            use std::io::Write as _;
+            let mut child = sh
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            child.stdin.take().unwrap().write_all(bytes).unwrap();
+            return child.wait_with_output().unwrap();
+        }
+        sh.output().unwrap()
+    }
+
+    #[test]
+    fn the_files_are_flushed_while_the_command_keeps_its_output_status_and_stdin() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().to_str().unwrap();
+        // A `sync` that records what it was asked to flush.
+        let bin = tempfile::tempdir().unwrap();
+        let log = bin.path().join("synced");
+        let fake = bin.path().join("sync");
+        std::fs::write(
+            &fake,
+            format!(
+                "#!/bin/sh\necho \"$*\" >> {}\n",
+                quote(log.to_str().unwrap())
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        let writes = Command::shell(format!(
+            "cat > {}/f; for i in 1 2 3; do head -c 1048576 /dev/zero >> {}/f; sleep 0.2; done; echo made; exit 7",
+            quote(d),
+            quote(d)
+        ))
+        .stdin(b"in\n".to_vec());
+        let started = Instant::now();
+        let out = run(&flushing_as_it_writes(writes, d), Some(bin.path()));
+        assert_eq!(out.status.code(), Some(7), "{out:?}");
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "made\n");
+        let written = std::fs::read(dir.path().join("f")).unwrap();
+        assert!(written.starts_with(b"in\n"));
+        assert_eq!(written.len(), 3 + 3 * 1_048_576);
+        // Output ends when the command does: nothing of the pacer holds it.
+        assert!(started.elapsed() < Duration::from_secs(5));
+        let synced = std::fs::read_to_string(&log).unwrap_or_default();
+        assert!(
+            synced.lines().any(|l| l == format!("-d -- {d}/f")),
+            "the pacer never flushed {d}/f: {synced:?}"
+        );
+        let ps = Sh::new("ps").args(["-eo", "args"]).output().unwrap();
+        let ps = String::from_utf8_lossy(&ps.stdout);
+        assert!(
+            !ps.lines().any(|l| l.contains("pacer=$!") && l.contains(d)),
+            "the pacer outlived the command:\n{ps}"
+        );
+    }
+
+    #[test]
+    fn a_failing_command_fails_and_a_missing_dir_only_idles_the_pacer() {
+        let out = run(
+            &flushing_as_it_writes(Command::new("false"), "/nonexistent/dir with space"),
+            None,
+        );
+        assert_eq!(out.status.code(), Some(1));
+        assert!(out.stderr.is_empty(), "{out:?}");
+    }
+}
