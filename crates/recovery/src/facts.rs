@@ -32,54 +32,74 @@ impl Reader<'_> {
         backup: BackupName,
         rel: &str,
     ) -> Result<Option<String>, RecoveryError> {
-        let outside = [
-            layout::CONSISTENCE_FILE,
-            layout::POINT_DATETIME_FILE,
-            layout::BACKUPED_BINLOGS_FILE,
-        ];
-        match self.encrypted {
-            Some((dbcrypt, password)) if !outside.contains(&rel) => {
-                let tarball = self
-                    .store
-                    .path(&layout::encrypted_tarball(&backup.to_string()));
-                let script = format!(
-                    "set -o pipefail; {} -d {} -o - | tar -xOf - {} 2>/dev/null; s=(\"${{PIPESTATUS[@]}}\"); [ \"${{s[0]}}\" = 0 ] || exit 10; [ \"${{s[1]}}\" = 0 ] || exit 3",
-                    quote(dbcrypt),
-                    quote(&tarball),
-                    quote(rel)
-                );
-                let cmd = Command::new("bash")
-                    .arg("-c")
-                    .arg(script)
-                    .env("DBCRYPT_PASSWORD", password.as_str());
-                let out = self
-                    .store
-                    .transport()
-                    .exec(&cmd, std::time::Duration::from_secs(3600))
-                    .await
-                    .map_err(|e| {
-                        RecoveryError::host(
-                            self.store.host(),
-                            format!("reading {rel} from {tarball}"),
-                            e,
-                        )
-                    })?;
-                match out.exit_status {
-                    0 => Ok(Some(out.stdout_str())),
-                    3 => Ok(None),
-                    _ => Err(RecoveryError::host(
-                        self.store.host(),
-                        format!("decrypting {tarball}"),
-                        out.stderr_str().trim(),
-                    )),
-                }
-            }
-            _ => Ok(self
+        Ok(self.read_many(backup, &[rel.to_owned()]).await?.remove(rel))
+    }
+
+    /// Reads several of `<backup>`'s files in one round trip, and for an
+    /// encrypted backup in one pass over its tarball (a decryption reads
+    /// all of it, however small the file wanted). The result holds the
+    /// files that exist.
+    pub async fn read_many(
+        &self,
+        backup: BackupName,
+        rels: &[String],
+    ) -> Result<BTreeMap<String, String>, RecoveryError> {
+        let (inside, outside): (Vec<&String>, Vec<&String>) = rels.iter().partition(|rel| {
+            self.encrypted.is_some() && !OUTSIDE_THE_TARBALL.contains(&rel.as_str())
+        });
+        let mut found = BTreeMap::new();
+        if !outside.is_empty() {
+            let dir = self.store.path(&backup.to_string());
+            let step = format!("reading {} in {dir}", names(&outside));
+            let out = self
                 .store
-                .read_file(&format!("{backup}/{rel}"))
-                .await?
-                .map(|b| String::from_utf8_lossy(&b).into_owned())),
+                .transport()
+                .exec(
+                    &Command::shell(plain_frames_script(&dir, &outside)),
+                    self.store.timeout(),
+                )
+                .await
+                .map_err(|e| RecoveryError::host(self.store.host(), &step, e))?;
+            if !out.success() {
+                return Err(RecoveryError::host(
+                    self.store.host(),
+                    step,
+                    out.stderr_str().trim(),
+                ));
+            }
+            found.extend(
+                parse_frames(&out.stdout)
+                    .map_err(|e| RecoveryError::host(self.store.host(), &step, e))?,
+            );
         }
+        if let (Some((dbcrypt, password)), false) = (self.encrypted, inside.is_empty()) {
+            let tarball = self
+                .store
+                .path(&layout::encrypted_tarball(&backup.to_string()));
+            let step = format!("reading {} from {tarball}", names(&inside));
+            let cmd = Command::new("bash")
+                .arg("-c")
+                .arg(tarball_frames_script(dbcrypt, &tarball, &inside))
+                .env("DBCRYPT_PASSWORD", password.as_str());
+            let out = self
+                .store
+                .transport()
+                .exec(&cmd, std::time::Duration::from_secs(24 * 3600))
+                .await
+                .map_err(|e| RecoveryError::host(self.store.host(), &step, e))?;
+            if !out.success() {
+                return Err(RecoveryError::host(
+                    self.store.host(),
+                    format!("decrypting {tarball}"),
+                    out.stderr_str().trim(),
+                ));
+            }
+            found.extend(
+                parse_frames(&out.stdout)
+                    .map_err(|e| RecoveryError::host(self.store.host(), &step, e))?,
+            );
+        }
+        Ok(found)
     }
 
     /// What recovery needs from one backup: its consistence info, copied
@@ -92,37 +112,45 @@ impl Reader<'_> {
                 self.store.host()
             ))
         };
-        let text = self
-            .read(backup, layout::CONSISTENCE_FILE)
-            .await?
-            .ok_or_else(|| {
-                bad(
-                    layout::CONSISTENCE_FILE,
-                    &"missing: the backup is incomplete",
-                )
-            })?;
+        let planning = [
+            layout::CONSISTENCE_FILE.to_owned(),
+            layout::BACKUPED_BINLOGS_FILE.to_owned(),
+        ];
+        let mut planning = self.read_many(backup, &planning).await?;
+        let text = planning.remove(layout::CONSISTENCE_FILE).ok_or_else(|| {
+            bad(
+                layout::CONSISTENCE_FILE,
+                &"missing: the backup is incomplete",
+            )
+        })?;
         let consistence: ConsistenceInfo = text
             .parse()
             .map_err(|e| bad(layout::CONSISTENCE_FILE, &e))?;
-        let text = self
-            .read(backup, layout::BACKUPED_BINLOGS_FILE)
-            .await?
+        let text = planning
+            .remove(layout::BACKUPED_BINLOGS_FILE)
             .unwrap_or_default();
         let binlogs: BackupedBinlogs = text
             .parse()
             .map_err(|e| bad(layout::BACKUPED_BINLOGS_FILE, &e))?;
+        let per_server = |dir: &str| [format!("{dir}/master_dir"), format!("{dir}/executed_gtids")];
+        let wanted: Vec<String> = consistence
+            .lines
+            .iter()
+            .flat_map(|line| per_server(&line.server_dir().to_string()))
+            .collect();
+        let mut files = self.read_many(backup, &wanted).await?;
         let mut servers = BTreeMap::new();
         for line in &consistence.lines {
-            let dir = line.server_dir().to_string();
-            let master_dir = match self.read(backup, &format!("{dir}/master_dir")).await? {
+            let [master_dir_file, gtids_file] = per_server(&line.server_dir().to_string());
+            let master_dir = match files.remove(&master_dir_file) {
                 Some(t) => Some(
                     t.trim()
                         .parse::<ServerDir>()
-                        .map_err(|e| bad(&format!("{dir}/master_dir"), &e))?,
+                        .map_err(|e| bad(&master_dir_file, &e))?,
                 ),
                 None => None,
             };
-            let executed_gtids = match self.read(backup, &format!("{dir}/executed_gtids")).await? {
+            let executed_gtids = match files.remove(&gtids_file) {
                 Some(t) if !t.trim().is_empty() => {
                     let t = t.trim();
                     let flavor = if t.contains(':') {
@@ -130,10 +158,7 @@ impl Reader<'_> {
                     } else {
                         GtidFlavor::Mariadb
                     };
-                    Some(
-                        GtidSet::parse(flavor, t)
-                            .map_err(|e| bad(&format!("{dir}/executed_gtids"), &e))?,
-                    )
+                    Some(GtidSet::parse(flavor, t).map_err(|e| bad(&gtids_file, &e))?)
                 }
                 _ => None,
             };
@@ -151,5 +176,169 @@ impl Reader<'_> {
             binlogs,
             servers,
         })
+    }
+}
+
+/// The files an encrypted backup keeps in clear beside its tarball (what
+/// recovery plans from).
+const OUTSIDE_THE_TARBALL: [&str; 3] = [
+    layout::CONSISTENCE_FILE,
+    layout::POINT_DATETIME_FILE,
+    layout::BACKUPED_BINLOGS_FILE,
+];
+
+/// `a, b, c` for messages.
+fn names(rels: &[&String]) -> String {
+    rels.iter()
+        .map(|r| r.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Prints each of `rels` under `dir` that exists as a frame: a
+/// `<size> <name>` line, then exactly that many bytes.
+fn plain_frames_script(dir: &str, rels: &[&String]) -> String {
+    let list: Vec<String> = rels.iter().map(|r| quote(r).into_owned()).collect();
+    format!(
+        "cd {} || exit 1; for f in {}; do [ -f \"$f\" ] || continue; \
+         printf '%s %s\\n' $(($(wc -c < \"$f\"))) \"$f\"; cat -- \"$f\" || exit 1; done",
+        quote(dir),
+        list.join(" ")
+    )
+}
+
+/// Decrypts `tarball` into GNU tar, which prints each of `rels` it holds
+/// as a frame (see [`plain_frames_script`]); no plaintext is written on the
+/// store host. A member not in the archive only makes tar exit 2, so
+/// tar's status is not checked: absent frames are absent files. The
+/// decryption's status is (exit 10): it is what a wrong password or a
+/// damaged tarball fails.
+fn tarball_frames_script(dbcrypt: &str, tarball: &str, rels: &[&String]) -> String {
+    let list: Vec<String> = rels.iter().map(|r| quote(r).into_owned()).collect();
+    format!(
+        "{} -d {} -o - | tar -xf - --to-command='printf \"%s %s\\n\" \"$TAR_SIZE\" \"$TAR_FILENAME\"; cat' -- {} 2>/dev/null; \
+         [ \"${{PIPESTATUS[0]}}\" = 0 ] || exit 10",
+        quote(dbcrypt),
+        quote(tarball),
+        list.join(" ")
+    )
+}
+
+/// Splits frames (`<size> <name>\n` + size bytes, repeated) into files.
+fn parse_frames(mut bytes: &[u8]) -> Result<BTreeMap<String, String>, String> {
+    let mut files = BTreeMap::new();
+    while !bytes.is_empty() {
+        let eol = bytes
+            .iter()
+            .position(|&b| b == b'\n')
+            .ok_or("a frame header without its line end")?;
+        let header = String::from_utf8_lossy(&bytes[..eol]).into_owned();
+        let (size, name) = header
+            .split_once(' ')
+            .ok_or_else(|| format!("not a `<size> <name>` frame header: {header:?}"))?;
+        let size: usize = size
+            .parse()
+            .map_err(|_| format!("not a size in the frame header {header:?}"))?;
+        let body = &bytes[eol + 1..];
+        if body.len() < size {
+            return Err(format!(
+                "{name}: {} bytes where the header says {size}",
+                body.len()
+            ));
+        }
+        files.insert(
+            name.to_owned(),
+            String::from_utf8_lossy(&body[..size]).into_owned(),
+        );
+        bytes = &body[size..];
+    }
+    Ok(files)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run_sh(script: &str) -> std::process::Output {
+        std::process::Command::new("bash")
+            .arg("-c")
+            .arg(script)
+            .output()
+            .unwrap()
+    }
+
+    #[test]
+    fn plain_frames_hold_the_files_that_exist_byte_for_byte() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("srv 1")).unwrap();
+        std::fs::write(dir.path().join("srv 1/master_dir"), "a b\n\nc").unwrap();
+        std::fs::write(dir.path().join("empty"), "").unwrap();
+        let rels = ["srv 1/master_dir", "missing", "empty"].map(String::from);
+        let out = run_sh(&plain_frames_script(
+            dir.path().to_str().unwrap(),
+            &rels.iter().collect::<Vec<_>>(),
+        ));
+        assert!(out.status.success(), "{out:?}");
+        let files = parse_frames(&out.stdout).unwrap();
+        assert_eq!(files.len(), 2, "{files:?}");
+        assert_eq!(files["srv 1/master_dir"], "a b\n\nc");
+        assert_eq!(files["empty"], "");
+    }
+
+    #[test]
+    fn tarball_frames_come_from_tar_and_a_failed_decryption_fails() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("src");
+        std::fs::create_dir_all(src.join("srv")).unwrap();
+        std::fs::write(src.join("srv/executed_gtids"), "0-1-5\n").unwrap();
+        std::fs::write(src.join("srv/backup.xbsteam"), vec![7u8; 100_000]).unwrap();
+        let tar = dir.path().join("b.tar");
+        assert!(
+            run_sh(&format!(
+                "cd {} && tar -cf {} srv",
+                quote(src.to_str().unwrap()),
+                quote(tar.to_str().unwrap())
+            ))
+            .status
+            .success()
+        );
+        // `cat` stands in for the decryption: same pipe, same arguments.
+        let fake = dir.path().join("fake-dbcrypt");
+        std::fs::write(&fake, "#!/bin/sh\ncat \"$2\"\n").unwrap();
+        std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        let rels = ["srv/executed_gtids", "srv/master_dir"].map(String::from);
+        let rels: Vec<&String> = rels.iter().collect();
+        let out = run_sh(&tarball_frames_script(
+            fake.to_str().unwrap(),
+            tar.to_str().unwrap(),
+            &rels,
+        ));
+        assert!(out.status.success(), "{out:?}");
+        let files = parse_frames(&out.stdout).unwrap();
+        assert_eq!(files.len(), 1, "{files:?}");
+        assert_eq!(files["srv/executed_gtids"], "0-1-5\n");
+
+        let failing = dir.path().join("failing-dbcrypt");
+        std::fs::write(&failing, "#!/bin/sh\necho 'wrong password' >&2; exit 1\n").unwrap();
+        std::fs::set_permissions(
+            &failing,
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .unwrap();
+        let out = run_sh(&tarball_frames_script(
+            failing.to_str().unwrap(),
+            tar.to_str().unwrap(),
+            &rels,
+        ));
+        assert_eq!(out.status.code(), Some(10), "{out:?}");
+    }
+
+    #[test]
+    fn truncated_or_garbled_frames_are_errors() {
+        assert!(parse_frames(b"5 a\nabc").unwrap_err().contains("3 bytes"));
+        assert!(parse_frames(b"x a\n").is_err());
+        assert!(parse_frames(b"3 a").is_err());
+        assert_eq!(parse_frames(b"").unwrap().len(), 0);
     }
 }

@@ -75,6 +75,12 @@ impl Store {
         &self.transport
     }
 
+    /// The bound on one small command on the store (the seeds'
+    /// `conn-timeout`).
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
     /// The store directory.
     pub fn dir(&self) -> &str {
         &self.dir
