@@ -45,6 +45,34 @@ pub struct Prepared {
     job: Arc<dyn Transport>,
     plan: RecoveryPlan,
     started: Instant,
+    _warm_up: WarmUp,
+}
+
+/// A first contact with the job server (its ssh handshake is a good part
+/// of a small recovery's fixed cost), made while the store is read when
+/// the two are different hosts; later commands share the connection.
+/// Aborted when the plan is dropped without being carried out.
+struct WarmUp(Option<tokio::task::JoinHandle<()>>);
+
+impl WarmUp {
+    fn start(job: &Arc<dyn Transport>, store_host: &str) -> WarmUp {
+        if job.host() == store_host {
+            return WarmUp(None);
+        }
+        let job = Arc::clone(job);
+        WarmUp(Some(tokio::spawn(async move {
+            // A failure shows again, with its context, at the pre-checks.
+            let _ = job.ping().await;
+        })))
+    }
+}
+
+impl Drop for WarmUp {
+    fn drop(&mut self) {
+        if let Some(h) = &self.0 {
+            h.abort();
+        }
+    }
 }
 
 impl Prepared {
@@ -92,6 +120,7 @@ pub async fn prepare(
         .host
         .transport(&hosts)
         .map_err(|e| RecoveryError::host(&cfg.job_server.host.host, "connecting", e))?;
+    let warm_up = WarmUp::start(&job, &cfg.store.host.host);
     let store = Store::new(
         store_t,
         cfg.store.dir.display().to_string(),
@@ -181,6 +210,7 @@ pub async fn prepare(
         job,
         plan,
         started,
+        _warm_up: warm_up,
     })
 }
 
@@ -212,6 +242,7 @@ pub async fn execute(prepared: Prepared) -> Result<Outcome, RecoveryError> {
         job,
         plan,
         started,
+        _warm_up,
     } = prepared;
     let timeout = cfg.connect.command_timeout;
     let mut t = stream::Timings::default();
