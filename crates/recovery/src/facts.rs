@@ -1,7 +1,8 @@
 //! Reading a backup's small files from the store, whether the backup is
 //! plain or encrypted (then they are read out of the encrypted tarball on
-//! the store host, streamed through `dbcrypt` and `tar -xO`, so no
-//! plaintext copy is ever written there).
+//! the store host, streamed through `dbcrypt` into GNU tar, so no
+//! plaintext copy is ever written there). Several files come back in one
+//! round trip as frames (`<size> <name>` line, then the bytes).
 
 use crate::error::RecoveryError;
 use binlog::{
