@@ -201,3 +201,38 @@ fn the_agent_refuses_to_start_with_bad_tls_files() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("--tls-key"), "{err}");
 }
+
+/// A log written to a file or a pipe (how agents run) holds no terminal
+/// colour codes.
+#[test]
+fn the_log_has_no_colour_codes_off_a_terminal() {
+    use std::io::BufRead as _;
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("secret");
+    std::fs::write(&secret, "0123456789abcdef-colour").unwrap();
+    let listen = format!("127.0.0.1:{}", common::free_port());
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_dbagent"))
+        .args(["adm", "--listen", &listen, "--secret-file"])
+        .arg(&secret)
+        .env_remove("RUST_LOG")
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = std::io::BufReader::new(stderr).read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    let line = rx.recv_timeout(Duration::from_secs(20));
+    let _ = child.kill();
+    let _ = child.wait();
+    let line = line.expect("dbagent logged nothing in 20 s");
+    assert!(line.contains("listening"), "{line:?}");
+    assert!(
+        !line.contains('\x1b'),
+        "colour codes in a piped log: {line:?}"
+    );
+}
