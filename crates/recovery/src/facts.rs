@@ -51,56 +51,50 @@ impl Reader<'_> {
         let mut found = BTreeMap::new();
         if !outside.is_empty() {
             let dir = self.store.path(&backup.to_string());
+            let cmd = Command::shell(plain_frames_script(&dir, &outside));
             let step = format!("reading {} in {dir}", names(&outside));
-            let out = self
-                .store
-                .transport()
-                .exec(
-                    &Command::shell(plain_frames_script(&dir, &outside)),
-                    self.store.timeout(),
-                )
-                .await
-                .map_err(|e| RecoveryError::host(self.store.host(), &step, e))?;
-            if !out.success() {
-                return Err(RecoveryError::host(
-                    self.store.host(),
-                    step,
-                    out.stderr_str().trim(),
-                ));
-            }
             found.extend(
-                parse_frames(&out.stdout)
-                    .map_err(|e| RecoveryError::host(self.store.host(), &step, e))?,
+                self.frames(&cmd, self.store.timeout(), &step, &step)
+                    .await?,
             );
         }
         if let (Some((dbcrypt, password)), false) = (self.encrypted, inside.is_empty()) {
             let tarball = self
                 .store
                 .path(&layout::encrypted_tarball(&backup.to_string()));
-            let step = format!("reading {} from {tarball}", names(&inside));
             let cmd = Command::new("bash")
                 .arg("-c")
                 .arg(tarball_frames_script(dbcrypt, &tarball, &inside))
                 .env("DBCRYPT_PASSWORD", password.as_str());
-            let out = self
-                .store
-                .transport()
-                .exec(&cmd, std::time::Duration::from_secs(24 * 3600))
-                .await
-                .map_err(|e| RecoveryError::host(self.store.host(), &step, e))?;
-            if !out.success() {
-                return Err(RecoveryError::host(
-                    self.store.host(),
-                    format!("decrypting {tarball}"),
-                    out.stderr_str().trim(),
-                ));
-            }
-            found.extend(
-                parse_frames(&out.stdout)
-                    .map_err(|e| RecoveryError::host(self.store.host(), &step, e))?,
-            );
+            let step = format!("reading {} from {tarball}", names(&inside));
+            let failed = format!("decrypting {tarball}");
+            // Bounded by the tarball's size, not by a small command's timeout.
+            let bound = std::time::Duration::from_secs(24 * 3600);
+            found.extend(self.frames(&cmd, bound, &step, &failed).await?);
         }
         Ok(found)
+    }
+
+    /// Runs a frame-printing `cmd` on the store; `step` names it in a
+    /// transport or parse error, `failed` when it exits non-zero.
+    async fn frames(
+        &self,
+        cmd: &Command,
+        bound: std::time::Duration,
+        step: &str,
+        failed: &str,
+    ) -> Result<BTreeMap<String, String>, RecoveryError> {
+        let host = self.store.host();
+        let out = self
+            .store
+            .transport()
+            .exec(cmd, bound)
+            .await
+            .map_err(|e| RecoveryError::host(host, step, e))?;
+        if !out.success() {
+            return Err(RecoveryError::host(host, failed, out.stderr_str().trim()));
+        }
+        parse_frames(&out.stdout).map_err(|e| RecoveryError::host(host, step, e))
     }
 
     /// What recovery needs from one backup: its consistence info, copied
