@@ -22,27 +22,7 @@ use testkit::Sandbox;
 /// How long one dbbackup run may take before the test gives up on it.
 pub const RUN_LIMIT: Duration = Duration::from_secs(180);
 
-/// Backups of the same cluster must not overlap (BACKUP STAGE locks on the
-/// same servers, replicas stopped by one test under another's backup):
-/// every test holds the sandbox's exclusive-use lock, which serializes the
-/// tests of this binary and of any other test process on the sandbox.
-pub async fn serial() -> testkit::ExclusiveUse {
-    Sandbox::get()
-        .expect("tests take the lock only with a sandbox up")
-        .exclusive()
-        .await
-}
-
-/// A name unique to this process and moment (`<prefix>_<pid>_<nanos>`),
-/// usable as a database name and a directory name.
-pub fn unique(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos()
-        % 1_000_000_000_000;
-    format!("{prefix}_{}_{nanos}", std::process::id())
-}
+pub use testkit::{serial, unique};
 
 /// One test's own store directory (a subdirectory of `$STORE_DIR`) and its
 /// copy of a sandbox backup config pointing there. The directory is

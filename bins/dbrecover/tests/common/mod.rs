@@ -23,31 +23,7 @@ pub const RUN_LIMIT: Duration = Duration::from_secs(240);
 /// the default 27000 that a hand-run `dbrecover` on the sandbox uses.
 pub const TMP_PORT: &str = "27400";
 
-/// Backups of the same cluster must not overlap (BACKUP STAGE locks on the
-/// same servers, replicas stopped by one test under another's backup):
-/// every test holds the sandbox's exclusive-use lock, which serializes the
-/// tests of this binary and of any other test process on the sandbox.
-pub async fn serial() -> testkit::ExclusiveUse {
-    Sandbox::get()
-        .expect("tests take the lock only with a sandbox up")
-        .exclusive()
-        .await
-}
-
-/// A name unique to this process and moment, usable as a database name.
-pub fn unique(prefix: &str) -> String {
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos()
-        % 1_000_000_000;
-    format!(
-        "{prefix}_{}_{nanos}_{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
-}
+pub use testkit::{serial, unique};
 
 /// The `dbbackup` binary next to this crate's `dbrecover` (same target
 /// directory and profile; CI builds the workspace before testing).

@@ -8,15 +8,7 @@ use remote::{Command, Ssh, SshConfig, Transport};
 use router::{Client, Endpoint};
 use testkit::{Sandbox, Server};
 
-/// A name unique to this test run (`<prefix>_<pid>_<millis>`).
-pub fn unique(prefix: &str) -> String {
-    let ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis()
-        % 100_000_000;
-    format!("{prefix}_{}_{ms}", std::process::id())
-}
+pub use testkit::unique;
 
 /// An ssh transport to `host` as the sandbox login user (key login).
 pub fn ssh(sb: &Sandbox, host: &str, state: &tempfile::TempDir) -> Ssh {
