@@ -26,11 +26,10 @@ const PACE: &str = "0.1";
 /// `cmd`, run with a background pacer that flushes the file system holding
 /// `dir` to disk, again and again, until `cmd` ends. The result is `cmd`'s
 /// exit status and output; the pacer's failures (`dir` not made yet, an
-/// old `sync` without `-f`) only cost it its effect. `cmd` must carry no
-/// environment (it is run from a script on `sh -c`'s argv, where values
-/// would be visible); its stdin is kept.
+/// old `sync` without `-f`) only cost it its effect. `cmd`'s environment
+/// and stdin move to the wrapping command (the environment through the
+/// transport's private channel, never into the script on `sh -c`'s argv).
 pub(super) fn flushing_as_it_writes(cmd: Command, dir: &str) -> Command {
-    debug_assert!(cmd.env.is_empty(), "an environment would go on an argv");
     let dir = quote(dir);
     let script = format!(
         "pace() {{ while :; do sync -f -- {dir} 2>/dev/null; sleep {PACE}; done; }}\n\
@@ -41,11 +40,10 @@ pub(super) fn flushing_as_it_writes(cmd: Command, dir: &str) -> Command {
          exit $rc",
         inner = cmd.to_shell(),
     );
-    let flushing = Command::shell(script);
-    match cmd.stdin {
-        Some(bytes) => flushing.stdin(bytes),
-        None => flushing,
-    }
+    let mut flushing = Command::shell(script);
+    flushing.env = cmd.env;
+    flushing.stdin = cmd.stdin;
+    flushing
 }
 
 #[cfg(test)]
