@@ -141,12 +141,15 @@ async fn fingerprint_restored(
 ) -> (String, String) {
     let host = sb.var("STORE_HOST");
     let run = format!("{datadir}.run");
+    // A Unix socket path must fit in 108 bytes, and `datadir` is as deep as
+    // the checkout: the socket goes to /tmp, named by the (unique) port.
+    let socket = format!("/tmp/xbt-{port}.sock");
     let mysqld = Command::new("mariadbd")
         .arg("--no-defaults")
         .arg(format!("--datadir={datadir}"))
         .arg(format!("--port={port}"))
         .arg(format!("--bind-address={host}"))
-        .arg(format!("--socket={run}/mysqld.sock"))
+        .arg(format!("--socket={socket}"))
         .arg(format!("--pid-file={run}/mysqld.pid"))
         .arg(format!("--log-error={run}/error.log"))
         .arg(format!("--tmpdir={run}"))

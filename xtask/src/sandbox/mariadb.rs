@@ -39,6 +39,24 @@ impl InstanceFiles {
     }
 }
 
+/// Longest Unix socket path a server accepts (`sun_path` is 108 bytes).
+const MAX_SOCKET_PATH: usize = 107;
+
+/// Fails, before anything is started, when `socket` is too long for a Unix
+/// socket: the sandbox lives under the checkout's `target/`, so a deep
+/// checkout would otherwise surface as a server that aborts at start.
+pub fn check_socket_path(socket: &Path) -> Result<()> {
+    let len = socket.as_os_str().len();
+    if len > MAX_SOCKET_PATH {
+        bail!(
+            "the sandbox's socket {} is {len} bytes, longer than a Unix socket path may be ({MAX_SOCKET_PATH}); \
+             set SANDBOX_DIR to a shorter directory (or clone the project to a shorter path)",
+            socket.display()
+        );
+    }
+    Ok(())
+}
+
 /// The `my.cnf` of an instance; `server` is `None` for the template.
 fn my_cnf(dir: &Path, server: Option<&Instance>) -> String {
     let f = InstanceFiles::new(dir);
@@ -271,6 +289,19 @@ pub fn start_replication(paths: &Paths, inst: &Instance, mysql_password: &str) -
 mod tests {
     use super::*;
     use crate::sandbox::layout::instances;
+
+    #[test]
+    fn a_socket_path_too_long_for_the_kernel_is_refused_by_name() {
+        assert!(
+            check_socket_path(Path::new(
+                "/work/main/target/sandbox/mysql/normal_0_1/mysqld.sock"
+            ))
+            .is_ok()
+        );
+        let deep = format!("/{}/mysqld.sock", "d".repeat(100));
+        let e = check_socket_path(Path::new(&deep)).unwrap_err().to_string();
+        assert!(e.contains(&deep) && e.contains("113 bytes"), "{e}");
+    }
 
     #[test]
     fn server_config_binds_its_address_with_gtid_settings() {

@@ -122,6 +122,10 @@ pub fn up(paths: &Paths) -> Result<bool> {
         println!("sandbox already up at {}", paths.root.display());
         return Ok(false);
     }
+    for inst in instances() {
+        let socket = mariadb::InstanceFiles::new(&paths.instance(&inst.name)).socket;
+        mariadb::check_socket_path(&socket)?;
+    }
     std::fs::create_dir_all(paths.root())?;
     std::fs::create_dir_all(paths.dir("state"))?;
     let secrets = load_or_create_secrets(paths)?;
