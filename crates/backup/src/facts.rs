@@ -230,32 +230,38 @@ pub async fn read_store(
     let Some(name) = cleanup.last_good else {
         return Ok((cleanup, None));
     };
-    let text = |file: &str| format!("{name}/{file}");
-    let consistence = store
-        .read_file(&text(layout::CONSISTENCE_FILE))
-        .await?
-        .map(|b| String::from_utf8_lossy(&b).into_owned())
-        .unwrap_or_default();
-    let consistence: ConsistenceInfo = consistence.parse().map_err(|e| {
+    // One round trip for the three; an absent planning file reads as empty
+    // (and fails to parse, naming it).
+    let mut files = store
+        .read_files(
+            &name.to_string(),
+            &[
+                layout::CONSISTENCE_FILE,
+                layout::BACKUPED_BINLOGS_FILE,
+                layout::ENCRYPTED_SAMPLE_FILE,
+            ],
+        )
+        .await?;
+    let mut text = |file: &str| {
+        files
+            .remove(file)
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default()
+    };
+    let bad = |file: &str, e: &dyn std::fmt::Display| {
         BackupError::Topology(format!(
             "{} on {}: {e}",
-            store.path(&text(layout::CONSISTENCE_FILE)),
+            store.path(&format!("{name}/{file}")),
             store.host()
         ))
-    })?;
-    let binlogs = store
-        .read_file(&text(layout::BACKUPED_BINLOGS_FILE))
-        .await?
-        .map(|b| String::from_utf8_lossy(&b).into_owned())
-        .unwrap_or_default();
-    let binlogs: BackupedBinlogs = binlogs.parse().map_err(|e| {
-        BackupError::Topology(format!(
-            "{} on {}: {e}",
-            store.path(&text(layout::BACKUPED_BINLOGS_FILE)),
-            store.host()
-        ))
-    })?;
-    let encrypted = store.exists(&text(layout::ENCRYPTED_SAMPLE_FILE)).await?;
+    };
+    let consistence: ConsistenceInfo = text(layout::CONSISTENCE_FILE)
+        .parse()
+        .map_err(|e| bad(layout::CONSISTENCE_FILE, &e))?;
+    let binlogs: BackupedBinlogs = text(layout::BACKUPED_BINLOGS_FILE)
+        .parse()
+        .map_err(|e| bad(layout::BACKUPED_BINLOGS_FILE, &e))?;
+    let encrypted = files.contains_key(layout::ENCRYPTED_SAMPLE_FILE);
     Ok((
         cleanup,
         Some(LastBackup {

@@ -629,18 +629,17 @@ async fn ship(
             .map_err(|e| RecoveryError::host(job.host(), format!("shipping {backup}"), e))?;
         if plan.encrypted {
             // The planning files stay outside the tarball.
-            for f in [
+            let planning = [
                 layout::CONSISTENCE_FILE,
                 layout::POINT_DATETIME_FILE,
                 layout::BACKUPED_BINLOGS_FILE,
-            ] {
-                if let Some(bytes) = store.read_file(&format!("{backup}/{f}")).await? {
-                    let cmd = Command::shell(format!("cat > {}", quote(&format!("{dest}/{f}"))))
-                        .stdin(bytes);
-                    job.exec(&cmd, Duration::from_secs(60)).await.map_err(|e| {
-                        RecoveryError::host(job.host(), format!("writing {dest}/{f}"), e)
-                    })?;
-                }
+            ];
+            for (f, bytes) in store.read_files(&backup.to_string(), &planning).await? {
+                let cmd =
+                    Command::shell(format!("cat > {}", quote(&format!("{dest}/{f}")))).stdin(bytes);
+                job.exec(&cmd, Duration::from_secs(60)).await.map_err(|e| {
+                    RecoveryError::host(job.host(), format!("writing {dest}/{f}"), e)
+                })?;
             }
         }
         tracing::info!(%backup, to = %dest, "shipped");

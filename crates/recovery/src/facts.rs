@@ -11,7 +11,7 @@ use binlog::{
 };
 use remote::{Command, quote};
 use std::collections::BTreeMap;
-use store::{Store, layout};
+use store::{Store, frames, layout};
 use zeroize::Zeroizing;
 
 /// How the chain's files are read.
@@ -45,18 +45,14 @@ impl Reader<'_> {
         backup: BackupName,
         rels: &[String],
     ) -> Result<BTreeMap<String, String>, RecoveryError> {
-        let (inside, outside): (Vec<&String>, Vec<&String>) = rels.iter().partition(|rel| {
-            self.encrypted.is_some() && !OUTSIDE_THE_TARBALL.contains(&rel.as_str())
-        });
+        let (inside, outside): (Vec<&str>, Vec<&str>) = rels
+            .iter()
+            .map(String::as_str)
+            .partition(|rel| self.encrypted.is_some() && !OUTSIDE_THE_TARBALL.contains(rel));
         let mut found = BTreeMap::new();
         if !outside.is_empty() {
-            let dir = self.store.path(&backup.to_string());
-            let cmd = Command::shell(plain_frames_script(&dir, &outside));
-            let step = format!("reading {} in {dir}", names(&outside));
-            found.extend(
-                self.frames(&cmd, self.store.timeout(), &step, &step)
-                    .await?,
-            );
+            let files = self.store.read_files(&backup.to_string(), &outside).await?;
+            found.extend(files.into_iter().map(text));
         }
         if let (Some((dbcrypt, password)), false) = (self.encrypted, inside.is_empty()) {
             let tarball = self
@@ -66,35 +62,28 @@ impl Reader<'_> {
                 .arg("-c")
                 .arg(tarball_frames_script(dbcrypt, &tarball, &inside))
                 .env("DBCRYPT_PASSWORD", password.as_str());
-            let step = format!("reading {} from {tarball}", names(&inside));
-            let failed = format!("decrypting {tarball}");
+            let host = self.store.host();
+            let step = format!("reading {} from {tarball}", inside.join(", "));
             // Bounded by the tarball's size, not by a small command's timeout.
             let bound = std::time::Duration::from_secs(24 * 3600);
-            found.extend(self.frames(&cmd, bound, &step, &failed).await?);
+            let out = self
+                .store
+                .transport()
+                .exec(&cmd, bound)
+                .await
+                .map_err(|e| RecoveryError::host(host, &step, e))?;
+            if !out.success() {
+                return Err(RecoveryError::host(
+                    host,
+                    format!("decrypting {tarball}"),
+                    out.stderr_str().trim(),
+                ));
+            }
+            let files =
+                frames::parse(&out.stdout).map_err(|e| RecoveryError::host(host, &step, e))?;
+            found.extend(files.into_iter().map(text));
         }
         Ok(found)
-    }
-
-    /// Runs a frame-printing `cmd` on the store; `step` names it in a
-    /// transport or parse error, `failed` when it exits non-zero.
-    async fn frames(
-        &self,
-        cmd: &Command,
-        bound: std::time::Duration,
-        step: &str,
-        failed: &str,
-    ) -> Result<BTreeMap<String, String>, RecoveryError> {
-        let host = self.store.host();
-        let out = self
-            .store
-            .transport()
-            .exec(cmd, bound)
-            .await
-            .map_err(|e| RecoveryError::host(host, step, e))?;
-        if !out.success() {
-            return Err(RecoveryError::host(host, failed, out.stderr_str().trim()));
-        }
-        parse_frames(&out.stdout).map_err(|e| RecoveryError::host(host, step, e))
     }
 
     /// What recovery needs from one backup: its consistence info, copied
@@ -182,72 +171,27 @@ const OUTSIDE_THE_TARBALL: [&str; 3] = [
     layout::BACKUPED_BINLOGS_FILE,
 ];
 
-/// `a, b, c` for messages.
-fn names(rels: &[&String]) -> String {
-    rels.iter()
-        .map(|r| r.as_str())
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// Prints each of `rels` under `dir` that exists as a frame: a
-/// `<size> <name>` line, then exactly that many bytes.
-fn plain_frames_script(dir: &str, rels: &[&String]) -> String {
-    let list: Vec<String> = rels.iter().map(|r| quote(r).into_owned()).collect();
-    format!(
-        "cd {} || exit 1; for f in {}; do [ -f \"$f\" ] || continue; \
-         printf '%s %s\\n' $(($(wc -c < \"$f\"))) \"$f\"; cat -- \"$f\" || exit 1; done",
-        quote(dir),
-        list.join(" ")
-    )
-}
-
 /// Decrypts `tarball` into GNU tar, which prints each of `rels` it holds
-/// as a frame (see [`plain_frames_script`]); no plaintext is written on the
+/// as a frame (see [`store::frames`]); no plaintext is written on the
 /// store host. A member not in the archive only makes tar exit 2, so
 /// tar's status is not checked: absent frames are absent files. The
 /// decryption's status is (exit 10): it is what a wrong password or a
 /// damaged tarball fails.
-fn tarball_frames_script(dbcrypt: &str, tarball: &str, rels: &[&String]) -> String {
+fn tarball_frames_script(dbcrypt: &str, tarball: &str, rels: &[&str]) -> String {
     let list: Vec<String> = rels.iter().map(|r| quote(r).into_owned()).collect();
     format!(
-        "{} -d {} -o - | tar -xf - --to-command='printf \"%s %s\\n\" \"$TAR_SIZE\" \"$TAR_FILENAME\"; cat' -- {} 2>/dev/null; \
+        "{} -d {} -o - | tar -xf - --to-command={} -- {} 2>/dev/null; \
          [ \"${{PIPESTATUS[0]}}\" = 0 ] || exit 10",
         quote(dbcrypt),
         quote(tarball),
+        quote(frames::TAR_TO_COMMAND),
         list.join(" ")
     )
 }
 
-/// Splits frames (`<size> <name>\n` + size bytes, repeated) into files.
-fn parse_frames(mut bytes: &[u8]) -> Result<BTreeMap<String, String>, String> {
-    let mut files = BTreeMap::new();
-    while !bytes.is_empty() {
-        let eol = bytes
-            .iter()
-            .position(|&b| b == b'\n')
-            .ok_or("a frame header without its line end")?;
-        let header = String::from_utf8_lossy(&bytes[..eol]).into_owned();
-        let (size, name) = header
-            .split_once(' ')
-            .ok_or_else(|| format!("not a `<size> <name>` frame header: {header:?}"))?;
-        let size: usize = size
-            .parse()
-            .map_err(|_| format!("not a size in the frame header {header:?}"))?;
-        let body = &bytes[eol + 1..];
-        if body.len() < size {
-            return Err(format!(
-                "{name}: {} bytes where the header says {size}",
-                body.len()
-            ));
-        }
-        files.insert(
-            name.to_owned(),
-            String::from_utf8_lossy(&body[..size]).into_owned(),
-        );
-        bytes = &body[size..];
-    }
-    Ok(files)
+/// A file's bytes as text (the files read here are written as text).
+fn text((name, bytes): (String, Vec<u8>)) -> (String, String) {
+    (name, String::from_utf8_lossy(&bytes).into_owned())
 }
 
 #[cfg(test)]
@@ -260,24 +204,6 @@ mod tests {
             .arg(script)
             .output()
             .unwrap()
-    }
-
-    #[test]
-    fn plain_frames_hold_the_files_that_exist_byte_for_byte() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir(dir.path().join("srv 1")).unwrap();
-        std::fs::write(dir.path().join("srv 1/master_dir"), "a b\n\nc").unwrap();
-        std::fs::write(dir.path().join("empty"), "").unwrap();
-        let rels = ["srv 1/master_dir", "missing", "empty"].map(String::from);
-        let out = run_sh(&plain_frames_script(
-            dir.path().to_str().unwrap(),
-            &rels.iter().collect::<Vec<_>>(),
-        ));
-        assert!(out.status.success(), "{out:?}");
-        let files = parse_frames(&out.stdout).unwrap();
-        assert_eq!(files.len(), 2, "{files:?}");
-        assert_eq!(files["srv 1/master_dir"], "a b\n\nc");
-        assert_eq!(files["empty"], "");
     }
 
     #[test]
@@ -302,17 +228,16 @@ mod tests {
         std::fs::write(&fake, "#!/bin/sh\ncat \"$2\"\n").unwrap();
         std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755))
             .unwrap();
-        let rels = ["srv/executed_gtids", "srv/master_dir"].map(String::from);
-        let rels: Vec<&String> = rels.iter().collect();
+        let rels = ["srv/executed_gtids", "srv/master_dir"];
         let out = run_sh(&tarball_frames_script(
             fake.to_str().unwrap(),
             tar.to_str().unwrap(),
             &rels,
         ));
         assert!(out.status.success(), "{out:?}");
-        let files = parse_frames(&out.stdout).unwrap();
+        let files = frames::parse(&out.stdout).unwrap();
         assert_eq!(files.len(), 1, "{files:?}");
-        assert_eq!(files["srv/executed_gtids"], "0-1-5\n");
+        assert_eq!(files["srv/executed_gtids"], b"0-1-5\n");
 
         let failing = dir.path().join("failing-dbcrypt");
         std::fs::write(&failing, "#!/bin/sh\necho 'wrong password' >&2; exit 1\n").unwrap();
@@ -327,13 +252,5 @@ mod tests {
             &rels,
         ));
         assert_eq!(out.status.code(), Some(10), "{out:?}");
-    }
-
-    #[test]
-    fn truncated_or_garbled_frames_are_errors() {
-        assert!(parse_frames(b"5 a\nabc").unwrap_err().contains("3 bytes"));
-        assert!(parse_frames(b"x a\n").is_err());
-        assert!(parse_frames(b"3 a").is_err());
-        assert_eq!(parse_frames(b"").unwrap().len(), 0);
     }
 }

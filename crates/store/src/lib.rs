@@ -23,6 +23,7 @@
 //! touch entries that are not backup names.
 
 pub mod error;
+pub mod frames;
 pub mod layout;
 pub mod ops;
 pub mod purge;

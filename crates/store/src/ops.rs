@@ -5,6 +5,7 @@
 //! [`Store::mark_ok`].
 
 use crate::error::StoreError;
+use crate::frames;
 use crate::layout::{
     ENCRYPTED_DIR, OK_CONTENT, OK_FILE, POINT_DATETIME_FILE, RESERVED, SOCAT_LOG_DIR, TRASH_DIR,
     encrypted_tarball,
@@ -12,6 +13,7 @@ use crate::layout::{
 use binlog::{BackupDir, BackupName, parse_point_datetime};
 use chrono::NaiveDate;
 use remote::{Command, Output, Transport, quote};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -300,6 +302,26 @@ impl Store {
                 stderr: out.stderr_str().trim().to_owned(),
             }),
         }
+    }
+
+    /// Reads several files of the directory `rel_dir` in one round trip
+    /// (see [`crate::frames`]); the result holds those that exist, by
+    /// their name in `rels`.
+    pub async fn read_files(
+        &self,
+        rel_dir: &str,
+        rels: &[&str],
+    ) -> Result<BTreeMap<String, Vec<u8>>, StoreError> {
+        let dir = self.path(rel_dir);
+        let step = format!("reading {} in {dir}", rels.join(", "));
+        let out = self
+            .run(&step, Command::shell(frames::print_script(&dir, rels)))
+            .await?;
+        frames::parse(&out.stdout).map_err(|detail| StoreError::Invalid {
+            host: self.host().to_owned(),
+            path: dir,
+            detail,
+        })
     }
 
     /// Whether `rel` exists.

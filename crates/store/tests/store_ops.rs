@@ -148,7 +148,28 @@ async fn files_are_written_whole_and_ok_only_by_mark_ok() {
         .unwrap();
     assert_eq!(
         store.read_file(&format!("{b}/a/b/blob")).await.unwrap(),
-        Some(big)
+        Some(big.clone())
+    );
+    // Several files in one round trip, byte for byte; absent ones left out.
+    store
+        .write_file(&format!("{b}/srv 1/master_dir"), b"a b\n".to_vec())
+        .await
+        .unwrap();
+    let files = store
+        .read_files(&b.to_string(), &["a/b/blob", "srv 1/master_dir", "absent"])
+        .await
+        .unwrap();
+    assert_eq!(files.len(), 2, "{:?}", files.keys());
+    assert_eq!(files["a/b/blob"], big);
+    assert_eq!(files["srv 1/master_dir"], b"a b\n");
+    let err = store
+        .read_files("no-such-backup", &["x"])
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("reading x in") && err.contains("no-such-backup"),
+        "{err}"
     );
     // No temporary names left behind.
     let out = t
