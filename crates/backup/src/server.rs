@@ -332,6 +332,21 @@ async fn stream_with_retry(
     .map_err(|e| server_err(plan, format!("{e}; the tool's log is {log_file} on {}", plan.host)))
 }
 
+/// What the backup contains: the GTID of its binlog position (with
+/// log-slave-updates a replica's own binlog holds what it applied), else,
+/// when that is absent or empty (a replica without log-slave-updates), the
+/// replica's `gtid_slave_pos`.
+fn contained_gtids(log: &BackupLog) -> String {
+    let own = log.binlog.as_ref().and_then(|b| b.gtid.as_deref());
+    let applied = log.slave.as_ref().and_then(|s| s.gtid.as_deref());
+    [own, applied]
+        .into_iter()
+        .flatten()
+        .find(|g| !g.trim().is_empty())
+        .unwrap_or_default()
+        .to_owned()
+}
+
 fn record(
     plan: &ServerPlan,
     log: &BackupLog,
@@ -345,13 +360,7 @@ fn record(
         .binlog
         .clone()
         .ok_or_else(|| server_err(plan, "the backup log has no binlog position"))?;
-    // What the backup contains: the GTID of its binlog position (with
-    // log-slave-updates a replica's own binlog holds what it applied).
-    let executed_gtids = binlog
-        .gtid
-        .clone()
-        .or_else(|| log.slave.as_ref().and_then(|s| s.gtid.clone()))
-        .unwrap_or_default();
+    let executed_gtids = contained_gtids(log);
     Ok(ServerResult {
         plan: plan.clone(),
         lsn: lsn.0,
@@ -408,4 +417,36 @@ async fn write_topology_marker(run: &Run, plan: &ServerPlan, dir: &str) -> Resul
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use xtrabackup::{BinlogPosition, SlavePosition};
+
+    fn log(own: Option<&str>, applied: Option<&str>) -> BackupLog {
+        BackupLog {
+            binlog: Some(BinlogPosition {
+                file: "mysql-bin.000003".into(),
+                position: 385,
+                gtid: own.map(str::to_owned),
+            }),
+            slave: applied.map(|g| SlavePosition {
+                raw: format!("gtid_slave_pos '{g}'"),
+                gtid: Some(g.to_owned()),
+                master_log_file: None,
+                master_log_pos: None,
+            }),
+            ..BackupLog::default()
+        }
+    }
+
+    #[test]
+    fn the_binlog_gtid_wins_and_an_empty_one_falls_back_to_the_slave_position() {
+        assert_eq!(contained_gtids(&log(Some("0-1-9"), Some("0-1-7"))), "0-1-9");
+        // A replica without log-slave-updates: its own binlog is empty.
+        assert_eq!(contained_gtids(&log(Some(""), Some("0-1-7"))), "0-1-7");
+        assert_eq!(contained_gtids(&log(None, Some("0-1-7"))), "0-1-7");
+        assert_eq!(contained_gtids(&log(Some(""), None)), "");
+    }
 }
