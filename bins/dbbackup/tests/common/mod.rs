@@ -22,7 +22,7 @@ use testkit::Sandbox;
 /// How long one dbbackup run may take before the test gives up on it.
 pub const RUN_LIMIT: Duration = Duration::from_secs(180);
 
-pub use testkit::{serial, unique};
+pub use testkit::{on_own_thread, serial, unique};
 
 /// One test's own store directory (a subdirectory of `$STORE_DIR`) and its
 /// copy of a sandbox backup config pointing there. The directory is
@@ -388,24 +388,6 @@ pub fn wait_limited(mut child: Child, limit: Duration) -> (Option<i32>, String, 
         std::thread::sleep(Duration::from_millis(50));
     };
     (status.code(), t_out.join().unwrap(), t_err.join().unwrap())
-}
-
-/// Runs the future `f` makes on a thread of its own with its own runtime:
-/// usable from `Drop` while a panic unwinds an async test, and for the SQL
-/// client's futures, which are not `Send`.
-pub fn on_own_thread<T, F, Fut>(f: F) -> std::thread::JoinHandle<T>
-where
-    T: Send + 'static,
-    F: FnOnce() -> Fut + Send + 'static,
-    Fut: std::future::Future<Output = T>,
-{
-    std::thread::spawn(move || {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-            .block_on(f())
-    })
 }
 
 /// Polls `f` every 100 ms until it yields `Some`, at most `within`.

@@ -23,7 +23,7 @@ pub const RUN_LIMIT: Duration = Duration::from_secs(240);
 /// the default 27000 that a hand-run `dbrecover` on the sandbox uses.
 pub const TMP_PORT: &str = "27400";
 
-pub use testkit::{serial, unique};
+pub use testkit::{on_own_thread, serial, unique};
 
 /// The `dbbackup` binary next to this crate's `dbrecover` (same target
 /// directory and profile; CI builds the workspace before testing).

@@ -102,13 +102,7 @@ impl Workload {
         let (sb, db) = (self.sb.clone(), self.db.clone());
         let masters: Vec<Server> = self.starts.iter().map(|s| s.master.clone()).collect();
         let (s, r) = (stop.clone(), rows.clone());
-        let handle = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(write_until(sb, masters, db, s, r))
-        });
+        let handle = super::on_own_thread(move || write_until(sb, masters, db, s, r));
         // Started means writing: the first rows are in before the test goes on.
         let deadline = std::time::Instant::now() + Duration::from_secs(30);
         while rows.load(Ordering::Relaxed) < 2 && !handle.is_finished() {
@@ -155,18 +149,12 @@ impl Drop for Workload {
         // SQL on a thread with its own runtime.
         let (sb, db) = (self.sb.clone(), self.db.clone());
         let masters: Vec<Server> = self.starts.iter().map(|s| s.master.clone()).collect();
-        let done = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async {
-                for m in &masters {
-                    let mut c = connect(&sb, m).await;
-                    let _ = c.execute(&format!("DROP DATABASE IF EXISTS {db}")).await;
-                    let _ = c.close().await;
-                }
-            });
+        let done = super::on_own_thread(move || async move {
+            for m in &masters {
+                let mut c = connect(&sb, m).await;
+                let _ = c.execute(&format!("DROP DATABASE IF EXISTS {db}")).await;
+                let _ = c.close().await;
+            }
         })
         .join();
         if done.is_err() {
