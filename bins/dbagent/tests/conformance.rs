@@ -66,7 +66,8 @@ async fn echo(fx: Fx) {
 }
 
 async fn exit_codes(fx: Fx) {
-    for code in [0, 1, 3, 42, 255] {
+    // 127 and 255 included: openssh reports them as errors of its own.
+    for code in [0, 1, 3, 42, 127, 255] {
         let out =
             fx.t.exec(&Command::shell(format!("exit {code}")), T)
                 .await
@@ -80,6 +81,13 @@ async fn exit_codes(fx: Fx) {
             .exit_status,
         1
     );
+    // A program missing inside a shell snippet is the snippet's status.
+    let inner =
+        fx.t.exec(&Command::shell("no-such-program-dbr --version"), T)
+            .await
+            .unwrap();
+    assert_eq!(inner.exit_status, 127, "{}", inner.stderr_str());
+    assert!(inner.stderr_str().contains("no-such-program-dbr"));
     let killed = fx.t.exec(&Command::shell("kill -9 $$"), T).await.unwrap();
     assert_eq!(killed.exit_status, 137);
     match fx.t.exec(&Command::new("no-such-program-dbr"), T).await {

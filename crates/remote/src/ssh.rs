@@ -485,6 +485,14 @@ async fn real_255(session: &Arc<openssh::Session>, id: &CommandId) -> bool {
     matches!(child.wait().await, Ok(s) if s.success())
 }
 
+/// openssh reports a remote exit status of 127 as an error ("remote
+/// command not found"). A program missing on the host is found out before
+/// the command starts (the run script's `N`), so a 127 seen here is the
+/// command's own status: a shell snippet whose inner program is missing.
+fn is_exit_127(e: &openssh::Error) -> bool {
+    matches!(e, openssh::Error::Remote(io) if io.kind() == std::io::ErrorKind::NotFound)
+}
+
 enum MasterFailure {
     /// The server refused this method (try the next one).
     Refused(String),
@@ -660,6 +668,9 @@ impl Transport for Ssh {
                 && real_255(&session, &wait_id).await
             {
                 return Ok(255);
+            }
+            if status.as_ref().is_err_and(is_exit_127) {
+                return Ok(127);
             }
             let status = status.map_err(|e| Error::Transport {
                 host: host.clone(),
