@@ -73,7 +73,7 @@ pub async fn run(
     }))
     .await?;
     if plan.encrypt {
-        // Exit 3, not 127: some transports report 127 as "could not run".
+        // A status of its own (3), not the shell's 127 for any missing program.
         let probe = format!(
             "command -v {} >/dev/null || exit 3",
             quote(&cfg.encrypt_bin)

@@ -188,8 +188,8 @@ pub fn extract(
 }
 
 /// What [`decompress`] prints on stderr (exit 3) when `qpress` is missing;
-/// see [`is_qpress_missing`]. Not 127: openssh reports a remote exit 127 as
-/// "could not be executed", hiding the message.
+/// see [`is_qpress_missing`]. Its own status, not the shell's 127, so it
+/// cannot be mistaken for some other program missing.
 const QPRESS_MISSING: &str = "xtrabackup-driver: qpress not found";
 
 /// Decompresses the `.qp` files of an extracted legacy `--compress` backup
