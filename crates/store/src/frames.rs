@@ -15,12 +15,14 @@ pub const TAR_TO_COMMAND: &str = r#"printf "%s %s\n" "$TAR_SIZE" "$TAR_FILENAME"
 
 /// A shell snippet printing, as frames, each of `rels` (relative to `dir`)
 /// that is a regular file; the others are left out. It fails (exit 1) when
-/// `dir` cannot be entered or a file cannot be read.
+/// `dir` cannot be entered or a file cannot be read. Each file is opened
+/// once, so a file replaced meanwhile (by a rename) cannot give a size of
+/// one version and the bytes of another.
 pub fn print_script(dir: &str, rels: &[&str]) -> String {
     let list: Vec<String> = rels.iter().map(|r| quote(r).into_owned()).collect();
     format!(
         "cd {} || exit 1; for f in {}; do [ -f \"$f\" ] || continue; \
-         printf '%s %s\\n' $(($(wc -c < \"$f\"))) \"$f\"; cat -- \"$f\" || exit 1; done",
+         {{ printf '%s %s\\n' \"$(stat -L -c %s /dev/fd/3)\" \"$f\" && cat <&3; }} 3< \"$f\" || exit 1; done",
         quote(dir),
         list.join(" ")
     )
