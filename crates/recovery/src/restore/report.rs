@@ -19,30 +19,51 @@ pub struct TableRows {
 /// Schemas of the server itself, not of the application.
 const SYSTEM_SCHEMAS: &str = "'mysql','information_schema','performance_schema','sys'";
 
+/// At most this many clients count one server's rows at once (fewer when
+/// the job server has fewer cores): big tables are scanned side by side.
+const COUNTING_CLIENTS: usize = 4;
+
+/// Count statements per client run: enough to keep the client start-up
+/// cost small on a server with many small tables, few enough to spread big
+/// tables over the clients.
+const STATEMENTS_PER_CLIENT: usize = 16;
+
 /// A job-server pipeline that prints `schema<TAB>table<TAB>rows` for every
-/// base table outside the system schemas: the first client lists the
-/// tables as `SELECT ... COUNT(*)` statements, the second runs them.
+/// base table outside the system schemas: one client lists the tables as
+/// `SELECT ... COUNT(*)` statements, and `xargs` feeds them, in batches, to
+/// up to [`COUNTING_CLIENTS`] clients running at once. Any client failing
+/// fails the pipeline.
 pub(super) fn row_count_script(client: &str, socket: &str) -> String {
-    let client = format!(
-        "{} --no-defaults --socket={} --batch --skip-column-names",
-        quote(client),
-        quote(socket)
-    );
+    let options = "--no-defaults --batch --skip-column-names";
     let list = format!(
         "SELECT CONCAT('SELECT ', QUOTE(TABLE_SCHEMA), ', ', QUOTE(TABLE_NAME), ', COUNT(*) FROM `', \
          REPLACE(TABLE_SCHEMA, '`', '``'), '`.`', REPLACE(TABLE_NAME, '`', '``'), '`;') \
          FROM information_schema.TABLES WHERE TABLE_TYPE = 'BASE TABLE' \
          AND TABLE_SCHEMA NOT IN ({SYSTEM_SCHEMAS}) ORDER BY TABLE_SCHEMA, TABLE_NAME"
     );
+    // The batch runner gets the client and socket as its first arguments,
+    // xargs appends the statements: nothing is re-parsed by a shell. The
+    // clients share one pipe: line-buffered, each line is one write, which
+    // a pipe never interleaves with another's.
+    let batch = format!(
+        "c=$1; s=$2; shift 2; printf '%s\\n' \"$@\" | stdbuf -oL \"$c\" {options} --socket=\"$s\""
+    );
     format!(
-        "set -o pipefail; {client} --execute={} | {client}",
-        quote(&list)
+        "set -o pipefail; n=$(nproc 2>/dev/null || echo 1); [ \"$n\" -gt {COUNTING_CLIENTS} ] && n={COUNTING_CLIENTS}; \
+         {c} {options} --socket={s} --execute={list} \
+         | xargs -r -d '\\n' -n {STATEMENTS_PER_CLIENT} -P \"$n\" sh -c {batch} sh {c} {s}",
+        c = quote(client),
+        s = quote(socket),
+        list = quote(&list),
+        batch = quote(&batch),
     )
 }
 
-/// Parses [`row_count_script`]'s output.
+/// Parses [`row_count_script`]'s output, sorted by schema and table (the
+/// clients finish in any order).
 pub(super) fn parse_row_counts(text: &str) -> Result<Vec<TableRows>, String> {
-    text.lines()
+    let mut rows = text
+        .lines()
         .filter(|l| !l.is_empty())
         .map(|line| match line.split('\t').collect::<Vec<_>>()[..] {
             [schema, table, rows] => Ok(TableRows {
@@ -54,7 +75,9 @@ pub(super) fn parse_row_counts(text: &str) -> Result<Vec<TableRows>, String> {
             }),
             _ => Err(format!("not a `schema table rows` line: {line:?}")),
         })
-        .collect()
+        .collect::<Result<Vec<_>, String>>()?;
+    rows.sort_by(|a, b| (&a.schema, &a.table).cmp(&(&b.schema, &b.table)));
+    Ok(rows)
 }
 
 /// The exact stop a replay used, as a DBA would type it: `mariadb-binlog
@@ -103,16 +126,26 @@ mod tests {
         assert!(parse_row_counts("a\tb\tmany\n").is_err());
     }
 
-    /// The script's two clients, faked: the first prints the statements the
-    /// second receives; the second's output is what is parsed.
+    /// The script's clients, faked: the listing one prints 40 statements;
+    /// each counting one answers its batch from stdin (a table's count is
+    /// its place in the batch) and records the batch's size.
     #[test]
-    fn the_script_pipes_the_listing_into_a_second_client() {
+    fn the_listing_is_counted_in_batches_by_several_clients() {
         let dir = tempfile::tempdir().unwrap();
         let client = dir.path().join("client");
         std::fs::write(
             &client,
-            "#!/bin/bash\ncase \"$*\" in *--execute=*) echo \"SELECT 'a', 'b', COUNT(*) FROM \\`a\\`.\\`b\\`;\";; \
-             *) read -r stmt; echo \"$stmt\" > \"$(dirname \"$0\")/got\"; printf 'a\\tb\\t3\\n';; esac\n",
+            r#"#!/bin/bash
+case "$*" in
+  *--execute=*) for i in $(seq 1 40); do echo "SELECT 'app', 't $i', COUNT(*) FROM \`app\`.\`t $i\`;"; done;;
+  *) n=0
+     while IFS= read -r stmt; do
+       n=$((n+1)); [ "$stmt" = "${FAIL:-}" ] && exit 1
+       printf '%s\n' "$stmt" | sed -E "s/^SELECT '([^']*)', '([^']*)'.*/\1\t\2\t$n/"
+     done
+     echo "$n" >> "$(dirname "$0")/batches";;
+esac
+"#,
         )
         .unwrap();
         Sh::new("chmod").arg("755").arg(&client).status().unwrap();
@@ -121,9 +154,33 @@ mod tests {
         let out = Sh::new("bash").arg("-c").arg(&script).output().unwrap();
         assert!(out.status.success(), "{out:?}");
         let rows = parse_row_counts(&String::from_utf8_lossy(&out.stdout)).unwrap();
-        assert_eq!(rows[0].rows, 3);
-        let got = std::fs::read_to_string(dir.path().join("got")).unwrap();
-        assert!(got.contains("COUNT(*) FROM `a`.`b`"), "{got}");
+        let mut names: Vec<String> = (1..=40).map(|i| format!("t {i}")).collect();
+        names.sort();
+        assert_eq!(
+            rows.iter().map(|r| r.table.clone()).collect::<Vec<_>>(),
+            names,
+            "every table once, sorted"
+        );
+        assert!(
+            rows.iter()
+                .all(|r| r.schema == "app" && (1..=16).contains(&r.rows))
+        );
+        let batches = std::fs::read_to_string(dir.path().join("batches")).unwrap();
+        let sizes: Vec<usize> = batches.lines().map(|l| l.parse().unwrap()).collect();
+        assert_eq!(sizes.iter().sum::<usize>(), 40, "{batches}");
+        assert!(
+            sizes.len() >= 3 && sizes.iter().all(|&n| n <= 16),
+            "{batches}"
+        );
+
+        // One client failing fails the whole count.
+        let out = Sh::new("bash")
+            .arg("-c")
+            .arg(&script)
+            .env("FAIL", "SELECT 'app', 't 33', COUNT(*) FROM `app`.`t 33`;")
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{out:?}");
     }
 
     #[test]
