@@ -105,19 +105,15 @@ impl Scratch {
 }
 
 impl Scratch {
-    /// A field of `SHOW SLAVE STATUS` (empty when there is no such field).
-    fn slave_status(&self, field: &str) -> Result<String> {
+    /// The SQL thread's state, read as recovery reads it.
+    fn sql_thread(&self) -> Result<recovery::SqlThread> {
         let out = self
             .client()
             .args(["-E", "-e", "SHOW SLAVE STATUS"])
             .output()?;
-        let text = String::from_utf8_lossy(&out.stdout);
-        Ok(text
-            .lines()
-            .filter_map(|l| l.trim_start().split_once(": "))
-            .find(|(k, _)| *k == field)
-            .map(|(_, v)| v.trim().to_owned())
-            .unwrap_or_default())
+        Ok(recovery::SqlThread::parse(&String::from_utf8_lossy(
+            &out.stdout,
+        )))
     }
 }
 
@@ -236,10 +232,11 @@ fn replay_in(work: &Path, mib: u64) -> Result<ReplayResult> {
         "the SQL thread to apply every relay log",
         Duration::from_secs(3600),
         || {
-            if applier.slave_status("Slave_SQL_Running")? != "Yes" {
+            let thread = applier.sql_thread()?;
+            if !thread.running {
                 bail!(
                     "the SQL thread stopped: {}",
-                    applier.slave_status("Last_SQL_Error")?
+                    thread.error.unwrap_or_default()
                 );
             }
             Ok((applier.sql("SELECT @@gtid_slave_pos")? == gtid).then_some(()))

@@ -46,5 +46,5 @@ pub use ds_info::DsInfo;
 pub use engine::{Options, Outcome, Prepared, execute, prepare};
 pub use error::RecoveryError;
 pub use plan::RecoveryPlan;
-pub use restore::{Restored, TableRows};
+pub use restore::{Restored, SqlThread, TableRows};
 pub use space::SpaceEstimate;

@@ -10,6 +10,7 @@ mod report;
 mod server;
 mod writeback;
 
+pub use relay::SqlThread;
 pub use report::TableRows;
 pub use server::ServerBinary;
 

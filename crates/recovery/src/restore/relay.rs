@@ -134,7 +134,7 @@ pub(super) fn wait_status_script(client: &str, socket: &str, rounds: u32) -> Str
 
 /// The SQL thread's state, from `SHOW SLAVE STATUS` (vertical output).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub(super) struct SqlThread {
+pub struct SqlThread {
     /// `Slave_SQL_Running` is `Yes`.
     pub running: bool,
     /// `Last_SQL_Errno`, `Last_SQL_Error`.
