@@ -61,12 +61,12 @@ pub fn parse(mut bytes: &[u8]) -> Result<BTreeMap<String, Vec<u8>>, String> {
 mod tests {
     use super::*;
 
+    /// Runs the script as the store host's shell would.
     fn run_sh(script: &str) -> std::process::Output {
-        std::process::Command::new("bash")
-            .arg("-c")
-            .arg(script)
-            .output()
-            .unwrap()
+        let sh = std::process::Command::new("bash")
+            .args(["-c", script])
+            .output();
+        sh.unwrap()
     }
 
     #[test]
