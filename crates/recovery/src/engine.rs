@@ -257,10 +257,15 @@ pub async fn execute(prepared: Prepared) -> Result<Outcome, RecoveryError> {
         },
         check_free_space(&job, &plan, timeout),
     )?;
+    // Every program the restore runs outside a POSIX shell's own tools:
+    // found missing here, not after the chain was shipped.
     let programs = [
         flavor.stream_program(),
         "mariadb-binlog",
+        "mariadb-admin",
         cfg.client_name.as_str(),
+        "stdbuf",
+        "xargs",
     ];
     let names: Vec<String> = programs.iter().map(|p| quote(p).into_owned()).collect();
     let out = job
