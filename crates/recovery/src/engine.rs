@@ -200,9 +200,11 @@ pub async fn prepare(
         in_place,
         first_port: cfg.server_tmp_port,
         space: Default::default(),
+        compressed: false,
     };
     let sizes = space::measure(&store, &plan).await?;
     plan.space = space::estimate(&plan, &sizes);
+    plan.compressed = sizes.values().any(|s| s.compressed);
     Ok(Prepared {
         cfg,
         options,
@@ -267,7 +269,12 @@ pub async fn execute(prepared: Prepared) -> Result<Outcome, RecoveryError> {
         "stdbuf",
         "xargs",
     ];
-    let names: Vec<String> = programs.iter().map(|p| quote(p).into_owned()).collect();
+    let zstd = plan.compressed.then_some("zstd");
+    let names: Vec<String> = programs
+        .into_iter()
+        .chain(zstd)
+        .map(|p| quote(p).into_owned())
+        .collect();
     let out = job
         .exec(
             &Command::shell(format!(

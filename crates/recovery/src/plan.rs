@@ -25,6 +25,9 @@ pub struct RecoveryPlan {
     pub first_port: u16,
     /// Room the recovery needs on the job server's work-dir.
     pub space: SpaceEstimate,
+    /// Whether a backup of the chain has zstd-compressed streams (as its
+    /// manifest says): the job server then needs `zstd`.
+    pub compressed: bool,
 }
 
 impl RecoveryPlan {

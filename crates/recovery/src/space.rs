@@ -329,6 +329,7 @@ mod tests {
             in_place: false,
             first_port: 27000,
             space: SpaceEstimate::default(),
+            compressed: false,
         };
         let s = BackupSizes::from_manifest(MANIFEST, None).unwrap();
         let mut compressed = s.clone();

@@ -381,6 +381,7 @@ mod tests {
             in_place: false,
             first_port: 27000,
             space: Default::default(),
+            compressed: false,
         };
         (plan, apply)
     }
