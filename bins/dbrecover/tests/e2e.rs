@@ -652,12 +652,28 @@ fn drop_from_encrypted_tarball(env: &Env, backup: &str, entry: &str, key: &std::
     );
 }
 
-/// Issue 6: recoveries over rabbit-agent and adm-agent check out too.
+/// The first bytes of a zstd frame.
+const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
+
+/// Issue 6: recoveries over rabbit-agent and adm-agent check out too, from
+/// zstd-compressed backups.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn agents_recover_too() {
     let Some(sb) = Sandbox::get() else { return };
-    let (_serial, env, wl) = setup(&sb, "agents").await;
+    let (_serial, mut env, wl) = setup(&sb, "agents").await;
+    // Compressed streams here: the other tests recover plain ones.
+    env.compress = true;
     let b = backups_under_writes(&env, &wl, 2, &[], Duration::from_millis(300)).await;
+    let streams: Vec<_> = std::fs::read_dir(env.store.join(&b[0]))
+        .unwrap()
+        .map(|e| e.unwrap().path().join("backup.xbsteam"))
+        .filter(|p| p.exists())
+        .collect();
+    assert!(!streams.is_empty(), "no stream in {}", b[0]);
+    for stream in streams {
+        let bytes = std::fs::read(&stream).unwrap();
+        assert_eq!(bytes[..4], ZSTD_MAGIC, "{} is not zstd", stream.display());
+    }
     for (var, backup) in [
         ("RECOVERY_RABBIT_CONF", &b[1]),
         ("RECOVERY_ADM_CONF", &b[0]),

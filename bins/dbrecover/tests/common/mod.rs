@@ -57,6 +57,8 @@ pub struct Env {
     pub job: PathBuf,
     /// Scratch: configs, password files, check servers.
     pub tmp: PathBuf,
+    /// Backups stream through zstd (`[misc] compress = 1`).
+    pub compress: bool,
     confs: AtomicUsize,
 }
 
@@ -69,6 +71,7 @@ impl Env {
             store: PathBuf::from(sb.var("STORE_DIR")).join(&name),
             job: PathBuf::from(sb.var("JOB_DIR")).join(&name),
             tmp: std::env::temp_dir().join(&name),
+            compress: false,
             confs: AtomicUsize::new(0),
         };
         std::fs::create_dir_all(&env.tmp).unwrap();
@@ -99,6 +102,8 @@ impl Env {
             "dir",
             &self.store.display().to_string(),
         );
+        let compress = if self.compress { "1" } else { "0" };
+        let text = set_key(&text, "misc", "compress", compress);
         self.file("backup.conf", &text)
     }
 
