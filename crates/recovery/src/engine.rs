@@ -259,8 +259,8 @@ pub async fn execute(prepared: Prepared) -> Result<Outcome, RecoveryError> {
         },
         check_free_space(&job, &plan, timeout),
     )?;
-    // Every program the restore runs outside a POSIX shell's own tools:
-    // found missing here, not after the chain was shipped.
+    // What the restore runs on the job server besides the shell and its
+    // basic tools: looked for now, not found missing after the shipping.
     let programs = [
         flavor.stream_program(),
         "mariadb-binlog",
