@@ -259,22 +259,11 @@ pub async fn execute(prepared: Prepared) -> Result<Outcome, RecoveryError> {
         },
         check_free_space(&job, &plan, timeout),
     )?;
-    // What the restore runs on the job server besides the shell and its
-    // basic tools: looked for now, not found missing after the shipping.
-    let programs = [
-        flavor.stream_program(),
-        "mariadb-binlog",
-        "mariadb-admin",
-        cfg.client_name.as_str(),
-        "stdbuf",
-        "xargs",
-    ];
-    let zstd = plan.compressed.then_some("zstd");
-    let names: Vec<String> = programs
-        .into_iter()
-        .chain(zstd)
-        .map(|p| quote(p).into_owned())
-        .collect();
+    let names: Vec<String> =
+        job_server_programs(flavor.stream_program(), &cfg.client_name, plan.compressed)
+            .into_iter()
+            .map(|p| quote(p).into_owned())
+            .collect();
     let out = job
         .exec(
             &Command::shell(format!(
@@ -589,6 +578,24 @@ async fn installed_server(job: &Arc<dyn Transport>, system: &str) -> Result<Stri
     Ok(program.trim().to_owned())
 }
 
+/// What the restore runs on the job server besides the shell and its basic
+/// tools, looked for before anything is shipped rather than found missing
+/// afterwards: the stream extractor, the binlog reader, the temporary
+/// server's ping, the SQL client, what the row counts use, and `zstd` for
+/// a chain with compressed streams.
+fn job_server_programs<'a>(extractor: &'a str, client: &'a str, compressed: bool) -> Vec<&'a str> {
+    let mut programs = vec![
+        extractor,
+        "mariadb-binlog",
+        "mariadb-admin",
+        client,
+        "stdbuf",
+        "xargs",
+    ];
+    programs.extend(compressed.then_some("zstd"));
+    programs
+}
+
 /// Copies (or, encrypted, decrypts while copying) every backup of the chain
 /// to the job server: tar over socat, store to job server directly.
 async fn ship(
@@ -657,4 +664,22 @@ async fn ship(
         tracing::info!(%backup, to = %dest, "shipped");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zstd_is_looked_for_only_when_a_stream_is_compressed() {
+        let plain = job_server_programs("mbstream", "mariadb", false);
+        assert!(
+            plain.contains(&"mbstream") && plain.contains(&"mariadb"),
+            "{plain:?}"
+        );
+        assert!(!plain.contains(&"zstd"), "{plain:?}");
+        let compressed = job_server_programs("mbstream", "mariadb", true);
+        assert_eq!(compressed.len(), plain.len() + 1);
+        assert!(compressed.contains(&"zstd"), "{compressed:?}");
+    }
 }

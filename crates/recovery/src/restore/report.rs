@@ -126,9 +126,11 @@ mod tests {
         assert!(parse_row_counts("a\tb\tmany\n").is_err());
     }
 
-    /// The script's clients, faked: the listing one prints 40 statements;
+    /// The script's clients, faked: the listing one prints 64 statements (4 batches);
     /// each counting one answers its batch from stdin (a table's count is
-    /// its place in the batch) and records the batch's size.
+    /// its place in the batch) and records the batch's size. Before
+    /// counting, each waits (at most 2 s) for as many clients as the script
+    /// should run at once, and records how many it saw running.
     #[test]
     fn the_listing_is_counted_in_batches_by_several_clients() {
         let dir = tempfile::tempdir().unwrap();
@@ -137,13 +139,18 @@ mod tests {
             &client,
             r#"#!/bin/bash
 case "$*" in
-  *--execute=*) for i in $(seq 1 40); do echo "SELECT 'app', 't $i', COUNT(*) FROM \`app\`.\`t $i\`;"; done;;
-  *) n=0
+  *--execute=*) for i in $(seq 1 64); do echo "SELECT 'app', 't $i', COUNT(*) FROM \`app\`.\`t $i\`;"; done;;
+  *) d=$(dirname "$0"); touch "$d/running.$$"
+     for i in $(seq 40); do
+       [ "$(ls "$d" | grep -c '^running\.')" -ge "$WANT" ] && break; sleep 0.05
+     done
+     ls "$d" | grep -c '^running\.' >> "$d/overlap"
+     n=0
      while IFS= read -r stmt; do
        n=$((n+1)); [ "$stmt" = "${FAIL:-}" ] && exit 1
        printf '%s\n' "$stmt" | sed -E "s/^SELECT '([^']*)', '([^']*)'.*/\1\t\2\t$n/"
      done
-     echo "$n" >> "$(dirname "$0")/batches";;
+     echo "$n" >> "$d/batches"; rm "$d/running.$$";;
 esac
 "#,
         )
@@ -151,10 +158,28 @@ esac
         Sh::new("chmod").arg("755").arg(&client).status().unwrap();
         let script = row_count_script(client.to_str().unwrap(), "/s.sock");
         assert!(script.contains("performance_schema"), "{script}");
-        let out = Sh::new("bash").arg("-c").arg(&script).output().unwrap();
+        // As many at once as the job server has cores, at most 4.
+        let nproc = Sh::new("nproc").output().unwrap();
+        let cores: usize = String::from_utf8_lossy(&nproc.stdout)
+            .trim()
+            .parse()
+            .unwrap();
+        let want = cores.min(COUNTING_CLIENTS);
+        let out = Sh::new("bash")
+            .arg("-c")
+            .arg(&script)
+            .env("WANT", want.to_string())
+            .output()
+            .unwrap();
         assert!(out.status.success(), "{out:?}");
+        let overlap = std::fs::read_to_string(dir.path().join("overlap")).unwrap();
+        let most = overlap
+            .lines()
+            .filter_map(|l| l.trim().parse::<usize>().ok())
+            .max();
+        assert_eq!(most, Some(want), "clients seen running at once: {overlap}");
         let rows = parse_row_counts(&String::from_utf8_lossy(&out.stdout)).unwrap();
-        let mut names: Vec<String> = (1..=40).map(|i| format!("t {i}")).collect();
+        let mut names: Vec<String> = (1..=64).map(|i| format!("t {i}")).collect();
         names.sort();
         assert_eq!(
             rows.iter().map(|r| r.table.clone()).collect::<Vec<_>>(),
@@ -167,9 +192,9 @@ esac
         );
         let batches = std::fs::read_to_string(dir.path().join("batches")).unwrap();
         let sizes: Vec<usize> = batches.lines().map(|l| l.parse().unwrap()).collect();
-        assert_eq!(sizes.iter().sum::<usize>(), 40, "{batches}");
+        assert_eq!(sizes.iter().sum::<usize>(), 64, "{batches}");
         assert!(
-            sizes.len() >= 3 && sizes.iter().all(|&n| n <= 16),
+            sizes.len() == 4 && sizes.iter().all(|&n| n <= 16),
             "{batches}"
         );
 
@@ -178,6 +203,7 @@ esac
             .arg("-c")
             .arg(&script)
             .env("FAIL", "SELECT 'app', 't 33', COUNT(*) FROM `app`.`t 33`;")
+            .env("WANT", "1")
             .output()
             .unwrap();
         assert!(!out.status.success(), "{out:?}");
