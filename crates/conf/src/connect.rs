@@ -93,13 +93,44 @@ pub fn connect(
     rabbit: &Section<'_>,
     adm: &Section<'_>,
 ) -> Result<Connect, ConfError> {
-    let method_text = misc.require("connect-method")?;
-    let method: ConnectMethod = method_text.parse().map_err(|_| {
+    let method = connect_method(misc, None)?;
+    let server_login = login(ssh_info, method)?;
+    let key_file = ssh_info.text("key-file")?;
+    connect_with(misc, method, server_login, key_file, rabbit, adm)
+}
+
+/// `[misc] connect-method`; when absent, `default` (or an error naming the
+/// key when there is no default).
+pub fn connect_method(
+    misc: &Section<'_>,
+    default: Option<ConnectMethod>,
+) -> Result<ConnectMethod, ConfError> {
+    let method_text = match (misc.text("connect-method")?, default) {
+        (Some(text), _) => text,
+        (None, Some(method)) => return Ok(method),
+        (None, None) => misc.require("connect-method")?,
+    };
+    method_text.parse().map_err(|_| {
         misc.invalid(
             "connect-method",
             format!("{method_text:?} is not one of ssh, rabbit-agent, adm-agent, local"),
         )
-    })?;
+    })
+}
+
+/// The connection settings of a tool whose hosts' login comes from its own
+/// keys (`dr_flashback.ini`'s `sys_*`): the `method`, the login and the
+/// key file (`None`: `~/.ssh/id_rsa` when it exists) are given; the rest
+/// is read from `[misc]`, `[rabbit-agent]` and `[adm-agent]` as
+/// [`connect`] does.
+pub fn connect_with(
+    misc: &Section<'_>,
+    method: ConnectMethod,
+    server_login: Login,
+    key_file: Option<String>,
+    rabbit: &Section<'_>,
+    adm: &Section<'_>,
+) -> Result<Connect, ConfError> {
     let command_timeout = Duration::from_secs(misc.parse_or("conn-timeout", 3600u64)?);
     let home = std::env::var_os("HOME")
         .map(PathBuf::from)
@@ -108,8 +139,7 @@ pub fn connect(
         .text("state-dir")?
         .map(PathBuf::from)
         .unwrap_or_else(|| home.join(".dbscale-backup"));
-    let server_login = login(ssh_info, method)?;
-    let key = match ssh_info.text("key-file")? {
+    let key = match key_file {
         Some(k) => Some(PathBuf::from(k)),
         None => Some(home.join(".ssh/id_rsa")).filter(|k| k.exists()),
     };

@@ -1,4 +1,5 @@
-//! The seed tools' configuration files, read the way they read them
+//! The seed tools' configuration files (`backup.conf`, `recovery.conf`,
+//! `dr_flashback.ini`), read the way they read them
 //! (Python `configparser` rules, the same keys and defaults) into typed,
 //! validated values. Errors name the file, section and key; unknown keys
 //! are warned about; secrets stay in [`zeroize::Zeroizing`] strings and
@@ -26,6 +27,7 @@
 pub mod backup;
 pub mod connect;
 pub mod error;
+pub mod flashback;
 pub mod ini;
 pub mod recovery;
 pub mod values;
@@ -33,6 +35,7 @@ pub mod values;
 pub use backup::{BackupConfig, RouterConfig, SocatConfig, StoreConfig, max_time_sec};
 pub use connect::{Connect, HostLogin};
 pub use error::ConfError;
+pub use flashback::{ClusterSection, FlashbackConfig};
 pub use ini::Ini;
 pub use recovery::{JobServerConfig, RecoverTo, RecoveryConfig};
 pub use values::Section;

@@ -1,0 +1,158 @@
+//! `dr-flashback`: the command line of the flashback engine (crate
+//! `flashback`), as seed 002's: `dr-flashback verify|start|stop -si
+//! HOST:PORT -ti HOST:PORT [--config dr_flashback.ini]`, plus `status`.
+
+mod args;
+mod output;
+
+use args::{Cli, Verb};
+use clap::Parser as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+const AFTER_HELP: &str = "\
+WHAT IT DOES:
+  A DR drill on the DR cluster that replicates from production through the
+  router's slave_dbscale_server (seed 002).
+  verify  checks both routers, every dataserver, the DR link, DR replication,
+          GTID containment and room for the snapshot; one line per check.
+  start   opens a drill (not in this version yet).
+  stop    closes the drill (not in this version yet).
+  status  prints what the journal says: which drill, which step, since when.
+
+  -si / -ti (also --si / --ti) give the production and DR routers and
+  override [source]/[target] host and port. The default config is
+  dr_flashback.ini beside the binary; the journal is the seed's
+  log/gio_flashback_redo.log beside the binary unless --journal or
+  [misc] journal-file says otherwise.
+
+EXIT STATUS:
+  0 done (verify: every check passed); 1 failed (one ERROR: line names the
+  step, the host and the cause); 2 bad arguments or configuration.
+
+EXAMPLES:
+  dr-flashback verify -si 10.0.0.10:3307 -ti 10.1.0.10:3307
+  dr-flashback verify -si 10.0.0.10:3307 -ti 10.1.0.10:3307 --config /etc/dr_flashback.ini --json
+  dr-flashback status";
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse_from(args::seed_spelling(std::env::args_os())) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let usage = e.use_stderr();
+            // Help and version go to stdout with status 0, as clap's own.
+            if e.print().is_err() || usage {
+                return ExitCode::from(cli::EXIT_USAGE);
+            }
+            return ExitCode::SUCCESS;
+        }
+    };
+    cli::init_logging(cli.verbose, &["dr_flashback", "flashback"]);
+    match &cli.verb {
+        Verb::Status => status(&cli),
+        Verb::Verify(_) => with_settings(&cli, |settings| verify(&cli, settings)),
+        Verb::Start(drill) | Verb::Stop(drill) => {
+            with_settings(&cli, |settings| not_yet(&cli, drill, &settings.config))
+        }
+    }
+}
+
+/// The config file: `--config`, else `dr_flashback.ini` beside the binary.
+fn config_path(cli: &Cli) -> PathBuf {
+    cli.config
+        .clone()
+        .unwrap_or_else(|| beside_binary("dr_flashback.ini"))
+}
+
+fn beside_binary(name: &str) -> PathBuf {
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|d| d.join(name)))
+        .unwrap_or_else(|| PathBuf::from(name))
+}
+
+/// The journal: `--journal`, else the config's `journal-file`, else the
+/// seed's path beside the binary.
+fn journal(cli: &Cli, config: Option<&conf::FlashbackConfig>) -> flashback::Journal {
+    match (&cli.journal, config.and_then(|c| c.journal_file.as_ref())) {
+        (Some(path), _) | (None, Some(path)) => flashback::Journal::new(path),
+        (None, None) => flashback::Journal::in_dir(&beside_binary("")),
+    }
+}
+
+fn with_settings(cli: &Cli, run: impl FnOnce(flashback::Settings) -> ExitCode) -> ExitCode {
+    let usage = |message: &dyn std::fmt::Display| {
+        eprintln!("ERROR: {message}");
+        ExitCode::from(cli::EXIT_USAGE)
+    };
+    let Some(routers) = cli.verb.routers() else {
+        return usage(&format_args!("{} takes no routers", cli.verb.name()));
+    };
+    let path = config_path(cli);
+    let config = match conf::FlashbackConfig::load(&path) {
+        Ok(c) => c,
+        Err(e) => return usage(&e),
+    };
+    let addresses = flashback::RouterAddr::parse("-si", &routers.si)
+        .and_then(|p| flashback::RouterAddr::parse("-ti", &routers.ti).map(|d| (p, d)));
+    match addresses {
+        Ok((production, dr)) => run(flashback::Settings::new(config, production, dr)),
+        Err(e) => usage(&e),
+    }
+}
+
+fn verify(cli: &Cli, settings: flashback::Settings) -> ExitCode {
+    let json = cli.json;
+    cli::run_async(async move {
+        let report = match flashback::verify(&settings).await {
+            Ok(report) => report,
+            Err(e) => return cli::fail(format_args!("verify: {e}")),
+        };
+        output::verify_report(&report, json);
+        match report.checks.iter().find(|c| c.failure().is_some()) {
+            None if report.passed() => ExitCode::SUCCESS,
+            None => cli::fail("verify: some checks could not run (see the skip lines)"),
+            Some(first) => cli::fail(output::first_failure(&report, first)),
+        }
+    })
+}
+
+fn status(cli: &Cli) -> ExitCode {
+    let path = config_path(cli);
+    let config = Path::new(&path)
+        .exists()
+        .then(|| conf::FlashbackConfig::load(&path));
+    let config = match config.transpose() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("ERROR: {e}");
+            return ExitCode::from(cli::EXIT_USAGE);
+        }
+    };
+    let journal = journal(cli, config.as_ref());
+    match journal.read() {
+        Ok(state) => {
+            output::status(&journal, &state, cli.json);
+            ExitCode::SUCCESS
+        }
+        Err(e) => cli::fail(format_args!("status: {e}")),
+    }
+}
+
+/// `start`/`stop` in this version: refuse, saying what the journal holds.
+fn not_yet(cli: &Cli, drill: &args::Drill, config: &conf::FlashbackConfig) -> ExitCode {
+    let journal = journal(cli, Some(config));
+    let open = match journal.read() {
+        Ok(flashback::JournalState::Closed) => "no drill is open".to_owned(),
+        Ok(_) => format!(
+            "a drill is open: see `dr-flashback status --journal {}`",
+            journal.path().display()
+        ),
+        Err(e) => e.to_string(),
+    };
+    let mode = if drill.dry_run { " --dry-run" } else { "" };
+    cli::fail(format_args!(
+        "{}{mode}: not available in this version of dr-flashback ({open})",
+        cli.verb.name()
+    ))
+}

@@ -1,0 +1,42 @@
+//! The dr-flashback engine: disaster-recovery drills on a DBScale DR
+//! cluster that replicates from production through the router's
+//! `slave_dbscale_server` (seed 002).
+//!
+//! * [`verify`]: every pre-check of a drill as a named [`Check`] in a
+//!   [`Report`] (routers, dataservers, the DR link, replication, GTID
+//!   containment, disk for the snapshot);
+//! * [`journal`]: the crash-safe redo journal (the seed's
+//!   `log/gio_flashback_redo.log`, written atomically, with a step counter
+//!   and a drill id); `status` is what it says.
+//!
+//! `start` and `stop` come next (see issue 15).
+//!
+//! ```no_run
+//! use flashback::{RouterAddr, Settings};
+//!
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let config = conf::FlashbackConfig::load("dr_flashback.ini".as_ref())?;
+//! let settings = Settings::new(
+//!     config,
+//!     RouterAddr::parse("-si", "127.0.0.10:16310")?,
+//!     RouterAddr::parse("-ti", "127.0.0.30:16310")?,
+//! );
+//! let report = flashback::verify(&settings).await?;
+//! for check in &report.checks {
+//!     println!("{check}");
+//! }
+//! assert!(report.passed());
+//! # Ok(()) }
+//! ```
+
+mod cluster;
+mod error;
+pub mod journal;
+mod settings;
+pub mod verify;
+
+pub use cluster::Side;
+pub use error::FlashbackError;
+pub use journal::{Journal, JournalError, JournalState};
+pub use settings::{RouterAddr, Settings};
+pub use verify::{Check, CheckName, Failure, Outcome, Report, verify};
