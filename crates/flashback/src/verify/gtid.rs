@@ -26,16 +26,26 @@ pub(crate) fn check_contained(production: &ServerFacts, dr: &[ServerFacts]) -> C
                     server: server.name.clone(),
                     missing: missing.to_string(),
                     production_server: production.name.clone(),
-                    production: prod.to_string(),
+                    production: shown(&prod),
                 });
             }
         }
         Ok(format!(
-            "{} DR server(s) at or behind production's {prod}",
-            dr.len()
+            "{} DR server(s) at or behind production's {}",
+            dr.len(),
+            shown(&prod)
         ))
     });
     Check::from_result(name, subject, result)
+}
+
+/// A GTID state for a message: `(none yet)` when empty.
+fn shown(gtids: &GtidSet) -> String {
+    if gtids.is_empty() {
+        "(none yet)".to_owned()
+    } else {
+        gtids.to_string()
+    }
 }
 
 fn parse(server: &ServerFacts) -> Result<GtidSet, Failure> {
