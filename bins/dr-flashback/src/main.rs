@@ -16,8 +16,11 @@ WHAT IT DOES:
   router's slave_dbscale_server (seed 002).
   verify  checks both routers, every dataserver, the DR link, DR replication,
           GTID containment and room for the snapshot; one line per check.
-  start   opens a drill (not in this version yet).
-  stop    closes the drill (not in this version yet).
+  start   runs verify's checks, then opens a drill; --dry-run prints the
+          steps it would take and the donor it would pick, and why
+          (opening a drill is not in this version yet).
+  stop    closes the drill (not in this version yet; with no drill open
+          it says so and exits 0).
   status  prints what the journal says: which drill, which step, since when.
 
   -si / -ti (also --si / --ti) give the production and DR routers and
@@ -33,6 +36,7 @@ EXIT STATUS:
 EXAMPLES:
   dr-flashback verify -si 10.0.0.10:3307 -ti 10.1.0.10:3307
   dr-flashback verify -si 10.0.0.10:3307 -ti 10.1.0.10:3307 --config /etc/dr_flashback.ini --json
+  dr-flashback start -si 10.0.0.10:3307 -ti 10.1.0.10:3307 --dry-run
   dr-flashback status";
 
 fn main() -> ExitCode {
@@ -51,9 +55,8 @@ fn main() -> ExitCode {
     match &cli.verb {
         Verb::Status => status(&cli),
         Verb::Verify(_) => with_settings(&cli, |settings| verify(&cli, settings)),
-        Verb::Start(drill) | Verb::Stop(drill) => {
-            with_settings(&cli, |settings| not_yet(&cli, drill, &settings.config))
-        }
+        Verb::Start(drill) => with_settings(&cli, |settings| start(&cli, drill, settings)),
+        Verb::Stop(drill) => with_settings(&cli, |settings| stop(&cli, drill, &settings.config)),
     }
 }
 
@@ -139,20 +142,55 @@ fn status(cli: &Cli) -> ExitCode {
     }
 }
 
-/// `start`/`stop` in this version: refuse, saying what the journal holds.
-fn not_yet(cli: &Cli, drill: &args::Drill, config: &conf::FlashbackConfig) -> ExitCode {
+/// `start`: the checks and the plan; with `--dry-run` nothing more.
+fn start(cli: &Cli, drill: &args::Drill, settings: flashback::Settings) -> ExitCode {
+    let journal = journal(cli, Some(&settings.config));
+    let (json, dry_run) = (cli.json, drill.dry_run);
+    cli::run_async(async move {
+        let (report, plan) = match flashback::plan_start(&settings, &journal).await {
+            Ok(planned) => planned,
+            Err(e) => return cli::fail(format_args!("start: {e}")),
+        };
+        output::start_plan(&report, plan.as_ref(), json);
+        match (plan, dry_run) {
+            (None, _) => match report.failures().next() {
+                Some(first) => cli::fail(format_args!(
+                    "start refused: {}",
+                    output::first_failure(&report, first)
+                )),
+                None => cli::fail("start refused: some checks could not run (see the skip lines)"),
+            },
+            (Some(_), true) => {
+                if !json {
+                    println!("dry run: nothing changed");
+                }
+                ExitCode::SUCCESS
+            }
+            (Some(_), false) => cli::fail(
+                "start: running a drill is not available in this version of dr-flashback (the plan above is what it will do)",
+            ),
+        }
+    })
+}
+
+/// `stop`: with no drill open, nothing to do (a second stop says so).
+fn stop(cli: &Cli, drill: &args::Drill, config: &conf::FlashbackConfig) -> ExitCode {
     let journal = journal(cli, Some(config));
-    let open = match journal.read() {
-        Ok(flashback::JournalState::Closed) => "no drill is open".to_owned(),
-        Ok(_) => format!(
-            "a drill is open: see `dr-flashback status --journal {}`",
-            journal.path().display()
-        ),
-        Err(e) => e.to_string(),
-    };
-    let mode = if drill.dry_run { " --dry-run" } else { "" };
-    cli::fail(format_args!(
-        "{}{mode}: not available in this version of dr-flashback ({open})",
-        cli.verb.name()
-    ))
+    match journal.read() {
+        Ok(flashback::JournalState::Closed) => {
+            println!(
+                "no drill is open (journal {}): nothing to stop",
+                journal.path().display()
+            );
+            ExitCode::SUCCESS
+        }
+        Ok(_) => {
+            let mode = if drill.dry_run { " --dry-run" } else { "" };
+            cli::fail(format_args!(
+                "stop{mode}: not available in this version of dr-flashback; a drill is open (see `dr-flashback status --journal {}`)",
+                journal.path().display()
+            ))
+        }
+        Err(e) => cli::fail(format_args!("stop: {e}")),
+    }
 }

@@ -27,6 +27,32 @@ pub fn verify_report(report: &Report, json: bool) {
     }
 }
 
+/// `start`'s checks, then its plan when they passed; or one JSON document.
+pub fn start_plan(report: &Report, plan: Option<&flashback::StartPlan>, json: bool) {
+    if json {
+        let doc = serde_json::json!({
+            "command": "start",
+            "passed": report.passed(),
+            "checks": report.checks,
+            "plan": plan.map(|p| serde_json::json!({
+                "donor": {"server": p.donor.server, "address": p.donor.address, "reason": p.donor.reason},
+                "nodes": p.nodes,
+                "steps": p.steps.iter().map(|s| serde_json::json!({
+                    "name": s.name, "at": s.at, "actions": s.actions,
+                })).collect::<Vec<_>>(),
+            })),
+        });
+        println!("{doc:#}");
+        return;
+    }
+    for check in &report.checks {
+        println!("{check}");
+    }
+    if let Some(plan) = plan {
+        print!("{plan}");
+    }
+}
+
 /// The `ERROR:` sentence of a failed verify: how many failed, and the first
 /// with its subject (server, host) and cause.
 pub fn first_failure(report: &Report, first: &Check) -> String {

@@ -138,7 +138,7 @@ fn status_says_what_the_journal_holds() {
 }
 
 #[test]
-fn start_and_stop_refuse_in_this_version_naming_the_journal_state() {
+fn start_refuses_while_a_drill_is_open_and_stop_without_one_says_so() {
     let dir = tempfile::tempdir().unwrap();
     let ini = dir.path().join("dr_flashback.ini");
     std::fs::write(
@@ -148,29 +148,54 @@ fn start_and_stop_refuse_in_this_version_naming_the_journal_state() {
     )
     .unwrap();
     let journal = Journal::in_dir(dir.path());
-    let args = |verb: &'static str| {
-        vec![
-            verb.to_owned(),
-            "-si".into(),
-            "a:1".into(),
-            "-ti".into(),
-            "b:2".into(),
-            "--config".into(),
-            ini.display().to_string(),
-            "--journal".into(),
-            journal_arg(&journal),
-            "--dry-run".into(),
-        ]
+    let journal_path = journal_arg(&journal);
+    let ini_path = ini.display().to_string();
+    let verb = |verb: &str, extra: &[&str]| {
+        let mut args = vec![
+            verb,
+            "-si",
+            "a:1",
+            "-ti",
+            "b:2",
+            "--config",
+            &ini_path,
+            "--journal",
+            &journal_path,
+        ];
+        args.extend_from_slice(extra);
+        run(&args)
     };
-    for verb in ["start", "stop"] {
-        let a = args(verb);
-        let out = run(&a.iter().map(String::as_str).collect::<Vec<_>>());
-        assert_eq!(out.status.code(), Some(1));
-        let err = text(&out.stderr);
-        assert!(
-            err.contains("not available") && err.contains("no drill is open"),
-            "{err}"
-        );
-    }
+    let out = verb("stop", &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).starts_with("no drill is open")
+            && text(&out.stdout).contains("nothing to stop")
+    );
     assert!(!Path::new(journal.path()).exists(), "nothing written");
+
+    let entry = Entry::open("detach", Vec::new()).at(2, "stop DR replication", StepState::Done);
+    journal.write(&entry).unwrap();
+    let before = std::fs::read(journal.path()).unwrap();
+    let out = verb("start", &["--dry-run"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "a drill is open (drill {}, step 2 (stop DR replication)",
+            entry.drill_id
+        )) && err.contains("run stop first"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read(journal.path()).unwrap(),
+        before,
+        "the journal is untouched"
+    );
+    let out = verb("stop", &["--dry-run"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("not available"),
+        "{}",
+        text(&out.stderr)
+    );
 }

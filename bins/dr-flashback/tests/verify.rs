@@ -114,15 +114,21 @@ fn flush_dirs() -> Vec<String> {
 }
 
 /// Runs `dr-flashback verify` against the sandbox's routers with `config`
+/// and `extra` arguments; see [`dr_flashback`].
+fn verify(sb: &Sandbox, config: &Path, extra: &[&str]) -> Run {
+    dr_flashback(sb, "verify", config, extra)
+}
+
+/// Runs `dr-flashback VERB` against the sandbox's routers with `config`
 /// and `extra` arguments; panics on a secret in any argv or the output, or
 /// a router flush left behind.
-fn verify(sb: &Sandbox, config: &Path, extra: &[&str]) -> Run {
+fn dr_flashback(sb: &Sandbox, verb: &str, config: &Path, extra: &[&str]) -> Run {
     let before = flush_dirs();
     let stop = Arc::new(AtomicBool::new(false));
     let scan = scan_cmdlines(secrets(sb), stop.clone());
     let router = |key: &str, port: &str| format!("{}:{}", sb.var(key), sb.var(port));
     let child = Command::new(env!("CARGO_BIN_EXE_dr-flashback"))
-        .arg("verify")
+        .arg(verb)
         .args(["-si", &router("ROUTER_HOST", "ROUTER_PORT")])
         .args(["-ti", &router("DR_ROUTER_HOST", "DR_ROUTER_PORT")])
         .arg("--config")
@@ -175,7 +181,7 @@ fn wait_limited(mut child: std::process::Child) -> Run {
         }
         if Instant::now() > deadline {
             let _ = child.kill();
-            panic!("dr-flashback verify ran over {RUN_LIMIT:?}");
+            panic!("dr-flashback ran over {RUN_LIMIT:?}");
         }
         std::thread::sleep(Duration::from_millis(50));
     };
@@ -461,4 +467,64 @@ fn fails_without_room_for_the_snapshot() {
     assert!(!run.stdout.contains("check os storage space successfully"));
     let json = verify(&sb, &config.path, &["--json"]);
     assert_eq!(json.failure_kinds("disk"), ["not-enough-disk"; 3], "{json}");
+}
+
+#[test]
+fn start_dry_run_prints_the_plan_and_changes_nothing() {
+    let Some(sb) = Sandbox::get() else { return };
+    let _lock = sb.exclusive_use();
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let journal = dir.path().join("log/gio_flashback_redo.log");
+    let journal_arg = journal.display().to_string();
+    let config = PathBuf::from(sb.var("DR_FLASHBACK_INI"));
+    let run = dr_flashback(
+        &sb,
+        "start",
+        &config,
+        &["--dry-run", "--journal", &journal_arg],
+    );
+    assert_eq!(run.code, Some(0), "{run}");
+    assert!(
+        run.stdout
+            .lines()
+            .any(|l| l.starts_with("donor: dr_0_") && l.contains("at the DR master's GTIDs")),
+        "{run}"
+    );
+    assert!(
+        run.stdout.contains("node dr_0_0 127.0.0.31:16315: Primary"),
+        "{run}"
+    );
+    for step in [
+        "step 2: detach the DR cluster from production (on 127.0.0.10:16310)",
+        "step 3: stop DR replication (on 127.0.0.30:16310)",
+        "step 7: open the DR cluster read-write (on 127.0.0.30:16310)",
+        "step 8: snapshot the donor for dr_0_0 (on 127.0.0.31)",
+    ] {
+        assert!(run.stdout.contains(step), "no {step:?}\n{run}");
+    }
+    assert!(run.stdout.ends_with("dry run: nothing changed\n"), "{run}");
+    assert!(!journal.exists(), "a dry run writes no journal");
+    // The DR cluster is as it was: still attached and replicating.
+    let after = verify(&sb, &config, &[]);
+    assert_eq!(after.code, Some(0), "{after}");
+
+    let json = dr_flashback(
+        &sb,
+        "start",
+        &config,
+        &["--dry-run", "--json", "--journal", &journal_arg],
+    );
+    let doc: serde_json::Value = serde_json::from_str(&json.stdout).expect("JSON");
+    assert_eq!(
+        doc["plan"]["steps"].as_array().map(Vec::len),
+        Some(9),
+        "{json}"
+    );
+    let roles: Vec<&str> = doc["plan"]["nodes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|n| n["Role"].as_str())
+        .collect();
+    assert_eq!(roles, ["primary", "donor", "joiner"], "{json}");
 }

@@ -3,6 +3,7 @@
 //! with a [`crate::Failure`].
 
 use crate::journal::JournalError;
+use std::path::PathBuf;
 
 /// Why a dr-flashback command could not run.
 #[derive(Debug, thiserror::Error)]
@@ -21,5 +22,37 @@ pub enum FlashbackError {
         option: &'static str,
         /// What was given.
         given: String,
+    },
+    /// `start` while a drill is open.
+    #[error(
+        "a drill is open (drill {drill}, {step}; journal {}): run stop first",
+        journal.display()
+    )]
+    DrillOpen {
+        /// The journal.
+        journal: PathBuf,
+        /// Its drill id.
+        drill: String,
+        /// The step it reached.
+        step: String,
+    },
+    /// No DR replica can be the donor.
+    #[error(
+        "no DR replica can be the donor: none of the {replicas} is Slave normal with a readable GTID position"
+    )]
+    NoDonor {
+        /// How many replicas the DR router lists.
+        replicas: usize,
+    },
+    /// The DR router names no online master that answered.
+    #[error("the DR router names no online master that answered")]
+    NoDrMaster,
+    /// A server's GTID text could not be read.
+    #[error("{server}: {source}")]
+    BadGtid {
+        /// The server.
+        server: String,
+        /// The parser's error.
+        source: binlog::gtid::GtidError,
     },
 }

@@ -7,9 +7,11 @@
 //!   containment, disk for the snapshot);
 //! * [`journal`]: the crash-safe redo journal (the seed's
 //!   `log/gio_flashback_redo.log`, written atomically, with a step counter
-//!   and a drill id); `status` is what it says.
+//!   and a drill id); `status` is what it says;
+//! * [`plan_start`]: what `start` will do ([`StartPlan`]: the donor and why,
+//!   the nodes' parts, the named steps), which `start --dry-run` prints.
 //!
-//! `start` and `stop` come next (see issue 15).
+//! Running `start` and `stop` comes next (see issue 15).
 //!
 //! ```no_run
 //! use flashback::{RouterAddr, Settings};
@@ -32,11 +34,13 @@
 mod cluster;
 mod error;
 pub mod journal;
+pub mod plan;
 mod settings;
 pub mod verify;
 
 pub use cluster::Side;
 pub use error::FlashbackError;
 pub use journal::{Journal, JournalError, JournalState};
+pub use plan::{DonorChoice, StartPlan, plan_start};
 pub use settings::{RouterAddr, Settings};
 pub use verify::{Check, CheckName, Failure, Outcome, Report, verify};

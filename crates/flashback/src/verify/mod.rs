@@ -30,17 +30,29 @@ use crate::cluster::{Cluster, Side};
 use crate::{FlashbackError, Settings};
 use remote::Connector;
 use router::Endpoint;
-use servers::ServerFacts;
+pub(crate) use servers::ServerFacts;
 
 /// Runs every check against the clusters `settings` name. An `Err` only
 /// when nothing could be checked; failed checks are in the report.
 pub async fn verify(settings: &Settings) -> Result<Report, FlashbackError> {
     let hosts = Connector::new(settings.config.connect.config.clone())
         .map_err(FlashbackError::Transports)?;
+    Ok(inspect(settings, &hosts).await.0)
+}
+
+/// What the checks saw, for the verbs that go on from there.
+pub(crate) struct Inspected {
+    pub dr: Cluster,
+    /// The DR servers that answered.
+    pub dr_facts: Vec<ServerFacts>,
+}
+
+/// The checks, and what they saw once both routers answered.
+pub(crate) async fn inspect(settings: &Settings, hosts: &Connector) -> (Report, Option<Inspected>) {
     let mut report = Report::default();
     let (production, dr) = futures::join!(
-        open(settings, &hosts, Side::Production),
-        open(settings, &hosts, Side::Dr)
+        open(settings, hosts, Side::Production),
+        open(settings, hosts, Side::Dr)
     );
     let (production, dr) = match (production, dr) {
         (Ok((p, pc)), Ok((d, dc))) => {
@@ -52,11 +64,11 @@ pub async fn verify(settings: &Settings) -> Result<Report, FlashbackError> {
                 Ok((_, check)) | Err(check) => check,
             }));
             report.checks.extend(skipped_after_routers());
-            return Ok(report);
+            return (report, None);
         }
     };
-    check_clusters(settings, &hosts, production, dr, &mut report).await;
-    Ok(report)
+    let inspected = check_clusters(settings, hosts, production, dr, &mut report).await;
+    (report, Some(inspected))
 }
 
 /// Steps 2 to 6, once both routers answered.
@@ -66,7 +78,7 @@ async fn check_clusters(
     production: Cluster,
     mut dr: Cluster,
     report: &mut Report,
-) {
+) -> Inspected {
     let timeouts = (settings.connect_timeout, settings.command_timeout);
     let ((prod_checks, prod_facts), (dr_checks, dr_facts)) = futures::join!(
         servers::check_all(&production, hosts, timeouts),
@@ -104,6 +116,7 @@ async fn check_clusters(
                 )
             }),
     );
+    Inspected { dr, dr_facts }
 }
 
 fn gtid_check(source: Option<&ServerFacts>, dr: &[ServerFacts], dr_servers: usize) -> Check {
