@@ -64,12 +64,14 @@ impl std::fmt::Display for Run {
     }
 }
 
-/// The sandbox's secrets verify handles: the routers' admin password, the
-/// ssh login's, the dataservers' (also base64, as the flushed config has it).
+/// The sandbox's secrets verify handles: the adm-agent secret, the routers'
+/// admin password, the ssh login's, the dataservers' (also base64, as the flushed config has it).
 fn secrets(sb: &Sandbox) -> Vec<String> {
     use base64::Engine as _;
     let mysql = sb.var("MYSQL_PASSWORD");
+    let adm = std::fs::read_to_string(sb.var("ADM_AGENT_SECRET_FILE")).expect("the adm secret");
     vec![
+        adm.trim().to_owned(),
         sb.var("ROUTER_PASSWORD").to_owned(),
         sb.var("LOGIN_PASSWORD").to_owned(),
         mysql.to_owned(),
@@ -264,6 +266,29 @@ fn passes_on_the_sandbox() {
         9
     );
     assert_eq!(lines.iter().filter(|l| l.contains("free disk")).count(), 3);
+}
+
+#[test]
+fn passes_over_the_agents() {
+    let Some(sb) = Sandbox::get() else { return };
+    let _lock = sb.exclusive_use();
+    let agents = format!(
+        "\n[rabbit-agent]\nrabbitmq-uri = {}\n\n[adm-agent]\nport = {}\nsecret-file = {}\n",
+        sb.var("RABBITMQ_URI"),
+        sb.var("ADM_AGENT_PORT"),
+        sb.var("ADM_AGENT_SECRET_FILE")
+    );
+    for method in ["adm-agent", "rabbit-agent"] {
+        let config = config_with(&sb, &format!("connect-method = {method}\n{agents}"));
+        let run = verify(&sb, &config.path, &[]);
+        assert_eq!(run.code, Some(0), "{method}: {run}");
+        let answered = format!("SQL and {method} answer");
+        assert_eq!(
+            run.stdout.lines().filter(|l| l.contains(&answered)).count(),
+            9,
+            "{method}: {run}"
+        );
+    }
 }
 
 /// Restarts the DR master's replication, and waits for it, when dropped.
