@@ -36,6 +36,7 @@ mod error;
 pub mod journal;
 pub mod plan;
 mod settings;
+pub mod snapshot;
 pub mod verify;
 
 pub use cluster::Side;
