@@ -51,16 +51,17 @@ struct Cli {
     /// Move every backup started at or before this UTC time ('Y-m-d H:M:S',
     /// the time in the backup names) to trash, then exit. A full backup that
     /// a kept incremental builds on is kept.
-    #[arg(long = "purge-to", value_name = "DATETIME")]
+    #[arg(long = "purge-to", value_name = "DATETIME", conflicts_with_all = ["clean_trash", "parallel"])]
     purge_to: Option<String>,
     /// With --purge-to: purge even a chain a kept incremental needs.
     #[arg(long, requires = "purge_to")]
     force: bool,
     /// Empty the store's trash/, then exit.
-    #[arg(long = "clean-trash")]
+    #[arg(long = "clean-trash", conflicts_with = "parallel")]
     clean_trash: bool,
-    /// Print the plan (full or incremental and why, servers, binlogs) and
-    /// exit without writing anything.
+    /// Change nothing: print the plan (full or incremental and why,
+    /// servers, binlogs); with --purge-to, what would be moved to trash and
+    /// kept; with --clean-trash, what would be deleted.
     #[arg(long)]
     dry_run: bool,
     /// How many servers stream at once.
@@ -92,23 +93,18 @@ async fn run(cli: Cli, cfg: conf::BackupConfig, password: Option<Zeroizing<Strin
             eprintln!("ERROR: --purge-to {text:?} is not 'YYYY-MM-DD HH:MM:SS'");
             return ExitCode::from(cli::EXIT_USAGE);
         };
-        return match backup::purge_to(&cfg, to, cli.force).await {
+        return match backup::purge_to(&cfg, to, cli.force, cli.dry_run).await {
             Ok(plan) => {
-                for b in &plan.purge {
-                    println!("moved to trash: {b}");
-                }
-                for b in &plan.kept_for_chain {
-                    println!("kept (a later incremental builds on it; --force purges it): {b}");
-                }
+                print!("{}", purge_report(&plan, cli.dry_run));
                 ExitCode::SUCCESS
             }
             Err(e) => cli::fail(&e),
         };
     }
     if cli.clean_trash {
-        return match backup::clean_trash(&cfg).await {
-            Ok(()) => {
-                println!("trash emptied");
+        return match backup::clean_trash(&cfg, cli.dry_run).await {
+            Ok(held) => {
+                print!("{}", clean_trash_report(&held, cli.dry_run));
                 ExitCode::SUCCESS
             }
             Err(e) => cli::fail(&e),
@@ -118,6 +114,7 @@ async fn run(cli: Cli, cfg: conf::BackupConfig, password: Option<Zeroizing<Strin
         password,
         parallel: Some(cli.parallel),
         dry_run: cli.dry_run,
+        ..backup::Options::default()
     };
     let prepared = match backup::prepare(cfg, options).await {
         Ok(p) => p,
@@ -145,5 +142,106 @@ async fn run(cli: Cli, cfg: conf::BackupConfig, password: Option<Zeroizing<Strin
             println!("cluster backup failed because reach max-time-sec or get exception.");
             code
         }
+    }
+}
+
+/// What `--purge-to` did, or (dry run) would do.
+fn purge_report(plan: &store::PurgePlan, dry_run: bool) -> String {
+    let mut out = String::new();
+    let moved = if dry_run {
+        "would move to trash"
+    } else {
+        "moved to trash"
+    };
+    for b in &plan.purge {
+        out += &format!("{moved}: {b}\n");
+    }
+    for b in &plan.kept_for_chain {
+        out += &format!("kept (a later incremental builds on it; --force purges it): {b}\n");
+    }
+    if plan.purge.is_empty() {
+        out += "nothing to purge\n";
+    }
+    if dry_run {
+        out += "dry run: nothing changed\n";
+    }
+    out
+}
+
+/// What `--clean-trash` deleted, or (dry run) would delete.
+fn clean_trash_report(held: &[String], dry_run: bool) -> String {
+    let verb = if dry_run { "would delete" } else { "deleted" };
+    let mut out: String = held
+        .iter()
+        .map(|name| format!("{verb} from trash: {name}\n"))
+        .collect();
+    out += match (dry_run, held.is_empty()) {
+        (_, true) => "trash is empty\n",
+        (true, false) => "dry run: nothing changed\n",
+        (false, false) => "trash emptied\n",
+    };
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory as _;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("dbbackup").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn modes_that_cannot_go_together_are_refused() {
+        for args in [
+            &["--purge-to", "2026-01-01 00:00:00", "--clean-trash"][..],
+            &["--purge-to", "2026-01-01 00:00:00", "--parallel", "2"],
+            &["--clean-trash", "--parallel", "2"],
+            &["--force"],
+        ] {
+            let e = parse(args)
+                .err()
+                .unwrap_or_else(|| panic!("{args:?} accepted"));
+            assert!(
+                matches!(
+                    e.kind(),
+                    clap::error::ErrorKind::ArgumentConflict
+                        | clap::error::ErrorKind::MissingRequiredArgument
+                ),
+                "{args:?}: {e}"
+            );
+        }
+        for args in [
+            &["--purge-to", "2026-01-01 00:00:00", "--dry-run"][..],
+            &["--purge-to", "2026-01-01 00:00:00", "--force", "--dry-run"],
+            &["--clean-trash", "--dry-run"],
+            &["--dry-run", "--parallel", "2"],
+        ] {
+            let cli = parse(args).unwrap_or_else(|e| panic!("{args:?}: {e}"));
+            assert!(cli.dry_run);
+        }
+    }
+
+    #[test]
+    fn dry_run_reports_say_nothing_changed() {
+        let plan = store::PurgePlan {
+            purge: vec!["UTC20240101000000.000-full".parse().unwrap()],
+            kept_for_chain: vec![],
+        };
+        assert_eq!(
+            purge_report(&plan, true),
+            "would move to trash: UTC20240101000000.000-full\ndry run: nothing changed\n"
+        );
+        assert_eq!(
+            clean_trash_report(&["a".into()], true),
+            "would delete from trash: a\ndry run: nothing changed\n"
+        );
+        assert_eq!(clean_trash_report(&[], false), "trash is empty\n");
     }
 }

@@ -231,6 +231,22 @@ async fn purge_keeps_a_needed_full_unless_forced_and_clean_trash_empties_it() {
     assert_eq!(store.backups(), vec![full_name.clone(), inc_name.clone()]);
     assert!(store.trash().is_empty(), "{:?}", store.trash());
 
+    // Issue 21: a dry run says what it would purge, and changes nothing.
+    let before = store.snapshot();
+    let out = store.run(&sb, &["--purge-to", &to, "--force", "--dry-run"], &[]);
+    assert_eq!(out.code, Some(0), "{out}");
+    assert!(
+        out.stdout
+            .contains(&format!("would move to trash: {full_name}"))
+            && out.stdout.contains("dry run: nothing changed"),
+        "{out}"
+    );
+    assert_eq!(
+        store.snapshot(),
+        before,
+        "--purge-to --dry-run changed the store"
+    );
+
     let out = store.run(&sb, &["--purge-to", &to, "--force"], &[]);
     assert_eq!(out.code, Some(0), "{out}");
     assert!(
@@ -241,9 +257,29 @@ async fn purge_keeps_a_needed_full_unless_forced_and_clean_trash_empties_it() {
     assert_eq!(store.trash(), vec![full_name.clone()]);
     assert!(store.dir.join("trash").join(&full_name).join("ok").exists());
 
+    let before = store.snapshot();
+    let out = store.run(&sb, &["--clean-trash", "--dry-run"], &[]);
+    assert_eq!(out.code, Some(0), "{out}");
+    assert!(
+        out.stdout
+            .contains(&format!("would delete from trash: {full_name}"))
+            && out.stdout.contains("dry run: nothing changed"),
+        "{out}"
+    );
+    assert_eq!(
+        store.snapshot(),
+        before,
+        "--clean-trash --dry-run changed the store"
+    );
+
     let out = store.run(&sb, &["--clean-trash"], &[]);
     assert_eq!(out.code, Some(0), "{out}");
-    assert!(out.stdout.contains("trash emptied"), "{out}");
+    assert!(
+        out.stdout
+            .contains(&format!("deleted from trash: {full_name}"))
+            && out.stdout.contains("trash emptied"),
+        "{out}"
+    );
     assert!(store.dir.join("trash").is_dir());
     assert!(store.trash().is_empty(), "{:?}", store.trash());
     assert_eq!(store.backups(), vec![inc_name]);

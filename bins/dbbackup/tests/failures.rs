@@ -114,6 +114,7 @@ async fn killed_backup_leaves_no_ok_and_the_next_run_trashes_it() {
         children: procs::children_of(child.id()),
         needles: vec![killed.clone(), store.dir.display().to_string()],
     };
+    let killed_pid = child.id();
     child.kill().unwrap();
     child.wait().unwrap();
     assert!(!store.dir.join(&killed).join("ok").exists());
@@ -140,6 +141,13 @@ async fn killed_backup_leaves_no_ok_and_the_next_run_trashes_it() {
     assert!(
         out.stdout
             .contains(&format!("bad backups moved away: {killed}")),
+        "{out}"
+    );
+    // The killed run still held the store's lock: taken over, and said.
+    assert!(
+        out.stderr.contains(
+            "took over the store's lock from a run that did not end cleanly: dbbackup on "
+        ) && out.stderr.contains(&format!("(pid {killed_pid})")),
         "{out}"
     );
     let name = out.backup_name();
@@ -356,4 +364,79 @@ async fn max_time_sec_lowered_mid_run_stops_it_and_its_remote_commands() {
         secrets.is_empty(),
         "left behind by the stopped run: {secrets:?}"
     );
+}
+
+/// Issue 18: two runs against one store at once (a cron run overlapping a
+/// manual one). Whichever takes the store's lock first backs up; the other
+/// is refused at once, naming it, and touches nothing: the store ends with
+/// one complete backup per round, checked file by file, and no trash.
+/// Started together or up to a second apart, `OVERLAP_ROUNDS` times
+/// (default 10).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overlapping_runs_one_is_refused_and_one_backup_is_complete() {
+    let Some(sb) = Sandbox::get() else { return };
+    let _serial = serial().await;
+    let store = TestStore::new(&sb, "BACKUP_SSH_CONF", "overlap", &[]);
+    let mut w = Workload::new(&sb).await;
+    w.insert(10, "before").await;
+    w.wait_replicas(&[]).await;
+    let rounds: usize = std::env::var("OVERLAP_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(10);
+    let conf = store.conf.to_str().unwrap().to_owned();
+    let mut names = Vec::new();
+    for round in 0..rounds {
+        let from = chrono::Utc::now().naive_utc();
+        let first = dbbackup_command(&["--config-file", &conf]).spawn().unwrap();
+        std::thread::sleep(Duration::from_millis(250 * (round as u64 % 5)));
+        let second = dbbackup_command(&["--config-file", &conf]).spawn().unwrap();
+        let pids = [first.id(), second.id()];
+        let waits = [first, second]
+            .map(|c| std::thread::spawn(move || common::wait_limited(c, common::RUN_LIMIT)));
+        let outs: Vec<common::RunOutput> = waits
+            .into_iter()
+            .map(|h| {
+                let (code, stdout, stderr) = h.join().unwrap();
+                common::RunOutput {
+                    code,
+                    stdout,
+                    stderr,
+                    store_cmdlines: 0,
+                }
+            })
+            .collect();
+        let to = chrono::Utc::now().naive_utc();
+        let ok: Vec<usize> = (0..2).filter(|i| outs[*i].code == Some(0)).collect();
+        assert_eq!(
+            ok.len(),
+            1,
+            "round {round}: not exactly one run succeeded:\n{}\n{}",
+            outs[0],
+            outs[1]
+        );
+        let (winner, loser) = (ok[0], 1 - ok[0]);
+        outs[winner].assert_succeeded();
+        outs[loser].assert_failed_with("is locked by a run in progress: dbbackup on ");
+        outs[loser].assert_failed_with(&format!("(pid {})", pids[winner]));
+        assert!(
+            !outs[loser].stdout.contains("backup UTC"),
+            "round {round}: the refused run made a plan:\n{}",
+            outs[loser]
+        );
+        let name = outs[winner].backup_name();
+        let kind = if round == 0 {
+            BackupType::Full
+        } else {
+            BackupType::Incremental
+        };
+        check_backup(&sb, &store, &name, kind, (from, to), false);
+        names.push(name);
+        assert_eq!(store.backups(), names, "round {round}");
+        assert!(
+            store.trash().is_empty(),
+            "round {round}: {:?}",
+            store.trash()
+        );
+    }
 }

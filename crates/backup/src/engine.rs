@@ -9,11 +9,13 @@ use crate::finish;
 use crate::password;
 use crate::plan::{BackupPlan, plan_reaching_servers};
 use crate::run::Run;
+use crate::run_lock::{lock_store, release};
 use crate::server::{ServerResult, backup_server};
 use futures::StreamExt as _;
 use remote::Connector;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
-use store::{BadBackups, Store};
+use store::{BadBackups, RunLock, Store};
 use stream::{Registry, StopReason, StreamConfig, Streamer, Watchdog, WatchdogConfig};
 use stream::{Timings, timed};
 use zeroize::Zeroizing;
@@ -27,6 +29,25 @@ pub struct Options {
     pub parallel: Option<usize>,
     /// Plan only: the store's bad backups are reported, not moved.
     pub dry_run: bool,
+    /// Told when each step of [`execute`] starts.
+    pub observer: Option<Arc<dyn StepObserver>>,
+}
+
+/// Watches a run's steps (progress display, tests that act at a step).
+pub trait StepObserver: Send + Sync {
+    /// `step` of the backup `backup` starts now: `servers`, `consistence
+    /// point`, `binlogs, base directories and config`, `encryption` (with
+    /// `-p`), `manifest`, `completeness check`, `marking ok`.
+    fn starting(&self, backup: binlog::BackupName, step: &str);
+}
+
+impl Options {
+    fn starting(&self, backup: binlog::BackupName, step: &str) {
+        tracing::debug!(%backup, step, "step starts");
+        if let Some(o) = &self.observer {
+            o.starting(backup, step);
+        }
+    }
 }
 
 impl std::fmt::Debug for Options {
@@ -35,6 +56,7 @@ impl std::fmt::Debug for Options {
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
             .field("parallel", &self.parallel)
             .field("dry_run", &self.dry_run)
+            .field("observer", &self.observer.as_ref().map(|_| "<observer>"))
             .finish()
     }
 }
@@ -45,6 +67,8 @@ pub struct Prepared {
     options: Options,
     started: Instant,
     timings: Timings,
+    /// The store's run lock (none for a dry run).
+    lock: Option<RunLock>,
 }
 
 impl Prepared {
@@ -67,7 +91,28 @@ pub struct Outcome {
 
 /// Reads the router and the store and makes the plan. Writes nothing but
 /// the store's bad-backup cleanup (as the seed does before deciding).
+/// Unless it is a dry run, it first takes the store's run lock (see
+/// [`store::lock`]), held until [`execute`] ends: a second run against the
+/// same store is refused, naming this one.
 pub async fn prepare(cfg: conf::BackupConfig, options: Options) -> Result<Prepared, BackupError> {
+    let mut lock = None;
+    match prepare_locked(cfg, options, &mut lock).await {
+        Ok(mut prepared) => {
+            prepared.lock = lock;
+            Ok(prepared)
+        }
+        Err(e) => {
+            release(lock).await;
+            Err(e)
+        }
+    }
+}
+
+async fn prepare_locked(
+    cfg: conf::BackupConfig,
+    options: Options,
+    lock: &mut Option<RunLock>,
+) -> Result<Prepared, BackupError> {
     let started = Instant::now();
     let mut t = Timings::default();
     let now = chrono::Utc::now();
@@ -81,6 +126,9 @@ pub async fn prepare(cfg: conf::BackupConfig, options: Options) -> Result<Prepar
         store.transport().ping().await.map_err(|e| {
             BackupError::PreCheck(format!("backup store {}: {e}", cfg.store.host.host))
         })?;
+        if !options.dry_run {
+            *lock = Some(lock_store(&store).await?);
+        }
         let socat_log = if options.dry_run {
             stream::socat_log_dir(store.dir(), today)
         } else {
@@ -181,6 +229,7 @@ pub async fn prepare(cfg: conf::BackupConfig, options: Options) -> Result<Prepar
         options,
         started,
         timings: t,
+        lock: None,
     })
 }
 
@@ -192,6 +241,7 @@ pub async fn execute(prepared: Prepared) -> Result<Outcome, BackupError> {
         options,
         started,
         timings,
+        lock,
     } = prepared;
     let max_time = run.cfg.max_time_sec.map_or(
         Duration::from_secs(100 * 365 * 24 * 3600),
@@ -222,6 +272,7 @@ pub async fn execute(prepared: Prepared) -> Result<Outcome, BackupError> {
         crate::server::remove_option_files(&run).await;
     }
     watchdog.finish().await;
+    release(lock).await;
     let bytes = result?;
     Ok(Outcome {
         plan: run.plan.clone(),
@@ -254,6 +305,7 @@ async fn steps(run: &Run, options: &Options, mut t: Timings) -> Result<u64, Back
         )
         .await?;
     let parallel = options.parallel.unwrap_or(4).max(1);
+    options.starting(name, "servers");
     let mut results: Vec<ServerResult> = t
         .time("servers", async {
             let mut results = Vec::new();
@@ -269,6 +321,7 @@ async fn steps(run: &Run, options: &Options, mut t: Timings) -> Result<u64, Back
     let order: Vec<&str> = run.plan.servers.iter().map(|s| s.server.as_str()).collect();
     results.sort_by_key(|r| order.iter().position(|s| *s == r.plan.server.as_str()));
 
+    options.starting(name, "consistence point");
     let points = t
         .time("consistence point", finish::consistence_point(run))
         .await?;
@@ -288,6 +341,7 @@ async fn steps(run: &Run, options: &Options, mut t: Timings) -> Result<u64, Back
         .await?;
     // The binlogs, the base directories (full backups) and the config are
     // independent copies: at once.
+    options.starting(name, "binlogs, base directories and config");
     let binlogs = async {
         let (binlogs, took) = timed(finish::copy_binlogs(run, &points, &results)).await?;
         run.store
@@ -313,33 +367,20 @@ async fn steps(run: &Run, options: &Options, mut t: Timings) -> Result<u64, Back
         t.record("base directories", took);
     }
     if options.password.is_some() {
+        options.starting(name, "encryption");
         t.time("encryption", crate::encrypt::encrypt(run, options))
             .await?;
     }
     let bytes: u64 = results.iter().map(|r| r.bytes).sum();
-    let summary = serde_json::json!({
-        "type": if run.plan.is_incremental() { "inc" } else { "full" },
-        "last_good": run.plan.last.map(|l| l.to_string()),
-        "servers": results.iter().map(|r| serde_json::json!({
-            "server": r.plan.server.to_string(),
-            "datasource": r.plan.datasource.to_string(),
-            "address": r.plan.address(),
-            "role": r.plan.role.to_string(),
-            "lsn": r.lsn,
-            "incremental_from": r.plan.incremental_from,
-            "binlog": format!("{}:{}", r.binlog_file, r.binlog_pos),
-            "executed_gtids": r.executed_gtids,
-            "stream_bytes": r.bytes,
-            "stream_sha256": r.sha256,
-            "timings": r.timings.to_json(),
-        })).collect::<Vec<_>>(),
-        "compress": run.plan.compress_threads.map(|n| format!("zstd -T{n}")),
-        "encrypted": run.plan.encrypt,
-    });
-    finish::write_manifest(run, summary, &results, t).await?;
+    options.starting(name, "manifest");
+    let summary = crate::manifest::summary(run, &results);
+    let manifest = crate::manifest::write(run, summary, &results, t).await?;
     if run.cfg.log_audit {
         audit(run, "DBSCALE END BACKUP").await?;
     }
+    options.starting(name, "completeness check");
+    crate::manifest::check_complete(run, &manifest, &results).await?;
+    options.starting(name, "marking ok");
     run.store.mark_ok(name).await?;
     Ok(bytes)
 }
@@ -403,40 +444,15 @@ async fn audit(run: &Run, statement: &str) -> Result<(), BackupError> {
     Ok(())
 }
 
-/// `--purge-to`: moves every backup started at or before `to` (UTC, as in
-/// the backup names) to trash, keeping a chain a later incremental needs
-/// unless `force`.
-pub async fn purge_to(
-    cfg: &conf::BackupConfig,
-    to: chrono::NaiveDateTime,
-    force: bool,
-) -> Result<store::PurgePlan, BackupError> {
-    let store = open_store(cfg, &connector(cfg)?)?;
-    let names: Vec<binlog::BackupName> = store
-        .list()
-        .await?
-        .into_iter()
-        .filter_map(|l| l.backup)
-        .collect();
-    let plan = store::plan_purge(&names, to, force);
-    for b in &plan.purge {
-        store.move_to_trash(*b).await?;
-    }
-    Ok(plan)
-}
-
-/// `--clean-trash`.
-pub async fn clean_trash(cfg: &conf::BackupConfig) -> Result<(), BackupError> {
-    open_store(cfg, &connector(cfg)?)?.clean_trash().await?;
-    Ok(())
-}
-
-fn connector(cfg: &conf::BackupConfig) -> Result<Connector, BackupError> {
+pub(crate) fn connector(cfg: &conf::BackupConfig) -> Result<Connector, BackupError> {
     Connector::new(cfg.connect.config.clone()).map_err(|e| BackupError::PreCheck(e.to_string()))
 }
 
 /// The store of `cfg`, reached through `hosts`.
-fn open_store(cfg: &conf::BackupConfig, hosts: &Connector) -> Result<Store, BackupError> {
+pub(crate) fn open_store(
+    cfg: &conf::BackupConfig,
+    hosts: &Connector,
+) -> Result<Store, BackupError> {
     let t = cfg
         .store
         .host

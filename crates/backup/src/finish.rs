@@ -1,6 +1,7 @@
-//! Steps 4 to 8 after the servers' streams: the global consistence point,
-//! the binlog copies, the base directories (full backups), the config copy
-//! and the manifest. `ok` is written by the engine after all of them.
+//! Steps 4 to 7 after the servers' streams: the global consistence point,
+//! the binlog copies, the base directories (full backups) and the config
+//! copy. The manifest and the completeness check ([`crate::manifest`])
+//! follow, and `ok` is written by the engine after all of them.
 
 use crate::error::BackupError;
 use crate::run::Run;
@@ -15,7 +16,6 @@ use router::Endpoint;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use stream::Source;
-use stream::Timings;
 use topology::Role;
 
 /// A datasource master's position at the consistence point.
@@ -474,117 +474,6 @@ async fn send_tar(
     Ok(())
 }
 
-/// `manifest.json`: every file of the backup with size and SHA-256, the
-/// plan and timings. A server's stream was hashed on the store while it
-/// arrived; only the other (small) files are read again here.
-pub async fn write_manifest(
-    run: &Run,
-    mut summary: serde_json::Value,
-    results: &[ServerResult],
-    mut timings: Timings,
-) -> Result<(), BackupError> {
-    let dir = run.store_path(&run.plan.name.to_string());
-    let streamed: BTreeMap<String, (u64, String)> = results
-        .iter()
-        .filter_map(|r| {
-            let sha = r.sha256.clone()?;
-            Some((
-                format!("{}/{}", r.plan.dir, crate::server::STREAM_FILE),
-                (r.bytes, sha),
-            ))
-        })
-        .collect();
-    let script = manifest_script(&dir, streamed.keys().map(String::as_str));
-    let out = timings
-        .time(
-            "manifest checksums",
-            run.store.run(
-                "checksumming the backup",
-                Command::new("bash").arg("-c").arg(script),
-            ),
-        )
-        .await?;
-    let text = out.stdout_str();
-    let mut files = parse_manifest_listing(&text);
-    for (path, (bytes, sha)) in &streamed {
-        // Only a stream still in place is listed (`-p` moves it into the tarball).
-        if let Some(entry) = files.get_mut(path) {
-            if entry["size"].as_u64() != Some(*bytes) {
-                return Err(BackupError::host(
-                    run.store.transport().host(),
-                    "checksumming the backup",
-                    format!(
-                        "{dir}/{path} holds {} bytes but {bytes} were streamed into it",
-                        entry["size"]
-                    ),
-                ));
-            }
-            entry["sha256"] = serde_json::Value::String(sha.clone());
-        }
-    }
-    summary["timings"] = timings.to_json();
-    let manifest = serde_json::json!({
-        "format": 1,
-        "tool": concat!("dbscale-backup ", env!("CARGO_PKG_VERSION")),
-        "backup": run.plan.name.to_string(),
-        "summary": summary,
-        "files": files,
-    });
-    let text = serde_json::to_string_pretty(&manifest).unwrap_or_default();
-    run.store
-        .write_file(
-            &format!("{}/{}", run.plan.name, store::layout::MANIFEST_FILE),
-            text,
-        )
-        .await?;
-    Ok(())
-}
-
-/// Lists `size<TAB>path` of every file under `dir` (but `ok` and the
-/// manifest), then `---`, then the SHA-256 of each but the `hashed` ones
-/// (with [`stream::PICK_SHA256`]'s command).
-fn manifest_script<'a>(dir: &str, hashed: impl Iterator<Item = &'a str>) -> String {
-    let skip: String = hashed
-        .map(|p| format!(" ! -path {}", quote(&format!("./{p}"))))
-        .collect();
-    format!(
-        "set -o pipefail\n\
-         cd {dir} || exit 1\n\
-         find . -type f ! -name ok ! -name manifest.json -printf '%s\\t%p\\n' | sort -k2 || exit 1\n\
-         echo ---\n\
-         {pick}\n\
-         find . -type f ! -name ok ! -name manifest.json{skip} -print0 | sort -z | xargs -0 -r $sha256",
-        dir = quote(dir),
-        pick = stream::PICK_SHA256,
-    )
-}
-
-/// Parses [`manifest_script`]'s output into `path -> {size, sha256}`.
-/// Both hash formats: `sha256sum`'s `HASH  ./path` and `openssl -r`'s
-/// `HASH *./path`.
-fn parse_manifest_listing(text: &str) -> BTreeMap<String, serde_json::Value> {
-    let (sizes, sums) = text.split_once("---\n").unwrap_or((text, ""));
-    let mut files = BTreeMap::new();
-    for line in sizes.lines() {
-        if let Some((size, path)) = line.split_once('\t') {
-            files.insert(
-                path.trim_start_matches("./").to_owned(),
-                serde_json::json!({ "size": size.parse::<u64>().unwrap_or(0) }),
-            );
-        }
-    }
-    for line in sums.lines() {
-        let Some((sum, rest)) = line.split_once(' ') else {
-            continue;
-        };
-        let path = rest.strip_prefix(['*', ' ']).unwrap_or(rest);
-        if let Some(entry) = files.get_mut(path.trim_start_matches("./")) {
-            entry["sha256"] = serde_json::Value::String(sum.to_owned());
-        }
-    }
-    files
-}
-
 /// The config file the run used, copied in.
 pub async fn copy_config(run: &Run) -> Result<(), BackupError> {
     let text = std::fs::read(&run.cfg.file).map_err(|e| {
@@ -597,31 +486,4 @@ pub async fn copy_config(run: &Run) -> Result<(), BackupError> {
         )
         .await?;
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn listing_takes_sizes_and_both_hash_formats() {
-        let text = "12\t./a/my.conf\n300\t./a/backup.xbsteam\n5\t./executed gtids\n---\n\
-                    aaaa *./a/my.conf\nbbbb  ./executed gtids\n";
-        let files = parse_manifest_listing(text);
-        assert_eq!(files["a/my.conf"]["size"], 12);
-        assert_eq!(files["a/my.conf"]["sha256"], "aaaa");
-        assert_eq!(files["executed gtids"]["sha256"], "bbbb");
-        assert_eq!(files["a/backup.xbsteam"]["size"], 300);
-        assert!(files["a/backup.xbsteam"].get("sha256").is_none());
-    }
-
-    #[test]
-    fn streamed_files_are_not_hashed_again() {
-        let script = manifest_script("/store/x y", ["ds-s/backup.xbsteam"].into_iter());
-        assert!(script.contains("cd '/store/x y'"), "{script}");
-        assert!(
-            script.contains("! -path ./ds-s/backup.xbsteam -print0"),
-            "{script}"
-        );
-    }
 }

@@ -43,42 +43,14 @@ impl BackupSizes {
     /// the encrypted tarball, which holds the files the manifest does not
     /// list.
     pub fn from_manifest(text: &str, tarball: Option<u64>) -> Option<BackupSizes> {
-        let v: serde_json::Value = serde_json::from_str(text).ok()?;
-        let files: BTreeMap<String, u64> = v
-            .get("files")?
-            .as_object()?
-            .iter()
-            .map(|(k, f)| {
-                (
-                    k.clone(),
-                    f.get("size").and_then(|s| s.as_u64()).unwrap_or(0),
-                )
-            })
-            .collect();
-        let summary = v.get("summary");
-        let compressed = summary
-            .and_then(|s| s.get("compress"))
-            .is_some_and(|c| !c.is_null());
-        let streams = summary
-            .and_then(|s| s.get("servers"))
-            .and_then(|s| s.as_array())
-            .map(|servers| {
-                servers
-                    .iter()
-                    .filter_map(|s| {
-                        Some((
-                            s.get("server")?.as_str()?.to_owned(),
-                            s.get("stream_bytes")?.as_u64()?,
-                        ))
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
+        let m = store::manifest::Manifest::parse(text).ok()?;
+        let files: BTreeMap<String, u64> =
+            m.files.iter().map(|(k, f)| (k.clone(), f.size)).collect();
         let total = files.values().sum::<u64>() + tarball.unwrap_or(0);
         Some(BackupSizes {
             files,
-            streams,
-            compressed,
+            streams: m.stream_sizes(),
+            compressed: m.summary.compress.is_some(),
             total,
         })
     }

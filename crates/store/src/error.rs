@@ -36,4 +36,27 @@ pub enum StoreError {
         /// What is wrong.
         detail: String,
     },
+    /// Another run holds the directory's lock.
+    #[error(
+        "{host}:{path} is locked by a run in progress: {holder} (only one run at a time; wait for it to end, or stop it)"
+    )]
+    Busy {
+        /// The host of the locked directory.
+        host: String,
+        /// The lock file.
+        path: String,
+        /// The holder's own line: program, host, pid, start time.
+        holder: String,
+    },
+    /// Files of a backup are missing or not the size they were written
+    /// with.
+    #[error("backup store {host}: {dir} is incomplete: {}", problems.join("; "))]
+    Incomplete {
+        /// Store host.
+        host: String,
+        /// The store directory.
+        dir: String,
+        /// Each missing or changed file, with what was expected.
+        problems: Vec<String>,
+    },
 }

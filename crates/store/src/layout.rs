@@ -11,6 +11,7 @@
 //!   encrypted/<name>.tar.encrypted        with -p: the run's files, AES Crypt
 //!   trash/                                bad and purged backups
 //!   socat_log/YYYYMMDD/                   listener logs
+//!   .dbscale-backup.lock                  names the run in progress (new)
 //! ```
 
 /// The flag that marks a completed backup; its content is `ok\n`.
@@ -35,6 +36,10 @@ pub const ENCRYPTED_SAMPLE_FILE: &str = "encrypted_sample";
 pub const MANIFEST_FILE: &str = "manifest.json";
 /// The copy of the config the run used.
 pub const BACKUP_CONF_FILE: &str = "backup.conf";
+
+/// The run lock (see [`crate::lock`]): hidden, so that the seed tools'
+/// `ls` never sees it.
+pub const LOCK_FILE: &str = ".dbscale-backup.lock";
 
 /// Store entries that are not backups and are never cleaned up.
 pub const RESERVED: [&str; 3] = [TRASH_DIR, ENCRYPTED_DIR, SOCAT_LOG_DIR];

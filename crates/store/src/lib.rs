@@ -25,11 +25,14 @@
 pub mod error;
 pub mod frames;
 pub mod layout;
+pub mod lock;
+pub mod manifest;
 pub mod ops;
 pub mod purge;
 pub mod sample;
 
 pub use error::StoreError;
+pub use lock::{Acquired, Owner, RunLock};
 pub use ops::{BadBackups, Cleanup, Listed, Store};
 pub use purge::{PurgePlan, plan_purge};
 pub use sample::SampleError;

@@ -252,6 +252,18 @@ impl Store {
             .map(drop)
     }
 
+    /// The names in `trash/`, sorted (none when it does not exist).
+    pub async fn trash_entries(&self) -> Result<Vec<String>, StoreError> {
+        let script = format!(
+            "t={}; [ -d \"$t\" ] || exit 0; cd \"$t\" && find . -mindepth 1 -maxdepth 1 -printf '%f\\n'",
+            quote(&self.path(TRASH_DIR))
+        );
+        let out = self.run("listing trash", Command::shell(script)).await?;
+        let mut names: Vec<String> = out.stdout_str().lines().map(str::to_owned).collect();
+        names.sort();
+        Ok(names)
+    }
+
     /// Empties `trash/`.
     pub async fn clean_trash(&self) -> Result<(), StoreError> {
         let script = format!(
@@ -339,6 +351,45 @@ impl Store {
         Ok(out.success())
     }
 
+    /// Checks, in one round trip, that every file of `expected` (paths
+    /// relative to the store directory) exists with that size;
+    /// [`StoreError::Incomplete`] lists every one that does not.
+    pub async fn check_sizes(&self, expected: &BTreeMap<String, u64>) -> Result<(), StoreError> {
+        if expected.is_empty() {
+            return Ok(());
+        }
+        // The names go on stdin, one a line: a long list fits no argv.
+        let names: String = expected.keys().map(|p| format!("{p}\n")).collect();
+        let script = format!(
+            "cd {} || exit 1\nwhile IFS= read -r p; do [ -f \"$p\" ] && printf '%s\\t%s\\n' \"$(stat -c %s -- \"$p\")\" \"$p\"; done; exit 0",
+            quote(&self.dir),
+        );
+        let out = self
+            .run(
+                "checking the backup's files",
+                Command::shell(script).stdin(names),
+            )
+            .await?;
+        let found: BTreeMap<String, u64> = out
+            .stdout_str()
+            .lines()
+            .filter_map(|l| {
+                let (size, path) = l.split_once('\t')?;
+                Some((path.to_owned(), size.parse().ok()?))
+            })
+            .collect();
+        let problems = size_problems(expected, &found);
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(StoreError::Incomplete {
+                host: self.host().to_owned(),
+                dir: self.dir.clone(),
+                problems,
+            })
+        }
+    }
+
     /// Marks `backup` complete. Nothing else writes `ok`; call it last.
     pub async fn mark_ok(&self, backup: BackupName) -> Result<(), StoreError> {
         self.write_file(&format!("{backup}/{OK_FILE}"), OK_CONTENT)
@@ -387,5 +438,37 @@ impl Store {
         )
         .await?;
         Ok(dir)
+    }
+}
+
+/// Each expected file that is missing or of another size, in words.
+fn size_problems(expected: &BTreeMap<String, u64>, found: &BTreeMap<String, u64>) -> Vec<String> {
+    expected
+        .iter()
+        .filter_map(|(path, size)| match found.get(path) {
+            None => Some(format!("{path} is missing ({size} bytes expected)")),
+            Some(f) if f != size => Some(format!("{path} holds {f} bytes, {size} expected")),
+            Some(_) => None,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_and_resized_files_are_each_named() {
+        let expected: BTreeMap<String, u64> =
+            [("a/x".into(), 3), ("a/y".into(), 4), ("b".into(), 0)].into();
+        let found: BTreeMap<String, u64> = [("a/x".into(), 3), ("a/y".into(), 2)].into();
+        assert_eq!(
+            size_problems(&expected, &found),
+            [
+                "a/y holds 2 bytes, 4 expected",
+                "b is missing (0 bytes expected)"
+            ]
+        );
+        assert!(size_problems(&expected, &expected).is_empty());
     }
 }

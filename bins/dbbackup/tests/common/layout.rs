@@ -315,6 +315,27 @@ fn check_manifest(dir: &Path, name: &str, kind: BackupType) -> serde_json::Value
             "{name}/{path}: sha256"
         );
     }
+    // With -p the tarball, outside the backup directory, is listed too.
+    let tarball = dir
+        .parent()
+        .unwrap()
+        .join("encrypted")
+        .join(format!("{name}.tar.encrypted"));
+    if manifest["summary"]["encrypted"] == true {
+        let entry = &manifest["tarball"];
+        assert_eq!(
+            entry["size"].as_u64(),
+            Some(std::fs::metadata(&tarball).unwrap().len()),
+            "{name}: the tarball's size"
+        );
+        assert_eq!(
+            entry["sha256"].as_str(),
+            Some(sha256_file(&tarball).as_str()),
+            "{name}: the tarball's sha256"
+        );
+    } else {
+        assert!(manifest.get("tarball").is_none(), "{name}: {manifest}");
+    }
     // Where the time went: the run's steps, and each server's.
     let steps = |v: &serde_json::Value| -> Vec<String> {
         v.as_array()

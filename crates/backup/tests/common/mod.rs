@@ -1,0 +1,70 @@
+//! Shared by the engine's sandbox tests: a private store directory and a
+//! config pointing at it, and the engine's plan and execute steps.
+#![allow(clippy::unwrap_used, dead_code)]
+
+use std::path::PathBuf;
+
+/// A test's own store directory (removed on drop) and its config.
+pub struct Store {
+    /// The store directory.
+    pub dir: PathBuf,
+    base_conf: String,
+    files: tempfile::TempDir,
+}
+
+impl Store {
+    /// A store directory for `tag` under the sandbox's store.
+    pub fn new(sb: &testkit::Sandbox, tag: &str) -> Store {
+        let dir =
+            PathBuf::from(sb.var("STORE_DIR")).join(format!("rules-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let base_conf = std::fs::read_to_string(sb.var("BACKUP_SSH_CONF")).unwrap();
+        Store {
+            dir,
+            base_conf,
+            files: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    /// The sandbox config pointing at this store, with `[misc]` overrides.
+    pub fn conf(&self, misc: &[(&str, &str)]) -> conf::BackupConfig {
+        let mut text = String::new();
+        for line in self.base_conf.lines() {
+            let key = line.split('=').next().unwrap_or_default().trim();
+            if line.starts_with("dir = ") {
+                text += &format!("dir = {}\n", self.dir.display());
+            } else if let Some((k, v)) = misc.iter().find(|(k, _)| *k == key) {
+                text += &format!("{k} = {v}\n");
+            } else {
+                text += line;
+                text += "\n";
+            }
+        }
+        let file = self.files.path().join("backup.conf");
+        std::fs::write(&file, text).unwrap();
+        conf::BackupConfig::load(&file).unwrap()
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The plan of a dry run.
+pub async fn plan(cfg: conf::BackupConfig) -> backup::BackupPlan {
+    let options = backup::Options {
+        dry_run: true,
+        ..backup::Options::default()
+    };
+    backup::prepare(cfg, options).await.unwrap().plan().clone()
+}
+
+/// A backup taken.
+pub async fn take(cfg: conf::BackupConfig) -> backup::Outcome {
+    let prepared = backup::prepare(cfg, backup::Options::default())
+        .await
+        .unwrap();
+    backup::execute(prepared).await.unwrap()
+}

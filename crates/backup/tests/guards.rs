@@ -1,0 +1,79 @@
+//! Issue 18: `ok` only on a complete backup. A stream moved away after the
+//! manifest is written and just before `ok` (a cleanup of another run, an
+//! operator, a full disk) makes the run fail naming the file, and no `ok`
+//! is written; the next run moves the backup to trash.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::Store;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+/// Moves the first server's stream out of the backup when the
+/// completeness check starts (the last step before `ok`).
+struct MoveStreamAway {
+    store_dir: PathBuf,
+    moved: Mutex<Option<PathBuf>>,
+}
+
+impl backup::StepObserver for MoveStreamAway {
+    fn starting(&self, backup: binlog::BackupName, step: &str) {
+        if step != "completeness check" {
+            return;
+        }
+        let dir = self.store_dir.join(backup.to_string());
+        let stream = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path().join(backup::STREAM_FILE))
+            .find(|p| p.exists())
+            .unwrap();
+        let away = self.store_dir.join("moved-away.xbsteam");
+        std::fs::rename(&stream, away).unwrap();
+        *self.moved.lock().unwrap() = Some(stream);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stream_gone_before_ok_fails_the_run_and_leaves_no_ok() {
+    let Some(sb) = testkit::Sandbox::get() else {
+        return;
+    };
+    let _serial = sb.exclusive().await;
+    let store = Store::new(&sb, "complete");
+    let observer = Arc::new(MoveStreamAway {
+        store_dir: store.dir.clone(),
+        moved: Mutex::new(None),
+    });
+    let options = backup::Options {
+        observer: Some(observer.clone()),
+        ..backup::Options::default()
+    };
+    let prepared = backup::prepare(store.conf(&[]), options).await.unwrap();
+    let name = prepared.plan().name.to_string();
+    let error = backup::execute(prepared).await.unwrap_err().to_string();
+
+    let moved = observer.moved.lock().unwrap().clone().unwrap();
+    let rel = moved
+        .strip_prefix(&store.dir)
+        .unwrap()
+        .display()
+        .to_string();
+    assert!(
+        error.contains("is incomplete") && error.contains(&format!("{rel} is missing")),
+        "the error does not name the lost stream {rel}: {error}"
+    );
+    assert!(!store.dir.join(&name).join("ok").exists());
+
+    // The next run sees a bad backup: trashed, and a full backup taken.
+    let next = common::take(store.conf(&[])).await;
+    assert!(!next.plan.is_incremental(), "{}", next.plan);
+    assert!(store.dir.join("trash").join(&name).is_dir());
+    assert!(
+        store
+            .dir
+            .join(next.plan.name.to_string())
+            .join("ok")
+            .exists()
+    );
+}
