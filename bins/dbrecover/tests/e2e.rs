@@ -785,12 +785,82 @@ async fn too_little_room_on_the_job_server_fails_before_shipping() {
         format!("job server {job_host}"),
         env.run_dir(&to).display().to_string(),
         format!("needs {needed} bytes"),
-        "16777216 bytes".to_owned(),
     ] {
         assert!(error.contains(&want), "no {want:?} in\n{out}");
     }
-    let left: Vec<_> = std::fs::read_dir(&env.job).unwrap().collect();
+    // What the 16 MiB tmpfs has free (the run lock's file takes a block).
+    let free: u64 = error
+        .split_once(" has ")
+        .and_then(|(_, r)| r.split_once(" bytes"))
+        .and_then(|(n, _)| n.parse().ok())
+        .unwrap_or_else(|| panic!("no free space figure in\n{out}"));
+    assert!(
+        (16 * 1024 * 1024 - 64 * 1024..=16 * 1024 * 1024).contains(&free),
+        "{free} bytes free on a 16 MiB tmpfs?\n{out}"
+    );
+    assert_nothing_shipped(&env, &out);
+}
+
+/// The work-dir holds nothing but the run lock's file.
+fn assert_nothing_shipped(env: &Env, out: &Output) {
+    let left: Vec<_> = std::fs::read_dir(&env.job)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .filter(|n| n != ".dbscale-backup.lock")
+        .collect();
     assert!(left.is_empty(), "something was shipped: {left:?}\n{out}");
+}
+
+/// Issue 18: one recovery at a time per job-server work-dir. While another
+/// run holds the work-dir's lock (taken here as a remote host would), a
+/// recovery is refused at once, naming the holder, and ships nothing; its
+/// dry run still plans (it writes nothing and takes no lock).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recovery_into_a_work_dir_in_use_is_refused_naming_the_holder() {
+    let Some(sb) = Sandbox::get() else { return };
+    let (_serial, env, wl) = setup(&sb, "lock").await;
+    let b = backups_under_writes(&env, &wl, 1, &[], Duration::from_millis(300)).await;
+    let conf = env.recovery_conf("RECOVERY_SSH_CONF", &To::Dir(b[0].clone()));
+    let local: std::sync::Arc<dyn remote::Transport> =
+        std::sync::Arc::new(remote::Local::new("localhost", 4));
+    let holder = store::Owner {
+        program: "dbrecover".into(),
+        host: "another-controller".into(),
+        pid: 4242,
+        started: "2026-12-04 00:00:00 UTC".into(),
+    };
+    let held = store::RunLock::acquire(
+        local,
+        &env.job.display().to_string(),
+        &holder,
+        Duration::from_secs(30),
+    )
+    .await
+    .unwrap();
+    // Taken as root here; the login user's run must be able to open it.
+    bash(
+        &format!(
+            "chown -R {user} {dir}",
+            user = sb.var("LOGIN_USER"),
+            dir = env.job.display()
+        ),
+        "handing the work-dir to the login user",
+    );
+
+    let dry = env.dbrecover(&conf, &["--dry-run"], &[]).await;
+    assert_eq!(dry.code, Some(0), "{dry}");
+    let out = env.dbrecover(&conf, &[], &[]).await;
+    assert_eq!(out.code, Some(1), "{out}");
+    let error = out.error_line();
+    assert!(
+        error.contains(&format!(
+            "{}/.dbscale-backup.lock is locked by a run in progress: dbrecover on another-controller (pid 4242)",
+            env.job.display()
+        )),
+        "{out}"
+    );
+    assert_nothing_shipped(&env, &out);
+    held.lock.release().await.unwrap();
 }
 
 /// Until `stop`, every 20 ms: the executable and command line of each

@@ -14,7 +14,8 @@ pub(crate) async fn lock_store(store: &Store) -> Result<RunLock, BackupError> {
         &Owner::this_process("dbbackup"),
         store.timeout(),
     )
-    .await?;
+    .await
+    .map_err(store::StoreError::from)?;
     if let Some(dead) = &acquired.took_over {
         tracing::warn!(
             store = %store.host(),

@@ -15,7 +15,7 @@ use futures::StreamExt as _;
 use remote::{Command, Connector, Transport, quote};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use store::{Store, layout};
+use store::{Owner, RunLock, Store, layout};
 use stream::{LogProgress, Registry, Sink, Source, StreamConfig, Streamer};
 use zeroize::Zeroizing;
 
@@ -235,8 +235,32 @@ async fn check_password(
         })
 }
 
-/// Carries out the plan.
+/// Carries out the plan, holding the job server's work-dir lock (see
+/// [`store::lock`]) throughout: a second recovery into the same work dir
+/// is refused, naming this one.
 pub async fn execute(prepared: Prepared) -> Result<Outcome, RecoveryError> {
+    let acquired = RunLock::acquire(
+        Arc::clone(&prepared.job),
+        &prepared.cfg.job_server.work_dir.display().to_string(),
+        &Owner::this_process("dbrecover"),
+        prepared.cfg.connect.command_timeout,
+    )
+    .await
+    .map_err(store::StoreError::from)?;
+    if let Some(dead) = &acquired.took_over {
+        tracing::warn!(
+            job_server = %prepared.job.host(),
+            "took over the work dir's lock from a recovery that did not end cleanly: {dead}"
+        );
+    }
+    let result = execute_locked(prepared).await;
+    if let Err(e) = acquired.lock.release().await {
+        tracing::warn!(error = %e, "the work dir's lock was not released cleanly");
+    }
+    result
+}
+
+async fn execute_locked(prepared: Prepared) -> Result<Outcome, RecoveryError> {
     let Prepared {
         cfg,
         options,

@@ -36,18 +36,9 @@ pub enum StoreError {
         /// What is wrong.
         detail: String,
     },
-    /// Another run holds the directory's lock.
-    #[error(
-        "{host}:{path} is locked by a run in progress: {holder} (only one run at a time; wait for it to end, or stop it)"
-    )]
-    Busy {
-        /// The host of the locked directory.
-        host: String,
-        /// The lock file.
-        path: String,
-        /// The holder's own line: program, host, pid, start time.
-        holder: String,
-    },
+    /// The run lock of a directory could not be taken.
+    #[error(transparent)]
+    Lock(#[from] crate::lock::LockError),
     /// Files of a backup are missing or not the size they were written
     /// with.
     #[error("backup store {host}: {dir} is incomplete: {}", problems.join("; "))]

@@ -32,7 +32,7 @@ pub mod purge;
 pub mod sample;
 
 pub use error::StoreError;
-pub use lock::{Acquired, Owner, RunLock};
+pub use lock::{Acquired, LockError, Owner, RunLock};
 pub use ops::{BadBackups, Cleanup, Listed, Store};
 pub use purge::{PurgePlan, plan_purge};
 pub use sample::SampleError;

@@ -14,7 +14,7 @@
 //! behind.
 //!
 //! ```no_run
-//! # async fn demo(t: std::sync::Arc<dyn remote::Transport>) -> Result<(), store::StoreError> {
+//! # async fn demo(t: std::sync::Arc<dyn remote::Transport>) -> Result<(), store::lock::LockError> {
 //! use std::time::Duration;
 //! use store::lock::{Owner, RunLock};
 //!
@@ -27,12 +27,48 @@
 //! # Ok(()) }
 //! ```
 
-use crate::error::StoreError;
 use crate::layout::LOCK_FILE;
 use remote::{Command, Running, Transport, quote};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::AsyncReadExt as _;
+
+/// Why a run lock was not taken or released.
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    /// Another run holds it.
+    #[error(
+        "{host}:{path} is locked by a run in progress: {holder} (only one run at a time; wait for it to end, or stop it)"
+    )]
+    Busy {
+        /// The host of the locked directory.
+        host: String,
+        /// The lock file.
+        path: String,
+        /// The holder's own line: program, host, pid, start time.
+        holder: String,
+    },
+    /// The transport failed.
+    #[error("{host}: {step}: {source}")]
+    Remote {
+        /// The directory's host.
+        host: String,
+        /// What was being done.
+        step: String,
+        /// Why it failed.
+        source: remote::Error,
+    },
+    /// The lock command ran but failed (no `flock`, no permission, ...).
+    #[error("{host}: {step} failed: {detail}")]
+    Failed {
+        /// The directory's host.
+        host: String,
+        /// What was being done.
+        step: String,
+        /// What it said.
+        detail: String,
+    },
+}
 
 /// The exit status the holder script uses when another process holds the
 /// lock (`EX_TEMPFAIL`).
@@ -102,17 +138,17 @@ pub struct RunLock {
 impl RunLock {
     /// Takes the lock of `dir` (created if missing) on the host
     /// `transport` reaches, as `owner`, waiting at most `timeout` for the
-    /// host to answer. Another live holder is [`StoreError::Busy`], named.
+    /// host to answer. Another live holder is [`LockError::Busy`], named.
     pub async fn acquire(
         transport: Arc<dyn Transport>,
         dir: &str,
         owner: &Owner,
         timeout: Duration,
-    ) -> Result<Acquired, StoreError> {
+    ) -> Result<Acquired, LockError> {
         let dir = dir.trim_end_matches('/');
         let path = format!("{dir}/{LOCK_FILE}");
         let step = format!("taking the lock {path}");
-        let remote_err = |source| StoreError::Remote {
+        let remote_err = |source| LockError::Remote {
             host: transport.host().to_owned(),
             step: step.clone(),
             source,
@@ -122,11 +158,10 @@ impl RunLock {
             .await
             .map_err(remote_err)?;
         let first = tokio::time::timeout(timeout, read_line(&mut running.stdout)).await;
-        let failed = |detail: String| StoreError::Failed {
+        let failed = |detail: String| LockError::Failed {
             host: transport.host().to_owned(),
             step: step.clone(),
-            exit_status: -1,
-            stderr: detail,
+            detail,
         };
         let line = match first {
             Ok(Ok(line)) => line,
@@ -148,7 +183,7 @@ impl RunLock {
             }),
             Answer::Busy(holder) => {
                 let _ = running.wait().await;
-                Err(StoreError::Busy {
+                Err(LockError::Busy {
                     host: transport.host().to_owned(),
                     path,
                     holder,
@@ -157,11 +192,14 @@ impl RunLock {
             Answer::Other => {
                 let host = transport.host().to_owned();
                 let out = running.collect(&host, "flock").await.map_err(remote_err)?;
-                Err(StoreError::Failed {
+                Err(LockError::Failed {
                     host,
                     step,
-                    exit_status: out.exit_status,
-                    stderr: format!("{line}{}", out.stderr_str()).trim().to_owned(),
+                    detail: format!(
+                        "exit {}: {}",
+                        out.exit_status,
+                        format!("{line}\n{}", out.stderr_str()).trim()
+                    ),
                 })
             }
         }
@@ -174,7 +212,7 @@ impl RunLock {
 
     /// Empties the lock file (a clean end names no holder), then ends the
     /// holding process, which drops the lock.
-    pub async fn release(mut self) -> Result<(), StoreError> {
+    pub async fn release(mut self) -> Result<(), LockError> {
         let Some(holder) = self.holder.take() else {
             return Ok(());
         };
@@ -189,7 +227,7 @@ impl RunLock {
         let killed = self.transport.kill(&holder.id).await;
         // The holder ends by the kill; its status says nothing more.
         let _ = tokio::time::timeout(self.timeout, holder.wait()).await;
-        let remote_err = |source| StoreError::Remote {
+        let remote_err = |source| LockError::Remote {
             host: self.transport.host().to_owned(),
             step: step.clone(),
             source,
@@ -199,11 +237,10 @@ impl RunLock {
         if out.success() {
             Ok(())
         } else {
-            Err(StoreError::Failed {
+            Err(LockError::Failed {
                 host: self.transport.host().to_owned(),
                 step,
-                exit_status: out.exit_status,
-                stderr: out.stderr_str().trim().to_owned(),
+                detail: format!("exit {}: {}", out.exit_status, out.stderr_str().trim()),
             })
         }
     }
@@ -347,7 +384,7 @@ mod tests {
         assert_eq!(first.took_over, None);
         let second = Owner { pid: 43, ..owner() };
         match RunLock::acquire(t.clone(), d, &second, timeout).await {
-            Err(StoreError::Busy { holder, path, .. }) => {
+            Err(LockError::Busy { holder, path, .. }) => {
                 assert_eq!(holder, owner().line());
                 assert!(path.ends_with("/store/.dbscale-backup.lock"), "{path}");
             }
@@ -373,7 +410,7 @@ mod tests {
         loop {
             match RunLock::acquire(t.clone(), d, owner, Duration::from_secs(10)).await {
                 Ok(a) => return a,
-                Err(StoreError::Busy { .. }) if std::time::Instant::now() < deadline => {
+                Err(LockError::Busy { .. }) if std::time::Instant::now() < deadline => {
                     tokio::time::sleep(Duration::from_millis(20)).await;
                 }
                 Err(e) => panic!("{e}"),
