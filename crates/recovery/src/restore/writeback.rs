@@ -50,7 +50,7 @@ pub(super) fn flushing_as_it_writes(cmd: Command, dir: &str) -> Command {
 mod tests {
     use super::*;
     use std::process::Command as Sh;
-    use std::time::{Duration, Instant};
+    use std::time::Duration;
 
     /// Runs `cmd` locally, with `path_first` (if any) ahead on `PATH`.
     fn run(cmd: &Command, path_first: Option<&std::path::Path>) -> std::process::Output {
@@ -93,21 +93,36 @@ mod tests {
         .unwrap();
         std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755))
             .unwrap();
+        // It writes, then waits (at most 30 s) for the pacer's first
+        // flush: the pacer flushes while the command runs however slowly
+        // the machine starts it, and no sleep decides the outcome.
         let writes = Command::shell(format!(
-            "cat > {}/f; for i in 1 2 3; do head -c 1048576 /dev/zero >> {}/f; sleep 0.2; done; echo made; exit 7",
-            quote(d),
-            quote(d)
+            "cat > {d}/f; for i in 1 2 3; do head -c 1048576 /dev/zero >> {d}/f; done\n\
+             i=0; until [ -s {log} ] || [ $i -ge 600 ]; do sleep 0.05; i=$((i+1)); done\n\
+             echo made; exit 7",
+            d = quote(d),
+            log = quote(log.to_str().unwrap()),
         ))
         .stdin(b"in\n".to_vec());
-        let started = Instant::now();
-        let out = run(&flushing_as_it_writes(writes, d), Some(bin.path()));
+        // Output ends when the command does: nothing of the pacer holds
+        // it. A pacer holding the output would keep the wrapper's stdout
+        // open for ever (its loop never ends by itself): waited for with a
+        // bound a loaded machine never comes near, not measured against a
+        // tight one.
+        let (done, finished) = std::sync::mpsc::channel();
+        let wrapped = flushing_as_it_writes(writes, d);
+        let path_first = bin.path().to_owned();
+        std::thread::spawn(move || {
+            let _ = done.send(run(&wrapped, Some(&path_first)));
+        });
+        let out = finished
+            .recv_timeout(Duration::from_secs(60))
+            .expect("the wrapper's output did not end within 60 s");
         assert_eq!(out.status.code(), Some(7), "{out:?}");
         assert_eq!(String::from_utf8_lossy(&out.stdout), "made\n");
         let written = std::fs::read(dir.path().join("f")).unwrap();
         assert!(written.starts_with(b"in\n"));
         assert_eq!(written.len(), 3 + 3 * 1_048_576);
-        // Output ends when the command does: nothing of the pacer holds it.
-        assert!(started.elapsed() < Duration::from_secs(5));
         let synced = std::fs::read_to_string(&log).unwrap_or_default();
         assert!(
             synced.lines().any(|l| l == format!("-f -- {d}")),
