@@ -16,11 +16,14 @@ WHAT IT DOES:
   router's slave_dbscale_server (seed 002).
   verify  checks both routers, every dataserver, the DR link, DR replication,
           GTID containment and room for the snapshot; one line per check.
-  start   runs verify's checks, then opens a drill; --dry-run prints the
-          steps it would take and the donor it would pick, and why
-          (opening a drill is not in this version yet).
-  stop    closes the drill (not in this version yet; with no drill open
-          it says so and exits 0).
+  start   runs verify's checks, then opens a drill (MariaDB): detaches the
+          DR cluster, stops its replication once applied, disables the donor,
+          opens the DR cluster read-write and snapshots the donor onto every
+          other DR node (a server on the snapshot port, default 18000);
+          --dry-run prints the steps and the donor it would pick, and why.
+  stop    closes the drill: read-only, every DR node's data replaced by its
+          snapshot, the donor enabled, the DR cluster attached and
+          replicating; with no drill open it says so and exits 0.
   status  prints what the journal says: which drill, which step, since when.
 
   -si / -ti (also --si / --ti) give the production and DR routers and
@@ -56,7 +59,7 @@ fn main() -> ExitCode {
         Verb::Status => status(&cli),
         Verb::Verify(_) => with_settings(&cli, |settings| verify(&cli, settings)),
         Verb::Start(drill) => with_settings(&cli, |settings| start(&cli, drill, settings)),
-        Verb::Stop(drill) => with_settings(&cli, |settings| stop(&cli, drill, &settings.config)),
+        Verb::Stop(drill) => with_settings(&cli, |settings| stop(&cli, drill, settings)),
     }
 }
 
@@ -142,55 +145,116 @@ fn status(cli: &Cli) -> ExitCode {
     }
 }
 
-/// `start`: the checks and the plan; with `--dry-run` nothing more.
+/// `start`: the checks and the plan; with `--dry-run` nothing more,
+/// else the drill's steps, a line each.
 fn start(cli: &Cli, drill: &args::Drill, settings: flashback::Settings) -> ExitCode {
     let journal = journal(cli, Some(&settings.config));
     let (json, dry_run) = (cli.json, drill.dry_run);
     cli::run_async(async move {
-        let (report, plan) = match flashback::plan_start(&settings, &journal).await {
-            Ok(planned) => planned,
-            Err(e) => return cli::fail(format_args!("start: {e}")),
-        };
-        output::start_plan(&report, plan.as_ref(), json);
-        match (plan, dry_run) {
-            (None, _) => match report.failures().next() {
-                Some(first) => cli::fail(format_args!(
-                    "start refused: {}",
-                    output::first_failure(&report, first)
-                )),
-                None => cli::fail("start refused: some checks could not run (see the skip lines)"),
-            },
-            (Some(_), true) => {
-                if !json {
-                    println!("dry run: nothing changed");
+        if dry_run {
+            return match flashback::plan_start(&settings, &journal).await {
+                Ok((report, plan)) => {
+                    output::start_plan(&report, plan.as_ref(), json);
+                    match plan {
+                        Some(_) if !json => {
+                            println!("dry run: nothing changed");
+                            ExitCode::SUCCESS
+                        }
+                        Some(_) => ExitCode::SUCCESS,
+                        None => refused(&report),
+                    }
                 }
+                Err(e) => cli::fail(format_args!("start: {e}")),
+            };
+        }
+        let say = |line: &str| println!("{line}");
+        match flashback::start(&settings, &journal, &say).await {
+            Ok((report, Some(done))) => {
+                println!(
+                    "drill {} open: donor {} {}; snapshots on {}",
+                    done.drill_id,
+                    done.donor.server,
+                    done.donor.address,
+                    done.snapshots.join(", ")
+                );
+                let _ = report;
+                println!("exec start successfully");
                 ExitCode::SUCCESS
             }
-            (Some(_), false) => cli::fail(
-                "start: running a drill is not available in this version of dr-flashback (the plan above is what it will do)",
-            ),
+            Ok((report, None)) => {
+                output::verify_report(&report, json);
+                refused(&report)
+            }
+            Err(e) => cli::fail(format_args!(
+                "start: {e} (see `dr-flashback status`; `dr-flashback stop` brings the DR cluster back)"
+            )),
         }
     })
 }
 
-/// `stop`: with no drill open, nothing to do (a second stop says so).
-fn stop(cli: &Cli, drill: &args::Drill, config: &conf::FlashbackConfig) -> ExitCode {
-    let journal = journal(cli, Some(config));
-    match journal.read() {
+/// The `ERROR:` line of a start whose checks failed.
+fn refused(report: &flashback::Report) -> ExitCode {
+    match report.failures().next() {
+        Some(first) => cli::fail(format_args!(
+            "start refused: {}",
+            output::first_failure(report, first)
+        )),
+        None => cli::fail("start refused: some checks could not run (see the skip lines)"),
+    }
+}
+
+/// `stop`: with no drill open, nothing to do (a second stop says so);
+/// `--dry-run` lists the steps.
+fn stop(cli: &Cli, drill: &args::Drill, settings: flashback::Settings) -> ExitCode {
+    let journal = journal(cli, Some(&settings.config));
+    let entry = match journal.read() {
         Ok(flashback::JournalState::Closed) => {
             println!(
                 "no drill is open (journal {}): nothing to stop",
                 journal.path().display()
             );
-            ExitCode::SUCCESS
+            return ExitCode::SUCCESS;
         }
-        Ok(_) => {
-            let mode = if drill.dry_run { " --dry-run" } else { "" };
-            cli::fail(format_args!(
-                "stop{mode}: not available in this version of dr-flashback; a drill is open (see `dr-flashback status --journal {}`)",
+        Ok(flashback::JournalState::Open(entry)) => entry,
+        Ok(flashback::JournalState::SeedTool(_)) => {
+            return cli::fail(format_args!(
+                "stop: journal {}: the drill was opened by the seed's dr-flashback; close it with that tool",
                 journal.path().display()
-            ))
+            ));
         }
-        Err(e) => cli::fail(format_args!("stop: {e}")),
+        Err(e) => return cli::fail(format_args!("stop: {e}")),
+    };
+    if drill.dry_run {
+        println!(
+            "drill {} (journal {}):",
+            entry.drill_id,
+            journal.path().display()
+        );
+        for (i, step) in flashback::drill::stop_plan(&entry).iter().enumerate() {
+            println!("step {}: {step}", i + 1);
+        }
+        println!("dry run: nothing changed");
+        return ExitCode::SUCCESS;
     }
+    cli::run_async(async move {
+        let say = |line: &str| println!("{line}");
+        match flashback::stop(&settings, &journal, &say).await {
+            Ok(Some(done)) => {
+                println!(
+                    "drill {} closed; restored from the snapshot: {}",
+                    done.drill_id,
+                    done.restored.join(", ")
+                );
+                println!("exec stop successfully");
+                ExitCode::SUCCESS
+            }
+            Ok(None) => {
+                println!("no drill is open: nothing to stop");
+                ExitCode::SUCCESS
+            }
+            Err(e) => cli::fail(format_args!(
+                "stop: {e} (run stop again once the cause is fixed)"
+            )),
+        }
+    })
 }

@@ -55,4 +55,24 @@ pub enum FlashbackError {
         /// The parser's error.
         source: binlog::gtid::GtidError,
     },
+    /// A step of `start` or `stop` failed; the journal says where the
+    /// drill stands.
+    #[error("step {step} ({name}) on {at}: {source}")]
+    Step {
+        /// The step counter.
+        step: u32,
+        /// The step's name.
+        name: String,
+        /// Where it acted (a router, a host, a server).
+        at: String,
+        /// Why.
+        source: crate::drill::StepFailure,
+    },
+    /// The journal holds a drill the seed's tool opened: its state is
+    /// unknown to this tool.
+    #[error("journal {}: the drill was opened by the seed's dr-flashback; close it with that tool", journal.display())]
+    SeedDrill {
+        /// The journal.
+        journal: PathBuf,
+    },
 }

@@ -118,6 +118,12 @@ pub struct Node {
     /// The temporary instance's port (the seed's `JoinerPort`, 18000).
     #[serde(rename = "JoinerPort", default)]
     pub joiner_port: String,
+    /// Its server's pid file (an addition: `stop` restarts the server).
+    #[serde(rename = "PidFile", default, skip_serializing_if = "String::is_empty")]
+    pub pid_file: String,
+    /// Its server's command line, as it was started (an addition).
+    #[serde(rename = "ServerArgv", default, skip_serializing_if = "Vec::is_empty")]
+    pub server_argv: Vec<String>,
 }
 
 /// Whether the journaled step is under way or finished.
@@ -149,6 +155,17 @@ pub struct Entry {
     pub updated_at: DateTime<Utc>,
     /// The DR data nodes (the seed's redo content).
     pub nodes: Vec<Node>,
+    /// The production datasource the DR cluster hangs off (`stop`
+    /// re-attaches it there; the seed assumed `normal_0`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attached_to: Option<String>,
+    /// The donor's GTIDs once it was disabled: what every snapshot holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub donor_gtid: Option<String>,
+    /// `stop` closed the DR cluster to writes: a later `stop` goes on from
+    /// there (a DR master it stopped makes the router refuse that step).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub closing: bool,
 }
 
 impl Entry {
@@ -165,6 +182,9 @@ impl Entry {
             opened_at: now,
             updated_at: now,
             nodes,
+            attached_to: None,
+            donor_gtid: None,
+            closing: false,
         }
     }
 
@@ -331,6 +351,8 @@ mod tests {
             data_dir: "/data/mysqldata/x/dbdata".into(),
             donor_port: "16315".into(),
             joiner_port: "18000".into(),
+            pid_file: String::new(),
+            server_argv: Vec::new(),
         }
     }
 

@@ -2,16 +2,17 @@
 //! cluster that replicates from production through the router's
 //! `slave_dbscale_server` (seed 002).
 //!
-//! * [`verify`]: every pre-check of a drill as a named [`Check`] in a
+//! * [`verify()`]: every pre-check of a drill as a named [`Check`] in a
 //!   [`Report`] (routers, dataservers, the DR link, replication, GTID
 //!   containment, disk for the snapshot);
 //! * [`journal`]: the crash-safe redo journal (the seed's
 //!   `log/gio_flashback_redo.log`, written atomically, with a step counter
 //!   and a drill id); `status` is what it says;
 //! * [`plan_start`]: what `start` will do ([`StartPlan`]: the donor and why,
-//!   the nodes' parts, the named steps), which `start --dry-run` prints.
-//!
-//! Running `start` and `stop` comes next (see issue 15).
+//!   the nodes' parts, the named steps), which `start --dry-run` prints;
+//! * [`start`] and [`stop`] ([`drill`]): the drill on MariaDB, every step
+//!   journaled, the snapshot made by [`snapshot`] (mariabackup streamed
+//!   from the donor to each DR host). The MySQL 8 CLONE path is to come.
 //!
 //! ```no_run
 //! use flashback::{RouterAddr, Settings};
@@ -32,6 +33,7 @@
 //! ```
 
 mod cluster;
+pub mod drill;
 mod error;
 pub mod journal;
 pub mod plan;
@@ -40,6 +42,7 @@ pub mod snapshot;
 pub mod verify;
 
 pub use cluster::Side;
+pub use drill::{StartDone, StopDone, start, stop};
 pub use error::FlashbackError;
 pub use journal::{Journal, JournalError, JournalState};
 pub use plan::{DonorChoice, StartPlan, plan_start};

@@ -96,6 +96,26 @@ fn shown(g: &GtidSet) -> String {
     }
 }
 
+/// Step names, shared by the plan, the journal and the output.
+pub const OPEN_JOURNAL: &str = "open the journal";
+/// Step 2.
+pub const DETACH: &str = "detach the DR cluster from production";
+/// Step 3.
+pub const STOP_RECEIVING: &str = "stop receiving from production";
+/// Step 4.
+pub const STOP_REPLICATION: &str = "apply what was received, stop DR replication";
+/// Step 5.
+pub const WAIT_DONOR: &str = "wait for the donor to reach the DR master's GTIDs";
+/// Step 6.
+pub const DISABLE_DONOR: &str = "disable the donor";
+/// Step 7.
+pub const READ_WRITE: &str = "open the DR cluster read-write";
+
+/// The name of the snapshot step for `server`.
+pub fn snapshot_step(server: &str) -> String {
+    format!("snapshot the donor for {server}")
+}
+
 /// One step of the plan.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlannedStep {
@@ -148,14 +168,24 @@ pub async fn plan_start(
     settings: &Settings,
     journal: &Journal,
 ) -> Result<(Report, Option<StartPlan>), FlashbackError> {
-    refuse_open_drill(journal)?;
     let hosts = remote::Connector::new(settings.config.connect.config.clone())
         .map_err(FlashbackError::Transports)?;
-    let (report, inspected) = inspect(settings, &hosts).await;
+    let (report, planned) = prepare_start(settings, journal, &hosts).await?;
+    Ok((report, planned.map(|(plan, _)| plan)))
+}
+
+/// [`plan_start`], keeping the clusters for `start` to go on with.
+pub(crate) async fn prepare_start(
+    settings: &Settings,
+    journal: &Journal,
+    hosts: &remote::Connector,
+) -> Result<(Report, Option<(StartPlan, Inspected)>), FlashbackError> {
+    refuse_open_drill(journal)?;
+    let (report, inspected) = inspect(settings, hosts).await;
     match inspected {
         Some(seen) if report.passed() => {
             let plan = build(settings, journal, &seen)?;
-            Ok((report, Some(plan)))
+            Ok((report, Some((plan, seen))))
         }
         _ => Ok((report, None)),
     }
@@ -240,6 +270,8 @@ fn nodes<'a>(
             data_dir: facts(d).map(|f| f.datadir.clone()).unwrap_or_default(),
             donor_port: d.port.to_string(),
             joiner_port: settings.config.snapshot_port.to_string(),
+            pid_file: String::new(),
+            server_argv: Vec::new(),
         })
         .collect()
 }
@@ -270,7 +302,7 @@ fn steps(
     };
     let mut steps = vec![
         step(
-            "open the journal",
+            OPEN_JOURNAL,
             "this host",
             &[&format!(
                 "write {} (drill id, step, the nodes above)",
@@ -278,35 +310,35 @@ fn steps(
             )],
         ),
         step(
-            "detach the DR cluster from production",
+            DETACH,
             &prod,
             &[
                 "dbscale dynamic remove datasource slave_dbscale_source",
                 "dbscale dynamic remove dataserver slave_dbscale_server",
             ],
         ),
+        step(STOP_RECEIVING, &dr, &["STOP SLAVE IO_THREAD"]),
         step(
-            "stop DR replication",
+            STOP_REPLICATION,
             &dr,
-            &["stop slave", "dbscale set global 'slave-dbscale-mode'=0"],
+            &[
+                "SHOW SLAVE STATUS until the SQL thread applied all it received (bounded)",
+                "STOP SLAVE",
+                "dbscale set global 'slave-dbscale-mode'=0",
+            ],
         ),
         step(
-            "wait for the DR master to apply what it received",
-            &dr,
-            &["SHOW SLAVE STATUS until the SQL thread has applied all it read (bounded)"],
-        ),
-        step(
-            "wait for the donor to reach the DR master's GTIDs",
+            WAIT_DONOR,
             &donor.address,
             &["compare its executed GTIDs with the DR master's until equal (bounded)"],
         ),
         step(
-            "disable the donor",
+            DISABLE_DONOR,
             &dr,
             &[&format!("dbscale disable dataserver {}", donor.server)],
         ),
         step(
-            "open the DR cluster read-write",
+            READ_WRITE,
             &dr,
             &["dbscale set global \"enable-read-only\" = 0"],
         ),
@@ -335,7 +367,7 @@ fn steps(
             ],
         };
         steps.push(PlannedStep {
-            name: format!("snapshot the donor for {}", n.server_name),
+            name: snapshot_step(&n.server_name),
             at: n.host.clone(),
             actions,
         });

@@ -53,23 +53,34 @@ impl Instance {
     }
 
     /// Writes its option file, starts it, waits until it answers.
-    pub(super) async fn start(
+    pub(crate) async fn start(
         r: &Receiver,
         credential: &Credential,
         bounds: Bounds,
     ) -> Result<Instance, SnapshotError> {
         let me = Instance::attach(r, credential);
         me.write_config(bounds).await?;
-        // A session of its own, so it outlives this command's process
-        // group; the launcher's pid tells a server that died at once.
-        let script = r#"u=; [ "$(id -u)" = 0 ] && u=--user=root
-exec setsid -f sh -c 'echo $$ > "$3"; exec "$0" --defaults-file="$1" $4' "$4" "$1" "$2" "$3" "$u" </dev/null >>"$2" 2>&1"#;
-        let cnf = me.file("my.cnf");
-        let err = me.file("mysqld.err");
-        let launched = me.file("launch.pid");
-        let cmd = Command::new("sh").args(["-c", script, "sh", &cnf, &err, &launched, &r.program]);
-        me.run(&cmd, bounds.small, "starting the snapshot's server")
-            .await?;
+        let script =
+            r#"u=; [ "$(id -u)" = 0 ] && u=--user=root; exec "$0" --defaults-file="$1" $u"#;
+        let argv = [
+            "sh".to_owned(),
+            "-c".to_owned(),
+            script.to_owned(),
+            r.program.clone(),
+            me.file("my.cnf"),
+        ];
+        launch(
+            &*me.transport,
+            &argv,
+            &me.file("mysqld.err"),
+            &me.file("launch.pid"),
+            bounds.small,
+        )
+        .await
+        .map_err(|source| SnapshotError::Host {
+            receiver: me.receiver.clone(),
+            source,
+        })?;
         me.wait_answer(bounds).await?;
         Ok(me)
     }
@@ -131,52 +142,22 @@ exec setsid -f sh -c 'echo $$ > "$3"; exec "$0" --defaults-file="$1" $4' "$4" "$
     }
 
     async fn wait_answer(&self, bounds: Bounds) -> Result<(), SnapshotError> {
-        let deadline = Instant::now() + bounds.start;
-        loop {
-            match self
-                .connect(bounds.connect.min(Duration::from_secs(5)))
-                .await
-            {
-                Ok(c) => {
-                    let _ = c.close().await;
-                    return Ok(());
-                }
-                Err(_) if Instant::now() < deadline && self.alive(bounds).await => {
-                    tokio::time::sleep(POLL).await;
-                }
-                Err(_) => {
-                    return Err(SnapshotError::NoAnswer {
-                        receiver: self.receiver.clone(),
-                        address: self.address(),
-                        waited: bounds.start,
-                        log_tail: self.log_tail(bounds).await,
-                    });
-                }
-            }
-        }
-    }
-
-    /// Whether the server process started for it still runs.
-    async fn alive(&self, bounds: Bounds) -> bool {
-        let cmd = Command::new("sh").args([
-            "-c",
-            r#"kill -0 "$(cat "$1")" 2>/dev/null"#,
-            "sh",
-            &self.file("launch.pid"),
-        ]);
-        // A transport hiccup is not a death: keep waiting.
-        self.transport
-            .exec(&cmd, bounds.small)
+        let endpoint = Endpoint::new(
+            &self.host,
+            self.port,
+            &self.credential.user,
+            self.credential.password.expose(),
+        );
+        let launched = self.file("launch.pid");
+        let log = self.file("mysqld.err");
+        wait_answer(&*self.transport, &endpoint, &launched, &log, bounds)
             .await
-            .map_or(true, |out| out.success())
-    }
-
-    async fn log_tail(&self, bounds: Bounds) -> String {
-        let cmd = Command::new("tail").args(["-n", "5", &self.file("mysqld.err")]);
-        match self.transport.exec(&cmd, bounds.small).await {
-            Ok(out) => out.stdout_str().trim().replace('\n', " | "),
-            Err(e) => format!("(unreadable: {e})"),
-        }
+            .map_err(|log_tail| SnapshotError::NoAnswer {
+                receiver: self.receiver.clone(),
+                address: self.address(),
+                waited: bounds.start,
+                log_tail,
+            })
     }
 
     /// Its executed GTIDs.
@@ -258,4 +239,75 @@ async fn current_pos(c: &mut Client) -> Result<String, String> {
         .and_then(|r| r.column("g").flatten())
         .map(str::to_owned)
         .ok_or_else(|| format!("{}: no @@gtid_current_pos", c.address()))
+}
+
+/// Starts `argv` on the host in a session of its own (it outlives this
+/// command's process group, and this run), its output appended to `log`;
+/// the launcher's pid goes to `launch_pid`, so [`wait_answer`] notices a
+/// server that dies at once.
+pub(crate) async fn launch(
+    t: &dyn Transport,
+    argv: &[String],
+    log: &str,
+    launch_pid: &str,
+    timeout: Duration,
+) -> Result<(), xtrabackup::Error> {
+    // The sbin directories: a non-interactive login's PATH may lack them.
+    let script = r#"pid=$1; log=$2; shift 2
+PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"; export PATH
+exec setsid -f sh -c 'echo $$ > "$0"; exec "$@"' "$pid" "$@" </dev/null >>"$log" 2>&1"#;
+    let mut args = vec!["-c".to_owned(), script.to_owned(), "sh".to_owned()];
+    args.push(launch_pid.to_owned());
+    args.push(log.to_owned());
+    args.extend(argv.iter().cloned());
+    let step = format!("starting {}", argv.first().map_or("", String::as_str));
+    xtrabackup::ops::run(t, &Command::new("sh").args(args), timeout, &step)
+        .await
+        .map(drop)
+}
+
+/// Waits until `endpoint` answers a login, at most `bounds.start`, while
+/// the process whose pid is in `launch_pid` lives; on failure, the last
+/// lines of `log`.
+pub(crate) async fn wait_answer(
+    t: &dyn Transport,
+    endpoint: &Endpoint,
+    launch_pid: &str,
+    log: &str,
+    bounds: Bounds,
+) -> Result<(), String> {
+    let deadline = Instant::now() + bounds.start;
+    loop {
+        match Client::connect(endpoint, bounds.connect.min(Duration::from_secs(5))).await {
+            Ok(c) => {
+                let _ = c.close().await;
+                return Ok(());
+            }
+            Err(_) if Instant::now() < deadline && alive(t, launch_pid, bounds).await => {
+                tokio::time::sleep(POLL).await;
+            }
+            Err(e) => {
+                let cmd = Command::new("tail").args(["-n", "5", log]);
+                let tail = match t.exec(&cmd, bounds.small).await {
+                    Ok(out) => out.stdout_str().trim().replace('\n', " | "),
+                    Err(te) => format!("(unreadable: {te})"),
+                };
+                return Err(format!("{e}; {log} ends: {tail}"));
+            }
+        }
+    }
+}
+
+/// Whether the process whose pid is in `launch_pid` still runs (a
+/// transport hiccup counts as alive: keep waiting).
+async fn alive(t: &dyn Transport, launch_pid: &str, bounds: Bounds) -> bool {
+    let cmd = Command::new("sh").args([
+        "-c",
+        r#"kill -0 "$(cat "$1")" 2>/dev/null"#,
+        "sh",
+        launch_pid,
+    ]);
+    t.exec(&cmd, bounds.small)
+        .await
+        .map_or(true, |out| out.success())
 }

@@ -6,10 +6,10 @@
 //! donor's (seed 002's `judge_clone_finished`).
 //!
 //! The steps, each a function of its own: [`take`] = `make_dir`,
-//! `stream_backup`, `prepare`, then [`Instance::start`] and
+//! `stream_backup`, `prepare`, then `Instance::start` and
 //! [`Instance::check`]; [`Instance::shutdown`] ends the temporary instance.
 
-mod instance;
+pub(crate) mod instance;
 
 pub use instance::Instance;
 

@@ -42,6 +42,7 @@ pub async fn verify(settings: &Settings) -> Result<Report, FlashbackError> {
 
 /// What the checks saw, for the verbs that go on from there.
 pub(crate) struct Inspected {
+    pub production: Cluster,
     pub dr: Cluster,
     /// The DR servers that answered.
     pub dr_facts: Vec<ServerFacts>,
@@ -116,7 +117,11 @@ async fn check_clusters(
                 )
             }),
     );
-    Inspected { dr, dr_facts }
+    Inspected {
+        production,
+        dr,
+        dr_facts,
+    }
 }
 
 fn gtid_check(source: Option<&ServerFacts>, dr: &[ServerFacts], dr_servers: usize) -> Check {

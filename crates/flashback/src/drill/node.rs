@@ -1,0 +1,202 @@
+//! One DR data node: its SQL, what `start` records about its server, and
+//! the restore `stop` runs on it (the seed's `recovery_node`, without its
+//! sleeps and shell pipelines).
+
+use super::{StepFailure, poll};
+use crate::journal::Node;
+use crate::snapshot::{Bounds, Instance, instance};
+use remote::{Command, Transport};
+use router::{Client, Endpoint};
+use std::sync::Arc;
+use std::time::Duration;
+use topology::Credential;
+
+/// How far a node's restore got (what its snapshot directory shows).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Restore {
+    /// The snapshot is still beside the node's data.
+    NotSwapped,
+    /// The snapshot is the node's data; the server may still need a start
+    /// and its replication settings.
+    Swapped,
+    /// Finished (the snapshot directory is gone).
+    Done,
+}
+
+/// A DR node with its login and host.
+pub(crate) struct DrNode<'a> {
+    pub node: &'a Node,
+    pub credential: Credential,
+    pub transport: Arc<dyn Transport>,
+}
+
+impl DrNode<'_> {
+    fn endpoint(&self) -> Endpoint {
+        Endpoint::new(
+            &self.node.host,
+            self.node.port.parse().unwrap_or(0),
+            &self.credential.user,
+            self.credential.password.expose(),
+        )
+    }
+
+    /// `host:port`.
+    pub fn address(&self) -> String {
+        format!("{}:{}", self.node.host, self.node.port)
+    }
+
+    pub async fn client(&self, timeout: Duration) -> Result<Client, StepFailure> {
+        Ok(Client::connect(&self.endpoint(), timeout).await?)
+    }
+
+    /// Its executed GTIDs.
+    pub async fn gtid(&self, timeout: Duration) -> Result<String, StepFailure> {
+        let mut c = self.client(timeout).await?;
+        let rows = c.query("SELECT @@gtid_current_pos AS g").await?;
+        Ok(rows
+            .first()
+            .and_then(|r| r.column("g").flatten())
+            .unwrap_or_default()
+            .to_owned())
+    }
+
+    /// Its server's pid file and command line (`stop` restarts it so).
+    pub async fn server_start(
+        &self,
+        timeout: Duration,
+    ) -> Result<(String, Vec<String>), StepFailure> {
+        let mut c = self.client(timeout).await?;
+        let rows = c.query("SELECT @@pid_file AS p").await?;
+        let pid_file = rows
+            .first()
+            .and_then(|r| r.column("p").flatten())
+            .unwrap_or_default()
+            .to_owned();
+        let cmd = Command::new("sh").args([
+            "-c",
+            r#"tr '\0' '\n' < "/proc/$(cat "$1")/cmdline""#,
+            "sh",
+            &pid_file,
+        ]);
+        let step = format!("reading the server's command line via {pid_file}");
+        let out = xtrabackup::ops::run(&*self.transport, &cmd, timeout, &step).await?;
+        let argv: Vec<String> = out.stdout_str().lines().map(str::to_owned).collect();
+        if argv.is_empty() {
+            return Err(StepFailure::Refused(format!("{step}: empty")));
+        }
+        Ok((pid_file, argv))
+    }
+
+    /// How far its restore from the snapshot in `dir` got.
+    pub async fn progress(&self, dir: &str, bounds: Bounds) -> Result<Restore, StepFailure> {
+        let script = r#"if [ ! -d "$1" ]; then echo done; elif [ -d "$1/data" ]; then echo snapshot; else echo swapped; fi"#;
+        let cmd = Command::new("sh").args(["-c", script, "sh", dir]);
+        let step = format!("looking at the snapshot directory {dir}");
+        let out = xtrabackup::ops::run(&*self.transport, &cmd, bounds.small, &step).await?;
+        Ok(match out.stdout_str().trim() {
+            "done" => Restore::Done,
+            "swapped" => Restore::Swapped,
+            _ => Restore::NotSwapped,
+        })
+    }
+
+    /// Replaces its data by the snapshot `instance` holds, from where an
+    /// earlier run left it: both servers stopped cleanly, its data
+    /// directory kept as `<datadir>.flashback_bak` (its replication
+    /// settings, `master.info`, carried over), the server started as before
+    /// (replication held), its binlog state set to `gtid` so its replicas
+    /// resume there; a replica (`resume`) then replicates again; the
+    /// snapshot directory removed last.
+    pub async fn restore(
+        &self,
+        instance: &Instance,
+        gtid: &str,
+        resume: bool,
+        bounds: Bounds,
+    ) -> Result<(), StepFailure> {
+        match self.progress(&instance.dir, bounds).await? {
+            Restore::Done => return Ok(()),
+            Restore::NotSwapped => {
+                instance.shutdown(bounds).await?;
+                self.shutdown(bounds).await?;
+                self.swap(&instance.dir, bounds).await?;
+            }
+            Restore::Swapped => {}
+        }
+        if self.client(bounds.connect).await.is_err() {
+            self.start(&instance.dir, bounds).await?;
+        }
+        let mut c = self.client(bounds.connect).await?;
+        let mut statements = vec!["RESET MASTER".to_owned()];
+        if !gtid.is_empty() {
+            statements.push(format!(
+                "SET GLOBAL gtid_binlog_state = '{}'",
+                gtid.replace('\'', "")
+            ));
+        }
+        statements.push("RESET SLAVE".to_owned());
+        statements.push("CHANGE MASTER TO MASTER_USE_GTID = slave_pos".to_owned());
+        if resume {
+            statements.push("START SLAVE".to_owned());
+        }
+        for s in &statements {
+            c.execute(s).await?;
+        }
+        let rm = Command::new("rm").args(["-rf", "--", &instance.dir]);
+        xtrabackup::ops::run(
+            &*self.transport,
+            &rm,
+            bounds.small,
+            "removing the snapshot directory",
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn shutdown(&self, bounds: Bounds) -> Result<(), StepFailure> {
+        if let Ok(mut c) = self.client(bounds.connect).await {
+            // The connection ends with the server.
+            let _ = c.execute("SHUTDOWN").await;
+        }
+        let gone = Command::new("sh").args(["-c", r#"! test -e "$1""#, "sh", &self.node.pid_file]);
+        let what = format!(
+            "{} to shut down ({} gone)",
+            self.address(),
+            self.node.pid_file
+        );
+        poll(&what, bounds.start, async || {
+            Ok(match self.transport.exec(&gone, bounds.small).await {
+                Ok(out) if out.success() => Ok(()),
+                Ok(_) => Err("the pid file is still there".to_owned()),
+                Err(e) => Err(e.to_string()),
+            })
+        })
+        .await
+    }
+
+    async fn swap(&self, dir: &str, bounds: Bounds) -> Result<(), StepFailure> {
+        let data = self.node.data_dir.trim_end_matches('/');
+        let script = r#"set -e
+d=$1; s=$2
+rm -rf -- "$d.flashback_bak"
+mv -- "$d" "$d.flashback_bak"
+mv -- "$s/data" "$d"
+for f in master.info multi-master.info; do
+  if [ -e "$d.flashback_bak/$f" ]; then cp -p -- "$d.flashback_bak/$f" "$d/$f"; fi
+done"#;
+        let cmd = Command::new("sh").args(["-c", script, "sh", data, dir]);
+        let step = format!("putting the snapshot in place of {data}");
+        xtrabackup::ops::run(&*self.transport, &cmd, bounds.small, &step).await?;
+        Ok(())
+    }
+
+    async fn start(&self, dir: &str, bounds: Bounds) -> Result<(), StepFailure> {
+        let mut argv = self.node.server_argv.clone();
+        argv.push("--skip-slave-start".to_owned());
+        let (pid, log) = (format!("{dir}/node.launch.pid"), format!("{dir}/node.out"));
+        instance::launch(&*self.transport, &argv, &log, &pid, bounds.small).await?;
+        instance::wait_answer(&*self.transport, &self.endpoint(), &pid, &log, bounds)
+            .await
+            .map_err(|e| StepFailure::Refused(format!("{} did not come back: {e}", self.address())))
+    }
+}

@@ -1,0 +1,260 @@
+//! `stop`: the drill's writes thrown away (seed 002's `Do_stop`): the DR
+//! cluster read-only, every snapshot checked, each receiving node's data
+//! replaced by its snapshot (the DR master first), the donor enabled, the
+//! DR cluster attached to production again and replicating; then the
+//! journal closed. Each step is journaled.
+
+use super::node::{DrNode, Restore};
+use super::start::{dr_node, receiver};
+use super::{Session, StepFailure, attach, poll};
+use crate::cluster::{Cluster, Side};
+use crate::journal::{Journal, JournalState, Role};
+use crate::snapshot::Instance;
+use crate::{FlashbackError, Settings};
+use remote::Connector;
+use router::Endpoint;
+use std::time::Duration;
+
+/// Stop's steps.
+pub const READ_ONLY: &str = "close the DR cluster to writes";
+/// Checking that every snapshot holds the donor's GTIDs.
+pub const CHECK_SNAPSHOTS: &str = "check the snapshots";
+/// Enabling the donor (and every DR dataserver, as the seed).
+pub const ENABLE: &str = "enable the donor";
+/// Attaching the DR cluster to production again.
+pub const ATTACH: &str = "attach the DR cluster to production";
+/// Waiting for DR replication.
+pub const REPLICATING: &str = "wait for DR replication to run";
+
+/// The name of the restore step of `server`.
+pub fn restore_step(server: &str) -> String {
+    format!("restore {server} from its snapshot")
+}
+
+/// The steps `stop` takes for the drill `entry` records (`stop --dry-run`).
+pub fn stop_plan(entry: &crate::journal::Entry) -> Vec<String> {
+    let mut steps = vec![READ_ONLY.to_owned()];
+    if entry.step >= 7 {
+        steps.push(CHECK_SNAPSHOTS.to_owned());
+        let mut nodes: Vec<_> = entry
+            .nodes
+            .iter()
+            .filter(|n| n.role != Role::Donor)
+            .collect();
+        nodes.sort_by_key(|n| n.role != Role::Primary);
+        steps.extend(nodes.iter().map(|n| restore_step(&n.server_name)));
+    }
+    steps.extend([ENABLE, ATTACH, REPLICATING].map(str::to_owned));
+    steps
+}
+
+/// What a finished `stop` did.
+#[derive(Debug, Clone)]
+pub struct StopDone {
+    /// The drill that was closed.
+    pub drill_id: String,
+    /// The DR servers whose data was replaced by the snapshot.
+    pub restored: Vec<String>,
+}
+
+/// Closes the open drill; `Ok(None)` when none is open.
+pub async fn stop(
+    settings: &Settings,
+    journal: &Journal,
+    say: &(dyn Fn(&str) + Sync),
+) -> Result<Option<StopDone>, FlashbackError> {
+    let entry = match journal.read()? {
+        JournalState::Closed => return Ok(None),
+        JournalState::SeedTool(_) => {
+            return Err(FlashbackError::SeedDrill {
+                journal: journal.path().to_owned(),
+            });
+        }
+        JournalState::Open(entry) => entry,
+    };
+    let hosts = Connector::new(settings.config.connect.config.clone())
+        .map_err(FlashbackError::Transports)?;
+    // Start's step 7 opened the DR cluster: from there on, writes may have
+    // reached it and only the snapshots can take them back.
+    let opened = entry.step >= 7;
+    let mut s = Session::new(settings, journal, entry, say);
+    let (mut production, mut dr) = clusters(&s, &hosts).await?;
+
+    if !s.entry.closing {
+        s.begin(READ_ONLY)?;
+        dr.client
+            .execute("dbscale set global \"enable-read-only\" = 1")
+            .await
+            .map_err(|e| s.fail(&dr.address, e))?;
+        s.entry.closing = true;
+        s.done()?;
+    }
+    let restored = if opened {
+        restore_all(&mut s, &hosts, &dr).await?
+    } else {
+        Vec::new()
+    };
+    enable_all(&mut s, &mut dr).await?;
+    s.begin(ATTACH)?;
+    let datasource = s
+        .entry
+        .attached_to
+        .clone()
+        .unwrap_or_else(|| "normal_0".to_owned());
+    attach::attach(s.settings, &mut production.client, &datasource)
+        .await
+        .map_err(|e| s.fail(&production.address, e))?;
+    dr.client
+        .execute("START SLAVE")
+        .await
+        .map_err(|e| s.fail(&dr.address, e))?;
+    s.done()?;
+    wait_replicating(&mut s, &mut dr).await?;
+    let drill_id = s.entry.drill_id.clone();
+    journal.close()?;
+    Ok(Some(StopDone { drill_id, restored }))
+}
+
+async fn clusters(
+    s: &Session<'_>,
+    hosts: &Connector,
+) -> Result<(Cluster, Cluster), FlashbackError> {
+    let settings = s.settings;
+    let timeouts = (settings.connect_timeout, settings.command_timeout);
+    let open = async |side: Side| {
+        let (addr, section) = match side {
+            Side::Production => (&settings.production, &settings.config.source),
+            Side::Dr => (&settings.dr, &settings.config.target),
+        };
+        let endpoint = Endpoint::new(
+            &addr.host,
+            addr.port,
+            &section.mysql_user,
+            section.mysql_password.as_str(),
+        );
+        Cluster::open(side, &endpoint, &section.sys, hosts, timeouts)
+            .await
+            .map_err(|f| s.fail(&addr.to_string(), f))
+    };
+    Ok((open(Side::Production).await?, open(Side::Dr).await?))
+}
+
+/// Every receiving node's snapshot checked, then each restored, the DR
+/// master first (its replicas resume from it).
+async fn restore_all(
+    s: &mut Session<'_>,
+    hosts: &Connector,
+    dr: &Cluster,
+) -> Result<Vec<String>, FlashbackError> {
+    let mut nodes = s.entry.nodes.clone();
+    nodes.retain(|n| n.role != Role::Donor);
+    nodes.sort_by_key(|n| n.role != Role::Primary);
+    let gtid = s.entry.donor_gtid.clone().unwrap_or_default();
+    s.begin(CHECK_SNAPSHOTS)?;
+    let mut ready = Vec::new();
+    for node in &nodes {
+        let dr_node = dr_node(dr, hosts, node).map_err(|e| s.fail(&node.host, e))?;
+        let r = receiver(s, hosts, dr, node)
+            .await
+            .map_err(|e| s.fail(&node.host, e))?;
+        let instance = checked(s, &dr_node, &r, &gtid)
+            .await
+            .map_err(|e| s.fail(&format!("{}:{}", r.host, r.port), e))?;
+        ready.push((dr_node, instance));
+    }
+    s.done()?;
+    let mut restored = Vec::new();
+    for (dr_node, instance) in &ready {
+        restore_one(s, dr_node, instance, &gtid).await?;
+        restored.push(dr_node.node.server_name.clone());
+    }
+    Ok(restored)
+}
+
+/// `node`'s snapshot instance, its GTIDs checked against the donor's
+/// (seed 002's `judge_clone_finished`): started again if it is down (a
+/// host reboot); not checked once the node's restore swapped it in.
+async fn checked(
+    s: &Session<'_>,
+    node: &DrNode<'_>,
+    r: &crate::snapshot::Receiver,
+    gtid: &str,
+) -> Result<Instance, StepFailure> {
+    let bounds = s.bounds();
+    let instance = Instance::attach(r, &node.credential);
+    if node.progress(&r.dir, bounds).await? != Restore::NotSwapped {
+        return Ok(instance);
+    }
+    let instance = match instance.gtid(bounds).await {
+        Ok(_) => instance,
+        Err(_) => Instance::start(r, &node.credential, bounds).await?,
+    };
+    let theirs = instance.gtid(bounds).await?;
+    if theirs == gtid {
+        Ok(instance)
+    } else {
+        Err(StepFailure::Refused(format!(
+            "its snapshot on {} is at {theirs:?}, the donor was at {gtid:?}",
+            instance.address()
+        )))
+    }
+}
+
+async fn restore_one(
+    s: &mut Session<'_>,
+    node: &DrNode<'_>,
+    instance: &Instance,
+    gtid: &str,
+) -> Result<(), FlashbackError> {
+    s.begin(&restore_step(&node.node.server_name))?;
+    let resume = node.node.role != Role::Primary;
+    node.restore(instance, gtid, resume, s.bounds())
+        .await
+        .map_err(|e| s.fail(&node.address(), e))?;
+    s.done()
+}
+
+/// Every DR dataserver enabled, as the seed does (the donor was the
+/// disabled one).
+async fn enable_all(s: &mut Session<'_>, dr: &mut Cluster) -> Result<(), FlashbackError> {
+    s.begin(ENABLE)?;
+    let names: Vec<String> = dr.servers().map(|d| d.name.to_string()).collect();
+    for name in names {
+        dr.client
+            .execute(&format!("dbscale enable dataserver {name}"))
+            .await
+            .map_err(|e| s.fail(&dr.address, e))?;
+    }
+    s.done()
+}
+
+async fn wait_replicating(s: &mut Session<'_>, dr: &mut Cluster) -> Result<(), FlashbackError> {
+    s.begin(REPLICATING)?;
+    let client = &mut dr.client;
+    let running = poll(
+        "DR replication from production to run",
+        Duration::from_secs(120),
+        async || {
+            let rows = client.query("SHOW SLAVE STATUS").await?;
+            let row = rows.first();
+            let col = |c: &str| {
+                row.and_then(|r| r.column(c).flatten())
+                    .unwrap_or_default()
+                    .to_owned()
+            };
+            let (io, sql) = (col("Slave_IO_Running"), col("Slave_SQL_Running"));
+            Ok(if io == "Yes" && sql == "Yes" {
+                Ok(())
+            } else {
+                Err(format!(
+                    "IO {io}, SQL {sql} {}{}",
+                    col("Last_IO_Error"),
+                    col("Last_SQL_Error")
+                ))
+            })
+        },
+    )
+    .await;
+    running.map_err(|e| s.fail(&dr.address, e))?;
+    s.done()
+}
