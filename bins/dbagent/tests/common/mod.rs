@@ -200,6 +200,27 @@ pub fn shared_file(data: &[u8]) -> SharedFile {
     SharedFile { path }
 }
 
+/// A directory every user can write to (sticky, like /tmp), removed with
+/// what is in it on drop.
+pub struct SharedDir {
+    pub path: PathBuf,
+}
+
+impl Drop for SharedDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
+
+pub fn shared_dir() -> SharedDir {
+    use std::os::unix::fs::PermissionsExt as _;
+    let path =
+        std::env::temp_dir().join(format!("dbr-conformance-{}", remote::CommandId::random()));
+    std::fs::create_dir(&path).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    SharedDir { path }
+}
+
 /// A `dbagent` process started by a test, killed on drop.
 pub struct AgentProc {
     child: Option<Child>,
