@@ -111,14 +111,26 @@ async fn warm_channels() {
             }
         })
     };
-    let started = Instant::now();
+    // Three at a time, shown by a barrier rather than a stopwatch: each
+    // command leaves a mark in a shared directory and waits until three
+    // are there. Three ran side by side or the first three would wait
+    // until their timeout failed them; the sampler says never more.
+    let marks = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(
+        marks.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o1777),
+    )
+    .unwrap();
     let jobs = (0..6).map(|i| {
         let t = t.clone();
+        let cmd = Command::shell(format!(
+            "touch \"$D/m{i}\"\n\
+             until set -- \"$D\"/m*; [ $# -ge 3 ]; do sleep 0.05; done\n\
+             echo {i}"
+        ))
+        .env("D", marks.path().to_string_lossy());
         async move {
-            let out = t
-                .exec(&Command::shell(format!("sleep 0.4; echo {i}")), T)
-                .await
-                .unwrap();
+            let out = t.exec(&cmd, T).await.unwrap();
             assert_eq!(out.stdout_str(), format!("{i}\n"));
         }
     });
@@ -127,14 +139,21 @@ async fn warm_channels() {
     sampler.join().unwrap();
     let most = most.load(Ordering::Relaxed);
     assert!((1..=3).contains(&most), "{most} ssh sessions at once");
-    // Six 0.4 s commands, three at a time: two rounds, not six.
-    assert!(started.elapsed() < Duration::from_secs(10));
     drop(t);
 
     // warm_channels = 0: no channel is left open after a command.
     let t = ssh(&sb, &state, 8, 0);
     echo(&t, "cold").await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The command's own channel ends with it (its ssh client exits soon
+    // after, however loaded the machine); a warm one would stay.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !our_ssh_children().1.is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "an ssh channel stayed open: {:?}",
+            our_ssh_children()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     assert_eq!(t.warm_channels_ready().await, 0);
-    assert!(our_ssh_children().1.is_empty(), "{:?}", our_ssh_children());
 }
