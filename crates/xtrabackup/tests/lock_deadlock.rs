@@ -18,6 +18,9 @@ use xtrabackup::{
     retry_on_lock_deadlock,
 };
 
+/// How long one mariabackup run may take.
+const RUN_LIMIT: Duration = Duration::from_secs(120);
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_blocked_backup_stage_is_killed_and_retried() {
     let Some(sb) = Sandbox::get() else { return };
@@ -82,7 +85,7 @@ async fn a_blocked_backup_stage_is_killed_and_retried() {
                 b.execute("UNLOCK TABLES").await.unwrap();
                 b.close().await.unwrap();
             }
-            let r = ops::run_backup(&host, &opts, Sink::File(&stream), Duration::from_secs(120)).await;
+            let r = ops::run_backup(&host, &opts, Sink::File(&stream), RUN_LIMIT).await;
             if let Err(e) = &r {
                 failures.lock().unwrap().push(e.to_string());
                 assert!(
@@ -110,7 +113,7 @@ async fn a_blocked_backup_stage_is_killed_and_retried() {
             .unwrap();
         let started = std::time::Instant::now();
         let r = retry_on_lock_deadlock(&mut detector, 1, async |_| {
-            ops::run_backup(&host, &opts, Sink::File(&stream), Duration::from_secs(120)).await
+            ops::run_backup(&host, &opts, Sink::File(&stream), RUN_LIMIT).await
         })
         .await;
         blocker.execute("UNLOCK TABLES").await.unwrap();
@@ -126,7 +129,15 @@ async fn a_blocked_backup_stage_is_killed_and_retried() {
             }
             other => panic!("expected the dead-lock error, got {other:?}"),
         }
-        assert!(started.elapsed() < Duration::from_secs(30));
+        // Given up by the detector (the error above names its dead-lock),
+        // not ended by the run's own 120 s limit: on a loaded machine
+        // mariabackup may take a while to reach its BACKUP STAGE, so no
+        // tighter bound.
+        assert!(
+            started.elapsed() < RUN_LIMIT,
+            "{:?}",
+            started.elapsed()
+        );
     })
     .await;
 
