@@ -412,6 +412,54 @@ async fn stop_datetime_between_backups_recovers_rows_before_that_second() {
     }
 }
 
+/// Issue 18: one transaction inserting 100,000 rows of ~400 bytes (a ~40
+/// MB event group, well over the default 16 MiB packet limit of server and
+/// client) between two backups; a point-in-time recovery to a second after
+/// it replays it whole (it failed with "server has gone away").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transaction_bigger_than_the_default_packet_limit_is_replayed() {
+    let Some(sb) = Sandbox::get() else { return };
+    let (_serial, env, wl) = setup(&sb, "bigtx").await;
+    env.backup(&[]).await;
+    let start = &wl.starts[0];
+    let mut c = common::workload::connect(&sb, &start.master).await;
+    let db = &wl.db;
+    c.execute(&format!(
+        "CREATE TABLE {db}.big (id INT PRIMARY KEY, pad VARCHAR(400)) ENGINE=InnoDB"
+    ))
+    .await
+    .unwrap();
+    c.execute(&format!(
+        "INSERT INTO {db}.big SELECT seq, REPEAT(MD5(seq), 12) FROM {db}.seq_1_to_100000"
+    ))
+    .await
+    .unwrap();
+    // The stop time: the first whole second after the commit.
+    let time = wl
+        .eval("DATE_FORMAT(NOW() + INTERVAL 1 SECOND, '%Y-%m-%d %H:%i:%s')")
+        .await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while wl.eval(&format!("NOW() > '{time}'")).await != "1" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the clock did not pass {time}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let _ = c.close().await;
+    env.backup(&[]).await;
+
+    let to = To::Time(time);
+    let conf = env.recovery_conf("RECOVERY_SSH_CONF", &to);
+    let out = env.dbrecover(&conf, &[], &[]).await;
+    out.assert_recovered();
+    let rows = format!(
+        "datasource {}: table {db}.big: 100000 rows",
+        start.master.datasource
+    );
+    assert!(out.stdout.contains(&rows), "no {rows:?} in\n{out}");
+}
+
 /// The smallest binlog file name in a server directory of a backup.
 fn first_binlog(dir: &std::path::Path) -> String {
     std::fs::read_dir(dir)

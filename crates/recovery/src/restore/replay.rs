@@ -3,6 +3,7 @@
 //! the binlogs staged as relay logs ([`super::relay`]) when that is exact,
 //! else by `mariadb-binlog` piped into the client.
 
+use super::server::MAX_PACKET;
 use super::{Restore, relay};
 use crate::error::RecoveryError;
 use crate::gtid_state::{self, ServerFlavor, Tracking};
@@ -131,8 +132,14 @@ impl Restore<'_> {
         )
         .await?;
         let replayed = match relay {
-            Some(r) => self.replay_by_sql_thread(ds, apply, socket, r).await?,
-            None => self.replay(ds, apply, socket).await?,
+            Some(r) => self.replay_by_sql_thread(ds, apply, socket, r).await,
+            None => self.replay(ds, apply, socket).await,
+        };
+        let replayed = match replayed {
+            Ok(n) => n,
+            // The server's own words (a packet too big, a duplicate key,
+            // ...) are in its error log, not in the client's "gone away".
+            Err(e) => return Err(self.with_server_log(ds, e).await),
         };
         let step = "reading the recovered GTID state";
         let text = self
@@ -175,7 +182,7 @@ impl Restore<'_> {
         }
         let reader = binlog_command(self.plan, self.store_dir, apply, Reading::Replay);
         let script = format!(
-            "set -o pipefail; {reader} | {client} --no-defaults --socket={socket} --binary-mode",
+            "set -o pipefail; {reader} | {client} --no-defaults --socket={socket} --binary-mode --max-allowed-packet={MAX_PACKET}",
             client = quote(&self.client),
             socket = quote(socket),
         );

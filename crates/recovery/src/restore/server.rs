@@ -11,6 +11,12 @@ use std::time::{Duration, Instant};
 /// Longest Unix socket path a server accepts (`sun_path` is 108 bytes).
 const MAX_SOCKET_PATH: usize = 107;
 
+/// The largest packet (and so the largest event group) the temporary
+/// server and the replay client accept: MariaDB's and MySQL's maximum. One
+/// transaction of a million rows is one event group of that size in the
+/// binlog, and must still replay.
+pub(super) const MAX_PACKET: &str = "1G";
+
 /// The temporary server's socket: in its restore directory, or, when that
 /// path is too long for a Unix socket (deep work-dirs), under `/tmp` named
 /// by its port (unique on the host while it runs).
@@ -86,7 +92,8 @@ impl Restore<'_> {
              --bind-address=127.0.0.1 --pid-file={base}/mysqld.pid --log-error={base}/mysqld.err \
              --skip-grant-tables --skip-slave-start --innodb-buffer-pool-size=128M \
              {log_bin} --server-id={port} --innodb-flush-log-at-trx-commit=2 \
-             --innodb-flush-method=fsync --innodb-read-ahead-threshold=0 {extra}",
+             --innodb-flush-method=fsync --innodb-read-ahead-threshold=0 \
+             --max-allowed-packet={MAX_PACKET} --slave-max-allowed-packet={MAX_PACKET} {extra}",
             prog = quote(&self.server.program),
             basedir = self.server.options(),
             data = quote(data),
@@ -132,28 +139,41 @@ impl Restore<'_> {
             let exited = server.exit.is_finished();
             if exited || Instant::now() > deadline {
                 let _ = self.job.kill(&server.id).await;
-                let log = self
-                    .sh(
-                        ds,
-                        "reading the server log",
-                        Command::shell(format!(
-                            "tail -n 5 {}",
-                            quote(&format!("{base}/mysqld.err"))
-                        )),
-                    )
-                    .await
-                    .unwrap_or_default();
                 let why = if exited {
                     "it exited"
                 } else {
                     "not answering after 120 s"
                 };
-                return Err(self.err(
-                    ds,
-                    "starting the temporary server",
-                    format!("{why}; {base}/mysqld.err ends: {log}"),
-                ));
+                let e = self.err(ds, "starting the temporary server", why);
+                return Err(self.with_server_log(ds, e).await);
             }
+        }
+    }
+
+    /// `e` with the last lines of the datasource's temporary server log
+    /// (`<restore dir>/mysqld.err`) added to its detail.
+    pub(super) async fn with_server_log(&self, ds: &str, e: RecoveryError) -> RecoveryError {
+        let log = format!("{}/mysqld.err", self.plan.restore_dir(ds));
+        let tail = self
+            .sh(
+                ds,
+                "reading the server log",
+                Command::shell(format!("tail -n 5 {}", quote(&log))),
+            )
+            .await
+            .unwrap_or_default();
+        let tail = tail.trim().replace('\n', " / ");
+        match e {
+            RecoveryError::Datasource {
+                datasource,
+                step,
+                detail,
+            } if !tail.is_empty() => RecoveryError::Datasource {
+                datasource,
+                step,
+                detail: format!("{detail}; {log} ends: {tail}"),
+            },
+            other => other,
         }
     }
 
