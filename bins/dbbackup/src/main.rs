@@ -37,7 +37,7 @@ EXAMPLES:
 
 /// Physical backup of a DBScale cluster (full or incremental).
 #[derive(Debug, Parser)]
-#[command(version, about, after_help = AFTER_HELP)]
+#[command(about, after_help = AFTER_HELP, disable_version_flag = true)]
 struct Cli {
     /// The seed-format configuration file.
     #[arg(long = "config-file", default_value = "backup.conf")]
@@ -64,17 +64,23 @@ struct Cli {
     /// kept; with --clean-trash, what would be deleted.
     #[arg(long)]
     dry_run: bool,
-    /// How many servers stream at once.
-    #[arg(long, default_value_t = 4)]
-    parallel: usize,
-    /// More log output (-v debug, -vv trace).
-    #[arg(short, long, action = clap::ArgAction::Count)]
-    verbose: u8,
+    /// At most this many servers stream at once (default: every chosen
+    /// server at once, as the seed tool does).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    parallel: Option<u16>,
+    #[command(flatten)]
+    common: cli::Common,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    cli::init_logging(cli.verbose, &["dbbackup", "backup", "stream::timing"]);
+    if let Some(code) = cli.common.version_exit() {
+        return code;
+    }
+    let logging = cli::init_logging(
+        cli.common.verbose,
+        &["dbbackup", "backup", "stream::timing"],
+    );
     let (cfg, password) = match cli::config_and_password(
         || conf::BackupConfig::load(&cli.config_file),
         cli.password_file.as_deref(),
@@ -84,6 +90,7 @@ fn main() -> ExitCode {
         Ok(loaded) => loaded,
         Err(code) => return code,
     };
+    logging.config_debug(cfg.debug);
     cli::run_async(run(cli, cfg, password))
 }
 
@@ -112,7 +119,7 @@ async fn run(cli: Cli, cfg: conf::BackupConfig, password: Option<Zeroizing<Strin
     }
     let options = backup::Options {
         password,
-        parallel: Some(cli.parallel),
+        parallel: cli.parallel.map(usize::from),
         dry_run: cli.dry_run,
         ..backup::Options::default()
     };
@@ -226,6 +233,14 @@ mod tests {
             let cli = parse(args).unwrap_or_else(|e| panic!("{args:?}: {e}"));
             assert!(cli.dry_run);
         }
+    }
+
+    #[test]
+    fn dash_v_is_the_version_as_in_the_seed_and_dash_d_the_verbosity() {
+        assert!(parse(&["-v"]).unwrap().common.version);
+        assert!(parse(&["--version"]).unwrap().common.version);
+        let cli = parse(&["-dd", "--dry-run"]).unwrap();
+        assert_eq!((cli.common.version, cli.common.verbose), (false, 2));
     }
 
     #[test]

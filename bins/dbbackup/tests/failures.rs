@@ -440,3 +440,41 @@ async fn overlapping_runs_one_is_refused_and_one_backup_is_complete() {
         );
     }
 }
+
+/// Issue 21: `max-time-sec` covers planning too. A router that accepts
+/// connections and never answers (a listener of this test's) hangs the
+/// plan; the watchdog stops the run at the limit, saying it was planning,
+/// and the store's lock is released cleanly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_time_sec_stops_a_run_hung_while_planning() {
+    let Some(sb) = Sandbox::get() else { return };
+    let store = TestStore::new(&sb, "BACKUP_SSH_CONF", "planhang", &[("max-time-sec", "2")]);
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port().to_string();
+    let text = common::set_key(&store.conf_text(), "cluster", "ip", "127.0.0.1");
+    std::fs::write(
+        &store.conf,
+        common::set_key(&text, "cluster", "port", &port),
+    )
+    .unwrap();
+    // Accepts, and holds every connection without a word.
+    let held = std::thread::spawn(move || {
+        silent
+            .incoming()
+            .take(8)
+            .map_while(Result::ok)
+            .collect::<Vec<_>>()
+    });
+
+    let out = store.run(&sb, &[], &[]);
+    out.assert_failed_with("reach max-time-sec (2 s");
+    out.assert_failed_with("while planning");
+    assert!(store.backups().is_empty(), "{:?}", store.backups());
+    let lock = store.dir.join(".dbscale-backup.lock");
+    assert_eq!(
+        std::fs::read_to_string(&lock).unwrap(),
+        "",
+        "the lock still names the stopped run"
+    );
+    drop(held);
+}

@@ -34,7 +34,7 @@ EXAMPLES:
 
 /// Restore a whole DBScale cluster to a backup or a point in time.
 #[derive(Debug, Parser)]
-#[command(version, about, after_help = AFTER_HELP)]
+#[command(about, after_help = AFTER_HELP, disable_version_flag = true)]
 struct Cli {
     /// The seed-format configuration file.
     #[arg(long = "config-file", default_value = "recovery.conf")]
@@ -56,14 +56,19 @@ struct Cli {
     /// progress go to stderr).
     #[arg(long)]
     json: bool,
-    /// More log output (-v debug, -vv trace).
-    #[arg(short, long, action = clap::ArgAction::Count)]
-    verbose: u8,
+    #[command(flatten)]
+    common: cli::Common,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    cli::init_logging(cli.verbose, &["dbrecover", "recovery", "stream::timing"]);
+    if let Some(code) = cli.common.version_exit() {
+        return code;
+    }
+    let logging = cli::init_logging(
+        cli.common.verbose,
+        &["dbrecover", "recovery", "stream::timing"],
+    );
     let (cfg, password) = match cli::config_and_password(
         || conf::RecoveryConfig::load(&cli.config_file),
         cli.password_file.as_deref(),
@@ -73,6 +78,7 @@ fn main() -> ExitCode {
         Ok(loaded) => loaded,
         Err(code) => return code,
     };
+    logging.config_debug(cfg.debug);
     cli::run_async(run(cli, cfg, password))
 }
 

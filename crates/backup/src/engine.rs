@@ -25,7 +25,7 @@ use zeroize::Zeroizing;
 pub struct Options {
     /// `-p`: encrypt, and check the chain's password.
     pub password: Option<Zeroizing<String>>,
-    /// How many servers stream at once (default 4).
+    /// How many servers stream at once (default: all of them, as the seed).
     pub parallel: Option<usize>,
     /// Plan only: the store's bad backups are reported, not moved.
     pub dry_run: bool,
@@ -96,7 +96,21 @@ pub struct Outcome {
 /// same store is refused, naming this one.
 pub async fn prepare(cfg: conf::BackupConfig, options: Options) -> Result<Prepared, BackupError> {
     let mut lock = None;
-    match prepare_locked(cfg, options, &mut lock).await {
+    // `max-time-sec` counts from here: a router or host that hangs while
+    // the run plans stops it too. Nothing remote runs yet but the plan's
+    // own commands, which end with their futures.
+    let started = Instant::now();
+    let watchdog = Watchdog::start_at(Registry::new(), watchdog_config(&cfg), started);
+    let token = watchdog.token();
+    let planned = tokio::select! {
+        r = prepare_locked(cfg, options, &mut lock, started) => r,
+        () = token.cancelled() => Err(BackupError::Stopped(format!(
+            "{} while planning",
+            watchdog.reason().map(|r| r.to_string()).unwrap_or_else(|| "stopped".into())
+        ))),
+    };
+    watchdog.finish().await;
+    match planned {
         Ok(mut prepared) => {
             prepared.lock = lock;
             Ok(prepared)
@@ -112,8 +126,8 @@ async fn prepare_locked(
     cfg: conf::BackupConfig,
     options: Options,
     lock: &mut Option<RunLock>,
+    started: Instant,
 ) -> Result<Prepared, BackupError> {
-    let started = Instant::now();
     let mut t = Timings::default();
     let now = chrono::Utc::now();
     let hosts = connector(&cfg)?;
@@ -233,6 +247,15 @@ async fn prepare_locked(
     })
 }
 
+/// The `max-time-sec` watchdog's settings (no limit when unset).
+fn watchdog_config(cfg: &conf::BackupConfig) -> WatchdogConfig {
+    let max_time = cfg.max_time_sec.map_or(
+        Duration::from_secs(100 * 365 * 24 * 3600),
+        Duration::from_secs,
+    );
+    WatchdogConfig::new(&cfg.file, max_time)
+}
+
 /// Carries out a prepared plan. A failure (or `max-time-sec`) stops every
 /// remote command the run started, and leaves no `ok`.
 pub async fn execute(prepared: Prepared) -> Result<Outcome, BackupError> {
@@ -243,16 +266,8 @@ pub async fn execute(prepared: Prepared) -> Result<Outcome, BackupError> {
         timings,
         lock,
     } = prepared;
-    let max_time = run.cfg.max_time_sec.map_or(
-        Duration::from_secs(100 * 365 * 24 * 3600),
-        Duration::from_secs,
-    );
     let registry = run.streamer.registry().clone();
-    let watchdog = Watchdog::start_at(
-        registry.clone(),
-        WatchdogConfig::new(&run.cfg.file, max_time),
-        started,
-    );
+    let watchdog = Watchdog::start_at(registry.clone(), watchdog_config(&run.cfg), started);
     let token = watchdog.token();
     let result = tokio::select! {
         r = steps(&run, &options, timings) => r,
@@ -304,7 +319,8 @@ async fn steps(run: &Run, options: &Options, mut t: Timings) -> Result<u64, Back
                 ),
         )
         .await?;
-    let parallel = options.parallel.unwrap_or(4).max(1);
+    // Every server at once by default, as the seed does.
+    let parallel = options.parallel.unwrap_or(run.plan.servers.len()).max(1);
     options.starting(name, "servers");
     let mut results: Vec<ServerResult> = t
         .time("servers", async {
