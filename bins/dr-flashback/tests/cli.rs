@@ -198,8 +198,11 @@ fn start_refuses_while_a_drill_is_open_and_stop_says_what_it_would_do() {
     let plan = text(&out.stdout);
     // Stopped before step 7 opened the DR cluster: nothing to restore.
     assert!(
-        plan.contains("step 1: close the DR cluster to writes\nstep 2: enable the donor\n")
-            && plan.ends_with("dry run: nothing changed\n"),
+        plan.contains(
+            "step 1: close the DR cluster to writes\n\
+             step 2: remove the snapshots (the DR cluster never opened)\n\
+             step 3: enable the donor\n"
+        ) && plan.ends_with("dry run: nothing changed\n"),
         "{plan}"
     );
     assert_eq!(

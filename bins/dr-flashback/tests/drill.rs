@@ -8,7 +8,7 @@
 mod common;
 
 use common::*;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use testkit::{Sandbox, Server};
 
@@ -82,17 +82,161 @@ impl Drop for Guard<'_> {
     }
 }
 
+/// A journal in a fresh directory (kept while the `TempDir` lives), and
+/// the sandbox's config.
+fn journal_and_config(sb: &Sandbox) -> (tempfile::TempDir, String, PathBuf) {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let journal = dir.path().join("log/gio_flashback_redo.log");
+    let journal = journal.display().to_string();
+    (dir, journal, PathBuf::from(sb.var("DR_FLASHBACK_INI")))
+}
+
+/// The step numbers a run printed (`step N name: done ...`).
+fn steps_done(run: &Run) -> Vec<u32> {
+    run.stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("step "))
+        .filter(|l| l.contains(": done in "))
+        .filter_map(|l| l.split_whitespace().next()?.parse().ok())
+        .collect()
+}
+
+/// Both routers as `before`, every DR server replicating, verify passing.
+fn assert_back(sb: &Sandbox, config: &Path, before: &(Vec<String>, Vec<String>), what: &str) {
+    wait_until(&format!("{what}: every DR server replicating"), || {
+        sb.dr_servers().iter().all(|s| replicating(sb, s))
+    });
+    let now = (
+        dataservers(sb, "ROUTER_HOST"),
+        dataservers(sb, "DR_ROUTER_HOST"),
+    );
+    assert_eq!(&now, before, "{what}: the routers differ");
+    let verified = verify(sb, config, &[]);
+    assert_eq!(verified.code, Some(0), "{what}: {verified}");
+}
+
+fn journal_open(journal: &str) -> bool {
+    !std::fs::read_to_string(journal)
+        .unwrap_or_default()
+        .trim()
+        .is_empty()
+}
+
+#[test]
+fn stop_brings_the_dr_cluster_back_from_a_start_killed_at_any_step() {
+    let Some(sb) = Sandbox::get() else { return };
+    let _lock = sb.exclusive_use();
+    let (_dir, journal, config) = journal_and_config(&sb);
+    let _guard = Guard {
+        sb: &sb,
+        config: config.clone(),
+        journal: journal.clone(),
+        dbs: Vec::new(),
+    };
+    let before = (
+        dataservers(&sb, "ROUTER_HOST"),
+        dataservers(&sb, "DR_ROUTER_HOST"),
+    );
+    let args = ["--journal", journal.as_str()];
+    // One whole start tells the steps.
+    let full = dr_flashback(&sb, "start", &config, &args);
+    assert_eq!(full.code, Some(0), "{full}");
+    let steps = steps_done(&full);
+    assert!(steps.len() >= 9, "{full}");
+    let stopped = dr_flashback(&sb, "stop", &config, &args);
+    assert_eq!(stopped.code, Some(0), "{stopped}");
+    let read_write = steps.len() as u32 - 1;
+    let mut points: Vec<String> = steps.iter().map(|n| format!("start:{n}:after")).collect();
+    points.push(format!("start:{read_write}:before"));
+    for point in points {
+        let killed = dr_flashback_with(
+            &sb,
+            "start",
+            &config,
+            &args,
+            &[("DR_FLASHBACK_KILL_AT", &point)],
+        );
+        assert_ne!(killed.code, Some(0), "{point}: not killed\n{killed}");
+        assert!(
+            journal_open(&journal),
+            "{point}: the journal shows no drill"
+        );
+        let stop = dr_flashback(&sb, "stop", &config, &args);
+        assert_eq!(stop.code, Some(0), "{point}: {stop}");
+        assert!(
+            !journal_open(&journal),
+            "{point}: the journal still shows a drill"
+        );
+        assert_back(&sb, &config, &before, &point);
+    }
+}
+
+#[test]
+fn a_stop_killed_at_any_step_is_finished_by_the_next() {
+    let Some(sb) = Sandbox::get() else { return };
+    let _lock = sb.exclusive_use();
+    let (_dir, journal, config) = journal_and_config(&sb);
+    let drill_db = testkit::unique("fb_killed");
+    let _guard = Guard {
+        sb: &sb,
+        config: config.clone(),
+        journal: journal.clone(),
+        dbs: vec![drill_db.clone()],
+    };
+    let before = (
+        dataservers(&sb, "ROUTER_HOST"),
+        dataservers(&sb, "DR_ROUTER_HOST"),
+    );
+    let args = ["--journal", journal.as_str()];
+    let drill = |sb: &Sandbox| {
+        let start = dr_flashback(sb, "start", &config, &args);
+        assert_eq!(start.code, Some(0), "{start}");
+        router_sql(
+            sb,
+            "DR_ROUTER_HOST",
+            &format!(
+                "CREATE DATABASE {drill_db}; CREATE TABLE {drill_db}.t (id INT PRIMARY KEY); INSERT INTO {drill_db}.t VALUES (1);"
+            ),
+        );
+    };
+    drill(&sb);
+    let full = dr_flashback(&sb, "stop", &config, &args);
+    assert_eq!(full.code, Some(0), "{full}");
+    let steps = steps_done(&full);
+    assert!(steps.len() >= 6, "{full}");
+    let gone = format!(
+        "SELECT COUNT(*) FROM information_schema.schemata WHERE schema_name = '{drill_db}'"
+    );
+    for n in steps {
+        let point = format!("stop:{n}:after");
+        drill(&sb);
+        let killed = dr_flashback_with(
+            &sb,
+            "stop",
+            &config,
+            &args,
+            &[("DR_FLASHBACK_KILL_AT", &point)],
+        );
+        assert_ne!(killed.code, Some(0), "{point}: not killed\n{killed}");
+        let stop = dr_flashback(&sb, "stop", &config, &args);
+        assert_eq!(stop.code, Some(0), "{point}: {stop}");
+        for s in sb.dr_servers() {
+            assert_eq!(
+                one_value(&sb, &s, &gone).as_deref(),
+                Some("0"),
+                "{point}: the drill's rows survived on {}",
+                s.name
+            );
+        }
+        assert_back(&sb, &config, &before, &point);
+    }
+}
+
 #[test]
 fn a_drill_from_start_to_stop() {
     let Some(sb) = Sandbox::get() else { return };
     let _lock = sb.exclusive_use();
-    let dir = tempfile::tempdir().expect("a temporary directory");
-    let journal = dir
-        .path()
-        .join("log/gio_flashback_redo.log")
-        .display()
-        .to_string();
-    let config = PathBuf::from(sb.var("DR_FLASHBACK_INI"));
+    let (_dir, journal, config) = journal_and_config(&sb);
     let (prod_db, drill_db) = (testkit::unique("fb_prod"), testkit::unique("fb_drill"));
     let _guard = Guard {
         sb: &sb,
@@ -126,7 +270,10 @@ fn a_drill_from_start_to_stop() {
     assert!(run.stdout.contains("exec start successfully"), "{run}");
     assert!(
         run.stdout
-            .contains("step 9 snapshot the donor for dr_0_2: done"),
+            .contains("step 8 snapshot the donor for dr_0_2: done")
+            && run
+                .stdout
+                .contains("step 9 open the DR cluster read-write: done"),
         "{run}"
     );
     let record: serde_json::Value =

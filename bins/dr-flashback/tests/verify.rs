@@ -307,8 +307,8 @@ fn start_dry_run_prints_the_plan_and_changes_nothing() {
         "step 2: detach the DR cluster from production (on 127.0.0.10:16310)",
         "step 3: stop receiving from production (on 127.0.0.30:16310)",
         "step 4: apply what was received, stop DR replication (on 127.0.0.30:16310)",
-        "step 7: open the DR cluster read-write (on 127.0.0.30:16310)",
-        "step 8: snapshot the donor for dr_0_0 (on 127.0.0.31)",
+        "step 7: snapshot the donor for dr_0_0 (on 127.0.0.31)",
+        "step 9: open the DR cluster read-write (on 127.0.0.30:16310)",
     ] {
         assert!(run.stdout.contains(step), "no {step:?}\n{run}");
     }

@@ -162,6 +162,10 @@ pub struct Entry {
     /// The donor's GTIDs once it was disabled: what every snapshot holds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub donor_gtid: Option<String>,
+    /// `start` began opening the DR cluster to writes (every snapshot was
+    /// taken before): from then on only the snapshots undo the drill.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub opened: bool,
     /// `stop` closed the DR cluster to writes: a later `stop` goes on from
     /// there (a DR master it stopped makes the router refuse that step).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -184,6 +188,7 @@ impl Entry {
             nodes,
             attached_to: None,
             donor_gtid: None,
+            opened: false,
             closing: false,
         }
     }

@@ -108,7 +108,7 @@ pub const STOP_REPLICATION: &str = "apply what was received, stop DR replication
 pub const WAIT_DONOR: &str = "wait for the donor to reach the DR master's GTIDs";
 /// Step 6.
 pub const DISABLE_DONOR: &str = "disable the donor";
-/// Step 7.
+/// After the snapshots.
 pub const READ_WRITE: &str = "open the DR cluster read-write";
 
 /// The name of the snapshot step for `server`.
@@ -337,11 +337,6 @@ fn steps(
             &dr,
             &[&format!("dbscale disable dataserver {}", donor.server)],
         ),
-        step(
-            READ_WRITE,
-            &dr,
-            &["dbscale set global \"enable-read-only\" = 0"],
-        ),
     ];
     for n in nodes.iter().filter(|n| n.role != Role::Donor) {
         let dir = snapshot_dir(&n.data_dir);
@@ -372,6 +367,11 @@ fn steps(
             actions,
         });
     }
+    steps.push(PlannedStep {
+        name: READ_WRITE.to_owned(),
+        at: dr,
+        actions: vec!["dbscale set global \"enable-read-only\" = 0".to_owned()],
+    });
     steps
 }
 

@@ -127,6 +127,17 @@ pub fn verify(sb: &Sandbox, config: &Path, extra: &[&str]) -> Run {
 /// and `extra` arguments; panics on a secret in any argv or the output, or
 /// a router flush left behind.
 pub fn dr_flashback(sb: &Sandbox, verb: &str, config: &Path, extra: &[&str]) -> Run {
+    dr_flashback_with(sb, verb, config, extra, &[])
+}
+
+/// [`dr_flashback`] with extra environment variables.
+pub fn dr_flashback_with(
+    sb: &Sandbox,
+    verb: &str,
+    config: &Path,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> Run {
     let before = flush_dirs();
     let stop = Arc::new(AtomicBool::new(false));
     let scan = scan_cmdlines(secrets(sb), stop.clone());
@@ -138,6 +149,7 @@ pub fn dr_flashback(sb: &Sandbox, verb: &str, config: &Path, extra: &[&str]) -> 
         .arg("--config")
         .arg(config)
         .args(extra)
+        .envs(env.iter().copied())
         .env_remove("RUST_LOG")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

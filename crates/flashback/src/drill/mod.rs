@@ -69,6 +69,8 @@ impl From<crate::Failure> for StepFailure {
 /// What a running verb shares: the settings, the journal and its current
 /// record, and where progress lines go.
 pub(crate) struct Session<'a> {
+    /// `start` or `stop` (for the fault-injection points).
+    pub verb: &'static str,
     pub settings: &'a Settings,
     pub journal: &'a Journal,
     pub entry: Entry,
@@ -78,12 +80,14 @@ pub(crate) struct Session<'a> {
 
 impl<'a> Session<'a> {
     pub fn new(
+        verb: &'static str,
         settings: &'a Settings,
         journal: &'a Journal,
         entry: Entry,
         say: &'a (dyn Fn(&str) + Sync),
     ) -> Session<'a> {
         Session {
+            verb,
             settings,
             journal,
             entry,
@@ -97,11 +101,13 @@ impl<'a> Session<'a> {
         self.entry = self.entry.at(self.entry.step + 1, name, StepState::Started);
         self.started = Instant::now();
         self.journal.write(&self.entry)?;
+        self.fault("before");
         Ok(())
     }
 
     /// Journals the current step as done, and says so.
     pub fn done(&mut self) -> Result<(), FlashbackError> {
+        self.fault("after");
         let e = &self.entry;
         self.entry = e.at(e.step, e.step_name.clone(), StepState::Done);
         self.journal.write(&self.entry)?;
@@ -112,6 +118,22 @@ impl<'a> Session<'a> {
             self.started.elapsed().as_secs_f64()
         ));
         Ok(())
+    }
+
+    /// A crash on purpose, for the tests that kill a run at every step
+    /// boundary: `DR_FLASHBACK_KILL_AT=<verb>:<step>:before` aborts once the
+    /// step is journaled as started, `...:after` once its work is done but
+    /// before that is journaled. Debug builds only: a release binary has no
+    /// such point.
+    fn fault(&self, when: &str) {
+        #[cfg(debug_assertions)]
+        if std::env::var("DR_FLASHBACK_KILL_AT")
+            .is_ok_and(|at| at == format!("{}:{}:{when}", self.verb, self.entry.step))
+        {
+            std::process::abort();
+        }
+        #[cfg(not(debug_assertions))]
+        let _ = when;
     }
 
     /// The current step's error.

@@ -77,7 +77,7 @@ async fn open<'a>(
     let mut entry = Entry::open(plan::OPEN_JOURNAL, nodes);
     entry.attached_to = Some(attached_to);
     journal.write(&entry)?;
-    let mut session = Session::new(settings, journal, entry, say);
+    let mut session = Session::new("start", settings, journal, entry, say);
     session.done()?;
     Ok(session)
 }
@@ -144,14 +144,17 @@ async fn steps(
     s.entry.donor_gtid = Some(gtid);
     s.done()?;
 
+    // Every snapshot before the DR cluster opens (the seed opened it
+    // first): until then no write can reach it, and `stop` has nothing to
+    // undo.
+    let snapshots = take_snapshots(&mut s, hosts, dr, &donor).await?;
+    s.entry.opened = true;
     s.begin(plan::READ_WRITE)?;
     dr.client
         .execute("dbscale set global \"enable-read-only\" = 0")
         .await
         .map_err(|e| s.fail(&dr.address, e))?;
     s.done()?;
-
-    let snapshots = take_snapshots(&mut s, hosts, dr, &donor).await?;
     s.begin(DRILL_OPEN)?;
     s.done()?;
     Ok(StartDone {

@@ -17,6 +17,8 @@ use std::time::Duration;
 
 /// Stop's steps.
 pub const READ_ONLY: &str = "close the DR cluster to writes";
+/// Removing the snapshots of a drill that never opened.
+pub const DISCARD_SNAPSHOTS: &str = "remove the snapshots (the DR cluster never opened)";
 /// Checking that every snapshot holds the donor's GTIDs.
 pub const CHECK_SNAPSHOTS: &str = "check the snapshots";
 /// Enabling the donor (and every DR dataserver, as the seed).
@@ -34,7 +36,9 @@ pub fn restore_step(server: &str) -> String {
 /// The steps `stop` takes for the drill `entry` records (`stop --dry-run`).
 pub fn stop_plan(entry: &crate::journal::Entry) -> Vec<String> {
     let mut steps = vec![READ_ONLY.to_owned()];
-    if entry.step >= 7 {
+    if !entry.opened {
+        steps.push(DISCARD_SNAPSHOTS.to_owned());
+    } else {
         steps.push(CHECK_SNAPSHOTS.to_owned());
         let mut nodes: Vec<_> = entry
             .nodes
@@ -74,10 +78,10 @@ pub async fn stop(
     };
     let hosts = Connector::new(settings.config.connect.config.clone())
         .map_err(FlashbackError::Transports)?;
-    // Start's step 7 opened the DR cluster: from there on, writes may have
-    // reached it and only the snapshots can take them back.
-    let opened = entry.step >= 7;
-    let mut s = Session::new(settings, journal, entry, say);
+    // Once start opened the DR cluster, writes may have reached it and only
+    // the snapshots (all taken before) can take them back.
+    let opened = entry.opened;
+    let mut s = Session::new("stop", settings, journal, entry, say);
     let (mut production, mut dr) = clusters(&s, &hosts).await?;
 
     if !s.entry.closing {
@@ -92,6 +96,7 @@ pub async fn stop(
     let restored = if opened {
         restore_all(&mut s, &hosts, &dr).await?
     } else {
+        discard_snapshots(&mut s, &hosts, &dr).await?;
         Vec::new()
     };
     enable_all(&mut s, &mut dr).await?;
@@ -169,6 +174,38 @@ async fn restore_all(
         restored.push(dr_node.node.server_name.clone());
     }
     Ok(restored)
+}
+
+/// A drill that never opened has nothing to undo: its snapshots (some
+/// perhaps half made) and their servers go.
+async fn discard_snapshots(
+    s: &mut Session<'_>,
+    hosts: &Connector,
+    dr: &Cluster,
+) -> Result<(), FlashbackError> {
+    s.begin(DISCARD_SNAPSHOTS)?;
+    let nodes = s.entry.nodes.clone();
+    for node in nodes.iter().filter(|n| n.role != Role::Donor) {
+        let dr_node = dr_node(dr, hosts, node).map_err(|e| s.fail(&node.host, e))?;
+        let r = receiver(s, hosts, dr, node)
+            .await
+            .map_err(|e| s.fail(&node.host, e))?;
+        let bounds = s.bounds();
+        Instance::attach(&r, &dr_node.credential)
+            .shutdown(bounds)
+            .await
+            .map_err(|e| s.fail(&format!("{}:{}", r.host, r.port), e))?;
+        let rm = remote::Command::new("rm").args(["-rf", "--", &r.dir]);
+        xtrabackup::ops::run(
+            &*r.transport,
+            &rm,
+            bounds.small,
+            "removing the snapshot directory",
+        )
+        .await
+        .map_err(|e| s.fail(&r.host, e))?;
+    }
+    s.done()
 }
 
 /// `node`'s snapshot instance, its GTIDs checked against the donor's
