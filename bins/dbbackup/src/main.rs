@@ -2,7 +2,10 @@
 //! It parses arguments, reads `backup.conf`, runs the engine and prints;
 //! nothing else.
 
+mod report;
+
 use clap::Parser;
+use report::{clean_trash_report, purge_report};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use zeroize::Zeroizing;
@@ -37,16 +40,23 @@ EXAMPLES:
 
 /// Physical backup of a DBScale cluster (full or incremental).
 #[derive(Debug, Parser)]
-#[command(about, after_help = AFTER_HELP, disable_version_flag = true)]
+#[command(
+    about,
+    after_help = AFTER_HELP,
+    disable_version_flag = true
+)]
 struct Cli {
+    /// What else to do than a backup.
+    #[command(subcommand)]
+    command: Option<Sub>,
     /// The seed-format configuration file.
-    #[arg(long = "config-file", default_value = "backup.conf")]
+    #[arg(long = "config-file", default_value = "backup.conf", global = true)]
     config_file: PathBuf,
     /// Encryption password (visible in `ps`: prefer --password-file).
-    #[arg(short = 'p', long = "password")]
+    #[arg(short = 'p', long = "password", global = true)]
     password: Option<String>,
     /// Read the encryption password from the first line of this file.
-    #[arg(long)]
+    #[arg(long, global = true)]
     password_file: Option<PathBuf>,
     /// Move every backup started at or before this UTC time ('Y-m-d H:M:S',
     /// the time in the backup names) to trash, then exit. A full backup that
@@ -72,6 +82,23 @@ struct Cli {
     common: cli::Common,
 }
 
+/// Subcommands (the seed's command line has none; a backup is the default).
+#[derive(Debug, clap::Subcommand)]
+enum Sub {
+    /// Re-read backups on the store host and check every file against its
+    /// manifest.json (presence, size, SHA-256, nothing extra); with the
+    /// password, an encrypted backup's HMAC too (no plaintext written).
+    /// Exit 1 when any file is bad. Default: the newest backup with `ok`.
+    Verify {
+        /// This backup (a directory name on the store).
+        #[arg(long, value_name = "NAME", conflicts_with = "all")]
+        backup: Option<String>,
+        /// Every backup on the store.
+        #[arg(long)]
+        all: bool,
+    },
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Some(code) = cli.common.version_exit() {
@@ -95,6 +122,17 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli, cfg: conf::BackupConfig, password: Option<Zeroizing<String>>) -> ExitCode {
+    if cli.command.is_some()
+        && (cli.purge_to.is_some() || cli.clean_trash || cli.dry_run || cli.parallel.is_some())
+    {
+        eprintln!(
+            "ERROR: verify goes with none of --purge-to, --clean-trash, --dry-run, --parallel"
+        );
+        return ExitCode::from(cli::EXIT_USAGE);
+    }
+    if let Some(Sub::Verify { backup, all }) = &cli.command {
+        return verify(&cfg, backup.as_deref(), *all, password.as_ref()).await;
+    }
     if let Some(text) = &cli.purge_to {
         let Ok(to) = chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S") else {
             eprintln!("ERROR: --purge-to {text:?} is not 'YYYY-MM-DD HH:MM:SS'");
@@ -152,42 +190,34 @@ async fn run(cli: Cli, cfg: conf::BackupConfig, password: Option<Zeroizing<Strin
     }
 }
 
-/// What `--purge-to` did, or (dry run) would do.
-fn purge_report(plan: &store::PurgePlan, dry_run: bool) -> String {
-    let mut out = String::new();
-    let moved = if dry_run {
-        "would move to trash"
-    } else {
-        "moved to trash"
+/// `dbbackup verify`.
+async fn verify(
+    cfg: &conf::BackupConfig,
+    backup: Option<&str>,
+    all: bool,
+    password: Option<&Zeroizing<String>>,
+) -> ExitCode {
+    let which = match (backup, all) {
+        (_, true) => backup::Which::All,
+        (Some(name), false) => match name.parse() {
+            Ok(n) => backup::Which::Named(n),
+            Err(e) => {
+                eprintln!("ERROR: --backup {name:?}: {e}");
+                return ExitCode::from(cli::EXIT_USAGE);
+            }
+        },
+        (None, false) => backup::Which::Newest,
     };
-    for b in &plan.purge {
-        out += &format!("{moved}: {b}\n");
+    match backup::verify(cfg, &which, password).await {
+        Ok(checked) => {
+            print!("{}", report::verify_report(&checked));
+            match report::verify_failure(&checked) {
+                None => ExitCode::SUCCESS,
+                Some(message) => cli::fail(message),
+            }
+        }
+        Err(e) => cli::fail(&e),
     }
-    for b in &plan.kept_for_chain {
-        out += &format!("kept (a later incremental builds on it; --force purges it): {b}\n");
-    }
-    if plan.purge.is_empty() {
-        out += "nothing to purge\n";
-    }
-    if dry_run {
-        out += "dry run: nothing changed\n";
-    }
-    out
-}
-
-/// What `--clean-trash` deleted, or (dry run) would delete.
-fn clean_trash_report(held: &[String], dry_run: bool) -> String {
-    let verb = if dry_run { "would delete" } else { "deleted" };
-    let mut out: String = held
-        .iter()
-        .map(|name| format!("{verb} from trash: {name}\n"))
-        .collect();
-    out += match (dry_run, held.is_empty()) {
-        (_, true) => "trash is empty\n",
-        (true, false) => "dry run: nothing changed\n",
-        (false, false) => "trash emptied\n",
-    };
-    out
 }
 
 #[cfg(test)]

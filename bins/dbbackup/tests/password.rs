@@ -156,6 +156,53 @@ async fn encrypted_chain_needs_the_same_password() {
             .join(format!("{inc}.tar.encrypted"))
             .is_file()
     );
+
+    // Issue 18: verify reads the tarballs back as ciphertext, and with the
+    // password checks their HMAC (no plaintext written).
+    let out = store.run(
+        &sb,
+        &["verify", "--all", "--password-file", right_arg],
+        &[&password],
+    );
+    assert_eq!(out.code, Some(0), "{out}");
+    for b in [&name, &inc] {
+        assert!(
+            out.stdout.contains(&format!("verify {b}: intact (")),
+            "{out}"
+        );
+    }
+    assert_eq!(out.stdout.matches(", HMAC checked)").count(), 2, "{out}");
+    let out = store.run(
+        &sb,
+        &[
+            "verify",
+            "--backup",
+            &inc,
+            "--password-file",
+            wrong.to_str().unwrap(),
+        ],
+        &[&password],
+    );
+    out.assert_failed_with("wrong password");
+    // One flipped byte inside the ciphertext: its digest and its HMAC.
+    let mut bytes = std::fs::read(&tarball).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x01;
+    std::fs::write(&tarball, bytes).unwrap();
+    let out = store.run(
+        &sb,
+        &["verify", "--backup", &name, "--password-file", right_arg],
+        &[&password],
+    );
+    out.assert_failed_with(&format!(
+        "1 of 1 backups failed verification; {name}: encrypted/{name}.tar.encrypted: SHA-256"
+    ));
+    assert!(
+        out.stdout.contains(&format!(
+            "encrypted/{name}.tar.encrypted: its HMAC does not match: the ciphertext is corrupted"
+        )),
+        "{out}"
+    );
 }
 
 /// The command-line scan every run goes through does see a secret on an

@@ -45,6 +45,7 @@ mod run;
 mod run_lock;
 mod server;
 mod sql;
+mod verify;
 
 pub use engine::{Options, Outcome, Prepared, StepObserver, execute, prepare};
 pub use error::BackupError;
@@ -53,3 +54,4 @@ pub use maintenance::{clean_trash, purge_to};
 pub use plan::{BackupPlan, ServerPlan};
 pub use precheck::PreCheck;
 pub use server::{LOG_FILE, STREAM_FILE, ServerResult};
+pub use verify::{Verified, Which, verify};

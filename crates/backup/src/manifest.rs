@@ -160,7 +160,7 @@ fn incomplete(run: &Run, detail: String) -> BackupError {
 /// manifest) and of `extra` (a path relative to `dir`), then `---`, then
 /// the SHA-256 of each but the `hashed` ones (with
 /// [`stream::PICK_SHA256`]'s command).
-fn listing_script<'a>(
+pub(crate) fn listing_script<'a>(
     dir: &str,
     hashed: impl Iterator<Item = &'a str>,
     extra: Option<&str>,
@@ -193,7 +193,7 @@ fn listing_script<'a>(
 
 /// Parses [`listing_script`]'s output into `path -> entry`. Both hash
 /// formats: `sha256sum`'s `HASH  ./path` and `openssl -r`'s `HASH *./path`.
-fn parse_listing(text: &str) -> BTreeMap<String, FileEntry> {
+pub(crate) fn parse_listing(text: &str) -> BTreeMap<String, FileEntry> {
     let (sizes, sums) = text.split_once("---\n").unwrap_or((text, ""));
     let mut files = BTreeMap::new();
     for line in sizes.lines() {
