@@ -167,18 +167,10 @@ fn start(cli: &Cli, drill: &args::Drill, settings: flashback::Settings) -> ExitC
                 Err(e) => cli::fail(format_args!("start: {e}")),
             };
         }
-        let say = |line: &str| println!("{line}");
+        let say = |line: &str| output::progress(line, json);
         match flashback::start(&settings, &journal, &say).await {
             Ok((report, Some(done))) => {
-                println!(
-                    "drill {} open: donor {} {}; snapshots on {}",
-                    done.drill_id,
-                    done.donor.server,
-                    done.donor.address,
-                    done.snapshots.join(", ")
-                );
-                let _ = report;
-                println!("exec start successfully");
+                output::started(&report, &done, json);
                 ExitCode::SUCCESS
             }
             Ok((report, None)) => {
@@ -207,6 +199,7 @@ fn refused(report: &flashback::Report) -> ExitCode {
 /// `--dry-run` lists the steps.
 fn stop(cli: &Cli, drill: &args::Drill, settings: flashback::Settings) -> ExitCode {
     let journal = journal(cli, Some(&settings.config));
+    let json = cli.json;
     let entry = match journal.read() {
         Ok(flashback::JournalState::Closed) => {
             println!(
@@ -237,19 +230,10 @@ fn stop(cli: &Cli, drill: &args::Drill, settings: flashback::Settings) -> ExitCo
         return ExitCode::SUCCESS;
     }
     cli::run_async(async move {
-        let say = |line: &str| println!("{line}");
+        let say = |line: &str| output::progress(line, json);
         match flashback::stop(&settings, &journal, &say).await {
-            Ok(Some(done)) => {
-                println!(
-                    "drill {} closed; restored from the snapshot: {}",
-                    done.drill_id,
-                    done.restored.join(", ")
-                );
-                println!("exec stop successfully");
-                ExitCode::SUCCESS
-            }
-            Ok(None) => {
-                println!("no drill is open: nothing to stop");
+            Ok(done) => {
+                output::stopped(done.as_ref(), json);
                 ExitCode::SUCCESS
             }
             Err(e) => cli::fail(format_args!(

@@ -113,3 +113,60 @@ pub fn status(journal: &Journal, state: &JournalState, json: bool) {
         }
     }
 }
+
+/// A finished step: a line on stdout, or on stderr under `--json` (stdout
+/// then holds only the final document).
+pub fn progress(line: &str, json: bool) {
+    if json {
+        eprintln!("{line}");
+    } else {
+        println!("{line}");
+    }
+}
+
+/// The end of a successful `start`: the seed's success line, or a JSON
+/// document with the checks.
+pub fn started(report: &Report, done: &flashback::StartDone, json: bool) {
+    if json {
+        let doc = serde_json::json!({
+            "command": "start",
+            "drill_id": done.drill_id,
+            "donor": {"server": done.donor.server, "address": done.donor.address, "reason": done.donor.reason},
+            "snapshots": done.snapshots,
+            "checks": report.checks,
+        });
+        println!("{doc:#}");
+        return;
+    }
+    println!(
+        "drill {} open: donor {} {}; snapshots on {}",
+        done.drill_id,
+        done.donor.server,
+        done.donor.address,
+        done.snapshots.join(", ")
+    );
+    println!("exec start successfully");
+}
+
+/// The end of a successful `stop` (`None`: no drill was open).
+pub fn stopped(done: Option<&flashback::StopDone>, json: bool) {
+    match (done, json) {
+        (Some(d), true) => println!(
+            "{:#}",
+            serde_json::json!({"command": "stop", "drill_id": d.drill_id, "restored": d.restored})
+        ),
+        (None, true) => println!(
+            "{:#}",
+            serde_json::json!({"command": "stop", "drill_id": null})
+        ),
+        (Some(d), false) => {
+            println!(
+                "drill {} closed; restored from the snapshot: {}",
+                d.drill_id,
+                d.restored.join(", ")
+            );
+            println!("exec stop successfully");
+        }
+        (None, false) => println!("no drill is open: nothing to stop"),
+    }
+}
