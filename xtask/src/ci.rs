@@ -20,6 +20,8 @@ pub fn run() -> Result<()> {
         "-D",
         "warnings",
     ]))?;
+    step("layers");
+    crate::layers::run()?;
     step("build");
     crate::util::build_workspace()?;
     step("sandbox up");

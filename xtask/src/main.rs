@@ -5,6 +5,8 @@
 //! * `cargo xtask demo` runs the main job against the sandbox.
 //! * `cargo xtask ci` is what `.ci/run` runs: formatting, clippy, all tests
 //!   including the sandbox integration tests.
+//! * `cargo xtask layers` checks the crates' dependencies against the
+//!   layer table.
 //! * `cargo xtask bench [NAME]` runs the benchmarks.
 
 mod bench_backup;
@@ -16,6 +18,7 @@ mod bench_stream;
 mod benchdoc;
 mod ci;
 mod demo;
+mod layers;
 mod packages;
 mod pyaes;
 mod rounds;
@@ -45,6 +48,13 @@ enum Command {
     },
     /// Install the Debian packages the sandbox needs (apt-get, as root).
     Deps,
+    /// Check every crate's dependencies against the layer table
+    /// (xtask/src/layers.rs, printed in docs/ARCHITECTURE.md).
+    Layers {
+        /// Print the table as Markdown instead.
+        #[arg(long)]
+        print: bool,
+    },
     /// Run a benchmark: `crypt` (dbcrypt vs pyAesCrypt vs `openssl enc`, 1 GiB),
     /// `remote` (round trips and stream throughput per transport),
     /// `stream` (1 GiB through socat: the stream crate vs the raw pipeline),
@@ -65,6 +75,11 @@ fn main() {
         Command::Demo => demo::run(),
         Command::Sandbox { action } => sandbox::run(action),
         Command::Deps => packages::ensure_installed(),
+        Command::Layers { print: true } => {
+            print!("{}", layers::markdown());
+            Ok(())
+        }
+        Command::Layers { print: false } => layers::run(),
         Command::Bench { name } => match name.as_str() {
             "backup" => bench_backup::run(&util::workspace_root()),
             "crypt" => bench_crypt::run(&util::workspace_root()),
