@@ -38,7 +38,7 @@
 //! than the same server's whole stream in the next run.
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};

@@ -7,7 +7,7 @@
 //! shows on any process's command line or in the output of any run.
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

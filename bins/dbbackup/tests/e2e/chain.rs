@@ -7,7 +7,7 @@
 //! scanned for secrets on any process's command line and in its output.
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use binlog::{BackupType, MariadbGtidPos};
 use chrono::{NaiveDateTime, Utc};

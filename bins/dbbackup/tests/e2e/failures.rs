@@ -5,7 +5,7 @@
 //! since the last backup's servers no longer cover that datasource.
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

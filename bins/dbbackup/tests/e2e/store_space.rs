@@ -5,7 +5,7 @@
 //! an unprivileged container) the test prints a note and returns.
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};

@@ -11,7 +11,7 @@
 //! replay brings them back); the delay is lifted afterwards in any case.
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

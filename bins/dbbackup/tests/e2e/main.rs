@@ -1,0 +1,14 @@
+//! End-to-end tests of the real `dbbackup` binary on the sandbox, in one
+//! test binary (one link instead of six). Each module is one concern; the
+//! shared helpers are in `common`. Run one module with
+//! `cargo test -p dbbackup --test e2e chain::`.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+mod chain;
+mod failures;
+mod interrupted;
+mod password;
+mod restore;
+mod store_space;
