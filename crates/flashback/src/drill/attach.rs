@@ -13,18 +13,23 @@ pub(crate) async fn attached_to(production: &mut Client) -> Result<String, StepF
     let options = topology::ClusterOptions {
         disaster_recovery: true,
     };
-    let cluster = topology::Cluster::from_router(&topo, &options)
-        .map_err(|e| StepFailure::Refused(format!("production's topology: {e}")))?;
+    let cluster =
+        topology::Cluster::from_router(&topo, &options).map_err(|e| StepFailure::BadAnswer {
+            what: "production's topology".to_owned(),
+            detail: e.to_string(),
+        })?;
     cluster
         .dr_attachment
         .map(|a| a.datasource.to_string())
-        .ok_or_else(|| StepFailure::Refused("production has no DR cluster attached".to_owned()))
+        .ok_or(StepFailure::NotAttached)
 }
 
 async fn attached(production: &mut Client) -> Result<bool, StepFailure> {
     let rows = production.query(SHOW_DATASERVERS).await?;
-    let servers = topology::parse_dataservers(&rows)
-        .map_err(|e| StepFailure::Refused(format!("{SHOW_DATASERVERS}: {e}")))?;
+    let servers = topology::parse_dataservers(&rows).map_err(|e| StepFailure::BadAnswer {
+        what: SHOW_DATASERVERS.to_owned(),
+        detail: e.to_string(),
+    })?;
     Ok(servers.iter().any(|s| s.is_slave_dbscale_server()))
 }
 
@@ -58,9 +63,7 @@ pub(crate) async fn attach(
     let target = &settings.config.target;
     let password = target.mysql_password.as_str();
     if password.contains(['"', '\\']) {
-        return Err(StepFailure::Refused(
-            "[target] mysql_password holds a quote or a backslash: it cannot go into the router's ADD DATASERVER statement".to_owned(),
-        ));
+        return Err(StepFailure::UnquotablePassword);
     }
     production
         .execute(&format!(
@@ -100,8 +103,9 @@ async fn next_group_id(
         rows.first()
             .and_then(|r| r.column("next_group_id").flatten())
             .map(str::to_owned)
-            .ok_or_else(|| {
-                StepFailure::Refused("dbscale request next group id: no next_group_id".to_owned())
+            .ok_or_else(|| StepFailure::BadAnswer {
+                what: "dbscale request next group id".to_owned(),
+                detail: "no next_group_id column".to_owned(),
             })
     };
     let source = &settings.config.source;

@@ -37,9 +37,49 @@ pub enum StepFailure {
         /// What was last seen.
         last: String,
     },
-    /// The clusters are not in a state the step can work from.
-    #[error("{0}")]
-    Refused(String),
+    /// A router or host reached as verify does failed.
+    #[error(transparent)]
+    Check(Box<crate::Failure>),
+    /// An answer this tool does not understand.
+    #[error("{what}: {detail}")]
+    BadAnswer {
+        /// What was asked.
+        what: String,
+        /// What is wrong with the answer.
+        detail: String,
+    },
+    /// Production lists no DR cluster.
+    #[error("production has no DR cluster attached (no slave DBScale source)")]
+    NotAttached,
+    /// The router's configuration has no login for a DR server.
+    #[error("the DR router's configuration has no login for {server}")]
+    NoLogin {
+        /// The server.
+        server: String,
+    },
+    /// The DR master has no replication configured.
+    #[error("the DR master has no replication (SHOW SLAVE STATUS is empty)")]
+    NoReplication,
+    /// The DR master's SQL thread stopped.
+    #[error("the DR master's SQL thread is not running: {last_error}")]
+    SqlThreadStopped {
+        /// `Last_SQL_Error`.
+        last_error: String,
+    },
+    /// A server did not come back after its restore.
+    #[error("{address} did not come back: {detail}")]
+    ServerDown {
+        /// `host:port`.
+        address: String,
+        /// The client's error and the server's output.
+        detail: String,
+    },
+    /// `[target] mysql_password` cannot be quoted into the router's
+    /// `ADD DATASERVER` statement.
+    #[error(
+        "[target] mysql_password holds a quote or a backslash: it cannot go into the router's ADD DATASERVER statement"
+    )]
+    UnquotablePassword,
 }
 
 impl From<router::RouterError> for StepFailure {
@@ -62,7 +102,7 @@ impl From<xtrabackup::Error> for StepFailure {
 
 impl From<crate::Failure> for StepFailure {
     fn from(f: crate::Failure) -> Self {
-        StepFailure::Refused(f.to_string())
+        StepFailure::Check(Box::new(f))
     }
 }
 
@@ -178,5 +218,33 @@ pub(crate) async fn poll<T>(
             });
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_step_error_names_the_step_where_and_why() {
+        let e = FlashbackError::Step {
+            step: 4,
+            name: crate::plan::STOP_REPLICATION.to_owned(),
+            at: "127.0.0.30:16310".to_owned(),
+            source: StepFailure::SqlThreadStopped {
+                last_error: "Error 1062".to_owned(),
+            },
+        };
+        assert_eq!(
+            e.to_string(),
+            "step 4 (apply what was received, stop DR replication) on 127.0.0.30:16310: \
+             the DR master's SQL thread is not running: Error 1062"
+        );
+        let waited = StepFailure::Timeout {
+            what: "the donor to reach the DR master's GTIDs".to_owned(),
+            waited: Duration::from_secs(600),
+            last: "master \"0-1-9\", donor \"0-1-7\"".to_owned(),
+        };
+        assert!(waited.to_string().contains("not within 600s"), "{waited}");
     }
 }

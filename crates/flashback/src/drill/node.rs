@@ -82,7 +82,10 @@ impl DrNode<'_> {
         let out = xtrabackup::ops::run(&*self.transport, &cmd, timeout, &step).await?;
         let argv: Vec<String> = out.stdout_str().lines().map(str::to_owned).collect();
         if argv.is_empty() {
-            return Err(StepFailure::Refused(format!("{step}: empty")));
+            return Err(StepFailure::BadAnswer {
+                what: step,
+                detail: "an empty command line".to_owned(),
+            });
         }
         Ok((pid_file, argv))
     }
@@ -197,6 +200,9 @@ done"#;
         instance::launch(&*self.transport, &argv, &log, &pid, bounds.small).await?;
         instance::wait_answer(&*self.transport, &self.endpoint(), &pid, &log, bounds)
             .await
-            .map_err(|e| StepFailure::Refused(format!("{} did not come back: {e}", self.address())))
+            .map_err(|detail| StepFailure::ServerDown {
+                address: self.address(),
+                detail,
+            })
     }
 }

@@ -92,11 +92,8 @@ pub(crate) fn dr_node<'n>(
         .credentials
         .get(node.server_name.as_str())
         .cloned()
-        .ok_or_else(|| {
-            StepFailure::Refused(format!(
-                "the DR router has no login for {}",
-                node.server_name
-            ))
+        .ok_or_else(|| StepFailure::NoLogin {
+            server: node.server_name.clone(),
         })?;
     Ok(DrNode {
         node,
@@ -117,7 +114,10 @@ async fn steps(
     let (Some(primary), Some(donor)) = (find(Role::Primary), find(Role::Donor)) else {
         return Err(s.fail(
             "the plan",
-            StepFailure::Refused("no DR master or no donor".to_owned()),
+            StepFailure::BadAnswer {
+                what: "the journal's nodes".to_owned(),
+                detail: "no DR master or no donor".to_owned(),
+            },
         ));
     };
     let primary = dr_node(dr, hosts, primary).map_err(|e| s.fail(&primary.host, e))?;
@@ -182,16 +182,13 @@ async fn stop_replication(s: &mut Session<'_>, dr: &mut Cluster) -> Result<(), F
         async || {
             let rows = client.query("SHOW SLAVE STATUS").await?;
             let Some(row) = rows.first() else {
-                return Err(StepFailure::Refused(
-                    "the DR master has no replication".to_owned(),
-                ));
+                return Err(StepFailure::NoReplication);
             };
             let col = |c: &str| row.column(c).flatten().unwrap_or_default().to_owned();
             if col("Slave_SQL_Running") != "Yes" {
-                return Err(StepFailure::Refused(format!(
-                    "the DR master's SQL thread is not running: {}",
-                    col("Last_SQL_Error")
-                )));
+                return Err(StepFailure::SqlThreadStopped {
+                    last_error: col("Last_SQL_Error"),
+                });
             }
             let read = (col("Master_Log_File"), col("Read_Master_Log_Pos"));
             let exec = (col("Relay_Master_Log_File"), col("Exec_Master_Log_Pos"));

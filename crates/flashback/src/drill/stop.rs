@@ -9,7 +9,7 @@ use super::start::{dr_node, receiver};
 use super::{Session, StepFailure, attach, poll};
 use crate::cluster::{Cluster, Side};
 use crate::journal::{Journal, JournalState, Role};
-use crate::snapshot::Instance;
+use crate::snapshot::{Instance, SnapshotError};
 use crate::{FlashbackError, Settings};
 use remote::Connector;
 use router::Endpoint;
@@ -230,10 +230,12 @@ async fn checked(
     if theirs == gtid {
         Ok(instance)
     } else {
-        Err(StepFailure::Refused(format!(
-            "its snapshot on {} is at {theirs:?}, the donor was at {gtid:?}",
-            instance.address()
-        )))
+        Err(StepFailure::from(SnapshotError::GtidMismatch {
+            receiver: node.node.server_name.clone(),
+            address: instance.address(),
+            snapshot: theirs,
+            donor: gtid.to_owned(),
+        }))
     }
 }
 

@@ -254,6 +254,7 @@ pub(crate) async fn launch(
 ) -> Result<(), xtrabackup::Error> {
     // The sbin directories: a non-interactive login's PATH may lack them.
     let script = r#"pid=$1; log=$2; shift 2
+rm -f -- "$pid"
 PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"; export PATH
 exec setsid -f sh -c 'echo $$ > "$0"; exec "$@"' "$pid" "$@" </dev/null >>"$log" 2>&1"#;
     let mut args = vec!["-c".to_owned(), script.to_owned(), "sh".to_owned()];
@@ -298,12 +299,13 @@ pub(crate) async fn wait_answer(
     }
 }
 
-/// Whether the process whose pid is in `launch_pid` still runs (a
-/// transport hiccup counts as alive: keep waiting).
+/// Whether the process whose pid is in `launch_pid` still runs. A pid
+/// file not written yet (the launcher forked but has not run) and a
+/// transport hiccup count as alive: keep waiting, within the deadline.
 async fn alive(t: &dyn Transport, launch_pid: &str, bounds: Bounds) -> bool {
     let cmd = Command::new("sh").args([
         "-c",
-        r#"kill -0 "$(cat "$1")" 2>/dev/null"#,
+        r#"[ ! -s "$1" ] || kill -0 "$(cat "$1")" 2>/dev/null"#,
         "sh",
         launch_pid,
     ]);
