@@ -96,6 +96,10 @@ fn shown(g: &GtidSet) -> String {
     }
 }
 
+/// Why `start` refuses a MySQL 8 DR cluster in this version.
+pub const MYSQL_NOT_YET: &str =
+    "this version runs drills on MariaDB only; the MySQL 8 CLONE plugin path is planned (issue 15)";
+
 /// Step names, shared by the plan, the journal and the output.
 pub const OPEN_JOURNAL: &str = "open the journal";
 /// Step 2.
@@ -136,6 +140,8 @@ pub struct StartPlan {
     pub nodes: Vec<Node>,
     /// The steps, in order.
     pub steps: Vec<PlannedStep>,
+    /// The DR servers' flavor (decides the snapshot's mechanism).
+    pub flavor: GtidFlavor,
 }
 
 impl fmt::Display for StartPlan {
@@ -157,6 +163,9 @@ impl fmt::Display for StartPlan {
             for action in &step.actions {
                 writeln!(f, "    {action}")?;
             }
+        }
+        if self.flavor == GtidFlavor::Mysql {
+            writeln!(f, "note: {MYSQL_NOT_YET}")?;
         }
         Ok(())
     }
@@ -233,11 +242,13 @@ fn build(
         .collect();
     let donor = choose_donor(&master_gtid, &candidates)?;
     let nodes = nodes(settings, &dr_servers, &donor, master.0, |d| facts(d));
-    let steps = steps(settings, journal, &donor, &nodes, master.1.flavor);
+    let flavor = master.1.flavor;
+    let steps = steps(settings, journal, &donor, &nodes, flavor);
     Ok(StartPlan {
         donor,
         nodes,
         steps,
+        flavor,
     })
 }
 
@@ -425,6 +436,24 @@ mod tests {
         assert!(
             matches!(err, FlashbackError::NoDonor { replicas: 2 }),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn a_mysql_plan_says_this_version_does_not_run_it() {
+        let plan = StartPlan {
+            donor: DonorChoice {
+                server: "database_1".into(),
+                address: "172.17.138.1:3308".into(),
+                reason: "r".into(),
+            },
+            nodes: Vec::new(),
+            steps: Vec::new(),
+            flavor: GtidFlavor::Mysql,
+        };
+        assert!(
+            plan.to_string()
+                .ends_with(&format!("note: {MYSQL_NOT_YET}\n"))
         );
     }
 

@@ -39,6 +39,11 @@ pub async fn start(
     let Some((plan, seen)) = planned else {
         return Ok((report, None));
     };
+    if plan.flavor == binlog::gtid::GtidFlavor::Mysql {
+        return Err(FlashbackError::Unsupported {
+            what: plan::MYSQL_NOT_YET,
+        });
+    }
     let (mut production, mut dr) = (seen.production, seen.dr);
     let session = open(settings, journal, &hosts, &plan, &mut production, &dr, say).await?;
     let done = steps(session, &hosts, &plan, &mut production, &mut dr).await?;
