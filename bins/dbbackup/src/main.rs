@@ -97,6 +97,14 @@ enum Sub {
         #[arg(long)]
         all: bool,
     },
+    /// What the store holds: every backup (chain, type, ok, encrypted,
+    /// size, duration, consistence point), the window a recovery can
+    /// reach, and the trash.
+    Info {
+        /// One JSON document instead of the table.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -126,12 +134,31 @@ async fn run(cli: Cli, cfg: conf::BackupConfig, password: Option<Zeroizing<Strin
         && (cli.purge_to.is_some() || cli.clean_trash || cli.dry_run || cli.parallel.is_some())
     {
         eprintln!(
-            "ERROR: verify goes with none of --purge-to, --clean-trash, --dry-run, --parallel"
+            "ERROR: verify and info go with none of --purge-to, --clean-trash, --dry-run, --parallel"
         );
         return ExitCode::from(cli::EXIT_USAGE);
     }
-    if let Some(Sub::Verify { backup, all }) = &cli.command {
-        return verify(&cfg, backup.as_deref(), *all, password.as_ref()).await;
+    match &cli.command {
+        Some(Sub::Verify { backup, all }) => {
+            return verify(&cfg, backup.as_deref(), *all, password.as_ref()).await;
+        }
+        Some(Sub::Info { json }) => {
+            return match backup::info(&cfg).await {
+                Ok(info) if *json => match serde_json::to_string_pretty(&info) {
+                    Ok(text) => {
+                        println!("{text}");
+                        ExitCode::SUCCESS
+                    }
+                    Err(e) => cli::fail(e),
+                },
+                Ok(info) => {
+                    print!("{}", report::info_report(&info));
+                    ExitCode::SUCCESS
+                }
+                Err(e) => cli::fail(&e),
+            };
+        }
+        None => {}
     }
     if let Some(text) = &cli.purge_to {
         let Ok(to) = chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S") else {

@@ -68,3 +68,52 @@ pub fn verify_failure(checked: &[backup::Verified]) -> Option<String> {
         first.problems.first().map_or("", String::as_str)
     ))
 }
+
+/// `dbbackup info` as a table, then the recovery window and the trash.
+pub fn info_report(info: &backup::StoreInfo) -> String {
+    let mut out = format!("store {}\n", info.store);
+    if info.backups.is_empty() {
+        out += "no backups\n";
+    } else {
+        out += &format!(
+            "{:<28} {:<4} {:<3} {:<28} {:<9} {:>10} {:>9}  {}\n",
+            "backup",
+            "type",
+            "ok",
+            "chain (full)",
+            "encrypted",
+            "size",
+            "duration",
+            "consistence point"
+        );
+    }
+    let unknown = || "?".to_owned();
+    for b in &info.backups {
+        out += &format!(
+            "{:<28} {:<4} {:<3} {:<28} {:<9} {:>10} {:>9}  {}\n",
+            b.name,
+            b.kind,
+            if b.ok { "yes" } else { "NO" },
+            b.chain.as_deref().unwrap_or("(none)"),
+            b.encrypted
+                .map_or_else(unknown, |e| if e { "yes" } else { "no" }.to_owned()),
+            b.bytes.map_or_else(unknown, |n| format!(
+                "{:.1} MiB",
+                n as f64 / (1024.0 * 1024.0)
+            )),
+            b.duration_secs
+                .map_or_else(unknown, |s| format!("{s:.1} s")),
+            b.point.as_deref().unwrap_or("-"),
+        );
+    }
+    out += &match &info.recovery_window {
+        Some((from, to)) => format!("recovery window: {from} .. {to}\n"),
+        None => "recovery window: none (no good full backup)\n".to_owned(),
+    };
+    out += &if info.trash.is_empty() {
+        "trash: empty\n".to_owned()
+    } else {
+        format!("trash: {} ({})\n", info.trash.len(), info.trash.join(", "))
+    };
+    out
+}

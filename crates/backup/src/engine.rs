@@ -270,7 +270,7 @@ pub async fn execute(prepared: Prepared) -> Result<Outcome, BackupError> {
     let watchdog = Watchdog::start_at(registry.clone(), watchdog_config(&run.cfg), started);
     let token = watchdog.token();
     let result = tokio::select! {
-        r = steps(&run, &options, timings) => r,
+        r = steps(&run, &options, timings, started) => r,
         () = token.cancelled() => Err(BackupError::Stopped(
             watchdog.reason().map(|r| r.to_string()).unwrap_or_else(|| "stopped".into()),
         )),
@@ -296,7 +296,12 @@ pub async fn execute(prepared: Prepared) -> Result<Outcome, BackupError> {
     })
 }
 
-async fn steps(run: &Run, options: &Options, mut t: Timings) -> Result<u64, BackupError> {
+async fn steps(
+    run: &Run,
+    options: &Options,
+    mut t: Timings,
+    started: Instant,
+) -> Result<u64, BackupError> {
     let name = run.plan.name;
     if run.cfg.log_audit {
         t.time("audit start", audit(run, "DBSCALE START BACKUP"))
@@ -389,7 +394,8 @@ async fn steps(run: &Run, options: &Options, mut t: Timings) -> Result<u64, Back
     }
     let bytes: u64 = results.iter().map(|r| r.bytes).sum();
     options.starting(name, "manifest");
-    let summary = crate::manifest::summary(run, &results);
+    let mut summary = crate::manifest::summary(run, &results);
+    summary.elapsed_secs = Some(started.elapsed().as_secs_f64());
     let manifest = crate::manifest::write(run, summary, &results, t).await?;
     if run.cfg.log_audit {
         audit(run, "DBSCALE END BACKUP").await?;

@@ -42,6 +42,7 @@ pub fn summary(run: &Run, results: &[ServerResult]) -> Summary {
         compress: run.plan.compress_threads.map(|n| format!("zstd -T{n}")),
         encrypted: run.plan.encrypt,
         timings: serde_json::Value::Null,
+        elapsed_secs: None,
     }
 }
 

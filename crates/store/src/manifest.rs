@@ -73,6 +73,10 @@ pub struct Summary {
     /// The run's step timings.
     #[serde(default)]
     pub timings: serde_json::Value,
+    /// Seconds from the run's start to its manifest (about its whole
+    /// duration; `ok` follows at once).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub elapsed_secs: Option<f64>,
 }
 
 /// One backed-up server.
@@ -179,6 +183,7 @@ mod tests {
                 compress: Some("zstd -T2".into()),
                 encrypted: false,
                 timings: serde_json::json!({}),
+                elapsed_secs: Some(12.5),
             },
         );
         m.files.insert(

@@ -9,6 +9,8 @@
 
 use crate::common;
 
+use std::collections::BTreeMap;
+
 use binlog::{BackupType, MariadbGtidPos};
 use chrono::{NaiveDateTime, Utc};
 use common::layout::{Backup, check_backup};
@@ -202,6 +204,73 @@ async fn verify_names_every_damaged_file() {
             "{out}"
         );
     }
+
+    // Issue 19: `info` shows the chain, a failed run and the trash.
+    let failed = "UTC29991231000000.000-inc";
+    std::fs::create_dir_all(store.dir.join(failed)).unwrap();
+    std::fs::create_dir_all(store.dir.join("trash").join("UTC20000101000000.000-full")).unwrap();
+    let point = |b: &str| {
+        std::fs::read_to_string(store.dir.join(b).join("consistent_point_datetime"))
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap()
+            .to_owned()
+    };
+    let out = store.run(&sb, &["info"], &[]);
+    assert_eq!(out.code, Some(0), "{out}");
+    for (name, kind) in [(&full_name, "full"), (&inc_name, "inc")] {
+        let line = out
+            .stdout
+            .lines()
+            .find(|l| l.starts_with(name.as_str()))
+            .unwrap_or_else(|| panic!("no {name} in\n{out}"));
+        let words: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(
+            &words[1..5],
+            [kind, "yes", full_name.as_str(), "no"],
+            "{line}"
+        );
+        assert!(line.ends_with(&point(name)), "{line}");
+    }
+    assert!(
+        out.stdout.contains(&format!("{failed:<28} inc  NO ")),
+        "{out}"
+    );
+    assert!(
+        out.stdout.contains(&format!(
+            "recovery window: {} .. {}",
+            point(&full_name),
+            point(&inc_name)
+        )),
+        "{out}"
+    );
+    assert!(
+        out.stdout.contains("trash: 1 (UTC20000101000000.000-full)"),
+        "{out}"
+    );
+    let out = store.run(&sb, &["info", "--json"], &[]);
+    let json: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let backups = json["backups"].as_array().unwrap();
+    assert_eq!(backups.len(), 3, "{json:#}");
+    let mut on_disk = BTreeMap::new();
+    common::walk(&full.dir, &full.dir, &mut on_disk);
+    let full_bytes: u64 = on_disk
+        .iter()
+        .filter(|(p, _)| !p.ends_with('/') && *p != "ok" && *p != "manifest.json")
+        .map(|(_, n)| n)
+        .sum();
+    assert_eq!(backups[0]["name"], full_name.as_str());
+    assert_eq!(backups[0]["bytes"], full_bytes, "{json:#}");
+    assert!(
+        backups[0]["duration_secs"]
+            .as_f64()
+            .is_some_and(|s| s > 0.0)
+    );
+    assert_eq!(backups[1]["chain"], full_name.as_str());
+    assert_eq!(backups[2]["ok"], false);
+    assert_eq!(json["trash"][0], "UTC20000101000000.000-full");
+    std::fs::remove_dir_all(store.dir.join(failed)).unwrap();
 
     // The newest backup's last binlog of a master, cut in half.
     let master = &w.masters[0];
