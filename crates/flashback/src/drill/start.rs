@@ -26,8 +26,8 @@ pub struct StartDone {
     pub snapshots: Vec<String>,
 }
 
-/// Runs the checks; when they pass, opens the drill. `say` gets a line
-/// per finished step.
+/// Runs the checks; when they pass, opens the drill. `say` gets the
+/// checks' lines, the donor, then a line per finished step.
 pub async fn start(
     settings: &Settings,
     journal: &Journal,
@@ -39,6 +39,13 @@ pub async fn start(
     let Some((plan, seen)) = planned else {
         return Ok((report, None));
     };
+    for check in &report.checks {
+        say(&check.to_string());
+    }
+    say(&format!(
+        "donor: {} {}: {}",
+        plan.donor.server, plan.donor.address, plan.donor.reason
+    ));
     if plan.flavor == binlog::gtid::GtidFlavor::Mysql {
         return Err(FlashbackError::Unsupported {
             what: plan::MYSQL_NOT_YET,
