@@ -375,6 +375,7 @@ async fn steps(
     };
     let bases = async {
         let took = if run.plan.is_incremental() {
+            finish::incremental_bases(run).await?;
             None
         } else {
             Some(timed(finish::copy_bases(run, &results)).await?.1)

@@ -380,6 +380,22 @@ pub fn is_system_prefix(basedir: &str) -> bool {
     )
 }
 
+/// What an incremental holds of the base directories: `datanode_base/`
+/// (empty: the full's serves) and `calcnode_base/dbscale.conf`, the
+/// router's config at this point. The seed writes both into every backup,
+/// and its recovery expects them in each.
+pub async fn incremental_bases(run: &Run) -> Result<(), BackupError> {
+    let name = run.plan.name;
+    run.store.mkdir(&format!("{name}/datanode_base")).await?;
+    run.store
+        .write_file(
+            &format!("{name}/calcnode_base/dbscale.conf"),
+            run.facts.router_conf.clone(),
+        )
+        .await?;
+    Ok(())
+}
+
 /// Full backups only: one master's base directory (`datanode_base/`) and
 /// the router's config and base directory (`calcnode_base/`).
 pub async fn copy_bases(run: &Run, results: &[ServerResult]) -> Result<(), BackupError> {

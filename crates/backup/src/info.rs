@@ -9,7 +9,7 @@ use binlog::BackupName;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use store::frames;
-use store::layout::MANIFEST_FILE;
+use store::layout::{LEGACY_MANIFEST_FILE, MANIFEST_FILE};
 use store::manifest::Manifest;
 use store::{Listed, Store};
 
@@ -72,10 +72,11 @@ async fn read_manifests(
     store: &Store,
     listed: &[Listed],
 ) -> Result<BTreeMap<String, Manifest>, BackupError> {
+    // Both places a manifest may be (see store::layout), the new first.
     let rels: Vec<String> = listed
         .iter()
         .filter(|l| l.backup.is_some())
-        .map(|l| format!("{}/{MANIFEST_FILE}", l.name))
+        .flat_map(|l| [LEGACY_MANIFEST_FILE, MANIFEST_FILE].map(|m| format!("{}/{m}", l.name)))
         .collect();
     if rels.is_empty() {
         return Ok(BTreeMap::new());
@@ -89,14 +90,19 @@ async fn read_manifests(
         .await?;
     let files = frames::parse(&out.stdout)
         .map_err(|detail| BackupError::host(store.host(), "reading the manifests", detail))?;
-    Ok(files
-        .into_iter()
-        .filter_map(|(rel, bytes)| {
-            let name = rel.strip_suffix(&format!("/{MANIFEST_FILE}"))?.to_owned();
-            let m = Manifest::parse(&String::from_utf8_lossy(&bytes)).ok()?;
-            Some((name, m))
-        })
-        .collect())
+    let mut manifests = BTreeMap::new();
+    for (rel, bytes) in files {
+        let Ok(m) = Manifest::parse(&String::from_utf8_lossy(&bytes)) else {
+            continue;
+        };
+        if let Some(name) = rel.strip_suffix(&format!("/{MANIFEST_FILE}")) {
+            manifests.insert(name.to_owned(), m);
+        } else if let Some(name) = rel.strip_suffix(&format!("/{LEGACY_MANIFEST_FILE}")) {
+            // Only where no manifest is in the new place.
+            manifests.entry(name.to_owned()).or_insert(m);
+        }
+    }
+    Ok(manifests)
 }
 
 /// The description from what was read (pure).

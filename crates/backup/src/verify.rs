@@ -115,7 +115,7 @@ async fn verify_one(
         ));
     }
     let manifest_path = format!("{name}/{}", layout::MANIFEST_FILE);
-    let Some(text) = store.read_file(&manifest_path).await? else {
+    let Some(text) = store.read_manifest(&name).await? else {
         verified.problems.push(format!(
             "{name} has no {}: it cannot be verified (a backup of the seed tool?)",
             layout::MANIFEST_FILE

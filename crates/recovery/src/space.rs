@@ -180,7 +180,7 @@ pub async fn measure(
             None
         };
         let manifest = store
-            .read_file(&format!("{name}/{}", layout::MANIFEST_FILE))
+            .read_manifest(&name)
             .await?
             .and_then(|t| BackupSizes::from_manifest(&String::from_utf8_lossy(&t), tarball));
         let sizes = match manifest {

@@ -6,7 +6,8 @@
 //!     <ds>-<server>-<host>-<port>/        one backed-up server
 //!       backup.xbsteam (sic)  my.conf  master_dir | master_slave  executed_gtids  <binlogs>
 //!     cluster_consistence_info  consistent_point_datetime  backuped_binlogs
-//!     datanode_base/  calcnode_base/  backup.conf  encrypted_sample  manifest.json (new)
+//!     datanode_base/  calcnode_base/  backup.conf  encrypted_sample
+//!     .dbscale-backup/manifest.json       (new; hidden from the seed tools' `ls`)
 //!     ok                                  written last: the run completed
 //!   encrypted/<name>.tar.encrypted        with -p: the run's files, AES Crypt
 //!   trash/                                bad and purged backups
@@ -32,8 +33,14 @@ pub const CONSISTENCE_FILE: &str = "cluster_consistence_info";
 pub const BACKUPED_BINLOGS_FILE: &str = "backuped_binlogs";
 /// The password check of an encrypted chain.
 pub const ENCRYPTED_SAMPLE_FILE: &str = "encrypted_sample";
-/// The checksum manifest (new in this tool).
-pub const MANIFEST_FILE: &str = "manifest.json";
+/// What this tool adds to a backup directory lives here: hidden, because
+/// the seed's recovery takes every entry `ls` shows in a backup, but the
+/// ones it knows, for a server directory.
+pub const TOOL_DIR: &str = ".dbscale-backup";
+/// The checksum manifest (new in this tool), in [`TOOL_DIR`].
+pub const MANIFEST_FILE: &str = ".dbscale-backup/manifest.json";
+/// Where the first versions of this tool wrote the manifest (still read).
+pub const LEGACY_MANIFEST_FILE: &str = "manifest.json";
 /// The copy of the config the run used.
 pub const BACKUP_CONF_FILE: &str = "backup.conf";
 

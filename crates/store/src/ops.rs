@@ -336,6 +336,23 @@ impl Store {
         })
     }
 
+    /// `backup`'s manifest text, from where this version writes it or
+    /// where the first versions did; `None` when it has none.
+    pub async fn read_manifest(&self, backup: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let mut found = self
+            .read_files(
+                backup,
+                &[
+                    crate::layout::MANIFEST_FILE,
+                    crate::layout::LEGACY_MANIFEST_FILE,
+                ],
+            )
+            .await?;
+        Ok(found
+            .remove(crate::layout::MANIFEST_FILE)
+            .or_else(|| found.remove(crate::layout::LEGACY_MANIFEST_FILE)))
+    }
+
     /// Whether `rel` exists.
     pub async fn exists(&self, rel: &str) -> Result<bool, StoreError> {
         let path = self.path(rel);

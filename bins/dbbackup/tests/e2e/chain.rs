@@ -257,7 +257,7 @@ async fn verify_names_every_damaged_file() {
     common::walk(&full.dir, &full.dir, &mut on_disk);
     let full_bytes: u64 = on_disk
         .iter()
-        .filter(|(p, _)| !p.ends_with('/') && *p != "ok" && *p != "manifest.json")
+        .filter(|(p, _)| !p.ends_with('/') && *p != "ok" && *p != ".dbscale-backup/manifest.json")
         .map(|(_, n)| n)
         .sum();
     assert_eq!(backups[0]["name"], full_name.as_str());

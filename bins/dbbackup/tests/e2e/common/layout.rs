@@ -21,7 +21,7 @@ const TOP_FILES: [&str; 9] = [
     "datanode_base",
     "calcnode_base",
     "backup.conf",
-    "manifest.json",
+    ".dbscale-backup",
     "encrypted_sample",
     "ok",
 ];
@@ -247,7 +247,9 @@ pub fn check_backup(
     let mut expected_top: BTreeSet<String> = TOP_FILES
         .iter()
         .filter(|f| match **f {
-            "datanode_base" | "calcnode_base" => full && !encrypted,
+            // Every backup, as the seed writes them (an incremental's
+            // datanode_base/ is empty); with -p inside the tarball.
+            "datanode_base" | "calcnode_base" => !encrypted,
             "encrypted_sample" => encrypted,
             "backup.conf" => !encrypted,
             _ => true,
@@ -259,10 +261,11 @@ pub fn check_backup(
     }
     let top: BTreeSet<String> = super::names_in(&dir).into_iter().collect();
     assert_eq!(top, expected_top, "{name}: top-level entries");
-    if full && !encrypted {
-        assert!(
-            !super::names_in(&dir.join("datanode_base")).is_empty(),
-            "{name}: datanode_base/ is empty"
+    if !encrypted {
+        assert_eq!(
+            super::names_in(&dir.join("datanode_base")).is_empty(),
+            !full,
+            "{name}: datanode_base/ (a full's holds the server's base, an incremental's nothing)"
         );
         // The router's flushed config names the dataservers' login.
         let conf = read(&dir.join("calcnode_base/dbscale.conf"));
@@ -288,7 +291,7 @@ pub fn check_backup(
 /// with their true sizes and SHA-256.
 fn check_manifest(dir: &Path, name: &str, kind: BackupType) -> serde_json::Value {
     let manifest: serde_json::Value =
-        serde_json::from_str(&read(&dir.join("manifest.json"))).unwrap();
+        serde_json::from_str(&read(&dir.join(".dbscale-backup/manifest.json"))).unwrap();
     assert_eq!(manifest["backup"], name);
     let want_type = if kind == BackupType::Full {
         "full"
@@ -300,7 +303,7 @@ fn check_manifest(dir: &Path, name: &str, kind: BackupType) -> serde_json::Value
     super::walk(dir, dir, &mut on_disk);
     let on_disk: BTreeMap<String, u64> = on_disk
         .into_iter()
-        .filter(|(p, _)| !p.ends_with('/') && p != "ok" && p != "manifest.json")
+        .filter(|(p, _)| !p.ends_with('/') && p != "ok" && p != ".dbscale-backup/manifest.json")
         .collect();
     let files = manifest["files"].as_object().unwrap();
     let listed: BTreeSet<&str> = files.keys().map(String::as_str).collect();
