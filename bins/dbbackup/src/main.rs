@@ -78,6 +78,10 @@ struct Cli {
     /// server at once, as the seed tool does).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     parallel: Option<u16>,
+    /// Print the result as one JSON document on stdout (the plan goes to
+    /// stderr); keys in docs/json.md.
+    #[arg(long, conflicts_with_all = ["purge_to", "clean_trash"])]
+    json: bool,
     #[command(flatten)]
     common: cli::Common,
 }
@@ -131,10 +135,14 @@ fn main() -> ExitCode {
 
 async fn run(cli: Cli, cfg: conf::BackupConfig, password: Option<Zeroizing<String>>) -> ExitCode {
     if cli.command.is_some()
-        && (cli.purge_to.is_some() || cli.clean_trash || cli.dry_run || cli.parallel.is_some())
+        && (cli.purge_to.is_some()
+            || cli.clean_trash
+            || cli.dry_run
+            || cli.parallel.is_some()
+            || cli.json)
     {
         eprintln!(
-            "ERROR: verify and info go with none of --purge-to, --clean-trash, --dry-run, --parallel"
+            "ERROR: verify and info go with none of --purge-to, --clean-trash, --dry-run, --parallel, --json (info has its own --json)"
         );
         return ExitCode::from(cli::EXIT_USAGE);
     }
@@ -192,12 +200,24 @@ async fn run(cli: Cli, cfg: conf::BackupConfig, password: Option<Zeroizing<Strin
         Ok(p) => p,
         Err(e) => return cli::fail(&e),
     };
-    print!("{}", prepared.plan());
+    if cli.json {
+        eprint!("{}", prepared.plan());
+    } else {
+        print!("{}", prepared.plan());
+    }
     if cli.dry_run {
-        println!("dry run: nothing written");
+        if cli.json {
+            println!("{:#}", report::plan_json(prepared.plan(), None));
+        } else {
+            println!("dry run: nothing written");
+        }
         return ExitCode::SUCCESS;
     }
     match backup::execute(prepared).await {
+        Ok(outcome) if cli.json => {
+            println!("{:#}", report::plan_json(&outcome.plan, Some(&outcome)));
+            ExitCode::SUCCESS
+        }
         Ok(outcome) => {
             println!(
                 "backup {} complete: {} servers, {:.1} MiB streamed in {:.1} s",
@@ -211,7 +231,14 @@ async fn run(cli: Cli, cfg: conf::BackupConfig, password: Option<Zeroizing<Strin
         }
         Err(e) => {
             let code = cli::fail(&e);
-            println!("cluster backup failed because reach max-time-sec or get exception.");
+            if cli.json {
+                println!(
+                    "{:#}",
+                    serde_json::json!({"ok": false, "error": e.to_string()})
+                );
+            } else {
+                println!("cluster backup failed because reach max-time-sec or get exception.");
+            }
             code
         }
     }

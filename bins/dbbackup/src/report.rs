@@ -117,3 +117,32 @@ pub fn info_report(info: &backup::StoreInfo) -> String {
     };
     out
 }
+
+/// `--json`: the plan, and with the outcome of a finished run its result,
+/// as one document (keys in docs/json.md).
+pub fn plan_json(
+    plan: &backup::BackupPlan,
+    outcome: Option<&backup::Outcome>,
+) -> serde_json::Value {
+    serde_json::json!({
+        "backup": plan.name.to_string(),
+        "type": if plan.is_incremental() { "inc" } else { "full" },
+        "incremental_on": plan.last.map(|l| l.to_string()),
+        "store": plan.store,
+        "encrypted": plan.encrypt,
+        "compress": plan.compress_threads.map(|n| format!("zstd -T{n}")),
+        "dry_run": outcome.is_none(),
+        "servers": plan.servers.iter().map(|s| serde_json::json!({
+            "server": s.server.to_string(),
+            "datasource": s.datasource.to_string(),
+            "role": s.role.to_string(),
+            "address": s.address(),
+            "dir": s.dir,
+            "incremental_from_lsn": s.incremental_from,
+        })).collect::<Vec<_>>(),
+        "cleaned": plan.cleaned.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        "bytes": outcome.map(|o| o.bytes),
+        "elapsed_secs": outcome.map(|o| o.elapsed.as_secs_f64()),
+        "ok": outcome.is_some(),
+    })
+}

@@ -316,6 +316,56 @@ async fn verify_names_every_damaged_file() {
     out.assert_failed_with("2 of 2 backups failed verification");
 }
 
+/// Issue 19: `--json` prints the result as one document on stdout, the
+/// plan on stderr; a dry run's document says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_result_document() {
+    let Some(sb) = Sandbox::get() else { return };
+    let _serial = serial().await;
+    let store = TestStore::new(&sb, "BACKUP_SSH_CONF", "json", &[]);
+    let dry = store.run(&sb, &["--json", "--dry-run"], &[]);
+    assert_eq!(dry.code, Some(0), "{dry}");
+    let doc: serde_json::Value = serde_json::from_str(&dry.stdout).unwrap();
+    assert_eq!(
+        (doc["dry_run"].as_bool(), doc["ok"].as_bool()),
+        (Some(true), Some(false))
+    );
+    assert!(store.backups().is_empty());
+
+    let out = store.run(&sb, &["--json"], &[]);
+    assert_eq!(out.code, Some(0), "{out}");
+    let doc: serde_json::Value = serde_json::from_str(&out.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}):\n{out}"));
+    let name = doc["backup"].as_str().unwrap();
+    assert!(
+        out.stderr.contains(&format!("backup {name} on ")),
+        "no plan on stderr:\n{out}"
+    );
+    assert_eq!(store.backups(), [name]);
+    assert!(store.dir.join(name).join("ok").exists());
+    assert_eq!(doc["type"], "full");
+    assert_eq!(doc["ok"], true);
+    assert!(doc["bytes"].as_u64().is_some_and(|b| b > 0), "{doc:#}");
+    let dirs: Vec<&str> = doc["servers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["dir"].as_str().unwrap())
+        .collect();
+    for d in &dirs {
+        assert!(
+            store
+                .dir
+                .join(name)
+                .join(d)
+                .join("backup.xbsteam")
+                .is_file(),
+            "{d}"
+        );
+    }
+    assert!(!dirs.is_empty());
+}
+
 /// Full then incremental over the transport of the sandbox config `conf_var`.
 async fn chain_over(conf_var: &str, label: &str) {
     let Some(sb) = Sandbox::get() else { return };
