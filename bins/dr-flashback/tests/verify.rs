@@ -130,6 +130,20 @@ fn fails_when_dr_replication_is_stopped() {
         ["replication-stopped"],
         "{json}"
     );
+    // start runs the same checks first and changes nothing.
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let journal = dir.path().join("log/gio_flashback_redo.log");
+    let journal_arg = journal.display().to_string();
+    let start = dr_flashback(&sb, "start", &config, &["--journal", &journal_arg]);
+    assert_eq!(start.code, Some(1), "{start}");
+    assert!(
+        start
+            .error_line()
+            .starts_with("ERROR: start refused: verify failed")
+            && start.error_line().contains("not running"),
+        "{start}"
+    );
+    assert!(!journal.exists(), "a refused start writes no journal");
 }
 
 /// Resumes a SIGSTOPped server, and waits until it answers and
