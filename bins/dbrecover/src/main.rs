@@ -52,6 +52,10 @@ struct Cli {
     /// How many datasources restore at once.
     #[arg(long, default_value_t = 4)]
     parallel: usize,
+    /// Do not check the chain's files against their manifests before
+    /// preparing (the check reads every shipped file once more).
+    #[arg(long)]
+    no_verify: bool,
     /// Print the report as one JSON document on stdout (the plan and the
     /// progress go to stderr).
     #[arg(long)]
@@ -86,6 +90,7 @@ async fn run(cli: Cli, cfg: conf::RecoveryConfig, password: Option<Zeroizing<Str
     let options = recovery::Options {
         password,
         parallel: Some(cli.parallel),
+        skip_verify: cli.no_verify,
     };
     let prepared = match recovery::prepare(cfg, options).await {
         Ok(p) => p,

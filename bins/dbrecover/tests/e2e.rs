@@ -604,6 +604,72 @@ async fn chain_errors_are_named_before_anything_is_shipped() {
     assert_nothing_shipped(&env, &out);
 }
 
+/// Issue 18: a binlog of the chain cut short on the store, or one byte of
+/// a stream changed, fails the recovery before anything is prepared,
+/// naming the file (a cut binlog used to give a "successful" recovery with
+/// rows missing).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn damaged_files_fail_the_recovery_before_anything_is_prepared() {
+    let Some(sb) = Sandbox::get() else { return };
+    let (_serial, env, wl) = setup(&sb, "damaged").await;
+    let b = backups_under_writes(&env, &wl, 2, &[], Duration::from_millis(300)).await;
+    let (full, inc) = (&b[0], &b[1]);
+    let to = To::Dir(inc.clone());
+    let conf = env.recovery_conf("RECOVERY_SSH_CONF", &to);
+
+    let p = point_of(&env, inc, "normal_0");
+    let rel = format!("{inc}/{}/{}", master_dir(&wl, &p), p.file);
+    let binlog = env.store.join(&rel);
+    let size = std::fs::metadata(&binlog).unwrap().len();
+    let original = std::fs::read(&binlog).unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&binlog)
+        .unwrap()
+        .set_len(size / 2)
+        .unwrap();
+    let out = env.dbrecover(&conf, &[], &[]).await;
+    assert_eq!(out.code, Some(1), "{out}");
+    let error = out.error_line();
+    for want in [
+        format!(
+            "{inc} on {} does not match its manifest",
+            sb.var("JOB_HOST")
+        ),
+        format!("{rel} holds {} bytes, {size} expected", size / 2),
+        "nothing was prepared".to_owned(),
+    ] {
+        assert!(error.contains(&want), "no {want:?} in\n{out}");
+    }
+    assert!(!env.run_dir(&to).join("restore").exists(), "{out}");
+    std::fs::write(&binlog, original).unwrap();
+
+    // One byte of the full's stream, same size.
+    let stream_dir = std::fs::read_dir(env.store.join(full))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|d| d.join("backup.xbsteam").is_file())
+        .unwrap();
+    let stream = stream_dir.join("backup.xbsteam");
+    let mut bytes = std::fs::read(&stream).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x01;
+    std::fs::write(&stream, &bytes).unwrap();
+    let out = env.dbrecover(&conf, &[], &[]).await;
+    assert_eq!(out.code, Some(1), "{out}");
+    let stream_rel = stream
+        .strip_prefix(&env.store)
+        .unwrap()
+        .display()
+        .to_string();
+    assert!(
+        out.error_line()
+            .contains(&format!("{stream_rel}: SHA-256 ")),
+        "{out}"
+    );
+    assert!(!env.run_dir(&to).join("restore").exists(), "{out}");
+}
+
 /// Issue 6: an encrypted chain recovers with `--password-file`; a wrong
 /// password or none fails before anything is shipped, with a clear message;
 /// a binlog missing from a tarball is caught before any restore.

@@ -7,9 +7,10 @@
 use crate::error::BackupError;
 use crate::run::Run;
 use crate::server::{STREAM_FILE, ServerResult};
-use remote::{Command, quote};
+use remote::Command;
 use std::collections::BTreeMap;
-use store::manifest::{FileEntry, Manifest, ServerSummary, Summary};
+use store::check::{listing_script, parse_listing};
+use store::manifest::{Manifest, ServerSummary, Summary};
 use stream::Timings;
 
 /// The run's summary for the manifest (its timings are added when it is
@@ -76,6 +77,7 @@ pub async fn write(
         &dir,
         streamed.keys().map(String::as_str),
         tarball.as_deref(),
+        stream::PICK_SHA256,
     );
     let out = timings
         .time(
@@ -155,114 +157,4 @@ pub async fn check_complete(
 
 fn incomplete(run: &Run, detail: String) -> BackupError {
     BackupError::host(run.store.host(), "checking the backup before ok", detail)
-}
-
-/// Lists `size<TAB>path` of every file under `dir` (but `ok` and the
-/// manifest) and of `extra` (a path relative to `dir`), then `---`, then
-/// the SHA-256 of each but the `hashed` ones (with
-/// [`stream::PICK_SHA256`]'s command).
-pub(crate) fn listing_script<'a>(
-    dir: &str,
-    hashed: impl Iterator<Item = &'a str>,
-    extra: Option<&str>,
-) -> String {
-    let skip: String = hashed
-        .map(|p| format!(" ! -path {}", quote(&format!("./{p}"))))
-        .collect();
-    let (extra_size, extra_hash) = match extra {
-        Some(p) => (
-            format!(
-                "[ -f {p} ] && printf '%s\\t%s\\n' \"$(stat -c %s -- {p})\" {p}\n",
-                p = quote(p)
-            ),
-            format!("[ -f {p} ] && printf '%s\\0' {p}; ", p = quote(p)),
-        ),
-        None => (String::new(), String::new()),
-    };
-    format!(
-        "set -o pipefail\n\
-         cd {dir} || exit 1\n\
-         find . -type f ! -name ok ! -name manifest.json -printf '%s\\t%p\\n' | sort -k2 || exit 1\n\
-         {extra_size}\
-         echo ---\n\
-         {pick}\n\
-         {{ {extra_hash}find . -type f ! -name ok ! -name manifest.json{skip} -print0 | sort -z; }} | xargs -0 -r $sha256",
-        dir = quote(dir),
-        pick = stream::PICK_SHA256,
-    )
-}
-
-/// Parses [`listing_script`]'s output into `path -> entry`. Both hash
-/// formats: `sha256sum`'s `HASH  ./path` and `openssl -r`'s `HASH *./path`.
-pub(crate) fn parse_listing(text: &str) -> BTreeMap<String, FileEntry> {
-    let (sizes, sums) = text.split_once("---\n").unwrap_or((text, ""));
-    let mut files = BTreeMap::new();
-    for line in sizes.lines() {
-        if let Some((size, path)) = line.split_once('\t') {
-            files.insert(
-                path.strip_prefix("./").unwrap_or(path).to_owned(),
-                FileEntry {
-                    size: size.parse().unwrap_or(0),
-                    sha256: None,
-                },
-            );
-        }
-    }
-    for line in sums.lines() {
-        let Some((sum, rest)) = line.split_once(' ') else {
-            continue;
-        };
-        let path = rest.strip_prefix(['*', ' ']).unwrap_or(rest);
-        if let Some(entry) = files.get_mut(path.strip_prefix("./").unwrap_or(path)) {
-            entry.sha256 = Some(sum.to_owned());
-        }
-    }
-    files
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn listing_takes_sizes_and_both_hash_formats() {
-        let text = "12\t./a/my.conf\n300\t./a/backup.xbsteam\n5\t./executed gtids\n\
-                    77\t../encrypted/x.tar.encrypted\n---\n\
-                    aaaa *./a/my.conf\nbbbb  ./executed gtids\ncccc  ../encrypted/x.tar.encrypted\n";
-        let files = parse_listing(text);
-        assert_eq!(files["a/my.conf"].size, 12);
-        assert_eq!(files["a/my.conf"].sha256.as_deref(), Some("aaaa"));
-        assert_eq!(files["executed gtids"].sha256.as_deref(), Some("bbbb"));
-        assert_eq!(files["a/backup.xbsteam"].size, 300);
-        assert_eq!(files["a/backup.xbsteam"].sha256, None);
-        let t = &files["../encrypted/x.tar.encrypted"];
-        assert_eq!((t.size, t.sha256.as_deref()), (77, Some("cccc")));
-    }
-
-    #[test]
-    fn streamed_files_are_not_hashed_again() {
-        let script = listing_script("/store/x y", ["ds-s/backup.xbsteam"].into_iter(), None);
-        assert!(script.contains("cd '/store/x y'"), "{script}");
-        assert!(
-            script.contains("! -path ./ds-s/backup.xbsteam -print0"),
-            "{script}"
-        );
-    }
-
-    #[test]
-    fn the_tarball_is_listed_and_hashed() {
-        let script = listing_script(
-            "/s/b",
-            std::iter::empty(),
-            Some("../encrypted/b.tar.encrypted"),
-        );
-        assert!(
-            script.contains("stat -c %s -- ../encrypted/b.tar.encrypted"),
-            "{script}"
-        );
-        assert!(
-            script.contains("printf '%s\\0' ../encrypted/b.tar.encrypted"),
-            "{script}"
-        );
-    }
 }

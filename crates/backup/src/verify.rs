@@ -7,11 +7,10 @@
 
 use crate::engine::{connector, open_store};
 use crate::error::BackupError;
-use crate::manifest::{listing_script, parse_listing};
 use binlog::BackupName;
 use remote::{Command, quote};
-use std::collections::BTreeMap;
-use store::manifest::{FileEntry, Manifest};
+use store::check::{compare, compare_one, listing_script, parse_listing};
+use store::manifest::Manifest;
 use store::{Store, layout};
 use zeroize::Zeroizing;
 
@@ -138,6 +137,7 @@ async fn verify_one(
                 &store.path(&name),
                 std::iter::empty(),
                 with_tarball,
+                stream::PICK_SHA256,
             )),
         )
         .await?;
@@ -198,82 +198,4 @@ async fn check_hmac(
         };
         format!("{path}: {why}")
     }))
-}
-
-/// Every difference between what the manifest lists and what is there.
-fn compare(
-    backup: &str,
-    listed: &BTreeMap<String, FileEntry>,
-    found: &BTreeMap<String, FileEntry>,
-) -> Vec<String> {
-    let mut problems: Vec<String> = listed
-        .iter()
-        .flat_map(|(path, want)| compare_one(&format!("{backup}/{path}"), want, found.get(path)))
-        .collect();
-    problems.extend(
-        found
-            .keys()
-            .filter(|p| !listed.contains_key(*p))
-            .map(|p| format!("{backup}/{p} is not in the manifest")),
-    );
-    problems
-}
-
-fn compare_one(path: &str, want: &FileEntry, found: Option<&FileEntry>) -> Option<String> {
-    let Some(found) = found else {
-        return Some(format!("{path} is missing ({} bytes expected)", want.size));
-    };
-    if found.size != want.size {
-        return Some(format!(
-            "{path} holds {} bytes, {} expected",
-            found.size, want.size
-        ));
-    }
-    match (&want.sha256, &found.sha256) {
-        (Some(w), Some(f)) if w != f => Some(format!(
-            "{path}: SHA-256 {f} is not the manifest's {w} (the content changed)"
-        )),
-        (Some(_), None) => Some(format!("{path} could not be read back")),
-        _ => None,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn entry(size: u64, sha: &str) -> FileEntry {
-        FileEntry {
-            size,
-            sha256: Some(sha.into()),
-        }
-    }
-
-    #[test]
-    fn each_kind_of_damage_is_named() {
-        let listed: BTreeMap<String, FileEntry> = [
-            ("a/backup.xbsteam".into(), entry(10, "aa")),
-            ("a/mysql-bin.000002".into(), entry(20, "bb")),
-            ("a/my.conf".into(), entry(5, "cc")),
-            ("executed_gtids".into(), entry(3, "dd")),
-        ]
-        .into();
-        let found: BTreeMap<String, FileEntry> = [
-            ("a/backup.xbsteam".into(), entry(10, "aa")),
-            ("a/mysql-bin.000002".into(), entry(12, "xx")),
-            ("a/my.conf".into(), entry(5, "zz")),
-            ("stray".into(), entry(1, "ee")),
-        ]
-        .into();
-        assert_eq!(
-            compare("B", &listed, &found),
-            [
-                "B/a/my.conf: SHA-256 zz is not the manifest's cc (the content changed)",
-                "B/a/mysql-bin.000002 holds 12 bytes, 20 expected",
-                "B/executed_gtids is missing (3 bytes expected)",
-                "B/stray is not in the manifest",
-            ]
-        );
-        assert!(compare("B", &listed, &listed).is_empty());
-    }
 }

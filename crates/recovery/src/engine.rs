@@ -26,6 +26,9 @@ pub struct Options {
     pub password: Option<Zeroizing<String>>,
     /// How many datasources restore at once (default 4).
     pub parallel: Option<usize>,
+    /// Do not check the chain's files against their manifests before
+    /// preparing (`dbrecover --no-verify`).
+    pub skip_verify: bool,
 }
 
 impl std::fmt::Debug for Options {
@@ -33,6 +36,7 @@ impl std::fmt::Debug for Options {
         f.debug_struct("Options")
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
             .field("parallel", &self.parallel)
+            .field("skip_verify", &self.skip_verify)
             .finish()
     }
 }
@@ -324,6 +328,13 @@ async fn execute_locked(prepared: Prepared) -> Result<Outcome, RecoveryError> {
         t.time(
             "shipping the chain",
             ship(&cfg, &options, &store, &job, &plan),
+        )
+        .await?;
+    }
+    if !options.skip_verify {
+        t.time(
+            "checking the chain's files",
+            crate::check::shipped_files(&job, &store, &plan, timeout),
         )
         .await?;
     }

@@ -26,6 +26,20 @@ pub enum RecoveryError {
     /// The encryption password is wrong or missing.
     #[error("{0}")]
     Password(String),
+    /// Files of a backup, as the job server holds them before anything is
+    /// prepared, are not what its manifest lists.
+    #[error(
+        "{backup} on {host} does not match its manifest: {}; nothing was prepared (check the store's copy with `dbbackup verify --backup {backup}`)",
+        problems.join("; ")
+    )]
+    Damaged {
+        /// The backup.
+        backup: String,
+        /// The job server.
+        host: String,
+        /// Each missing, cut or changed file.
+        problems: Vec<String>,
+    },
     /// One datasource's restore failed.
     #[error("datasource {datasource}: {step}: {detail}")]
     Datasource {

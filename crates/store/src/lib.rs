@@ -22,6 +22,7 @@
 //! written under a temporary name and renamed; cleanup and purge never
 //! touch entries that are not backup names.
 
+pub mod check;
 pub mod error;
 pub mod frames;
 pub mod layout;
