@@ -438,11 +438,7 @@ fn warm_up(
         .into_iter()
         .filter_map(|host| {
             hosts
-                .host(
-                    host,
-                    &cfg.connect.server_login,
-                    remote::AgentType::TaskManager,
-                )
+                .host(host, &cfg.connect.server_login, remote::AgentType::DbInit)
                 .ok()
         })
         .map(|t| {

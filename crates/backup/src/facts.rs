@@ -329,7 +329,7 @@ async fn unreachable_reason(
     hosts: &Connector,
     login: &remote::Login,
 ) -> Option<String> {
-    let t: Arc<dyn Transport> = match hosts.host(&server.host, login, AgentType::TaskManager) {
+    let t: Arc<dyn Transport> = match hosts.host(&server.host, login, AgentType::DbInit) {
         Ok(t) => t,
         Err(e) => return Some(e.to_string()),
     };

@@ -340,11 +340,7 @@ async fn copy_files(
         .unwrap_or_default();
     let host = run
         .hosts
-        .host(
-            &s.host,
-            &run.cfg.connect.server_login,
-            AgentType::TaskManager,
-        )
+        .host(&s.host, &run.cfg.connect.server_login, AgentType::DbInit)
         .map_err(|e| BackupError::host(&s.host, "connecting", e))?;
     let target = format!(
         "{}/{}",
@@ -406,7 +402,7 @@ pub async fn copy_bases(run: &Run, results: &[ServerResult]) -> Result<(), Backu
             .host(
                 &r.plan.host,
                 &run.cfg.connect.server_login,
-                AgentType::TaskManager,
+                AgentType::DbInit,
             )
             .map_err(|e| BackupError::host(&r.plan.host, "connecting", e))?;
         if is_system_prefix(&r.basedir) {

@@ -59,7 +59,7 @@ pub async fn run(
     }
     let tools = futures::future::try_join_all(plan.servers.iter().map(|s| async move {
         let t = hosts
-            .host(&s.host, &cfg.connect.server_login, AgentType::TaskManager)
+            .host(&s.host, &cfg.connect.server_login, AgentType::DbInit)
             .map_err(|e| BackupError::PreCheck(format!("{}: {e}", s.host)))?;
         let flavor = xtrabackup::ops::detect_flavor(&*t, &cfg.xtrabackup_bin)
             .await

@@ -138,7 +138,7 @@ pub async fn remove_option_files(run: &Run) {
                 .host(
                     &plan.host,
                     &run.cfg.connect.server_login,
-                    AgentType::TaskManager,
+                    AgentType::DbInit,
                 )
                 .map_err(|e| server_err(plan, e.to_string()))?;
             let path = run_file(&tmpdir, &run.plan.name, plan, "cnf");
@@ -181,11 +181,7 @@ pub async fn backup_server(run: &Run, plan: &ServerPlan) -> Result<ServerResult,
         .await?;
     let host: Arc<dyn Transport> = run
         .hosts
-        .host(
-            &plan.host,
-            &run.cfg.connect.server_login,
-            AgentType::TaskManager,
-        )
+        .host(&plan.host, &run.cfg.connect.server_login, AgentType::DbInit)
         .map_err(|e| server_err(plan, e.to_string()))?;
     let xerr = |e: xtrabackup::Error| server_err(plan, e.to_string());
     // By pid file, not by port: a server started as root that dropped to

@@ -156,6 +156,13 @@ pub fn connect_with(
         ConnectMethod::RabbitAgent => Some(rabbit.require("rabbitmq-uri")?),
         _ => rabbit.text("rabbitmq-uri")?,
     };
+    let rabbit_agent_type = rabbit
+        .text("agent-type")?
+        .map(|t| {
+            t.parse()
+                .map_err(|e: String| rabbit.invalid("agent-type", e))
+        })
+        .transpose()?;
     let adm = match method {
         ConnectMethod::AdmAgent => {
             let port: u16 = adm.parse_required("port")?;
@@ -188,6 +195,7 @@ pub fn connect_with(
             ssh,
             rabbitmq_uri,
             adm,
+            rabbit_agent_type,
         },
         server_login,
         command_timeout,

@@ -80,6 +80,48 @@ fn the_seed_shape_reads_with_the_seed_defaults() {
     );
 }
 
+/// Issue 21 item 4: the seeds send every rabbit-agent request to
+/// `rds-dbinit`; `[rabbit-agent] agent-type` sends all to one type.
+#[test]
+fn the_rabbit_agent_type_is_the_seeds_unless_configured() {
+    let hosts = |text: &str| {
+        let cfg = backup(text).unwrap();
+        assert_eq!(
+            cfg.connect.config.rabbit_agent_type.is_some(),
+            text.contains("agent-type")
+        );
+        remote::Connector::new(cfg.connect.config).unwrap()
+    };
+    let login = remote::Login {
+        user: "u".into(),
+        port: 22,
+        password: None,
+    };
+    let seed = hosts(RABBIT_STYLE);
+    let t = seed
+        .host("10.1.2.7", &login, remote::AgentType::DbInit)
+        .unwrap();
+    assert!(format!("{t:?}").contains("rds-dbinit"), "{t:?}");
+    let configured = RABBIT_STYLE.replace(
+        "[rabbit-agent]\n",
+        "[rabbit-agent]\nagent-type = rds-taskmanager\n",
+    );
+    let all = hosts(&configured);
+    let t = all
+        .host("10.1.2.7", &login, remote::AgentType::DbInit)
+        .unwrap();
+    assert!(format!("{t:?}").contains("rds-taskmanager"), "{t:?}");
+    let err = backup(&RABBIT_STYLE.replace(
+        "[rabbit-agent]\n",
+        "[rabbit-agent]\nagent-type = rds-other\n",
+    ))
+    .unwrap_err();
+    assert!(
+        err.contains("[rabbit-agent] agent-type") && err.contains("rds-other"),
+        "{err}"
+    );
+}
+
 #[test]
 fn ssh_needs_a_port_and_rabbit_needs_a_uri() {
     let err =

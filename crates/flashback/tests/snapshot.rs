@@ -19,6 +19,7 @@ fn connector(sb: &Sandbox) -> (Connector, Login) {
         ssh,
         rabbitmq_uri: None,
         adm: None,
+        rabbit_agent_type: None,
     };
     let login = Login {
         user: sb.var("LOGIN_USER").to_owned(),

@@ -70,15 +70,30 @@ impl FromStr for ConnectMethod {
     }
 }
 
-/// Which agent answers on a host under rabbit-agent (the seeds use
-/// `rds-taskmanager` for the database hosts' heavy work and `rds-dbinit`
-/// elsewhere).
+/// Which agent answers on a host under rabbit-agent. The seeds send every
+/// request, to every host, to `rds-dbinit` (their `get_one_server_conn`
+/// is never asked for the task manager); [`ConnectConfig::rabbit_agent_type`]
+/// sends everything to one type by configuration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum AgentType {
     /// `rds-dbinit`
     DbInit,
     /// `rds-taskmanager`
     TaskManager,
+}
+
+impl std::str::FromStr for AgentType {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
+        match s {
+            "rds-dbinit" => Ok(AgentType::DbInit),
+            "rds-taskmanager" => Ok(AgentType::TaskManager),
+            other => Err(format!(
+                "{other:?} is not an agent type (rds-dbinit or rds-taskmanager)"
+            )),
+        }
+    }
 }
 
 impl AgentType {
@@ -126,6 +141,10 @@ pub struct ConnectConfig {
     pub rabbitmq_uri: Option<String>,
     /// `[adm-agent]` port and secret, needed for adm-agent.
     pub adm: Option<AdmConfig>,
+    /// `[rabbit-agent] agent-type`: every rabbit-agent request goes to this
+    /// agent type, whatever the caller asks for (for agents deployed under
+    /// one type only); `None`: the caller's.
+    pub rabbit_agent_type: Option<AgentType>,
 }
 
 impl fmt::Debug for ConnectConfig {
@@ -138,6 +157,7 @@ impl fmt::Debug for ConnectConfig {
                 &self.rabbitmq_uri.as_deref().map(redact_uri_password),
             )
             .field("adm_port", &self.adm.as_ref().map(|a| a.port))
+            .field("rabbit_agent_type", &self.rabbit_agent_type)
             .finish()
     }
 }
@@ -170,6 +190,7 @@ pub fn redact_uri_password(uri: &str) -> String {
 ///     ssh: SshConfig::new("backup", "/var/lib/dbscale-backup"),
 ///     rabbitmq_uri: None,
 ///     adm: None,
+///     rabbit_agent_type: None,
 /// };
 /// let hosts = Connector::new(cfg)?;
 /// let login = Login { user: "backup".into(), port: 22, password: None };
@@ -226,6 +247,7 @@ impl Connector {
 
     /// The transport to `host` (created on first use, then shared).
     pub fn host(&self, host: &str, login: &Login, agent: AgentType) -> Result<Arc<dyn Transport>> {
+        let agent = self.cfg.rabbit_agent_type.unwrap_or(agent);
         // Only what tells transports apart goes into the key: agents ignore
         // the ssh login, ssh ignores the agent type.
         let key = match self.cfg.method {
@@ -289,6 +311,7 @@ mod tests {
                 19999,
                 crate::Secret::new(b"0123456789abcdef0123456789abcdef"),
             )),
+            rabbit_agent_type: None,
         }
     }
 
