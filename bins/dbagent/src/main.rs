@@ -65,6 +65,22 @@ enum Mode {
         /// --tls-cert.
         #[arg(long, value_name = "FILE", requires = "tls_cert")]
         tls_key: Option<PathBuf>,
+        /// A name or address the controllers use for this host (repeat
+        /// for several). Requests are signed for one host; the agent
+        /// takes those for the address they arrive at, its host name and
+        /// these.
+        #[arg(long = "host-id", value_name = "NAME")]
+        host_ids: Vec<String>,
+        /// At most this many connections at once.
+        #[arg(long, default_value_t = remote::agent::conn_guard::MAX_CONNECTIONS)]
+        max_connections: usize,
+        /// At most this many connections at once from one address.
+        #[arg(long, default_value_t = remote::agent::conn_guard::MAX_CONNECTIONS_PER_PEER)]
+        max_connections_per_peer: usize,
+        /// Seconds a new connection has to deliver a signed request's
+        /// headers before it is closed.
+        #[arg(long, default_value_t = remote::agent::conn_guard::HEADER_TIMEOUT.as_secs())]
+        header_timeout_secs: u64,
     },
     /// Consume this host's request queue on RabbitMQ (rabbit-agent).
     Rabbit {
@@ -120,7 +136,19 @@ async fn run(mode: Mode) -> Result<(), String> {
             max_concurrent,
             tls_cert,
             tls_key,
+            host_ids,
+            max_connections,
+            max_connections_per_peer,
+            header_timeout_secs,
         } => {
+            let options = remote::agent::adm_server::AdmOptions {
+                limits: remote::agent::conn_guard::ConnLimits {
+                    max_connections: max_connections.max(1),
+                    max_per_peer: max_connections_per_peer.max(1),
+                    header_timeout: std::time::Duration::from_secs(header_timeout_secs.max(1)),
+                },
+                host_ids: own_names(listen, host_ids),
+            };
             let secret = remote::Secret::from_file(&secret_file).map_err(|e| {
                 format!("cannot read the secret file {}: {e}", secret_file.display())
             })?;
@@ -140,12 +168,15 @@ async fn run(mode: Mode) -> Result<(), String> {
             let served = match tls {
                 Some(tls) => {
                     tracing::info!(%listen, "adm-agent listening (https)");
-                    remote::agent::adm_server::serve_tls(listener, tls, secret, local, identity)
-                        .await
+                    remote::agent::adm_server::serve_tls(
+                        listener, tls, secret, local, identity, options,
+                    )
+                    .await
                 }
                 None => {
                     tracing::info!(%listen, "adm-agent listening (http)");
-                    remote::agent::adm_server::serve(listener, secret, local, identity).await
+                    remote::agent::adm_server::serve(listener, secret, local, identity, options)
+                        .await
                 }
             };
             served.map_err(|e| format!("adm-agent on {listen} failed: {e}"))
@@ -163,4 +194,20 @@ async fn run(mode: Mode) -> Result<(), String> {
             futures::future::try_join_all(agents).await.map(drop)
         }
     }
+}
+
+/// The names requests may be signed for, besides the address each arrives
+/// at: `--host-id` values, the listen address when it is a specific one,
+/// and the kernel's host name.
+fn own_names(listen: SocketAddr, mut ids: Vec<String>) -> Vec<String> {
+    if !listen.ip().is_unspecified() {
+        ids.push(listen.ip().to_string());
+    }
+    if let Ok(name) = std::fs::read_to_string("/proc/sys/kernel/hostname") {
+        let name = name.trim();
+        if !name.is_empty() {
+            ids.push(name.to_owned());
+        }
+    }
+    ids
 }

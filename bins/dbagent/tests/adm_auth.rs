@@ -35,7 +35,10 @@ fn replayed_and_badly_signed_requests_are_refused() {
     let agent = common::AgentProc::adm("127.0.0.12", dir.path().join("secret"));
     let port = agent.port();
     let body = br#"{"op":"exec","id":"a1b2c3","command":{"program":{"exec":{"program":"true","args":[]}}},"timeout_ms":5000}"#;
-    let headers: Vec<(&str, String)> = agent.secret.sign("POST", "/v1/exec", body).into();
+    let headers: Vec<(&str, String)> = agent
+        .secret
+        .sign(common::HOST, "POST", "/v1/exec", body)
+        .into();
     assert_eq!(post(port, "/v1/exec", &headers, body), "HTTP/1.1 200 OK");
     // The very same bytes again: a replay.
     assert_eq!(
@@ -43,7 +46,10 @@ fn replayed_and_badly_signed_requests_are_refused() {
         "HTTP/1.1 401 Unauthorized"
     );
     // A fresh signature over another body.
-    let mut forged: Vec<(&str, String)> = agent.secret.sign("POST", "/v1/exec", b"{}").into();
+    let mut forged: Vec<(&str, String)> = agent
+        .secret
+        .sign(common::HOST, "POST", "/v1/exec", b"{}")
+        .into();
     assert_eq!(
         post(port, "/v1/exec", &forged, body),
         "HTTP/1.1 401 Unauthorized"

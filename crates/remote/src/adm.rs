@@ -165,7 +165,7 @@ impl Adm {
         let mut attempt = 0;
         let response = loop {
             let mut builder = self.client.post(self.url(path));
-            for (k, v) in self.cfg.secret.sign("POST", path, &body) {
+            for (k, v) in self.cfg.secret.sign(&self.host, "POST", path, &body) {
                 builder = builder.header(k, v);
             }
             match builder.body(body.clone()).send().await {

@@ -29,6 +29,10 @@ use tokio::sync::{Semaphore, mpsc};
 
 const KIND: &str = "rabbit-agent";
 
+/// Message header naming the host a request is meant for (the agent
+/// refuses a request naming another host; agents before it ignore it).
+pub const HOST_HEADER: &str = "x-dbagent-host";
+
 /// The request queue of `agent_type` on `host`.
 pub fn queue_name(agent_type: &str, host: &str) -> String {
     format!("dbagent.{agent_type}.{host}")
@@ -100,6 +104,24 @@ pub fn normalize_uri(uri: &str) -> Result<String> {
         out.push_str(q);
     }
     Ok(out)
+}
+
+/// The headers naming `host` as a request's destination.
+fn host_header(host: &str) -> FieldTable {
+    let mut headers = FieldTable::default();
+    headers.insert(
+        ShortString::from(HOST_HEADER),
+        lapin::types::AMQPValue::LongString(host.into()),
+    );
+    headers
+}
+
+/// Seconds since the Unix epoch (a request's `timestamp`).
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default()
 }
 
 /// The user name in a broker URI (`guest` when none).
@@ -387,7 +409,9 @@ impl Rabbit {
             .with_content_type(ShortString::from("application/json"))
             .with_expiration(ShortString::from(
                 self.answer_timeout.as_millis().to_string(),
-            ));
+            ))
+            .with_timestamp(unix_now())
+            .with_headers(host_header(&self.host));
         let published = async {
             link.channel
                 .basic_publish(

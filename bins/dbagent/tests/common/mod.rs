@@ -234,6 +234,7 @@ pub struct AgentProc {
     pub uri: String,
     port: u16,
     host: String,
+    quiet: bool,
 }
 
 impl AgentProc {
@@ -244,6 +245,22 @@ impl AgentProc {
     /// An adm agent serving HTTPS with `pki`'s certificate.
     pub fn adm_tls(host: &str, secret_file: PathBuf, pki: &pki::Pki) -> AgentProc {
         Self::adm_with(host, secret_file, Some(pki))
+    }
+
+    /// An adm agent with more command-line options (limits), its log
+    /// (a line per refused request) dropped.
+    pub fn adm_quiet(host: &str, secret_file: PathBuf, extra: &[&str]) -> AgentProc {
+        let mut agent = Self::adm_with(host, secret_file, None);
+        agent.stop();
+        agent.args.extend(extra.iter().map(|a| (*a).to_owned()));
+        agent.quiet = true;
+        agent.start();
+        agent
+    }
+
+    /// The agent's process id.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     fn adm_with(host: &str, secret_file: PathBuf, tls: Option<&pki::Pki>) -> AgentProc {
@@ -276,6 +293,7 @@ impl AgentProc {
             uri: String::new(),
             port,
             host: host.to_owned(),
+            quiet: false,
         };
         agent.start();
         agent
@@ -302,6 +320,7 @@ impl AgentProc {
             uri,
             port: 0,
             host,
+            quiet: false,
         };
         agent.start();
         agent.await_rabbit().await;
@@ -349,6 +368,11 @@ impl AgentProc {
             .env("DBAGENT_RABBITMQ_URI", &self.uri)
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
+            .stderr(if self.quiet {
+                Stdio::null()
+            } else {
+                Stdio::inherit()
+            })
             .spawn()
             .unwrap();
         self.child = Some(child);

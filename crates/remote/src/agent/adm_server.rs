@@ -1,16 +1,29 @@
 //! The adm-agent's HTTP server (axum): `POST /v1/exec`, `/v1/kill`,
-//! `/v1/ping`, every request signed (see [`super::auth`]). Unauthenticated
-//! or replayed requests get 401 and a log line. Plain HTTP ([`serve`]) or
-//! HTTPS ([`serve_tls`], rustls).
+//! `/v1/ping`, every request signed (see [`super::auth`]). Plain HTTP
+//! ([`serve`]) or HTTPS ([`serve_tls`], rustls).
+//!
+//! What a request goes through, in order, each refusal answered at once
+//! with `connection: close` and logged:
+//!
+//! 1. the connection caps and the header deadline ([`super::conn_guard`]);
+//! 2. a `content-length` (411 without) within the path's cap
+//!    ([`max_body`]; 413 above);
+//! 3. the signature headers: format, clock window, signature over the body
+//!    digest, host, replay (401; 421 for a request meant for another
+//!    host) — no byte of the body is read before they pass;
+//! 4. the body, read within [`BODY_TIMEOUT`] (408) and its cap, and checked
+//!    against the signed digest (401).
 
-use super::auth::{Secret, Verifier};
+use super::auth::{Refusal, Secret, Signed, Verifier};
+use super::conn_guard::{ConnAddr, ConnLimits, GuardedListener};
 use super::{Frame, Request, serve_request};
 use crate::local::Local;
 use axum::body::{Body, Bytes};
-use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse as _, Response};
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::mpsc;
 
 /// Paths of the adm-agent API.
@@ -19,8 +32,34 @@ pub const EXEC: &str = "/v1/exec";
 pub const KILL: &str = "/v1/kill";
 /// Liveness.
 pub const PING: &str = "/v1/ping";
-/// Largest request body (the command plus its stdin, base64).
-pub const MAX_BODY: usize = 256 * 1024 * 1024;
+/// Largest `exec` body: the command plus its stdin (JSON, a byte array).
+/// Stdin legitimately carries files the tools write on a host (a backup's
+/// `manifest.json` and small files, option files, scripts), a few MiB at
+/// most; the JSON form takes up to ~4 bytes per stdin byte.
+pub const MAX_EXEC_BODY: usize = 64 * 1024 * 1024;
+/// Largest `kill` and `ping` body (a command id, or nothing).
+pub const MAX_SMALL_BODY: usize = 64 * 1024;
+/// Time to receive a signed request's body once its headers passed.
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The largest body accepted on `path`.
+pub fn max_body(path: &str) -> usize {
+    if path == EXEC {
+        MAX_EXEC_BODY
+    } else {
+        MAX_SMALL_BODY
+    }
+}
+
+/// How the adm-agent is reached and guarded.
+#[derive(Debug, Clone, Default)]
+pub struct AdmOptions {
+    /// Connection caps and the header deadline.
+    pub limits: ConnLimits,
+    /// Names and addresses controllers may address this host by, besides
+    /// the address a request arrives at (see [`super::auth::host_tag`]).
+    pub host_ids: Vec<String>,
+}
 
 struct AppState {
     local: Local,
@@ -35,13 +74,15 @@ pub async fn serve(
     secret: Secret,
     local: Local,
     identity: String,
+    options: AdmOptions,
 ) -> std::io::Result<()> {
-    // Small frames (exit status after a short output) must not wait for
-    // Nagle's algorithm and the client's delayed ACK (40 ms).
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp: &mut tokio::net::TcpStream| {
-        let _ = tcp.set_nodelay(true);
-    });
-    axum::serve(listener, app(secret, local, identity)).await
+    let listener = GuardedListener::new(listener, options.limits)?;
+    let app = app(secret, local, identity, &options.host_ids);
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<ConnAddr>(),
+    )
+    .await
 }
 
 /// Serves the adm-agent over HTTPS (TLS with `tls`, see
@@ -54,53 +95,137 @@ pub async fn serve_tls(
     secret: Secret,
     local: Local,
     identity: String,
+    options: AdmOptions,
 ) -> std::io::Result<()> {
-    let listener = super::tls_listener::TlsListener::new(listener, tls)?;
-    axum::serve(listener, app(secret, local, identity)).await
+    let listener = super::tls_listener::TlsListener::new(listener, tls, options.limits)?;
+    let app = app(secret, local, identity, &options.host_ids);
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<ConnAddr>(),
+    )
+    .await
 }
 
-fn app(secret: Secret, local: Local, identity: String) -> axum::Router {
+fn app(secret: Secret, local: Local, identity: String, host_ids: &[String]) -> axum::Router {
     let state = Arc::new(AppState {
         local,
-        verifier: Verifier::new(secret),
+        verifier: Verifier::new(secret, host_ids),
         identity,
     });
     axum::Router::new()
         .route(EXEC, axum::routing::post(handle))
         .route(KILL, axum::routing::post(handle))
         .route(PING, axum::routing::post(handle))
-        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .fallback(|| async { refuse(StatusCode::NOT_FOUND, "no such path") })
         .with_state(state)
+}
+
+/// An answer that ends the connection.
+fn refuse(status: StatusCode, why: &str) -> Response {
+    (status, [(header::CONNECTION, "close")], why.to_owned()).into_response()
+}
+
+fn refusal_status(refusal: &Refusal) -> StatusCode {
+    match refusal {
+        Refusal::OtherHost => StatusCode::MISDIRECTED_REQUEST,
+        _ => StatusCode::UNAUTHORIZED,
+    }
 }
 
 async fn handle(
     State(st): State<Arc<AppState>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
+    ConnectInfo(conn): ConnectInfo<ConnAddr>,
+    request: axum::extract::Request,
 ) -> Response {
-    let path = uri.path();
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    if let Err(refusal) = st.verifier.verify(method.as_str(), path, header, &body) {
-        tracing::warn!(%method, path, %refusal, "adm-agent refused a request");
-        return (StatusCode::UNAUTHORIZED, refusal.to_string()).into_response();
-    }
+    let (parts, body) = request.into_parts();
+    let path = parts.uri.path();
+    let body = match admit(&st, &conn, &parts.method, path, &parts.headers, body).await {
+        Ok(body) => body,
+        Err((status, why)) => {
+            tracing::warn!(method = %parts.method, path, peer = %conn.peer, %status, why, "adm-agent refused a request");
+            return refuse(status, &why);
+        }
+    };
     let req = if path == PING {
         Request::Ping
     } else {
         match serde_json::from_slice::<Request>(&body) {
             Ok(r) => r,
-            Err(e) => return (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
+            Err(e) => return refuse(StatusCode::BAD_REQUEST, &e.to_string()),
         }
     };
+    run(st, req)
+}
+
+/// Steps 2 to 4 of the module docs: the body of a request that passed.
+async fn admit(
+    st: &AppState,
+    conn: &ConnAddr,
+    method: &Method,
+    path: &str,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Bytes, (StatusCode, String)> {
+    let cap = max_body(path);
+    let length = declared_length(headers)?;
+    if length > cap as u64 {
+        return Err((
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("a body of {length} bytes is over the {cap}-byte limit of {path}"),
+        ));
+    }
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let signed: Signed = st
+        .verifier
+        .verify_head(method.as_str(), path, header, Some(conn.local.ip()))
+        .map_err(|r| (refusal_status(&r), r.to_string()))?;
+    conn.trust();
+    let body = match tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, cap)).await {
+        Ok(Ok(body)) => body,
+        Ok(Err(e)) => return Err((StatusCode::BAD_REQUEST, format!("reading the body: {e}"))),
+        Err(_) => {
+            return Err((
+                StatusCode::REQUEST_TIMEOUT,
+                format!("the body took longer than {} s", BODY_TIMEOUT.as_secs()),
+            ));
+        }
+    };
+    signed
+        .check_body(&body)
+        .map_err(|r| (refusal_status(&r), r.to_string()))?;
+    Ok(body)
+}
+
+/// The request's `content-length`; a body of unknown length (chunked) is
+/// refused, so its size is known before anything is read.
+fn declared_length(headers: &HeaderMap) -> Result<u64, (StatusCode, String)> {
+    let length = || {
+        (
+            StatusCode::LENGTH_REQUIRED,
+            "a content-length header is required".to_owned(),
+        )
+    };
+    if headers.contains_key(header::TRANSFER_ENCODING) {
+        return Err(length());
+    }
+    match headers.get(header::CONTENT_LENGTH) {
+        None => Ok(0),
+        Some(v) => v
+            .to_str()
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .ok_or_else(length),
+    }
+}
+
+/// Runs an admitted request, streaming its frames as the response body.
+fn run(st: Arc<AppState>, req: Request) -> Response {
     let (tx, rx) = mpsc::channel::<Frame>(32);
-    let st2 = st.clone();
     // The command runs in its own task; when the client disconnects, hyper
     // drops the response body and with it `rx`, which ends the command
     // (see `serve_request`).
     tokio::spawn(async move {
-        serve_request(&st2.local, &st2.identity, req, tx).await;
+        serve_request(&st.local, &st.identity, req, tx).await;
     });
     let stream = futures::stream::unfold(rx, |mut rx| async move {
         let frame = rx.recv().await?;

@@ -10,6 +10,7 @@
 
 pub mod adm_server;
 pub mod auth;
+pub mod conn_guard;
 pub mod rabbit_server;
 pub mod tls_listener;
 

@@ -11,17 +11,30 @@
 //! mandatory probe message; once it is gone the command is killed (see
 //! [`serve_request`]), so a command never outlives its client by more than
 //! that period plus the kill grace.
+//!
+//! Who may send requests is the broker's business: the user, password and
+//! vhost permissions of the URI (the requests carry no signature). Before
+//! running one the agent refuses, with an `Error` frame naming the reason
+//! to the request's `reply_to` and a log line (see [`check`]): a body over
+//! [`MAX_REQUEST_BYTES`], a request naming another host in its
+//! [`HOST_HEADER`] header, a request whose `timestamp` property is more
+//! than [`MAX_SKEW`] off the agent's clock (expired), and one whose id it
+//! already took (a replay or redelivery: dropped, it already ran).
+//! Requests of older clients, without the header or the timestamp, are
+//! taken.
 
+use super::auth::{MAX_SKEW, host_tag};
 use super::{Frame, Request, serve_request};
+use crate::error::{WireError, WireKind};
 use crate::local::Local;
-use crate::rabbit::{declare_request_queue, identity, normalize_uri, queue_name};
+use crate::rabbit::{HOST_HEADER, declare_request_queue, identity, normalize_uri, queue_name};
 use futures::StreamExt as _;
 use lapin::Confirmation;
 use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions,
     ConfirmSelectOptions,
 };
-use lapin::types::{FieldTable, ShortString};
+use lapin::types::{AMQPValue, FieldTable, ShortString};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
 use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -30,6 +43,11 @@ use tokio::sync::mpsc;
 
 /// How many request ids the agent remembers for duplicate detection.
 const REMEMBERED: usize = 100_000;
+
+/// Largest request body taken: the command plus its stdin (JSON), the same
+/// cap as the adm-agent's `exec`
+/// ([`super::adm_server::MAX_EXEC_BODY`]).
+pub const MAX_REQUEST_BYTES: usize = super::adm_server::MAX_EXEC_BODY;
 
 /// How often a running command's reply queue is checked.
 const LEASE_CHECK: Duration = Duration::from_secs(1);
@@ -114,6 +132,17 @@ async fn run_once(
             .message_id()
             .as_ref()
             .map_or_else(|| corr.as_str().to_owned(), |m| m.as_str().to_owned());
+        if let Err(why) = check(&delivery.data, props, host_id) {
+            tracing::warn!(%id, %why, "rabbit-agent refused a request");
+            let frame = Frame::Error(WireError {
+                kind: WireKind::Other,
+                message: format!("{me} refused the request: {why}"),
+            });
+            if let Err(e) = reply(&channel, &reply_to, &corr, &me, &frame).await {
+                tracing::info!(%id, error = %e, "cannot answer a refused request");
+            }
+            continue;
+        }
         let fresh = seen
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -168,6 +197,57 @@ async fn run_once(
         });
     }
     Ok(())
+}
+
+/// Why a request is refused before it runs.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// The body is over [`MAX_REQUEST_BYTES`].
+    #[error("a request of {0} bytes is over the {MAX_REQUEST_BYTES}-byte limit")]
+    TooLarge(usize),
+    /// The request names another host.
+    #[error("the request is meant for another host ({0})")]
+    OtherHost(String),
+    /// The request's timestamp is outside the window.
+    #[error("the request's timestamp is outside the accepted window (expired or from the future)")]
+    Expired,
+}
+
+/// The checks a request passes before it runs (size, host, timestamp).
+pub fn check(body: &[u8], props: &BasicProperties, host_id: &str) -> Result<(), Refusal> {
+    if body.len() > MAX_REQUEST_BYTES {
+        return Err(Refusal::TooLarge(body.len()));
+    }
+    let named = props
+        .headers()
+        .as_ref()
+        .and_then(|h| h.inner().get(HOST_HEADER).cloned());
+    match named {
+        None => {}
+        Some(AMQPValue::LongString(s)) if host_tag(&s.to_string()) == host_tag(host_id) => {}
+        Some(AMQPValue::ShortString(s)) if host_tag(s.as_str()) == host_tag(host_id) => {}
+        Some(AMQPValue::LongString(s)) => {
+            return Err(Refusal::OtherHost(printable(&s.to_string())));
+        }
+        Some(AMQPValue::ShortString(s)) => return Err(Refusal::OtherHost(printable(s.as_str()))),
+        Some(_) => return Err(Refusal::OtherHost("a header that is no string".into())),
+    }
+    if let Some(ts) = *props.timestamp() {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or_default();
+        if ts.abs_diff(now) > MAX_SKEW.as_secs() {
+            return Err(Refusal::Expired);
+        }
+    }
+    Ok(())
+}
+
+/// A host name from a message, cut short and without control characters
+/// (it goes into a log line and an answer).
+fn printable(s: &str) -> String {
+    s.chars().filter(|c| !c.is_control()).take(64).collect()
 }
 
 /// Correlation id of the lease probes (no client waits for it, so a
@@ -229,6 +309,29 @@ async fn reply(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn oversized_other_host_and_expired_requests_are_refused() {
+        let mut named = FieldTable::default();
+        named.insert(
+            ShortString::from(HOST_HEADER),
+            AMQPValue::LongString("db-1".into()),
+        );
+        let props = BasicProperties::default().with_headers(named);
+        assert_eq!(check(b"{}", &props, "db-1"), Ok(()));
+        assert_eq!(check(b"{}", &BasicProperties::default(), "db-1"), Ok(()));
+        assert_eq!(
+            check(b"{}", &props, "db-2"),
+            Err(Refusal::OtherHost("db-1".into()))
+        );
+        let big = vec![b' '; MAX_REQUEST_BYTES + 1];
+        assert_eq!(
+            check(&big, &props, "db-1"),
+            Err(Refusal::TooLarge(MAX_REQUEST_BYTES + 1))
+        );
+        let old = BasicProperties::default().with_timestamp(1_000_000);
+        assert_eq!(check(b"{}", &old, "db-1"), Err(Refusal::Expired));
+    }
 
     #[test]
     fn duplicate_ids_are_noticed() {

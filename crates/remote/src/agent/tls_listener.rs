@@ -6,7 +6,7 @@
 //! a plain-text `400` saying so, instead of a TLS alert it cannot read, so
 //! a controller missing `tls-ca-file` sees a clear error.
 
-use std::net::SocketAddr;
+use super::conn_guard::{Admission, ConnAddr, ConnLimits, Guarded, accept_admitted};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
@@ -24,21 +24,31 @@ const TLS_HANDSHAKE_RECORD: u8 = 0x16;
 pub const PLAIN_HTTP_ANSWER: &str = "this adm-agent serves HTTPS only: give the client the CA \
 certificate of the agent's TLS certificate ([adm-agent] tls-ca-file)";
 
-/// Accepts TCP connections and yields them once their TLS handshake is done.
+/// A TLS connection under the connection limits (see [`super::conn_guard`]).
+pub type GuardedTls = TlsStream<Guarded<TcpStream>>;
+
+/// Accepts TCP connections under the connection caps and yields them once
+/// their TLS handshake is done.
 pub struct TlsListener {
-    incoming: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
-    local: SocketAddr,
+    incoming: mpsc::Receiver<(GuardedTls, ConnAddr)>,
+    local: std::net::SocketAddr,
     acceptor: tokio::task::JoinHandle<()>,
 }
 
 impl TlsListener {
-    /// Wraps `listener`; handshakes with `config`.
-    pub fn new(listener: TcpListener, config: Arc<rustls::ServerConfig>) -> std::io::Result<Self> {
+    /// Wraps `listener`; handshakes with `config`; admits connections
+    /// under `limits`.
+    pub fn new(
+        listener: TcpListener,
+        config: Arc<rustls::ServerConfig>,
+        limits: ConnLimits,
+    ) -> std::io::Result<Self> {
         let local = listener.local_addr()?;
         let (tx, incoming) = mpsc::channel(64);
         let acceptor = tokio::spawn(accept_loop(
             listener,
             tokio_rustls::TlsAcceptor::from(config),
+            Admission::new(limits),
             tx,
         ));
         Ok(TlsListener {
@@ -56,8 +66,8 @@ impl Drop for TlsListener {
 }
 
 impl axum::serve::Listener for TlsListener {
-    type Io = TlsStream<TcpStream>;
-    type Addr = SocketAddr;
+    type Io = GuardedTls;
+    type Addr = ConnAddr;
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
         match self.incoming.recv().await {
@@ -68,34 +78,25 @@ impl axum::serve::Listener for TlsListener {
     }
 
     fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        Ok(self.local)
+        Ok(ConnAddr::new(self.local, self.local))
     }
 }
 
 async fn accept_loop(
     listener: TcpListener,
     acceptor: tokio_rustls::TlsAcceptor,
-    tx: mpsc::Sender<(TlsStream<TcpStream>, SocketAddr)>,
+    admission: Admission,
+    tx: mpsc::Sender<(GuardedTls, ConnAddr)>,
 ) {
     loop {
-        let (tcp, peer) = match listener.accept().await {
-            Ok(conn) => conn,
-            Err(e) => {
-                // Out of file descriptors and the like: back off, go on.
-                tracing::warn!(error = %e, "adm-agent accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        // Small frames (exit status after a short output) must not wait for
-        // Nagle's algorithm and the client's delayed ACK.
-        let _ = tcp.set_nodelay(true);
+        let (tcp, permit, peer, local) = accept_admitted(&listener, &admission).await;
+        let (guarded, addr) = admission.guard(tcp, permit, peer, local);
         let acceptor = acceptor.clone();
         let tx = tx.clone();
         tokio::spawn(async move {
-            match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake(acceptor, tcp)).await {
+            match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake(acceptor, guarded)).await {
                 Ok(Some(tls)) => {
-                    let _ = tx.send((tls, peer)).await;
+                    let _ = tx.send((tls, addr)).await;
                 }
                 Ok(None) => {}
                 Err(_) => tracing::info!(%peer, "TLS handshake timed out"),
@@ -106,11 +107,11 @@ async fn accept_loop(
 
 async fn handshake(
     acceptor: tokio_rustls::TlsAcceptor,
-    tcp: TcpStream,
-) -> Option<TlsStream<TcpStream>> {
-    let peer = tcp.peer_addr().ok();
+    tcp: Guarded<TcpStream>,
+) -> Option<GuardedTls> {
+    let peer = tcp.get_ref().peer_addr().ok();
     let mut first = [0u8; 1];
-    match tcp.peek(&mut first).await {
+    match tcp.get_ref().peek(&mut first).await {
         Ok(1) if first[0] == TLS_HANDSHAKE_RECORD => {}
         Ok(1) => {
             tracing::warn!(peer = ?peer, "plain HTTP on the TLS port refused");
@@ -131,7 +132,7 @@ async fn handshake(
 /// Answers a plain-HTTP request with a 400 that says what is wrong, then
 /// reads (a bounded amount of) what the client still sends, so closing the
 /// socket does not reset the connection before the client read the answer.
-async fn answer_plain_http(mut tcp: TcpStream) {
+async fn answer_plain_http(mut tcp: Guarded<TcpStream>) {
     let answer = format!(
         "HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{PLAIN_HTTP_ANSWER}",
         PLAIN_HTTP_ANSWER.len()
