@@ -65,6 +65,47 @@ struct AppState {
     local: Local,
     verifier: Verifier,
     identity: String,
+    refusals: RefusalLog,
+}
+
+/// Refusals logged each second at most; the rest are counted and said in
+/// one line (a flood of bad requests must not flood the log too).
+const REFUSALS_LOGGED_PER_SECOND: u64 = 10;
+
+/// Rate limit of the refusal log lines.
+#[derive(Debug)]
+struct RefusalLog {
+    start: std::time::Instant,
+    /// The second (since `start`) being counted and the refusals in it.
+    window: std::sync::Mutex<(u64, u64)>,
+}
+
+impl RefusalLog {
+    fn new() -> RefusalLog {
+        RefusalLog {
+            start: std::time::Instant::now(),
+            window: std::sync::Mutex::new((0, 0)),
+        }
+    }
+
+    /// Whether this refusal gets its own line; when a new second begins,
+    /// first says how many of the last one went unlogged.
+    fn admit(&self) -> bool {
+        let now = self.start.elapsed().as_secs();
+        let mut window = self
+            .window
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if window.0 != now {
+            let unlogged = window.1.saturating_sub(REFUSALS_LOGGED_PER_SECOND);
+            if unlogged > 0 {
+                tracing::warn!(unlogged, "adm-agent refused more requests than it logs");
+            }
+            *window = (now, 0);
+        }
+        window.1 += 1;
+        window.1 <= REFUSALS_LOGGED_PER_SECOND
+    }
 }
 
 /// Serves the adm-agent over plain HTTP on `listener` until the task is
@@ -111,6 +152,7 @@ fn app(secret: Secret, local: Local, identity: String, host_ids: &[String]) -> a
         local,
         verifier: Verifier::new(secret, host_ids),
         identity,
+        refusals: RefusalLog::new(),
     });
     axum::Router::new()
         .route(EXEC, axum::routing::post(handle))
@@ -142,7 +184,9 @@ async fn handle(
     let body = match admit(&st, &conn, &parts.method, path, &parts.headers, body).await {
         Ok(body) => body,
         Err((status, why)) => {
-            tracing::warn!(method = %parts.method, path, peer = %conn.peer, %status, why, "adm-agent refused a request");
+            if st.refusals.admit() {
+                tracing::warn!(method = %parts.method, path, peer = %conn.peer, %status, why, "adm-agent refused a request");
+            }
             return refuse(status, &why);
         }
     };
@@ -236,4 +280,27 @@ fn run(st: Arc<AppState>, req: Request) -> Response {
         .header("content-type", "application/x-dbagent-frames")
         .body(Body::from_stream(stream))
         .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusal_lines_are_rate_limited() {
+        let log = RefusalLog::new();
+        let logged = (0..1000).filter(|_| log.admit()).count() as u64;
+        // The loop may straddle one second boundary.
+        assert!(
+            (REFUSALS_LOGGED_PER_SECOND..=2 * REFUSALS_LOGGED_PER_SECOND).contains(&logged),
+            "{logged}"
+        );
+    }
+
+    #[test]
+    fn caps_depend_on_the_path() {
+        assert_eq!(max_body(EXEC), MAX_EXEC_BODY);
+        assert_eq!(max_body(PING), MAX_SMALL_BODY);
+        assert_eq!(max_body(KILL), MAX_SMALL_BODY);
+    }
 }
