@@ -670,6 +670,61 @@ async fn damaged_files_fail_the_recovery_before_anything_is_prepared() {
     assert!(!env.run_dir(&to).join("restore").exists(), "{out}");
 }
 
+/// Issue 21 item 2: `xbstream-bin-dir` is the extractor that runs; one that
+/// is not there is a pre-check error naming the job server and the path.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_configured_stream_extractor_is_the_one_that_runs() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let Some(sb) = Sandbox::get() else { return };
+    let (_serial, env, wl) = setup(&sb, "xbstream").await;
+    let b = backups_under_writes(&env, &wl, 1, &[], Duration::from_millis(300)).await;
+    let to = To::Dir(b[0].clone());
+    let with = |value: &str| {
+        let conf = env.recovery_conf("RECOVERY_SSH_CONF", &to);
+        let text = std::fs::read_to_string(&conf).unwrap();
+        std::fs::write(
+            &conf,
+            common::set_key(&text, "misc", "xbstream-bin-dir", value),
+        )
+        .unwrap();
+        conf
+    };
+    let out = env
+        .dbrecover(&with("/nonexistent/mbstream"), &[], &[])
+        .await;
+    assert_eq!(out.code, Some(1), "{out}");
+    assert!(
+        out.error_line().contains(&format!(
+            "job server {}: /nonexistent/mbstream is not installed",
+            sb.var("JOB_HOST")
+        )),
+        "{out}"
+    );
+
+    let dir = env.tmp.join("extractor");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::set_permissions(&env.tmp, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let calls = dir.join("calls");
+    let wrapper = dir.join("my-mbstream");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\necho \"$*\" >> {}\nexec /usr/bin/mbstream \"$@\"\n",
+            calls.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = env
+        .dbrecover(&with(wrapper.to_str().unwrap()), &[], &[])
+        .await;
+    out.assert_recovered();
+    let calls = std::fs::read_to_string(&calls).unwrap();
+    let extractions = calls.lines().filter(|l| l.starts_with("-x -C ")).count();
+    assert_eq!(extractions, 2, "one per datasource: {calls}");
+}
+
 /// Issue 6: an encrypted chain recovers with `--password-file`; a wrong
 /// password or none fails before anything is shipped, with a clear message;
 /// a binlog missing from a tarball is caught before any restore.

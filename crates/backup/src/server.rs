@@ -186,15 +186,15 @@ pub async fn backup_server(run: &Run, plan: &ServerPlan) -> Result<ServerResult,
     let xerr = |e: xtrabackup::Error| server_err(plan, e.to_string());
     // By pid file, not by port: a server started as root that dropped to
     // its user hides its sockets from `ss` for that user, not its cmdline.
-    let ((flavor, flavor_took), (server_cnf, cnf_took)) = tokio::try_join!(
-        timed(ops::detect_flavor(&*host, &run.cfg.xtrabackup_bin)),
+    let ((tool, tool_took), (server_cnf, cnf_took)) = tokio::try_join!(
+        timed(ops::detect_tool(&*host, &run.cfg.xtrabackup_bin)),
         timed(ops::server_defaults_file_by_pid_file(
             &*host,
             &facts.pid_file
         )),
     )
     .map_err(xerr)?;
-    t.record("detecting the backup tool", flavor_took);
+    t.record("detecting the backup tool", tool_took);
     t.record("finding its option file", cnf_took);
     let dir = format!("{}/{}", run.plan.name, plan.dir);
     let wrapper = run_file(&facts.tmpdir, &run.plan.name, plan, "cnf");
@@ -248,7 +248,7 @@ pub async fn backup_server(run: &Run, plan: &ServerPlan) -> Result<ServerResult,
         plan,
         &endpoint,
         &host,
-        flavor,
+        tool,
         &wrapper,
         &facts.tmpdir,
         &log_file,
@@ -296,13 +296,13 @@ async fn stream_with_retry(
     plan: &ServerPlan,
     endpoint: &Endpoint,
     host: &Arc<dyn Transport>,
-    flavor: xtrabackup::Flavor,
+    tool: xtrabackup::Tool,
     wrapper: &str,
     tmpdir: &str,
     log_file: &str,
     dir: &str,
 ) -> Result<stream::TransferReport, BackupError> {
-    let mut opts = BackupOptions::new(flavor, wrapper, tmpdir, log_file);
+    let mut opts = BackupOptions::new(tool, wrapper, tmpdir, log_file);
     opts.slave_info = plan.role == Role::Replica;
     opts.incremental_from = plan.incremental_from.map(Lsn);
     if let Some(threads) = run.plan.compress_threads {

@@ -77,3 +77,37 @@ async fn a_stream_gone_before_ok_fails_the_run_and_leaves_no_ok() {
             .exists()
     );
 }
+
+/// Issue 21 item 2: `xtrabackup-bin-dir` names the program that runs, not
+/// only the one whose version is read. A wrapper that notes each call and
+/// runs mariabackup is configured; the backup's streams come from it.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_configured_backup_program_is_the_one_that_runs() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let Some(sb) = testkit::Sandbox::get() else {
+        return;
+    };
+    let _serial = sb.exclusive().await;
+    let store = Store::new(&sb, "program");
+    let dir = tempfile::Builder::new()
+        .prefix("xb-wrapper")
+        .tempdir_in("/tmp")
+        .unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let calls = dir.path().join("calls");
+    let wrapper = dir.path().join("my-mariabackup");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\necho \"$*\" >> {}\nexec /usr/bin/mariabackup \"$@\"\n",
+            calls.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let done = common::take(store.conf(&[("xtrabackup-bin-dir", wrapper.to_str().unwrap())])).await;
+    let calls = std::fs::read_to_string(&calls).unwrap();
+    let backups = calls.lines().filter(|l| l.contains("--backup")).count();
+    assert_eq!(backups, done.plan.servers.len(), "{calls}");
+    assert!(calls.lines().any(|l| l == "--version"), "{calls}");
+}

@@ -45,8 +45,9 @@ pub struct RecoveryConfig {
     pub client_name: String,
     /// `xtrabackup-bin-dir`: the backup program (default `xtrabackup`).
     pub xtrabackup_bin: String,
-    /// `xbstream-bin-dir`: the stream extractor (default `xbstream`).
-    pub xbstream_bin: String,
+    /// `xbstream-bin-dir`: the stream extractor (unset: the tool's own,
+    /// `xbstream` or `mbstream`, on `PATH`).
+    pub xbstream_bin: Option<String>,
     /// `encrypt-bin` (new): the AES Crypt program on the store host
     /// (default `dbcrypt`).
     pub encrypt_bin: String,
@@ -112,9 +113,7 @@ impl RecoveryConfig {
             xtrabackup_bin: misc
                 .text("xtrabackup-bin-dir")?
                 .unwrap_or_else(|| "xtrabackup".into()),
-            xbstream_bin: misc
-                .text("xbstream-bin-dir")?
-                .unwrap_or_else(|| "xbstream".into()),
+            xbstream_bin: misc.text("xbstream-bin-dir")?,
             encrypt_bin: misc
                 .text("encrypt-bin")?
                 .unwrap_or_else(|| "dbcrypt".into()),

@@ -279,16 +279,21 @@ async fn execute_locked(prepared: Prepared) -> Result<Outcome, RecoveryError> {
     let pre_checks = Instant::now();
     // The tool's flavor and the free space at once; then one round trip
     // for the programs (the first missing one is printed).
-    let (flavor, ()) = tokio::try_join!(
+    let (tool, ()) = tokio::try_join!(
         async {
-            xtrabackup::ops::detect_flavor(&*job, &cfg.xtrabackup_bin)
+            xtrabackup::ops::detect_tool(&*job, &cfg.xtrabackup_bin)
                 .await
                 .map_err(|e| RecoveryError::PreCheck(format!("job server {}: {e}", job.host())))
         },
         check_free_space(&job, &plan, timeout),
     )?;
+    // `xbstream-bin-dir`, when set, is the extractor that runs.
+    let tool = match &cfg.xbstream_bin {
+        Some(x) => tool.with_stream_program(x.as_str()),
+        None => tool,
+    };
     let names: Vec<String> =
-        job_server_programs(flavor.stream_program(), &cfg.client_name, plan.compressed)
+        job_server_programs(&tool.stream_program, &cfg.client_name, plan.compressed)
             .into_iter()
             .map(|p| quote(p).into_owned())
             .collect();
@@ -358,7 +363,7 @@ async fn execute_locked(prepared: Prepared) -> Result<Outcome, RecoveryError> {
         job: &job,
         plan: &plan,
         store_dir: store.dir(),
-        flavor,
+        tool,
         server: server.clone(),
         client: cfg.client_name.clone(),
         timeout,

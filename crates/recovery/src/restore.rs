@@ -23,7 +23,7 @@ use replay::binlog_paths;
 use server::socket_path;
 use std::sync::Arc;
 use std::time::Duration;
-use xtrabackup::{Compression, Flavor, PrepareStep, StreamSource};
+use xtrabackup::{Compression, PrepareStep, StreamSource, Tool};
 
 /// The temporary server's own binary log (in the restore directory, outside
 /// the data): it only tracks the GTIDs the replay applies, and is removed
@@ -39,7 +39,7 @@ pub struct Restore<'a> {
     /// The store's directory (for in-place chains).
     pub store_dir: &'a str,
     /// The backup tool on the job server.
-    pub flavor: Flavor,
+    pub tool: Tool,
     /// The server to run.
     pub server: ServerBinary,
     /// The SQL client program.
@@ -143,7 +143,7 @@ impl Restore<'_> {
                     &step,
                     writeback::flushing_as_it_writes(
                         xtrabackup::extract(
-                            self.flavor,
+                            &self.tool,
                             compression,
                             StreamSource::File(&stream),
                             &target,
@@ -170,7 +170,7 @@ impl Restore<'_> {
                 self.sh(
                     ds,
                     &step,
-                    xtrabackup::prepare(self.flavor, &data, &prep, Some("256M")),
+                    xtrabackup::prepare(&self.tool, &data, &prep, Some("256M")),
                 ),
             )
             .await?;
@@ -188,7 +188,7 @@ impl Restore<'_> {
         // The server's SQL thread replays when it can do so exactly (MariaDB,
         // a position stop); its relay logs must be there before it starts.
         let relay = relay::Relay::plan(apply, &base)
-            .filter(|_| ServerFlavor::of(self.flavor) == ServerFlavor::Mariadb);
+            .filter(|_| ServerFlavor::of(self.tool.flavor) == ServerFlavor::Mariadb);
         if let Some(r) = &relay {
             let sources = binlog_paths(self.plan, self.store_dir, apply);
             self.sh(

@@ -2,8 +2,8 @@
 //! return [`remote::Command`] values and run nothing.
 
 use crate::compression::Compression;
-use crate::flavor::Flavor;
 use crate::pipeline::{self, Sink, Stage};
+use crate::tool::Tool;
 use crate::types::Lsn;
 use remote::{Command, quote};
 
@@ -11,7 +11,7 @@ use remote::{Command, quote};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BackupOptions {
     /// The tool.
-    pub flavor: Flavor,
+    pub tool: Tool,
     /// The option file passed as the FIRST option: the 0600 wrapper that
     /// includes the server's own file and holds the login
     /// ([`crate::ClientDefaults`]).
@@ -42,13 +42,13 @@ impl BackupOptions {
     /// A full, uncompressed backup with the given option file, tmpdir and
     /// log file; set the other fields as needed.
     pub fn new(
-        flavor: Flavor,
+        tool: Tool,
         defaults_file: impl Into<String>,
         tmpdir: impl Into<String>,
         log_file: impl Into<String>,
     ) -> Self {
         BackupOptions {
-            flavor,
+            tool,
             defaults_file: defaults_file.into(),
             host: None,
             port: None,
@@ -65,7 +65,7 @@ impl BackupOptions {
     /// The backup tool's own command line (`--defaults-file` first,
     /// `--stream=xbstream`; the stream is its stdout).
     pub fn tool_command(&self) -> Command {
-        let mut c = Command::new(self.flavor.program())
+        let mut c = Command::new(self.tool.program.as_str())
             .arg(format!("--defaults-file={}", self.defaults_file))
             .arg("--backup");
         if let Some(h) = &self.host {
@@ -79,7 +79,7 @@ impl BackupOptions {
             c = c.arg("--slave-info");
         }
         if let Some(lsn) = self.incremental_from {
-            c = c.args(self.flavor.incremental_args(lsn));
+            c = c.args(self.tool.flavor.incremental_args(lsn));
         }
         if let Some(d) = &self.extra_lsndir {
             c = c.arg(format!("--extra-lsndir={d}"));
@@ -158,12 +158,12 @@ pub enum StreamSource<'a> {
 /// `[zstd -d -c |] xbstream|mbstream -x -C DIR`. QuickLZ streams extract
 /// as-is into `.qp` files; run [`decompress`] next.
 pub fn extract(
-    flavor: Flavor,
+    tool: &Tool,
     compression: Compression,
     source: StreamSource<'_>,
     dir: &str,
 ) -> Command {
-    let x = Command::new(flavor.stream_program())
+    let x = Command::new(tool.stream_program.as_str())
         .arg("-x")
         .arg("-C")
         .arg(dir);
@@ -196,17 +196,17 @@ const QPRESS_MISSING: &str = "xtrabackup-driver: qpress not found";
 /// in place (`--decompress --remove-original`). Needs `qpress` on the
 /// host; without it the command fails at once with a marker that
 /// [`is_qpress_missing`] recognises.
-pub fn decompress(flavor: Flavor, dir: &str, parallel: Option<u32>) -> Command {
-    let mut tool = Command::new(flavor.program())
+pub fn decompress(tool: &Tool, dir: &str, parallel: Option<u32>) -> Command {
+    let mut cmd = Command::new(tool.program.as_str())
         .arg("--decompress")
         .arg("--remove-original")
         .arg(format!("--target-dir={dir}"));
     if let Some(n) = parallel {
-        tool = tool.arg(format!("--parallel={n}"));
+        cmd = cmd.arg(format!("--parallel={n}"));
     }
     Command::shell(format!(
         "command -v qpress >/dev/null 2>&1 || {{ echo '{QPRESS_MISSING}' >&2; exit 3; }}; exec {}",
-        tool.argv_shell()
+        cmd.argv_shell()
     ))
 }
 
@@ -237,12 +237,12 @@ pub enum PrepareStep {
 /// transactions would break the next one); mariabackup never does (10.11
 /// rejects the option and does not need it).
 pub fn prepare(
-    flavor: Flavor,
+    tool: &Tool,
     target_dir: &str,
     step: &PrepareStep,
     use_memory: Option<&str>,
 ) -> Command {
-    let mut c = Command::new(flavor.program())
+    let mut c = Command::new(tool.program.as_str())
         .arg("--prepare")
         .arg(format!("--target-dir={target_dir}"));
     let follow = match step {
@@ -257,7 +257,7 @@ pub fn prepare(
             *more_follow
         }
     };
-    if follow && flavor.uses_apply_log_only() {
+    if follow && tool.flavor.uses_apply_log_only() {
         c = c.arg("--apply-log-only");
     }
     if let Some(m) = use_memory {
@@ -269,7 +269,7 @@ pub fn prepare(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::flavor::Version;
+    use crate::flavor::{Flavor, Version};
 
     const MB: Flavor = Flavor::Mariabackup {
         server: Version {
@@ -288,7 +288,7 @@ mod tests {
 
     #[test]
     fn full_backup_of_a_replica_has_defaults_file_first() {
-        let mut o = BackupOptions::new(MB, "/t/wrap.cnf", "/srv/tmp", "/srv/tmp/x.log");
+        let mut o = BackupOptions::new(Tool::of(MB), "/t/wrap.cnf", "/srv/tmp", "/srv/tmp/x.log");
         o.slave_info = true;
         o.host = Some("127.0.0.12".into());
         o.port = Some(16315);
@@ -311,7 +311,7 @@ mod tests {
 
     #[test]
     fn incremental_zstd_pipeline_for_xtrabackup_8026() {
-        let mut o = BackupOptions::new(XB, "/w.cnf", "/tmp", "/tmp/l");
+        let mut o = BackupOptions::new(Tool::of(XB), "/w.cnf", "/tmp", "/tmp/l");
         o.incremental_from = Some(Lsn(21694916));
         o.compression = Compression::Zstd { threads: 4 };
         assert_eq!(
@@ -329,14 +329,14 @@ mod tests {
     #[test]
     fn extract_makes_the_dir_and_decompresses_first() {
         let c = extract(
-            MB,
+            &Tool::of(MB),
             Compression::Zstd { threads: 0 },
             StreamSource::File("/s/b.xbsteam"),
             "/r/full",
         );
         let script = c.argv().1[1];
         assert!(script.starts_with("mkdir -p -- /r/full || exit\nzstd -d -q -c < /s/b.xbsteam | mbstream -x -C /r/full\n"), "{script}");
-        let c = extract(XB, Compression::None, StreamSource::Stdin, "/r");
+        let c = extract(&Tool::of(XB), Compression::None, StreamSource::Stdin, "/r");
         assert!(c.argv().1[1].contains("\nxbstream -x -C /r\n"));
     }
 
@@ -346,12 +346,12 @@ mod tests {
             incrementals_follow: true,
         };
         assert!(
-            prepare(XB, "/f", &full, None)
+            prepare(&Tool::of(XB), "/f", &full, None)
                 .argv_shell()
                 .ends_with("--apply-log-only")
         );
         assert!(
-            !prepare(MB, "/f", &full, None)
+            !prepare(&Tool::of(MB), "/f", &full, None)
                 .argv_shell()
                 .contains("apply-log-only")
         );
@@ -360,14 +360,32 @@ mod tests {
             more_follow: false,
         };
         assert_eq!(
-            prepare(XB, "/f", &last, Some("1G")).argv_shell(),
+            prepare(&Tool::of(XB), "/f", &last, Some("1G")).argv_shell(),
             "xtrabackup --prepare --target-dir=/f --incremental-dir=/i1 --use-memory=1G"
         );
     }
 
     #[test]
+    fn the_configured_programs_are_the_ones_that_run() {
+        let tool = Tool::run_as(MB, "/opt/mariadb/bin/mariabackup")
+            .with_stream_program("/opt/mb/mbstream");
+        let o = BackupOptions::new(tool.clone(), "/w.cnf", "/tmp", "/tmp/l");
+        assert_eq!(o.tool_command().argv().0, "/opt/mariadb/bin/mariabackup");
+        let full = PrepareStep::Full {
+            incrementals_follow: false,
+        };
+        assert_eq!(
+            prepare(&tool, "/f", &full, None).argv().0,
+            "/opt/mariadb/bin/mariabackup"
+        );
+        let x = extract(&tool, Compression::None, StreamSource::Stdin, "/r").argv_shell();
+        assert!(x.contains("/opt/mb/mbstream -x -C /r"), "{x}");
+        assert_eq!(Tool::of(XB).stream_program, "xbstream");
+    }
+
+    #[test]
     fn decompress_fails_clearly_without_qpress() {
-        let c = decompress(XB, "/r/full", Some(2));
+        let c = decompress(&Tool::of(XB), "/r/full", Some(2));
         let out = std::process::Command::new("/bin/sh")
             .arg("-c")
             .arg(c.argv().1[1])

@@ -27,7 +27,7 @@
 //!
 //! # async fn demo() -> Result<(), xtrabackup::Error> {
 //! let host = Local::default();
-//! let flavor = ops::detect_flavor(&host, "mariabackup").await?;
+//! let tool = ops::detect_tool(&host, "/usr/bin/mariabackup").await?;
 //! // The server's own option file, from its command line.
 //! let server_cnf = ops::server_defaults_file_by_pid_file(&host, "/srv/db/mysqld.pid").await?;
 //! let wrapper = "/srv/db/tmp/backup-login.cnf";
@@ -38,7 +38,7 @@
 //! };
 //! ops::write_client_defaults(&host, &login, wrapper).await?;
 //!
-//! let mut opts = BackupOptions::new(flavor, wrapper, "/srv/db/tmp", "/srv/db/tmp/backup.log");
+//! let mut opts = BackupOptions::new(tool, wrapper, "/srv/db/tmp", "/srv/db/tmp/backup.log");
 //! opts.compression = Compression::Zstd { threads: 4 };
 //! let sink = Sink::File("/store/full/backup.xbsteam");
 //! let result = ops::run_backup(&host, &opts, sink, Duration::from_secs(3600)).await;
@@ -64,6 +64,7 @@ mod log;
 mod meta;
 pub mod ops;
 mod pipeline;
+mod tool;
 mod types;
 
 pub use builder::{
@@ -82,4 +83,5 @@ pub use flavor::{Flavor, Version};
 pub use log::{BackupLog, Failure, FailureKind};
 pub use meta::{Checkpoints, parse_binlog_info};
 pub use pipeline::{STATUS_MARKER, Sink, stage_statuses};
+pub use tool::Tool;
 pub use types::{BinlogPosition, Lsn, SlavePosition};

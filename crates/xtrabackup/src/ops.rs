@@ -14,6 +14,7 @@ use crate::flavor::Flavor;
 use crate::log::BackupLog;
 use crate::pipeline::Sink;
 use crate::pipeline::stage_statuses;
+use crate::tool::Tool;
 
 /// Time allowed for the small commands (version, cat, rm).
 const SMALL: Duration = Duration::from_secs(60);
@@ -175,16 +176,22 @@ pub async fn run_backup(
     }
 }
 
+/// Runs `program --version` on the host: the [`Tool`] that runs as
+/// `program` (a configured path or a name on `PATH`).
+pub async fn detect_tool(t: &dyn Transport, program: &str) -> Result<Tool, Error> {
+    Ok(Tool::run_as(detect_flavor(t, program).await?, program))
+}
+
 /// Decompresses an extracted legacy `--compress` (QuickLZ) backup in
 /// `dir`; [`Error::QpressMissing`] when the host has no `qpress`.
 pub async fn decompress_quicklz(
     t: &dyn Transport,
-    flavor: Flavor,
+    tool: &Tool,
     dir: &str,
     parallel: Option<u32>,
     timeout: Duration,
 ) -> Result<(), Error> {
-    let cmd = decompress(flavor, dir, parallel);
+    let cmd = decompress(tool, dir, parallel);
     match run(
         t,
         &cmd,

@@ -17,7 +17,7 @@ use router::Client;
 use testkit::{Sandbox, Server};
 use xtrabackup::{
     BackupLog, BackupOptions, Checkpoints, ClientDefaults, Compression, Flavor, Lsn, PrepareStep,
-    Sink, StreamSource, extract, ops, parse_binlog_info, prepare,
+    Sink, StreamSource, Tool, extract, ops, parse_binlog_info, prepare,
 };
 
 const LONG: Duration = Duration::from_secs(300);
@@ -36,12 +36,12 @@ struct Chain<'a> {
 /// the parsed log.
 async fn backup(
     c: &Chain<'_>,
-    flavor: Flavor,
+    tool: &Tool,
     from: Option<Lsn>,
     stream: &str,
     log_file: &str,
 ) -> BackupLog {
-    let mut o = BackupOptions::new(flavor, &c.wrapper, &c.tmpdir, log_file);
+    let mut o = BackupOptions::new(tool.clone(), &c.wrapper, &c.tmpdir, log_file);
     o.host = Some(c.server.host.clone());
     o.port = Some(c.server.port);
     o.slave_info = c.role == "replica";
@@ -79,7 +79,7 @@ fn save_fixture(name: &str, text: &str) {
 /// the prepared directory.
 async fn restore(
     store: &dyn Transport,
-    flavor: Flavor,
+    tool: &Tool,
     c: &Chain<'_>,
     dir: &str,
     logs: [&BackupLog; 2],
@@ -89,7 +89,7 @@ async fn restore(
     let mut points = Vec::new();
     for ((stream, target), log) in [("full", &full), ("inc", &inc)].into_iter().zip(logs) {
         let src = format!("{dir}/{}-{stream}.xbsteam", c.server.name);
-        let x = extract(flavor, c.compression, StreamSource::File(&src), target);
+        let x = extract(tool, c.compression, StreamSource::File(&src), target);
         ops::run(store, &x, LONG, "extract").await.unwrap();
         // The stream's own metadata agrees with what the log said.
         let cat = |f: &str| Command::new("cat").arg(format!("{target}/{f}"));
@@ -118,7 +118,7 @@ async fn restore(
     for step in &steps {
         let out = ops::run(
             store,
-            &prepare(flavor, &full, step, Some("64M")),
+            &prepare(tool, &full, step, Some("64M")),
             LONG,
             "prepare",
         )
@@ -277,8 +277,11 @@ async fn full_and_incremental_of_master_and_replica_restore_to_the_same_data() {
         write_rows(&mut m, &table, 1, 20_000).await;
         sh(&store, &Command::new("mkdir").arg("-p").arg(&dir)).await;
 
-        let flavor = ops::detect_flavor(&mh, "mariabackup").await.unwrap();
-        assert!(matches!(flavor, Flavor::Mariabackup { .. }), "{flavor}");
+        let tool = ops::detect_tool(&mh, "mariabackup").await.unwrap();
+        assert!(
+            matches!(tool.flavor, Flavor::Mariabackup { .. }),
+            "{tool:?}"
+        );
         for c in &chains {
             let pid_file = value(
                 if c.role == "master" { &mut m } else { &mut r },
@@ -316,7 +319,7 @@ async fn full_and_incremental_of_master_and_replica_restore_to_the_same_data() {
             let stream = format!("{dir}/{}-full.xbsteam", c.server.name);
             let log = backup(
                 c,
-                flavor,
+                &tool,
                 None,
                 &stream,
                 &format!("{}/{db}-full.log", c.tmpdir),
@@ -361,7 +364,7 @@ async fn full_and_incremental_of_master_and_replica_restore_to_the_same_data() {
             let stream = format!("{dir}/{}-inc.xbsteam", c.server.name);
             let log = backup(
                 c,
-                flavor,
+                &tool,
                 Some(*lsn),
                 &stream,
                 &format!("{}/{db}-inc.log", c.tmpdir),
@@ -375,7 +378,7 @@ async fn full_and_incremental_of_master_and_replica_restore_to_the_same_data() {
 
         // Restore each chain and compare with the source at the incremental.
         for ((c, full), inc) in chains.iter().zip(&fulls).zip(&incs) {
-            let datadir = restore(&store, flavor, c, &dir, [full, inc]).await;
+            let datadir = restore(&store, &tool, c, &dir, [full, inc]).await;
             eprintln!("{:?} restored {}", t0.elapsed(), c.role);
             let port = free_port(sb.var("STORE_HOST"));
             let got = fingerprint_restored(&sb, &store, &datadir, port, &table).await;

@@ -71,8 +71,8 @@ async fn the_wrapper_option_file_carries_a_nasty_password() {
         .await;
         assert_eq!(who.trim(), format!("{user}@%"));
 
-        let flavor = ops::detect_flavor(&host, "mariabackup").await.unwrap();
-        let opts = BackupOptions::new(flavor, &wrapper, &tmpdir, &log_file);
+        let tool = ops::detect_tool(&host, "mariabackup").await.unwrap();
+        let opts = BackupOptions::new(tool, &wrapper, &tmpdir, &log_file);
         let cmd = opts.pipeline().command(Sink::File("/dev/null"));
         ops::run(&host, &cmd, Duration::from_secs(120), "backup")
             .await
@@ -134,9 +134,9 @@ async fn quicklz_backups_fail_clearly_without_qpress() {
         eprintln!("skipping: this host has qpress");
         return;
     }
-    let flavor = ops::detect_flavor(&host, "mariabackup").await.unwrap();
+    let tool = ops::detect_tool(&host, "mariabackup").await.unwrap();
     let dir = format!("{}/{}", sb.var("STORE_DIR"), unique("xbqp"));
-    let e = ops::decompress_quicklz(&host, flavor, &dir, None, Duration::from_secs(30))
+    let e = ops::decompress_quicklz(&host, &tool, &dir, None, Duration::from_secs(30))
         .await
         .unwrap_err();
     assert!(matches!(e, Error::QpressMissing { .. }), "{e:?}");

@@ -47,8 +47,8 @@ async fn a_blocked_backup_stage_is_killed_and_retried() {
             ))
             .await
             .unwrap();
-        let flavor = ops::detect_flavor(&host, "mariabackup").await.unwrap();
-        assert!(matches!(flavor, Flavor::Mariabackup { .. }));
+        let tool = ops::detect_tool(&host, "mariabackup").await.unwrap();
+        assert!(matches!(tool.flavor, Flavor::Mariabackup { .. }));
         let login = ClientDefaults {
             server_defaults_file: ops::server_defaults_file_by_pid_file(&host, &pid_file)
                 .await
@@ -59,7 +59,7 @@ async fn a_blocked_backup_stage_is_killed_and_retried() {
         ops::write_client_defaults(&host, &login, &wrapper)
             .await
             .unwrap();
-        let opts = BackupOptions::new(flavor, &wrapper, &tmpdir, &log_file);
+        let opts = BackupOptions::new(tool, &wrapper, &tmpdir, &log_file);
         let mut detector = LockDetector::connect(
             &endpoint(&sb, &server),
             Duration::from_secs(2),

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use stream::{NoProgress, Registry, Sink, Source, StreamConfig, Streamer};
 use topology::Credential;
-use xtrabackup::{BackupOptions, ClientDefaults, Flavor, PrepareStep, StreamSource, ops};
+use xtrabackup::{BackupOptions, ClientDefaults, PrepareStep, StreamSource, Tool, ops};
 
 /// Why a snapshot could not be made or checked.
 #[derive(Debug, thiserror::Error)]
@@ -168,8 +168,8 @@ pub async fn take(
         source,
     };
     make_dir(receiver, bounds).await.map_err(host_err)?;
-    let flavor = stream_backup(donor, receiver, bounds).await?;
-    prepare(receiver, flavor, bounds).await.map_err(host_err)?;
+    let tool = stream_backup(donor, receiver, bounds).await?;
+    prepare(receiver, &tool, bounds).await.map_err(host_err)?;
     let instance = Instance::start(receiver, &donor.credential, bounds).await?;
     instance.check(donor, bounds).await?;
     Ok(instance)
@@ -191,20 +191,14 @@ async fn make_dir(r: &Receiver, bounds: Bounds) -> Result<(), xtrabackup::Error>
 /// The donor's backup, streamed into `mbstream -x` on the receiver; the
 /// donor's login travels in a 0600 option file written through stdin,
 /// removed afterwards.
-async fn stream_backup(
-    donor: &Donor,
-    r: &Receiver,
-    bounds: Bounds,
-) -> Result<Flavor, SnapshotError> {
+async fn stream_backup(donor: &Donor, r: &Receiver, bounds: Bounds) -> Result<Tool, SnapshotError> {
     let host_err = |source| SnapshotError::Host {
         receiver: r.name.clone(),
         source,
     };
     let facts = donor_files(donor, r, bounds).await?;
     let t = &*donor.transport;
-    let flavor = ops::detect_flavor(t, "mariabackup")
-        .await
-        .map_err(host_err)?;
+    let tool = ops::detect_tool(t, "mariabackup").await.map_err(host_err)?;
     let server_cnf = ops::server_defaults_file_by_pid_file(t, &facts.pid_file)
         .await
         .map_err(host_err)?;
@@ -219,7 +213,7 @@ async fn stream_backup(
     ops::write_client_defaults(t, &login, &wrapper)
         .await
         .map_err(host_err)?;
-    let transferred = transfer(donor, r, flavor, &wrapper, &facts.tmpdir, &log_file, bounds).await;
+    let transferred = transfer(donor, r, &tool, &wrapper, &facts.tmpdir, &log_file, bounds).await;
     if let Err(e) = ops::remove_file(t, &wrapper).await {
         tracing::warn!(host = %donor.host, file = %wrapper, error = %e, "cannot remove the option file holding the donor's login");
     }
@@ -234,7 +228,7 @@ async fn stream_backup(
         }));
     }
     let _ = ops::remove_file(t, &log_file).await;
-    Ok(flavor)
+    Ok(tool)
 }
 
 struct DonorFiles {
@@ -279,17 +273,17 @@ async fn donor_files(
 async fn transfer(
     donor: &Donor,
     r: &Receiver,
-    flavor: Flavor,
+    tool: &Tool,
     wrapper: &str,
     tmpdir: &str,
     log_file: &str,
     bounds: Bounds,
 ) -> Result<(), SnapshotError> {
-    let mut opts = BackupOptions::new(flavor, wrapper, tmpdir, log_file);
+    let mut opts = BackupOptions::new(tool.clone(), wrapper, tmpdir, log_file);
     opts.slave_info = true;
     let source = Source::command(Command::shell(opts.pipeline().snippet()));
     let sink = Sink::command(xtrabackup::extract(
-        flavor,
+        tool,
         xtrabackup::Compression::None,
         StreamSource::Stdin,
         &format!("{}/data", r.dir),
@@ -308,9 +302,9 @@ async fn transfer(
         })
 }
 
-async fn prepare(r: &Receiver, flavor: Flavor, bounds: Bounds) -> Result<(), xtrabackup::Error> {
+async fn prepare(r: &Receiver, tool: &Tool, bounds: Bounds) -> Result<(), xtrabackup::Error> {
     let cmd = xtrabackup::prepare(
-        flavor,
+        tool,
         &format!("{}/data", r.dir),
         &PrepareStep::Full {
             incrementals_follow: false,

@@ -101,7 +101,7 @@ impl Restore<'_> {
         socket: &str,
         relay: Option<&relay::Relay>,
     ) -> Result<(usize, Option<GtidSet>), RecoveryError> {
-        let flavor = ServerFlavor::of(self.flavor);
+        let flavor = ServerFlavor::of(self.tool.flavor);
         let tracking = tracking(relay);
         self.sql(
             ds,
