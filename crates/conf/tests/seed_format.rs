@@ -238,7 +238,8 @@ fn recovery_targets_are_exclusive_and_required() {
     );
     assert_eq!(cfg.server_tmp_port, 27100);
     assert_eq!(cfg.client_name, "mysql");
-    assert_eq!(cfg.xbstream_bin.as_deref(), Some("xbstream"));
+    // Unset: the backup tool's own extractor (xbstream or mbstream).
+    assert_eq!(cfg.xbstream_bin, None);
     assert!(!cfg.debug && !cfg.for_testing);
     assert_eq!(cfg.job_server.work_dir, Path::new("/data/recover"));
 

@@ -300,7 +300,17 @@ fn holder_script(dir: &str, path: &str, owner: &Owner) -> String {
         "d={dir}; l={path}\n\
          mkdir -p -- \"$d\" || exit 1\n\
          exec 9>>\"$l\" || exit 1\n\
-         if ! flock -n 9; then printf 'BUSY\\t%s\\n' \"$(head -c {MAX_OWNER_LINE} \"$l\" | head -n 1)\"; exit {BUSY_STATUS}; fi\n\
+         if ! flock -n 9; then\n\
+           # The holder names itself a moment after it took the lock: wait\n\
+           # (bounded) for a name that stays the same.\n\
+           i=0; h=\n\
+           while [ $i -lt 40 ]; do\n\
+             h=$(head -c {MAX_OWNER_LINE} \"$l\" | head -n 1)\n\
+             if [ -n \"$h\" ]; then sleep 0.1; [ \"$h\" = \"$(head -c {MAX_OWNER_LINE} \"$l\" | head -n 1)\" ] && break; fi\n\
+             sleep 0.05; i=$((i+1))\n\
+           done\n\
+           printf 'BUSY\\t%s\\n' \"$h\"; exit {BUSY_STATUS}\n\
+         fi\n\
          old=$(head -c {MAX_OWNER_LINE} \"$l\" | head -n 1)\n\
          printf '%s\\n' {owner} > \"$l\" || exit 1\n\
          printf 'LOCKED\\t%s\\n' \"$old\"\n\
@@ -401,6 +411,43 @@ mod tests {
             .unwrap();
         assert_eq!(again.took_over, None);
         again.lock.release().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_holder_that_has_not_named_itself_yet_is_waited_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().to_str().unwrap();
+        let lock = dir.path().join(LOCK_FILE);
+        // Holds the lock at once, names itself 300 ms later.
+        let mut holder = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "exec 9>>'{}'; flock -n 9 || exit 1; : > '{}.held'; sleep 0.3; echo 'dbbackup on late (pid 7), started x' > '{}'; sleep 10",
+                lock.display(),
+                lock.display(),
+                lock.display()
+            ))
+            .spawn()
+            .unwrap();
+        let held = lock.with_extension("lock.held");
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !held.exists() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the holder never took the lock"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let t: Arc<dyn Transport> = Arc::new(remote::Local::new("localhost", 8));
+        let refused = RunLock::acquire(t, d, &owner(), Duration::from_secs(10)).await;
+        let _ = holder.kill();
+        let _ = holder.wait();
+        match refused {
+            Err(LockError::Busy { holder, .. }) => {
+                assert_eq!(holder, "dbbackup on late (pid 7), started x");
+            }
+            other => panic!("not refused naming the holder: {other:?}"),
+        }
     }
 
     /// The kernel drops a killed holder's lock a moment after the kill:
