@@ -3,22 +3,56 @@
 //! backup with `dbbackup`, more writes, an incremental, more writes around a
 //! chosen second, another incremental, then `dbrecover` to that second and
 //! a check that every datasource holds exactly the rows written before it.
+//! Then a DR drill with `dr-flashback` (`cargo xtask demo drill` runs only
+//! that part): `verify`, `start`, rows written into the DR cluster through
+//! its router, `stop`; the drill's rows are gone and a row written on
+//! production during the drill reaches the DR master.
 
+use crate::sandbox::layout::Paths;
 use anyhow::{Context as _, Result, bail};
-use std::path::Path;
-use std::process::Command;
+use std::io::BufRead as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+use tokio::runtime::Runtime;
 
 /// Rows written into each datasource before each backup.
 const ROWS_PER_STEP: u32 = 2000;
 
-/// Runs the demo.
-pub fn run() -> Result<()> {
+/// The database the drill writes into the DR cluster (gone after `stop`).
+const DRILL_DB: &str = "demo_drill";
+
+/// A part of the demo to run alone.
+#[derive(clap::Subcommand, Clone, Copy, Debug)]
+pub enum Part {
+    /// Only the DR drill: dr-flashback verify, start, writes into the DR
+    /// cluster through its router, stop, and the checks after it.
+    Drill,
+}
+
+/// Runs the demo: everything, or only `part`.
+pub fn run(part: Option<Part>) -> Result<()> {
     let started = Instant::now();
     let paths = crate::sandbox::paths();
     crate::sandbox::up(&paths)?;
-    crate::sandbox::print_topology(&paths)?;
     let sandbox = testkit::Sandbox::load(paths.root()).map_err(anyhow::Error::msg)?;
+    let runtime = Runtime::new()?;
+    let mut done = Vec::new();
+    if part.is_none() {
+        crate::sandbox::print_topology(&paths)?;
+        done.push(main_job(&paths, &sandbox, &runtime)?);
+    }
+    done.push(drill(&paths, &sandbox, &runtime)?);
+    println!(
+        "\ndemo done in {:.0} s: {}",
+        started.elapsed().as_secs_f64(),
+        done.join("; ")
+    );
+    Ok(())
+}
+
+/// Backups, then a recovery to a chosen second, checked; says what it did.
+fn main_job(paths: &Paths, sandbox: &testkit::Sandbox, runtime: &Runtime) -> Result<String> {
     let dbbackup = crate::util::workspace_binary("dbbackup")?;
 
     // A store of its own, fresh each time.
@@ -33,21 +67,20 @@ pub fn run() -> Result<()> {
         &[("dir = ", format!("dir = {}", store.display()))],
     )?;
 
-    let runtime = tokio::runtime::Runtime::new()?;
     step("loading data into every datasource");
-    runtime.block_on(workload(&sandbox, ROWS_PER_STEP))?;
+    runtime.block_on(workload(sandbox, ROWS_PER_STEP))?;
     step("full backup: dbbackup --config-file demo-backup.conf");
     dbbackup_run(&dbbackup, &conf)?;
     step("more writes");
-    runtime.block_on(workload(&sandbox, ROWS_PER_STEP))?;
+    runtime.block_on(workload(sandbox, ROWS_PER_STEP))?;
     step("incremental backup: the same command");
     dbbackup_run(&dbbackup, &conf)?;
     step("writes on both sides of a chosen second");
-    runtime.block_on(workload(&sandbox, ROWS_PER_STEP / 2))?;
+    runtime.block_on(workload(sandbox, ROWS_PER_STEP / 2))?;
     let stop_at = next_second_boundary();
     println!("  recovery target: {stop_at} (local time)");
-    runtime.block_on(workload(&sandbox, ROWS_PER_STEP / 2))?;
-    let expected = runtime.block_on(rows_before(&sandbox, &stop_at))?;
+    runtime.block_on(workload(sandbox, ROWS_PER_STEP / 2))?;
+    let expected = runtime.block_on(rows_before(sandbox, &stop_at))?;
     step("second incremental (its binlogs cover the target)");
     dbbackup_run(&dbbackup, &conf)?;
 
@@ -105,12 +138,304 @@ pub fn run() -> Result<()> {
     if !all_ok {
         bail!("the recovered cluster does not match the source");
     }
-    println!(
-        "\ndemo done in {:.0} s: three backups in {}, the cluster recovered to {stop_at} in {}",
-        started.elapsed().as_secs_f64(),
+    Ok(format!(
+        "three backups in {}, the cluster recovered to {stop_at} in {}",
         store.display(),
         job_dir.display()
+    ))
+}
+
+/// The DR drill, step by step: `dr-flashback verify`, `start`, rows
+/// written into the DR cluster through its router while production writes
+/// a row, `stop`; then the drill's rows are gone from every DR server, the
+/// production row reaches the DR master, and `verify` passes again. Holds
+/// the sandbox's exclusive-use lock throughout; a drill left open by a
+/// failure (or by an earlier, interrupted demo) is closed with `stop`.
+fn drill(paths: &Paths, sandbox: &testkit::Sandbox, runtime: &Runtime) -> Result<String> {
+    let fb = Flashback::new(paths, sandbox)?;
+    let dr_master = sandbox
+        .dr_servers()
+        .into_iter()
+        .find(|s| s.initial_role == "master")
+        .context("the sandbox lists no DR master")?;
+    let source = sandbox
+        .prod_servers()
+        .into_iter()
+        .find(|s| s.initial_role == "master" && s.datasource == dr_master.datasource)
+        .with_context(|| format!("no production master of {}", dr_master.datasource))?;
+
+    step(
+        "DR drill: taking the sandbox's exclusive-use lock (tests that change the clusters hold it)",
     );
+    let _lock = sandbox.exclusive_use();
+    if fb.journal_open() {
+        step("a drill an earlier demo left open: dr-flashback stop");
+        fb.run("stop", |_| true)?;
+    }
+    step(&format!(
+        "dr-flashback verify -si {} -ti {} --config dr_flashback.ini",
+        fb.si, fb.ti
+    ));
+    print_checks(&fb.run("verify", |_| false)?);
+
+    step("dr-flashback start (the same checks, then the steps)");
+    let open = OpenDrill { fb: &fb };
+    let start = Instant::now();
+    fb.run("start", |l| !is_check_line(l))?;
+    let start = start.elapsed();
+
+    step(&format!(
+        "the drill: rows written into the DR cluster through its router {}",
+        fb.ti
+    ));
+    let drill_rows = runtime.block_on(write_drill_rows(sandbox))?;
+    println!("  {DRILL_DB}.orders through the DR router: {drill_rows}");
+    let row = runtime.block_on(production_row(sandbox, &source))?;
+    let has_row = |server: &testkit::Server| -> Result<bool> {
+        let table = "SELECT COUNT(*) AS n FROM information_schema.tables \
+                     WHERE table_schema = 'demo' AND table_name = 'dr_heartbeat'";
+        let row = format!("SELECT COUNT(*) AS n FROM demo.dr_heartbeat WHERE id = {row}");
+        Ok(sql_value(sandbox, server, table)? != "0" && sql_value(sandbox, server, &row)? != "0")
+    };
+    if has_row(&dr_master)? {
+        bail!("{} got a production row while detached", dr_master.name);
+    }
+    println!(
+        "  {} (production) meanwhile: demo.dr_heartbeat row {row}; not on {} (detached)",
+        source.name, dr_master.name
+    );
+
+    step("dr-flashback stop (the drill's writes thrown away)");
+    let stop = Instant::now();
+    fb.run("stop", |l| !is_check_line(l))?;
+    let stop = stop.elapsed();
+    open.closed();
+
+    step("after the drill");
+    let gone = format!(
+        "SELECT COUNT(*) AS n FROM information_schema.schemata WHERE schema_name = '{DRILL_DB}'"
+    );
+    let dr = sandbox.dr_servers();
+    for s in &dr {
+        if sql_value(sandbox, s, &gone)? != "0" {
+            bail!("{DRILL_DB} survived the drill on {}", s.name);
+        }
+    }
+    let names: Vec<&str> = dr.iter().map(|s| s.name.as_str()).collect();
+    println!("  {DRILL_DB}: on none of {}", names.join(", "));
+    let arrived = Instant::now();
+    crate::util::wait_for(
+        &format!("row {row} of demo.dr_heartbeat on {}", dr_master.name),
+        Duration::from_secs(60),
+        || Ok(has_row(&dr_master).unwrap_or(false).then_some(())),
+    )?;
+    println!(
+        "  {} (DR master): demo.dr_heartbeat row {row} from {} arrived in {:.1} s: DR replication runs",
+        dr_master.name,
+        source.name,
+        arrived.elapsed().as_secs_f64()
+    );
+    step("dr-flashback verify");
+    let lines = fb.run("verify", |_| false)?;
+    let checks = lines.iter().filter(|l| is_check_line(l)).count();
+    println!(
+        "  {checks} checks ok: {}",
+        lines.last().map_or("", String::as_str)
+    );
+    Ok(format!(
+        "a DR drill opened in {:.0} s and closed in {:.0} s, the DR cluster attached and replicating",
+        start.as_secs_f64(),
+        stop.as_secs_f64()
+    ))
+}
+
+/// How the demo runs `dr-flashback` on the sandbox: its config file (the
+/// passwords stay in it) and a journal of the demo's own.
+struct Flashback {
+    bin: PathBuf,
+    config: PathBuf,
+    journal: PathBuf,
+    si: String,
+    ti: String,
+}
+
+impl Flashback {
+    fn new(paths: &Paths, sandbox: &testkit::Sandbox) -> Result<Flashback> {
+        let router =
+            |host: &str, port: &str| format!("{}:{}", sandbox.var(host), sandbox.var(port));
+        Ok(Flashback {
+            bin: crate::util::workspace_binary("dr-flashback")?,
+            config: PathBuf::from(sandbox.var("DR_FLASHBACK_INI")),
+            journal: paths.file("demo-drill/gio_flashback_redo.log"),
+            si: router("ROUTER_HOST", "ROUTER_PORT"),
+            ti: router("DR_ROUTER_HOST", "DR_ROUTER_PORT"),
+        })
+    }
+
+    /// Does the journal hold a drill?
+    fn journal_open(&self) -> bool {
+        std::fs::read_to_string(&self.journal).is_ok_and(|t| !t.trim().is_empty())
+    }
+
+    /// Runs `dr-flashback VERB`, printing (indented, as they come) the
+    /// lines of its stdout that `show` keeps, and every line when it fails;
+    /// gives every line.
+    fn run(&self, verb: &str, show: impl Fn(&str) -> bool) -> Result<Vec<String>> {
+        let mut child = Command::new(&self.bin)
+            .arg(verb)
+            .args(["-si", &self.si, "-ti", &self.ti])
+            .arg("--config")
+            .arg(&self.config)
+            .arg("--journal")
+            .arg(&self.journal)
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("cannot run {}", self.bin.display()))?;
+        let mut lines = Vec::new();
+        if let Some(out) = child.stdout.take() {
+            for line in std::io::BufReader::new(out).lines() {
+                let line = line?;
+                if show(&line) {
+                    println!("  {line}");
+                }
+                lines.push(line);
+            }
+        }
+        let status = child.wait()?;
+        if !status.success() {
+            for line in lines.iter().filter(|l| !show(l)) {
+                println!("  {line}");
+            }
+            bail!("dr-flashback {verb} failed ({status})");
+        }
+        Ok(lines)
+    }
+}
+
+/// A drill that is open until [`OpenDrill::closed`]: dropped before (the
+/// demo failed on the way), it runs `stop`.
+struct OpenDrill<'a> {
+    fb: &'a Flashback,
+}
+
+impl OpenDrill<'_> {
+    fn closed(self) {
+        std::mem::forget(self);
+    }
+}
+
+impl Drop for OpenDrill<'_> {
+    fn drop(&mut self) {
+        if self.fb.journal_open() {
+            eprintln!("the demo failed with the drill open: dr-flashback stop");
+            if let Err(e) = self.fb.run("stop", |_| true) {
+                eprintln!("ERROR: {e:#} (see `dr-flashback status`)");
+            }
+        }
+    }
+}
+
+/// A check's line (`ok    name [subject]: detail`).
+fn is_check_line(line: &str) -> bool {
+    line.starts_with("ok    ")
+}
+
+/// `verify`'s lines, shortened: consecutive lines of one check made on
+/// several servers become one line naming them; other lines as they are.
+fn print_checks(lines: &[String]) {
+    // (check name, servers, its first line); no name: a line kept as is.
+    let mut out: Vec<(Option<&str>, Vec<&str>, &str)> = Vec::new();
+    for line in lines {
+        let check = line.strip_prefix("ok    ").map(|rest| {
+            let (name, subject) = rest.split_once(" [").unwrap_or((rest, ""));
+            (name, subject.split([' ', ']']).next().unwrap_or_default())
+        });
+        match (check, out.last_mut()) {
+            (Some((name, server)), Some((Some(last), servers, _))) if *last == name => {
+                servers.push(server);
+            }
+            (Some((name, server)), _) => out.push((Some(name), vec![server], line)),
+            (None, _) => out.push((None, Vec::new(), line)),
+        }
+    }
+    for (name, servers, line) in out {
+        match name {
+            Some(name) if servers.len() > 1 => {
+                println!("  ok    {name}: {}", servers.join(", "));
+            }
+            _ => println!("  {line}"),
+        }
+    }
+}
+
+/// The first value of the first row of `sql` run as root on `server`.
+fn sql_value(sandbox: &testkit::Sandbox, server: &testkit::Server, sql: &str) -> Result<String> {
+    let rows = sandbox.root_sql(server, sql).map_err(anyhow::Error::msg)?;
+    rows.first()
+        .and_then(|r| r.values().next().cloned())
+        .with_context(|| format!("{sql}: no value on {}", server.name))
+}
+
+/// The drill: a table created and rows written through the DR router (to
+/// the DR master, read-write during the drill), read back the same way.
+async fn write_drill_rows(sandbox: &testkit::Sandbox) -> Result<String> {
+    let mut c = connect(sandbox.dr_router()).await?;
+    c.execute(&format!("CREATE DATABASE {DRILL_DB}")).await?;
+    c.execute(&format!(
+        "CREATE TABLE {DRILL_DB}.orders (id INT PRIMARY KEY, item VARCHAR(40))"
+    ))
+    .await?;
+    c.execute(&format!(
+        "INSERT INTO {DRILL_DB}.orders VALUES (1, 'test order'), (2, 'test refund'), (3, 'test order')"
+    ))
+    .await?;
+    let rows = c
+        .query(&format!(
+            "SELECT id, item FROM {DRILL_DB}.orders ORDER BY id"
+        ))
+        .await?;
+    c.close().await?;
+    let rows: Vec<String> = rows
+        .iter()
+        .map(|r| {
+            let value = |name| r.column(name).flatten().unwrap_or("?");
+            format!("{} '{}'", value("id"), value("item"))
+        })
+        .collect();
+    Ok(format!("{} rows: {}", rows.len(), rows.join(", ")))
+}
+
+/// One row written on a production master (`demo.dr_heartbeat`); its id.
+async fn production_row(sandbox: &testkit::Sandbox, server: &testkit::Server) -> Result<u64> {
+    let mut c = connect(sandbox.mysql(server)).await?;
+    demo_table(&mut c, "dr_heartbeat", "note VARCHAR(60)").await?;
+    c.execute("INSERT INTO demo.dr_heartbeat (note) VALUES ('written during a DR drill')")
+        .await?;
+    let rows = c.query("SELECT LAST_INSERT_ID() AS id").await?;
+    c.close().await?;
+    rows.first()
+        .and_then(|r| r.column("id").flatten())
+        .and_then(|id| id.parse().ok())
+        .context("no id for the row written on production")
+}
+
+/// A SQL connection to a sandbox endpoint (10 s to connect).
+async fn connect(e: testkit::Endpoint) -> Result<router::Client> {
+    let endpoint = router::Endpoint::new(e.host, e.port, e.user, e.password);
+    Ok(router::Client::connect(&endpoint, Duration::from_secs(10)).await?)
+}
+
+/// Creates `demo.<table>` (an id, `column`, the time it was written) if
+/// it is missing.
+async fn demo_table(c: &mut router::Client, table: &str, column: &str) -> Result<()> {
+    c.execute("CREATE DATABASE IF NOT EXISTS demo").await?;
+    c.execute(&format!(
+        "CREATE TABLE IF NOT EXISTS demo.{table} (id BIGINT AUTO_INCREMENT PRIMARY KEY, \
+         {column}, at DATETIME(6) DEFAULT NOW(6))"
+    ))
+    .await?;
     Ok(())
 }
 
@@ -133,9 +458,7 @@ async fn rows_before(sandbox: &testkit::Sandbox, t: &str) -> Result<Vec<(String,
         .iter()
         .filter(|s| s.initial_role == "master")
     {
-        let e = sandbox.mysql(server);
-        let endpoint = router::Endpoint::new(e.host, e.port, e.user, e.password);
-        let mut c = router::Client::connect(&endpoint, Duration::from_secs(10)).await?;
+        let mut c = connect(sandbox.mysql(server)).await?;
         let rows = c
             .query(&format!(
                 "SELECT COUNT(*) AS n FROM demo.events WHERE at < '{t}'"
@@ -223,15 +546,8 @@ async fn workload(sandbox: &testkit::Sandbox, rows: u32) -> Result<()> {
         .iter()
         .filter(|s| s.initial_role == "master")
     {
-        let e = sandbox.mysql(server);
-        let endpoint = router::Endpoint::new(e.host, e.port, e.user, e.password);
-        let mut c = router::Client::connect(&endpoint, Duration::from_secs(10)).await?;
-        c.execute("CREATE DATABASE IF NOT EXISTS demo").await?;
-        c.execute(
-            "CREATE TABLE IF NOT EXISTS demo.events (id BIGINT AUTO_INCREMENT PRIMARY KEY, \
-             payload VARCHAR(200), at DATETIME(6) DEFAULT NOW(6))",
-        )
-        .await?;
+        let mut c = connect(sandbox.mysql(server)).await?;
+        demo_table(&mut c, "events", "payload VARCHAR(200)").await?;
         let mut done = 0;
         while done < rows {
             let n = (rows - done).min(500);

@@ -2,7 +2,8 @@
 //!
 //! * `cargo xtask sandbox up|down|status` manages the real test cluster
 //!   (MariaDB replication groups, DBScale emulators, sshd, RabbitMQ).
-//! * `cargo xtask demo` runs the main job against the sandbox.
+//! * `cargo xtask demo` runs the main job against the sandbox, then a DR
+//!   drill (`cargo xtask demo drill`: only the drill).
 //! * `cargo xtask ci` is what `.ci/run` runs: formatting, clippy, all tests
 //!   including the sandbox integration tests.
 //! * `cargo xtask layers` checks the crates' dependencies against the
@@ -39,8 +40,12 @@ struct Cli {
 enum Command {
     /// Format check, clippy, unit and sandbox integration tests (what CI runs).
     Ci,
-    /// Bring the sandbox up and run the main job against it.
-    Demo,
+    /// Bring the sandbox up and run the main job against it, then a DR
+    /// drill (`demo drill`: only the drill).
+    Demo {
+        #[command(subcommand)]
+        part: Option<demo::Part>,
+    },
     /// Manage the sandbox cluster (directory: $SANDBOX_DIR or target/sandbox).
     Sandbox {
         #[command(subcommand)]
@@ -72,7 +77,7 @@ fn main() {
     let cli = Cli::parse();
     let result: Result<()> = match cli.command {
         Command::Ci => ci::run(),
-        Command::Demo => demo::run(),
+        Command::Demo { part } => demo::run(part),
         Command::Sandbox { action } => sandbox::run(action),
         Command::Deps => packages::ensure_installed(),
         Command::Layers { print: true } => {
