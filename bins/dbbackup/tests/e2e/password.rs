@@ -210,7 +210,7 @@ async fn encrypted_chain_needs_the_same_password() {
 #[test]
 fn the_cmdline_scan_sees_a_secret_on_an_argv() {
     let canary = unique("canary");
-    let scan = common::CmdlineScan::start(vec![canary.clone()], "never-named".into());
+    let scan = common::CmdlineScan::start(vec![canary.clone()], Some("never-named".into()));
     let mut child = Command::new("sh")
         .args(["-c", "sleep 1", &canary])
         .spawn()

@@ -10,8 +10,7 @@ pub mod truth;
 pub mod workload;
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use testkit::Sandbox;
@@ -190,14 +189,10 @@ impl Env {
         all.extend_from_slice(secrets);
         // Only the test's own secrets are looked for on command lines: the
         // sandbox's are known to the other engineers' processes too.
-        let stop = Arc::new(AtomicBool::new(false));
         let own = secrets.iter().map(|s| (*s).to_owned()).collect();
-        let scan = scan_cmdlines(own, stop.clone());
+        let scan = testkit::secrets::CmdlineScan::start(own, None);
         let out = run(Path::new(env!("CARGO_BIN_EXE_dbrecover")), &argv).await;
-        stop.store(true, Ordering::Relaxed);
-        if let Some(program) = scan.join().unwrap() {
-            panic!("a secret appeared on the command line of a {program} process");
-        }
+        scan.finish();
         for s in all {
             assert!(
                 !out.stdout.contains(s) && !out.stderr.contains(s),
@@ -252,29 +247,6 @@ pub fn set_key(text: &str, section: &str, key: &str, value: &str) -> String {
         None => lines.insert(at + 1, setting),
     }
     lines.join("\n") + "\n"
-}
-
-/// Reads every process's command line every 20 ms until `stop`; yields
-/// the program of the first one holding a secret (never the secret).
-fn scan_cmdlines(
-    secrets: Vec<String>,
-    stop: Arc<AtomicBool>,
-) -> std::thread::JoinHandle<Option<String>> {
-    std::thread::spawn(move || {
-        while !stop.load(Ordering::Relaxed) && !secrets.is_empty() {
-            for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-                let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
-                    continue;
-                };
-                let text = String::from_utf8_lossy(&cmdline);
-                if secrets.iter().any(|s| text.contains(s.as_str())) {
-                    return Some(text.split('\0').next().unwrap_or_default().to_owned());
-                }
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        None
-    })
 }
 
 /// Runs a bash script on this machine, panicking with its stderr and

@@ -5,8 +5,6 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use testkit::{Sandbox, Server};
 
@@ -81,31 +79,6 @@ pub fn secrets(sb: &Sandbox) -> Vec<String> {
     ]
 }
 
-/// Reads every process's command line until stopped; gives the program of
-/// the first one holding a secret (never the secret itself).
-pub fn scan_cmdlines(
-    secrets: Vec<String>,
-    stop: Arc<AtomicBool>,
-) -> std::thread::JoinHandle<Option<String>> {
-    std::thread::spawn(move || {
-        let me = std::process::id().to_string();
-        while !stop.load(Ordering::Relaxed) {
-            let procs = std::fs::read_dir("/proc").into_iter().flatten().flatten();
-            for entry in procs.filter(|e| e.file_name().to_string_lossy() != me) {
-                let Ok(raw) = std::fs::read(entry.path().join("cmdline")) else {
-                    continue;
-                };
-                let text = String::from_utf8_lossy(&raw);
-                if secrets.iter().any(|s| text.contains(s.as_str())) {
-                    return Some(text.split('\0').next().unwrap_or_default().to_owned());
-                }
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        None
-    })
-}
-
 /// The flush directories verify makes on the router hosts (here: /tmp).
 pub fn flush_dirs() -> Vec<String> {
     std::fs::read_dir("/tmp")
@@ -139,8 +112,7 @@ pub fn dr_flashback_with(
     env: &[(&str, &str)],
 ) -> Run {
     let before = flush_dirs();
-    let stop = Arc::new(AtomicBool::new(false));
-    let scan = scan_cmdlines(secrets(sb), stop.clone());
+    let scan = testkit::secrets::CmdlineScan::start(secrets(sb), None);
     let router = |key: &str, port: &str| format!("{}:{}", sb.var(key), sb.var(port));
     let child = Command::new(env!("CARGO_BIN_EXE_dr-flashback"))
         .arg(verb)
@@ -157,10 +129,7 @@ pub fn dr_flashback_with(
         .spawn()
         .expect("dr-flashback starts");
     let run = wait_limited(child);
-    stop.store(true, Ordering::Relaxed);
-    if let Some(program) = scan.join().expect("the scan thread") {
-        panic!("a secret appeared on the command line of a {program} process");
-    }
+    scan.finish();
     for s in secrets(sb) {
         assert!(
             !run.stdout.contains(&s) && !run.stderr.contains(&s),

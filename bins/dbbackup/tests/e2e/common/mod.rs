@@ -12,8 +12,6 @@ pub mod workload;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
@@ -235,72 +233,7 @@ pub fn sandbox_secrets(sb: &Sandbox) -> Vec<String> {
     ]
 }
 
-/// Scans every process's command line until stopped: the first one holding
-/// a secret, and how many named `witness`.
-pub struct CmdlineScan {
-    stop: Arc<AtomicBool>,
-    witnessed: Arc<AtomicUsize>,
-    scans: Arc<AtomicUsize>,
-    handle: std::thread::JoinHandle<Option<String>>,
-}
-
-impl CmdlineScan {
-    /// Starts scanning every 20 ms.
-    pub fn start(secrets: Vec<String>, witness: String) -> CmdlineScan {
-        let stop = Arc::new(AtomicBool::new(false));
-        let witnessed = Arc::new(AtomicUsize::new(0));
-        let scans = Arc::new(AtomicUsize::new(0));
-        let (s, w, n) = (stop.clone(), witnessed.clone(), scans.clone());
-        let handle = std::thread::spawn(move || {
-            let me = std::process::id().to_string();
-            while !s.load(Ordering::Relaxed) {
-                for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-                    if entry.file_name().to_string_lossy() == me {
-                        continue;
-                    }
-                    let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
-                        continue;
-                    };
-                    let has = |needle: &str| {
-                        !needle.is_empty()
-                            && cmdline
-                                .windows(needle.len())
-                                .any(|win| win == needle.as_bytes())
-                    };
-                    if secrets.iter().any(|x| has(x)) {
-                        return Some(String::from_utf8_lossy(&cmdline).replace('\0', " "));
-                    }
-                    if has(&witness) {
-                        w.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
-                n.fetch_add(1, Ordering::Relaxed);
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            None
-        });
-        CmdlineScan {
-            stop,
-            witnessed,
-            scans,
-            handle,
-        }
-    }
-
-    /// Stops; panics if a secret was seen on a command line. Returns how
-    /// many command lines named the witness.
-    pub fn finish(self) -> usize {
-        self.stop.store(true, Ordering::Relaxed);
-        let found = self.handle.join().unwrap();
-        if let Some(cmdline) = found {
-            // Never print the secret itself: name the program.
-            let program = cmdline.split(' ').next().unwrap_or_default().to_owned();
-            panic!("a secret appeared on the command line of a {program} process");
-        }
-        assert!(self.scans.load(Ordering::Relaxed) > 0, "the scan never ran");
-        self.witnessed.load(Ordering::Relaxed)
-    }
-}
+pub use testkit::secrets::CmdlineScan;
 
 /// The dbbackup binary, with stdio piped.
 pub fn dbbackup_command(args: &[&str]) -> Command {
@@ -325,7 +258,7 @@ pub fn run_dbbackup(
 ) -> RunOutput {
     let mut secrets = sandbox_secrets(sb);
     secrets.extend(extra_secrets.iter().map(|s| (*s).to_owned()));
-    let scan = CmdlineScan::start(secrets.clone(), witness.to_owned());
+    let scan = CmdlineScan::start(secrets.clone(), Some(witness.to_owned()));
     let flushes_before = router_flushes();
     let child = dbbackup_command(args).spawn().unwrap();
     let (code, stdout, stderr) = wait_limited(child, RUN_LIMIT);
