@@ -32,7 +32,7 @@ pub fn write_all(paths: &Paths, secrets: &Secrets) -> Result<()> {
     }
     write_file(
         &paths.file("dr_flashback.ini"),
-        &flashback_ini(secrets),
+        &flashback_ini(paths, secrets),
         0o600,
     )?;
     write_file(&paths.env_file(), &sandbox_env(paths, secrets), 0o600)
@@ -103,7 +103,7 @@ fn recovery_conf(paths: &Paths, s: &Secrets, method: &str) -> String {
     )
 }
 
-fn flashback_ini(s: &Secrets) -> String {
+fn flashback_ini(paths: &Paths, s: &Secrets) -> String {
     let section = |name: &str, host| {
         format!(
             "[{name}]\nhost = {host}\nport = {ROUTER_PORT}\nmysql_user = {ROUTER_USER}\n\
@@ -112,8 +112,13 @@ fn flashback_ini(s: &Secrets) -> String {
             lpw = s.login_password,
         )
     };
+    // The ssh known_hosts of this sandbox (an addition to the seed format):
+    // the default, ~/.dbscale-backup, would keep an earlier sandbox's host
+    // keys, and a new sandbox's would then fail host key verification.
     format!(
-        "# dbscale-backup sandbox: production (source) and DR (target) routers\n{}\n{}",
+        "# dbscale-backup sandbox: production (source) and DR (target) routers\n\
+         [misc]\nstate-dir = {}\n\n{}\n{}",
+        paths.dir("state").display(),
         section("source", ROUTER_HOST),
         section("target", DR_ROUTER_HOST)
     )

@@ -280,7 +280,7 @@ async fn killed_backup_ends_its_remote_commands() {
         assert!(child.try_wait().unwrap().is_none(), "dbbackup ended early");
         procs::naming(&needle)
             .into_iter()
-            .find(|p| p.cmdline.starts_with("mariabackup "))
+            .find(|p| procs::runs_mariabackup(&p.cmdline))
     });
     let killed = store.backups().pop().unwrap();
     let run = KilledRun {

@@ -11,7 +11,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::procs::Watch;
+use common::procs::{self, Watch};
 use common::{TestStore, serial};
 use testkit::Sandbox;
 
@@ -88,7 +88,7 @@ async fn a_store_without_room_is_refused_before_any_data_moves() {
     let Some(_tmpfs) = Tmpfs::mount(&store.dir, "16m", Path::new(sb.var("STORE_DIR"))) else {
         return;
     };
-    let backups = Watch::start(|c| c.starts_with("mariabackup ") && c.contains("--backup"));
+    let backups = Watch::start(|c| procs::runs_mariabackup(c) && c.contains("--backup"));
     let out = store.run(&sb, &[], &[]);
     let started = backups.finish();
 

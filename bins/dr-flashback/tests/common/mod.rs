@@ -206,6 +206,13 @@ pub fn config_with(sb: &Sandbox, misc: &str) -> Config {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let path = dir.path().join("dr_flashback.ini");
     let text = std::fs::read_to_string(sb.var("DR_FLASHBACK_INI")).expect("the sandbox's ini");
-    std::fs::write(&path, format!("[misc]\n{misc}\n\n{text}")).expect("writing the ini");
+    // Into the sandbox ini's own [misc] (a second one would be a duplicate
+    // section), or a new one.
+    let text = if text.contains("[misc]\n") {
+        text.replacen("[misc]\n", &format!("[misc]\n{misc}\n"), 1)
+    } else {
+        format!("[misc]\n{misc}\n\n{text}")
+    };
+    std::fs::write(&path, text).expect("writing the ini");
     Config { _dir: dir, path }
 }

@@ -74,6 +74,15 @@ fn read(dir: &std::path::Path) -> Option<Proc> {
     })
 }
 
+/// Whether a command line runs mariabackup, by name or by a path
+/// (`xtrabackup-bin-dir` is what runs).
+pub fn runs_mariabackup(cmdline: &str) -> bool {
+    cmdline
+        .split(' ')
+        .next()
+        .is_some_and(|argv0| argv0.rsplit('/').next() == Some("mariabackup"))
+}
+
 /// Processes whose command line contains `needle`.
 pub fn naming(needle: &str) -> Vec<Proc> {
     all()
