@@ -8,32 +8,33 @@
 
 use crate::error::RecoveryError;
 use crate::plan::RecoveryPlan;
+use binlog::BackupName;
 use remote::{Command, Transport};
+use std::collections::BTreeMap;
 use std::sync::Arc;
-use store::Store;
 use store::check::{compare, listing_script, parse_listing};
 use store::manifest::Manifest;
 
-/// Checks every backup of the plan's chain on the job server.
+/// Checks every backup of the plan's chain on the job server against its
+/// manifest (`manifests`, read while planning; `store_dir` for an in-place
+/// chain).
 pub async fn shipped_files(
     job: &Arc<dyn Transport>,
-    store: &Store,
+    store_dir: &str,
     plan: &RecoveryPlan,
+    manifests: &BTreeMap<BackupName, Manifest>,
     timeout: std::time::Duration,
 ) -> Result<(), RecoveryError> {
     if plan.encrypted {
         return Ok(());
     }
     for backup in plan.apply.chain.dirs_to_fetch() {
-        let name = backup.to_string();
-        let Some(text) = store.read_manifest(&name).await? else {
+        let Some(manifest) = manifests.get(&backup) else {
             tracing::warn!(%backup, "no manifest (a backup of the seed tool?): its files are not checked");
             continue;
         };
-        let manifest = Manifest::parse(&String::from_utf8_lossy(&text)).map_err(|detail| {
-            RecoveryError::host(store.host(), format!("reading {name}'s manifest"), detail)
-        })?;
-        let dir = plan.backup_dir(store.dir(), backup);
+        let name = backup.to_string();
+        let dir = plan.backup_dir(store_dir, backup);
         let script = listing_script(&dir, std::iter::empty(), None, stream::PICK_SHA256);
         let step = format!("checking {dir} against its manifest");
         let out = job

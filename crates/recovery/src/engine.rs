@@ -48,6 +48,8 @@ pub struct Prepared {
     store: Store,
     job: Arc<dyn Transport>,
     plan: RecoveryPlan,
+    /// The chain's manifests, read while planning.
+    manifests: std::collections::BTreeMap<BackupName, store::manifest::Manifest>,
     started: Instant,
     _warm_up: WarmUp,
 }
@@ -206,15 +208,16 @@ pub async fn prepare(
         space: Default::default(),
         compressed: false,
     };
-    let sizes = space::measure(&store, &plan).await?;
-    plan.space = space::estimate(&plan, &sizes);
-    plan.compressed = sizes.values().any(|s| s.compressed);
+    let measured = space::measure(&store, &plan).await?;
+    plan.space = space::estimate(&plan, &measured.sizes);
+    plan.compressed = measured.sizes.values().any(|s| s.compressed);
     Ok(Prepared {
         cfg,
         options,
         store,
         job,
         plan,
+        manifests: measured.manifests,
         started,
         _warm_up: warm_up,
     })
@@ -271,6 +274,7 @@ async fn execute_locked(prepared: Prepared) -> Result<Outcome, RecoveryError> {
         store,
         job,
         plan,
+        manifests,
         started,
         _warm_up,
     } = prepared;
@@ -339,7 +343,7 @@ async fn execute_locked(prepared: Prepared) -> Result<Outcome, RecoveryError> {
     if !options.skip_verify {
         t.time(
             "checking the chain's files",
-            crate::check::shipped_files(&job, &store, &plan, timeout),
+            crate::check::shipped_files(&job, store.dir(), &plan, &manifests, timeout),
         )
         .await?;
     }

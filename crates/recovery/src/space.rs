@@ -10,6 +10,7 @@ use binlog::BackupName;
 use remote::{Command, quote};
 use std::collections::BTreeMap;
 use std::fmt;
+use store::manifest::Manifest;
 use store::{Store, layout};
 
 /// A guess of how much a zstd-compressed stream grows when extracted:
@@ -42,17 +43,26 @@ impl BackupSizes {
     /// `summary.servers[].server`/`stream_bytes`); `tarball`: the size of
     /// the encrypted tarball, which holds the files the manifest does not
     /// list.
+    #[cfg(test)]
     pub fn from_manifest(text: &str, tarball: Option<u64>) -> Option<BackupSizes> {
-        let m = store::manifest::Manifest::parse(text).ok()?;
+        Some(Self::of_manifest(
+            &store::manifest::Manifest::parse(text).ok()?,
+            tarball,
+        ))
+    }
+
+    /// From a parsed manifest (file sizes, `summary.compress`, the
+    /// servers' stream sizes) and the encrypted tarball's size.
+    pub fn of_manifest(m: &store::manifest::Manifest, tarball: Option<u64>) -> BackupSizes {
         let files: BTreeMap<String, u64> =
             m.files.iter().map(|(k, f)| (k.clone(), f.size)).collect();
         let total = files.values().sum::<u64>() + tarball.unwrap_or(0);
-        Some(BackupSizes {
+        BackupSizes {
             files,
             streams: m.stream_sizes(),
             compressed: m.summary.compress.is_some(),
             total,
-        })
+        }
     }
 
     /// From `find -printf '%s\t%P\n'` output (a backup without manifest).
@@ -163,13 +173,20 @@ pub fn estimate(plan: &RecoveryPlan, sizes: &BTreeMap<BackupName, BackupSizes>) 
     }
 }
 
+/// What the store says of the backups a plan uses.
+#[derive(Debug, Default)]
+pub struct Measured {
+    /// Each backup's sizes.
+    pub sizes: BTreeMap<BackupName, BackupSizes>,
+    /// Each backup's manifest, where it has one (kept for the check of the
+    /// shipped files: read once).
+    pub manifests: BTreeMap<BackupName, Manifest>,
+}
+
 /// Reads the sizes of every backup the plan uses from the store: its
 /// manifest (with the encrypted tarball's size), else a listing.
-pub async fn measure(
-    store: &Store,
-    plan: &RecoveryPlan,
-) -> Result<BTreeMap<BackupName, BackupSizes>, RecoveryError> {
-    let mut out = BTreeMap::new();
+pub async fn measure(store: &Store, plan: &RecoveryPlan) -> Result<Measured, RecoveryError> {
+    let mut out = Measured::default();
     for b in plan.apply.chain.dirs_to_fetch() {
         let name = b.to_string();
         let tarball = if plan.encrypted {
@@ -182,9 +199,9 @@ pub async fn measure(
         let manifest = store
             .read_manifest(&name)
             .await?
-            .and_then(|t| BackupSizes::from_manifest(&String::from_utf8_lossy(&t), tarball));
-        let sizes = match manifest {
-            Some(s) => s,
+            .and_then(|t| Manifest::parse(&String::from_utf8_lossy(&t)).ok());
+        let sizes = match &manifest {
+            Some(m) => BackupSizes::of_manifest(m, tarball),
             None => {
                 let script = format!(
                     "cd {} && find . -type f -printf '%s\\t%P\\n'",
@@ -195,7 +212,10 @@ pub async fn measure(
                 s
             }
         };
-        out.insert(b, sizes);
+        out.sizes.insert(b, sizes);
+        if let Some(m) = manifest {
+            out.manifests.insert(b, m);
+        }
     }
     Ok(out)
 }
