@@ -23,11 +23,14 @@ pub const ALLOWED: &[(&str, &[&str])] = &[
     ("stream", &["remote"]),
     ("store", &["aescrypt", "binlog", "remote"]),
     ("xtrabackup", &["remote", "router", "topology"]),
+    // the catalog databases (SQL only)
+    ("catalog", &[]),
     // engines: no CLI, no other engine
     (
         "backup",
         &[
             "binlog",
+            "catalog",
             "conf",
             "remote",
             "router",
@@ -62,10 +65,15 @@ pub const ALLOWED: &[(&str, &[&str])] = &[
             "xtrabackup",
         ],
     ),
+    (
+        "logical",
+        &["catalog", "conf", "remote", "router", "stream"],
+    ),
     // what every binary does alike
     ("cli", &[]),
     // thin binaries
-    ("dbbackup", &["backup", "cli", "conf", "store"]),
+    ("dbbackup", &["backup", "catalog", "cli", "conf", "store"]),
+    ("dbcatalog", &["catalog", "cli", "conf", "logical"]),
     ("dbrecover", &["cli", "conf", "recovery"]),
     ("dr-flashback", &["cli", "conf", "flashback"]),
     ("dbcrypt", &["aescrypt", "cli"]),

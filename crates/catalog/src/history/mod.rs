@@ -1,0 +1,1 @@
+//! pybackup's `catalogdb` (seed 003). To be written (issue 16).

@@ -1,0 +1,15 @@
+//! The backup catalog databases, as typed records over `sqlx` (MySQL
+//! protocol, so MariaDB and MySQL 8 alike), each created and upgraded by
+//! its own embedded migrations:
+//!
+//! * [`history`]: pybackup's `catalogdb` (seed 003), the history of logical
+//!   backups that Grafana reads: `user_backup`, `user_backup_path`,
+//!   `user_recover_info`, column for column as the seed records them;
+//! * [`tasks`]: spiderbackup's task table `infodba_schema.global_backup`
+//!   (seed 004) on every datasource master, one row per server to back up,
+//!   moved from state to state only by conditional updates.
+//!
+//! The crate does no I/O but SQL on the connections it is given.
+
+pub mod history;
+pub mod tasks;
