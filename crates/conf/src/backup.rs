@@ -6,7 +6,7 @@ use crate::ini::Ini;
 use crate::values::{Section, warn_unread};
 use remote::ConnectMethod;
 use std::path::{Path, PathBuf};
-use topology::SelectionConfig;
+use topology::{SelectionConfig, SlaveSelection};
 use zeroize::Zeroizing;
 
 /// The socat settings shared by backup and recovery.
@@ -165,10 +165,12 @@ impl BackupConfig {
             compress: misc.flag("compress", false)?,
             compress_threads: misc.parse_or("compress-threads", 1)?,
             max_time_sec: parse_max_time(&misc)?,
-            selection: SelectionConfig::from_config_values(
-                misc.text("backup-master")?.as_deref(),
-                misc.text("backup-slave")?.as_deref(),
-            ),
+            // A flag like the others (the seed read anything but `1`/`true`
+            // as off, so a typo silently skipped the masters).
+            selection: SelectionConfig {
+                backup_master: misc.flag("backup-master", false)?,
+                slaves: SlaveSelection::parse(misc.text("backup-slave")?.as_deref()),
+            },
             ftwrl_dead_lock_retry: misc.parse_or("ftwrl-dead-lock-retry", 10)?,
             ftwrl_dead_lock_seconds: misc.parse_or("ftwrl-dead-lock-seconds", 8)?,
             use_disaster_recovery_cluster: misc.flag("use-disaster-recovery-cluster", false)?,
