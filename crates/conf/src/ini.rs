@@ -211,6 +211,13 @@ impl Ini {
             .map(String::as_str)
     }
 
+    /// The value of `key` in `section` as written, without interpolation
+    /// (Python 2 `ConfigParser` leaves a value without `%(` as it is, so
+    /// pybackup's `db_list = union_log_ad_%` is read unchanged).
+    pub fn get_raw(&self, section: &str, key: &str) -> Option<String> {
+        self.raw(section, &key.to_lowercase()).map(str::to_owned)
+    }
+
     /// The value of `key` in `section` (keys are case-insensitive), with
     /// interpolation applied; `Ok(None)` when absent (or the section is).
     pub fn get(&self, section: &str, key: &str) -> Result<Option<String>, ConfError> {

@@ -1,5 +1,5 @@
 //! The seed tools' configuration files (`backup.conf`, `recovery.conf`,
-//! `dr_flashback.ini`), read the way they read them
+//! `dr_flashback.ini`, pybackup's `pbackup.conf`), read the way they read them
 //! (Python `configparser` rules, the same keys and defaults) into typed,
 //! validated values. Errors name the file, section and key; unknown keys
 //! are warned about; secrets stay in [`zeroize::Zeroizing`] strings and
@@ -29,6 +29,7 @@ pub mod connect;
 pub mod error;
 pub mod flashback;
 pub mod ini;
+pub mod pbackup;
 pub mod recovery;
 pub mod values;
 
@@ -37,5 +38,6 @@ pub use connect::{Connect, HostLogin};
 pub use error::ConfError;
 pub use flashback::{ClusterSection, FlashbackConfig};
 pub use ini::Ini;
+pub use pbackup::PbackupConfig;
 pub use recovery::{JobServerConfig, RecoverTo, RecoveryConfig};
 pub use values::Section;

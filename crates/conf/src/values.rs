@@ -47,6 +47,18 @@ impl<'a> Section<'a> {
         self.ini.get(self.name, key)
     }
 
+    /// The text of `key` with Python 2 `ConfigParser` rules: interpolated
+    /// only when it holds `%(`, else as written (a lone `%` is kept).
+    pub fn text_py2(&self, key: &str) -> Result<Option<String>, ConfError> {
+        match self.ini.get_raw(self.name, key) {
+            Some(raw) if !raw.contains("%(") => {
+                self.read.borrow_mut().insert(key.to_lowercase());
+                Ok(Some(raw))
+            }
+            _ => self.text(key),
+        }
+    }
+
     /// The text of `key`, which must be present.
     pub fn require(&self, key: &str) -> Result<String, ConfError> {
         self.text(key)?.ok_or_else(|| ConfError::Missing {
