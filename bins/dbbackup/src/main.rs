@@ -3,6 +3,7 @@
 //! nothing else.
 
 mod report;
+mod spider;
 
 use clap::Parser;
 use report::{clean_trash_report, purge_report};
@@ -109,6 +110,10 @@ enum Sub {
         #[arg(long)]
         json: bool,
     },
+    /// Cluster-wide backup through a task table (seed 004): `schedule` on
+    /// the controller, `check --run` on every database host (cron),
+    /// `query`. See docs/spiderbackup.md.
+    Spiderbackup(spider::SpiderArgs),
 }
 
 fn main() -> ExitCode {
@@ -120,6 +125,13 @@ fn main() -> ExitCode {
         cli.common.verbose,
         &["dbbackup", "backup", "stream::timing"],
     );
+    if let Some(Sub::Spiderbackup(args)) = cli.command {
+        if cli.password.is_some() || cli.password_file.is_some() {
+            eprintln!("ERROR: spiderbackup does not encrypt: no password may sit in a task row");
+            return ExitCode::from(cli::EXIT_USAGE);
+        }
+        return cli::run_async(spider::run(args));
+    }
     let (cfg, password) = match cli::config_and_password(
         || conf::BackupConfig::load(&cli.config_file),
         cli.password_file.as_deref(),
@@ -166,7 +178,7 @@ async fn run(cli: Cli, cfg: conf::BackupConfig, password: Option<Zeroizing<Strin
                 Err(e) => cli::fail(&e),
             };
         }
-        None => {}
+        Some(Sub::Spiderbackup(_)) | None => {}
     }
     if let Some(text) = &cli.purge_to {
         let Ok(to) = chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S") else {

@@ -63,12 +63,12 @@ impl std::fmt::Debug for Options {
 
 /// A planned run, ready to execute (or to print for `--dry-run`).
 pub struct Prepared {
-    run: Run,
+    pub(crate) run: Run,
     options: Options,
     started: Instant,
     timings: Timings,
     /// The store's run lock (none for a dry run).
-    lock: Option<RunLock>,
+    pub(crate) lock: Option<RunLock>,
 }
 
 impl Prepared {
@@ -248,7 +248,7 @@ async fn prepare_locked(
 }
 
 /// The `max-time-sec` watchdog's settings (no limit when unset).
-fn watchdog_config(cfg: &conf::BackupConfig) -> WatchdogConfig {
+pub(crate) fn watchdog_config(cfg: &conf::BackupConfig) -> WatchdogConfig {
     let max_time = cfg.max_time_sec.map_or(
         Duration::from_secs(100 * 365 * 24 * 3600),
         Duration::from_secs,
@@ -266,11 +266,37 @@ pub async fn execute(prepared: Prepared) -> Result<Outcome, BackupError> {
         timings,
         lock,
     } = prepared;
+    let result = supervise(
+        &run,
+        started,
+        &run.plan.servers,
+        steps(&run, &options, timings, started),
+    )
+    .await;
+    release(lock).await;
+    let bytes = result?;
+    Ok(Outcome {
+        plan: run.plan.clone(),
+        bytes,
+        elapsed: started.elapsed(),
+    })
+}
+
+/// Runs `work` (steps of `run`) under the `max-time-sec` watchdog counted
+/// from `started`. A failure (or the watchdog) stops every remote command
+/// the run started and removes the option files of `servers` (those whose
+/// backups it ran).
+pub(crate) async fn supervise<T>(
+    run: &Run,
+    started: Instant,
+    servers: &[crate::plan::ServerPlan],
+    work: impl std::future::Future<Output = Result<T, BackupError>>,
+) -> Result<T, BackupError> {
     let registry = run.streamer.registry().clone();
     let watchdog = Watchdog::start_at(registry.clone(), watchdog_config(&run.cfg), started);
     let token = watchdog.token();
     let result = tokio::select! {
-        r = steps(&run, &options, timings, started) => r,
+        r = work => r,
         () = token.cancelled() => Err(BackupError::Stopped(
             watchdog.reason().map(|r| r.to_string()).unwrap_or_else(|| "stopped".into()),
         )),
@@ -283,17 +309,35 @@ pub async fn execute(prepared: Prepared) -> Result<Outcome, BackupError> {
             tracing::warn!(?entry, error = %err, "could not stop a remote command");
         }
     }
-    if result.is_err() {
-        crate::server::remove_option_files(&run).await;
+    if result.is_err() && !servers.is_empty() {
+        crate::server::remove_option_files(run, servers).await;
     }
     watchdog.finish().await;
-    release(lock).await;
-    let bytes = result?;
-    Ok(Outcome {
-        plan: run.plan.clone(),
-        bytes,
-        elapsed: started.elapsed(),
-    })
+    result
+}
+
+/// Creates the backup directory and the directories of `servers` in it
+/// (a server's stream and its small files arrive at once).
+pub(crate) async fn create_backup_dirs(
+    run: &Run,
+    servers: &[crate::plan::ServerPlan],
+) -> Result<(), BackupError> {
+    let name = run.plan.name;
+    run.store
+        .run(
+            "creating the backup directory",
+            remote::Command::new("mkdir")
+                .arg("-p")
+                .arg("--")
+                .arg(run.store_path(&name.to_string()))
+                .args(
+                    servers
+                        .iter()
+                        .map(|s| run.store_path(&format!("{name}/{}", s.dir))),
+                ),
+        )
+        .await?;
+    Ok(())
 }
 
 async fn steps(
@@ -307,23 +351,7 @@ async fn steps(
         t.time("audit start", audit(run, "DBSCALE START BACKUP"))
             .await?;
     }
-    // The backup directory and every server's (a server's stream and its
-    // small files arrive at once).
-    run.store
-        .run(
-            "creating the backup directory",
-            remote::Command::new("mkdir")
-                .arg("-p")
-                .arg("--")
-                .arg(run.store_path(&name.to_string()))
-                .args(
-                    run.plan
-                        .servers
-                        .iter()
-                        .map(|s| run.store_path(&format!("{name}/{}", s.dir))),
-                ),
-        )
-        .await?;
+    create_backup_dirs(run, &run.plan.servers).await?;
     // Every server at once by default, as the seed does.
     let parallel = options.parallel.unwrap_or(run.plan.servers.len()).max(1);
     options.starting(name, "servers");
@@ -341,12 +369,28 @@ async fn steps(
         .await?;
     let order: Vec<&str> = run.plan.servers.iter().map(|s| s.server.as_str()).collect();
     results.sort_by_key(|r| order.iter().position(|s| *s == r.plan.server.as_str()));
+    cluster_steps(run, options, &results, t, started).await
+}
+
+/// The cluster-level steps after every server's stream, run once over all
+/// servers' results (in plan order): the global consistence point, the
+/// binlog copies, the base directories (full backups), the config, the
+/// encryption (with a password), the manifest, the completeness check, and
+/// `ok` last. Returns the bytes the servers streamed.
+pub(crate) async fn cluster_steps(
+    run: &Run,
+    options: &Options,
+    results: &[ServerResult],
+    mut t: Timings,
+    started: Instant,
+) -> Result<u64, BackupError> {
+    let name = run.plan.name;
 
     options.starting(name, "consistence point");
     let points = t
         .time("consistence point", finish::consistence_point(run))
         .await?;
-    let info = finish::consistence_info(run, &points, &results)?;
+    let info = finish::consistence_info(run, &points, results)?;
     run.store
         .write_file(
             &format!("{name}/{}", store::layout::CONSISTENCE_FILE),
@@ -364,7 +408,7 @@ async fn steps(
     // independent copies: at once.
     options.starting(name, "binlogs, base directories and config");
     let binlogs = async {
-        let (binlogs, took) = timed(finish::copy_binlogs(run, &points, &results)).await?;
+        let (binlogs, took) = timed(finish::copy_binlogs(run, &points, results)).await?;
         run.store
             .write_file(
                 &format!("{name}/{}", store::layout::BACKUPED_BINLOGS_FILE),
@@ -378,7 +422,7 @@ async fn steps(
             finish::incremental_bases(run).await?;
             None
         } else {
-            Some(timed(finish::copy_bases(run, &results)).await?.1)
+            Some(timed(finish::copy_bases(run, results)).await?.1)
         };
         finish::copy_config(run).await?;
         Ok::<_, BackupError>(took)
@@ -395,14 +439,14 @@ async fn steps(
     }
     let bytes: u64 = results.iter().map(|r| r.bytes).sum();
     options.starting(name, "manifest");
-    let mut summary = crate::manifest::summary(run, &results);
+    let mut summary = crate::manifest::summary(run, results);
     summary.elapsed_secs = Some(started.elapsed().as_secs_f64());
-    let manifest = crate::manifest::write(run, summary, &results, t).await?;
+    let manifest = crate::manifest::write(run, summary, results, t).await?;
     if run.cfg.log_audit {
         audit(run, "DBSCALE END BACKUP").await?;
     }
     options.starting(name, "completeness check");
-    crate::manifest::check_complete(run, &manifest, &results).await?;
+    crate::manifest::check_complete(run, &manifest, results).await?;
     options.starting(name, "marking ok");
     run.store.mark_ok(name).await?;
     Ok(bytes)
@@ -449,7 +493,7 @@ fn warm_up(
         .collect()
 }
 
-async fn audit(run: &Run, statement: &str) -> Result<(), BackupError> {
+pub(crate) async fn audit(run: &Run, statement: &str) -> Result<(), BackupError> {
     let cfg = &run.cfg;
     let ep = router::Endpoint::new(
         cfg.router.host.as_str(),

@@ -60,6 +60,12 @@ pub enum BackupError {
     /// The run was stopped (max-time-sec, or another step failed).
     #[error("cluster backup failed because reach max-time-sec or get exception: {0}")]
     Stopped(String),
+    /// spiderbackup's task table or a task in it (`spiderbackup`).
+    #[error("spiderbackup task: {0}")]
+    Task(String),
+    /// The task table on a datasource master.
+    #[error("task table: {0}")]
+    TaskTable(#[from] catalog::tasks::TaskError),
 }
 
 impl From<store::StoreError> for BackupError {

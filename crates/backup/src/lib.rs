@@ -45,6 +45,7 @@ mod precheck;
 mod run;
 mod run_lock;
 mod server;
+pub mod spider;
 mod sql;
 mod verify;
 

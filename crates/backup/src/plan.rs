@@ -11,7 +11,7 @@ use std::fmt;
 use topology::{BackupKind, BackupRequest, Cluster, DatasourceName, Role, Selection, ServerName};
 
 /// One server the run backs up with xtrabackup/mariabackup.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ServerPlan {
     /// The server.
     pub server: ServerName,

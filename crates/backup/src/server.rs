@@ -115,11 +115,11 @@ fn run_file(tmpdir: &str, backup: &BackupName, plan: &ServerPlan, ext: &str) -> 
     format!("{tmpdir}/dbbackup-{backup}-{}.{ext}", plan.server)
 }
 
-/// After a failed or stopped run: removes its option file from every
-/// planned server (the server step that would have was cancelled with the
+/// After a failed or stopped run: removes its option file from each of
+/// `servers` (the server step that would have was cancelled with the
 /// run). The tool's log stays: the error names it.
-pub async fn remove_option_files(run: &Run) {
-    let removals = run.plan.servers.iter().map(|plan| async move {
+pub async fn remove_option_files(run: &Run, servers: &[ServerPlan]) {
+    let removals = servers.iter().map(|plan| async move {
         let removed = async {
             let cred = run
                 .facts

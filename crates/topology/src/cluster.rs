@@ -10,7 +10,9 @@ use crate::{
 };
 
 /// The role of a server in its datasource.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum Role {
     /// The datasource's master (`MasterServer`).
     Master,

@@ -103,7 +103,7 @@ pub enum BackupRequest {
 }
 
 /// Why this run is a full backup.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum FullReason {
     /// The caller asked for one.
     Requested,
@@ -139,7 +139,7 @@ impl fmt::Display for FullReason {
 }
 
 /// The kind of backup the selection settled on.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum BackupKind {
     /// A full backup, and why.
     Full(FullReason),
@@ -148,7 +148,7 @@ pub enum BackupKind {
 }
 
 /// Why a server is not backed up.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum SkipReason {
     /// It could not be reached (ssh or MySQL check failed).
     Unreachable,
@@ -188,7 +188,7 @@ impl fmt::Display for SkipReason {
 }
 
 /// Whether a server is backed up.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Decision {
     /// Backed up with xtrabackup/mariabackup.
     Backup,
@@ -197,7 +197,7 @@ pub enum Decision {
 }
 
 /// The decision for one member server.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ServerChoice {
     /// The server.
     pub server: ServerName,
@@ -217,7 +217,7 @@ impl ServerChoice {
 }
 
 /// The outcome of [`select`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Selection {
     /// Full or incremental, and why full.
     pub kind: BackupKind,
