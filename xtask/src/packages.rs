@@ -13,6 +13,7 @@ const PACKAGES: &[(&str, &str)] = &[
     ("openssh-server", "/usr/sbin/sshd"),
     ("rabbitmq-server", "/usr/sbin/rabbitmq-server"),
     ("zstd", "/usr/bin/zstd"),
+    ("mydumper", "/usr/bin/mydumper"),
 ];
 
 /// `apt-get update` once, then `apt-get install -y` whatever is missing.

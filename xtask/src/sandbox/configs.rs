@@ -1,6 +1,6 @@
 //! Ready-to-use files for tests and operators: `sandbox.env` and the
 //! seed-format configs (`backup-*.conf`, `recovery-*.conf`,
-//! `dr_flashback.ini`).
+//! `dr_flashback.ini`; `pbackup.conf` is written by `pybackup.rs`).
 
 use super::Secrets;
 use super::layout::{
@@ -35,6 +35,11 @@ pub fn write_all(paths: &Paths, secrets: &Secrets) -> Result<()> {
         &flashback_ini(paths, secrets),
         0o600,
     )?;
+    write_file(&paths.env_file(), &sandbox_env(paths, secrets), 0o600)
+}
+
+/// Rewrites `sandbox.env` alone.
+pub fn write_env(paths: &Paths, secrets: &Secrets) -> Result<()> {
     write_file(&paths.env_file(), &sandbox_env(paths, secrets), 0o600)
 }
 
@@ -209,6 +214,8 @@ fn sandbox_env(paths: &Paths, s: &Secrets) -> String {
             paths.file("dr_flashback.ini").display().to_string(),
         ),
     ];
+    let mut vars = vars;
+    vars.extend(super::pybackup::env_vars(paths));
     let mut out =
         String::from("# dbscale-backup sandbox; source it: `. target/sandbox/sandbox.env`\n");
     for (k, v) in vars {

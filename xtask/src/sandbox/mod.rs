@@ -7,7 +7,8 @@
 //! replicas) behind its own emulator on 127.0.0.30:16310, registered in
 //! production as `slave_dbscale_server`. Plus sshd on port 2222 of every
 //! sandbox address, RabbitMQ on 127.0.0.1:5672, a catalog MariaDB on
-//! 127.0.0.40:16340, store and job-server directories, and seed-format
+//! 127.0.0.40:16340, store and job-server directories, an rsync daemon on
+//! the store host (127.0.0.50:8730, for dbcatalog), and seed-format
 //! config files. Every daemon is tracked by a pid file under the sandbox
 //! directory; `down` stops exactly those and removes the directory.
 
@@ -16,6 +17,7 @@ mod configs;
 pub mod layout;
 mod mariadb;
 mod procs;
+mod pybackup;
 mod rabbit;
 mod routers;
 mod sshd;
@@ -39,6 +41,9 @@ pub enum Action {
     /// Make each production datasource's initial master its master again
     /// (after a test's switchover could not switch back).
     RestoreMasters,
+    /// Only dbcatalog's part on a running sandbox (catalog login, rsync
+    /// daemon, pbackup.conf, sandbox.env's lines): what `up` does for it.
+    PybackupUp,
 }
 
 /// Passwords generated when the sandbox is first created.
@@ -76,6 +81,12 @@ pub fn run(action: Action) -> Result<()> {
                     paths.root.display()
                 );
             }
+            Ok(())
+        }
+        Action::PybackupUp => {
+            pybackup::up(&paths, &load_or_create_secrets(&paths)?)?;
+            configs::write_env(&paths, &load_or_create_secrets(&paths)?)?;
+            println!("dbcatalog's sandbox part is up ({})", paths.file("pbackup.conf").display());
             Ok(())
         }
         Action::RestoreMasters => {
@@ -118,7 +129,9 @@ pub fn up(paths: &Paths) -> Result<bool> {
     let before = status(paths);
     if before.all_up && paths.env_file().exists() {
         // Configs are cheap and may have gained keys since they were written.
-        configs::write_all(paths, &load_or_create_secrets(paths)?)?;
+        let secrets = load_or_create_secrets(paths)?;
+        pybackup::up(paths, &secrets)?;
+        configs::write_all(paths, &secrets)?;
         println!("sandbox already up at {}", paths.root.display());
         return Ok(false);
     }
@@ -162,6 +175,7 @@ pub fn up(paths: &Paths) -> Result<bool> {
         }
         write_file(&paths.marker("replication"), "", 0o644)?;
     }
+    pybackup::up(paths, &secrets)?;
     configs::write_all(paths, &secrets)?;
     routers::write_admin_cnf(paths, &secrets)?;
     routers::up(paths, &secrets)?;
@@ -219,6 +233,7 @@ pub fn down(paths: &Paths) -> Result<()> {
         );
     }
     agents::down(paths)?;
+    pybackup::down(paths)?;
     routers::down(paths)?;
     let stops: Vec<_> = instances()
         .into_iter()
@@ -274,6 +289,10 @@ pub fn status(paths: &Paths) -> Status {
     }
     lines.extend(agents::alive(paths));
     lines.push(("sshd :2222".to_owned(), sshd::alive(paths)));
+    lines.push((
+        format!("rsyncd {}:{}", layout::STORE_HOST, pybackup::RSYNC_PORT),
+        pybackup::alive(paths),
+    ));
     lines.push(("rabbitmq 127.0.0.1:5672".to_owned(), rabbit::alive(paths)));
     let all_up = lines.iter().all(|(_, a)| *a);
     let text = lines
