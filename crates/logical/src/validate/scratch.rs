@@ -34,6 +34,10 @@ impl Server {
             .tempdir_in(parent)
             .map_err(io("create the scratch directory", parent))?;
         let data = dir.path().join("data");
+        // Its own tmpdir: two bootstraps sharing /tmp collide on the names
+        // of their temporary tables (seen with two validations at once).
+        let tmp = dir.path().join("tmp");
+        std::fs::create_dir(&tmp).map_err(io("create the scratch tmpdir", &tmp))?;
         let user = nix::unistd::User::from_uid(nix::unistd::geteuid())
             .ok()
             .flatten()
@@ -44,9 +48,11 @@ impl Server {
             format!("--user={user}"),
             "--auth-root-authentication-method=normal".to_owned(),
             "--skip-test-db".to_owned(),
+            path_arg("--tmpdir=", &tmp),
         ];
         let ran = tool::run("mariadb-install-db", &install, &[]).await?;
         if !ran.ok {
+            log.line(&format!("mariadb-install-db {}:\n{}", ran.status, ran.tail));
             return Err(LogicalError::Tool {
                 step: "creating the scratch server".into(),
                 program: "mariadb-install-db".into(),
@@ -62,6 +68,7 @@ impl Server {
             .arg(path_arg("--socket=", &socket))
             .arg(path_arg("--pid-file=", &dir.path().join("pid")))
             .arg(path_arg("--log-error=", &error_log))
+            .arg(path_arg("--tmpdir=", &tmp))
             .arg("--skip-networking")
             .arg("--skip-log-bin")
             .arg("--innodb-buffer-pool-size=64M")
