@@ -1,4 +1,5 @@
-//! `cargo xtask ci`: everything CI checks, in order, failing fast.
+//! `cargo xtask ci`: everything CI checks, in order, failing fast: format,
+//! clippy, layers, build, every test on the sandbox, the fuzz targets.
 
 use crate::util::{cargo, run as run_cmd};
 use anyhow::Result;
@@ -41,7 +42,9 @@ pub fn run() -> Result<()> {
             eprintln!("warning: sandbox down failed: {e:#}");
         }
     }
-    tests
+    tests?;
+    step("fuzz targets, 30 s each");
+    crate::fuzz::run_targets(30, &[])
 }
 
 fn step(name: &str) {

@@ -9,6 +9,8 @@
 //! * `cargo xtask layers` checks the crates' dependencies against the
 //!   layer table.
 //! * `cargo xtask bench [NAME]` runs the benchmarks.
+//! * `cargo xtask fuzz [--seconds N] [TARGET...]` runs the fuzz targets
+//!   (`fuzz/`, nightly).
 
 mod bench_backup;
 mod bench_crypt;
@@ -19,6 +21,7 @@ mod bench_stream;
 mod benchdoc;
 mod ci;
 mod demo;
+mod fuzz;
 mod layers;
 mod packages;
 mod pyaes;
@@ -71,12 +74,23 @@ enum Command {
         /// Which benchmark.
         name: String,
     },
+    /// Run the cargo-fuzz targets in fuzz/ (nightly; cargo-fuzz is installed
+    /// when missing), each for a bounded time; a crash fails and names the
+    /// saved input.
+    Fuzz {
+        /// Seconds per target.
+        #[arg(long, default_value_t = 30)]
+        seconds: u64,
+        /// Targets to run (default: all).
+        targets: Vec<String>,
+    },
 }
 
 fn main() {
     let cli = Cli::parse();
     let result: Result<()> = match cli.command {
         Command::Ci => ci::run(),
+        Command::Fuzz { seconds, targets } => fuzz::run_targets(seconds, &targets),
         Command::Demo { part } => demo::run(part),
         Command::Sandbox { action } => sandbox::run(action),
         Command::Deps => packages::ensure_installed(),

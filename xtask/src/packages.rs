@@ -16,9 +16,15 @@ const PACKAGES: &[(&str, &str)] = &[
     ("mydumper", "/usr/bin/mydumper"),
 ];
 
-/// `apt-get update` once, then `apt-get install -y` whatever is missing.
+/// The sandbox's packages: see [`ensure`].
 pub fn ensure_installed() -> Result<()> {
-    let missing: Vec<&str> = PACKAGES
+    ensure(PACKAGES)
+}
+
+/// `apt-get update` once, then `apt-get install -y` whichever of
+/// `packages` (name, a program it provides) is missing.
+pub fn ensure(packages: &[(&str, &str)]) -> Result<()> {
+    let missing: Vec<&str> = packages
         .iter()
         .filter(|(_, probe)| !have(probe))
         .map(|(pkg, _)| *pkg)

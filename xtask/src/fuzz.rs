@@ -1,0 +1,201 @@
+//! `cargo xtask fuzz [--seconds N] [TARGET...]`: the cargo-fuzz targets in
+//! `fuzz/` (the parsers that read what others wrote), each run for a
+//! bounded time on the nightly toolchain; CI runs every target for 30 s.
+//! A crash fails the run and names the input libFuzzer saved; each one
+//! found becomes a regression test beside the parser.
+
+use crate::util::{run, workspace_root};
+use anyhow::{Context, Result, bail};
+use std::path::Path;
+use std::process::Command;
+
+/// Every target in `fuzz/Cargo.toml`.
+pub const TARGETS: &[&str] = &[
+    "gtid",
+    "store_files",
+    "router_output",
+    "aescrypt_header",
+    "xtrabackup_log",
+    "ini_config",
+];
+
+/// Starting inputs: a target, the selector byte its input starts with
+/// (which parser it feeds), and a recorded file of the repository or a text.
+const SEEDS: &[(&str, u8, Seed)] = &[
+    (
+        "router_output",
+        0,
+        Seed::File("crates/topology/tests/fixtures/dbscale_conf_plain.conf"),
+    ),
+    (
+        "router_output",
+        0,
+        Seed::File("crates/topology/tests/fixtures/dbscale_conf_encoded.conf"),
+    ),
+    (
+        "router_output",
+        1,
+        Seed::File("crates/topology/tests/fixtures/seed000_dataservers.txt"),
+    ),
+    (
+        "router_output",
+        2,
+        Seed::File("fixtures/dbscale-sim/src/testdata/seed000_server.txt"),
+    ),
+    (
+        "xtrabackup_log",
+        0,
+        Seed::File("crates/xtrabackup/tests/fixtures/mariabackup-master-full.log"),
+    ),
+    (
+        "xtrabackup_log",
+        0,
+        Seed::File("crates/xtrabackup/tests/fixtures/xtrabackup-8.0.26-replica-full.log"),
+    ),
+    (
+        "xtrabackup_log",
+        1,
+        Seed::Text("backup_type = full-backuped\nfrom_lsn = 0\nto_lsn = 45678\nlast_lsn = 45687\n"),
+    ),
+    (
+        "xtrabackup_log",
+        2,
+        Seed::Text("mysql-bin.000003\t1234\t0-1-77\n"),
+    ),
+    (
+        "xtrabackup_log",
+        3,
+        Seed::Text("/usr/sbin/mariadbd --defaults-file=/etc/my.cnf --datadir=/data --port=3306"),
+    ),
+    (
+        "gtid",
+        0,
+        Seed::Text(
+            "3e11fa47-71ca-11e1-9e33-c80aa9429562:1-5:7,4e11fa47-71ca-11e1-9e33-c80aa9429562:3",
+        ),
+    ),
+    ("gtid", 1, Seed::Text("0-1-100,1-2-5")),
+    (
+        "store_files",
+        2,
+        Seed::Text("normal_0-normal_0_1-127.0.0.12-16315"),
+    ),
+    ("store_files", 4, Seed::Text("mysql-bin.000012")),
+    ("store_files", 5, Seed::Text("2024-02-22 13:00:00.123456")),
+    (
+        "ini_config",
+        0,
+        Seed::Text(
+            "[misc]\nsocat-port = 29999\nconnect-method = ssh\n\n[cluster]\nip = 127.0.0.10\nport = 16310\nuser = admin\npassword = x\n",
+        ),
+    ),
+];
+
+/// Where a seed's bytes come from.
+enum Seed {
+    /// A file, relative to the workspace root.
+    File(&'static str),
+    /// The text itself.
+    Text(&'static str),
+}
+
+/// Writes [`SEEDS`] of `target` into its corpus directory.
+fn write_seeds(target: &str, corpus: &Path) -> Result<()> {
+    for (i, (_, selector, seed)) in SEEDS.iter().filter(|(t, _, _)| *t == target).enumerate() {
+        let mut input = vec![*selector];
+        match seed {
+            Seed::File(path) => input.extend(
+                std::fs::read(workspace_root().join(path))
+                    .with_context(|| format!("cannot read the fuzz seed {path}"))?,
+            ),
+            Seed::Text(text) => input.extend_from_slice(text.as_bytes()),
+        }
+        let file = corpus.join(format!("seed-{i}"));
+        std::fs::write(&file, input).with_context(|| format!("cannot write {}", file.display()))?;
+    }
+    Ok(())
+}
+
+/// The cargo-fuzz version installed when it is missing.
+const CARGO_FUZZ_VERSION: &str = "0.13.2";
+
+/// Builds the targets once, then runs each of `targets` (all when empty)
+/// for `seconds`, starting from [`SEEDS`] (and what earlier runs kept in
+/// `fuzz/corpus/`).
+pub fn run_targets(seconds: u64, targets: &[String]) -> Result<()> {
+    let targets: Vec<&str> = if targets.is_empty() {
+        TARGETS.to_vec()
+    } else {
+        for t in targets {
+            if !TARGETS.contains(&t.as_str()) {
+                bail!("no fuzz target {t:?}; the targets: {}", TARGETS.join(", "));
+            }
+        }
+        targets.iter().map(String::as_str).collect()
+    };
+    ensure_tools()?;
+    let dir = workspace_root().join("fuzz");
+    run(nightly_cargo(&dir).args(["fuzz", "build", "-O"]))
+        .context("cannot build the fuzz targets")?;
+    for target in targets {
+        eprintln!("==> fuzz {target} for {seconds} s");
+        let corpus = dir.join("corpus").join(target);
+        std::fs::create_dir_all(&corpus)
+            .with_context(|| format!("cannot create {}", corpus.display()))?;
+        write_seeds(target, &corpus)?;
+        let mut cmd = nightly_cargo(&dir);
+        cmd.args(["fuzz", "run", "-O", target]).arg(&corpus);
+        cmd.arg("--").arg(format!("-max_total_time={seconds}"));
+        if run(&mut cmd).is_err() {
+            bail!(
+                "fuzz target {target} crashed: the input is in {}; make it a regression test",
+                dir.join("artifacts").join(target).display()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `cargo` of the nightly toolchain (cargo-fuzz needs it), in `dir`, without
+/// the pinned toolchain's environment that `cargo xtask` runs in.
+fn nightly_cargo(dir: &Path) -> Command {
+    let mut cmd = Command::new("rustup");
+    cmd.args(["run", "nightly", "cargo"])
+        .current_dir(dir)
+        .env_remove("RUSTUP_TOOLCHAIN")
+        .env_remove("CARGO")
+        .env_remove("CARGO_TARGET_DIR")
+        .env_remove("RUSTC")
+        .env_remove("RUSTDOC");
+    cmd
+}
+
+/// The nightly toolchain (required), a C++ compiler for libFuzzer and
+/// cargo-fuzz (both installed when missing).
+fn ensure_tools() -> Result<()> {
+    let nightly = Command::new("rustup")
+        .args(["run", "nightly", "rustc", "--version"])
+        .env_remove("RUSTUP_TOOLCHAIN")
+        .output();
+    if !nightly.is_ok_and(|o| o.status.success()) {
+        bail!("the nightly toolchain is needed for fuzzing (rustup toolchain install nightly)");
+    }
+    crate::packages::ensure(&[("g++", "/usr/bin/g++")])?;
+    let has_fuzz = nightly_cargo(&workspace_root())
+        .args(["fuzz", "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has_fuzz {
+        eprintln!("installing cargo-fuzz {CARGO_FUZZ_VERSION}");
+        run(crate::util::cargo()
+            .args([
+                "install",
+                "cargo-fuzz",
+                "--locked",
+                "--version",
+                CARGO_FUZZ_VERSION,
+            ])
+            .env_remove("CARGO_TARGET_DIR"))?;
+    }
+    Ok(())
+}
