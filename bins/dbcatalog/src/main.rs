@@ -336,3 +336,62 @@ fn report_backup(o: &logical::BackupOutcome) -> ExitCode {
         cli::fail(problems.join("; "))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory as _;
+
+    #[test]
+    fn the_seed_command_lines_parse() {
+        Cli::command().debug_assert();
+        let cli = Cli::try_parse_from([
+            "dbcatalog",
+            "mydumper",
+            "password=x",
+            "database=fandb",
+            "outputdir=/o",
+            "verbose=3",
+            "--no-rsync",
+        ])
+        .unwrap();
+        match cli.command {
+            Some(Command::Mydumper {
+                args,
+                no_rsync,
+                no_history,
+                only_backup,
+            }) => {
+                assert_eq!(
+                    args,
+                    ["password=x", "database=fandb", "outputdir=/o", "verbose=3"]
+                );
+                assert!(no_rsync && !no_history && !only_backup);
+            }
+            other => panic!("{other:?}"),
+        }
+        let cli = Cli::try_parse_from(["dbcatalog", "only-rsync", "--bk-id=abc"]).unwrap();
+        assert!(
+            matches!(cli.command, Some(Command::OnlyRsync { ref backup_dir, .. }) if backup_dir == &PathBuf::from("./"))
+        );
+        // --only-backup excludes the other two, as in the seed.
+        for other in ["--no-rsync", "--no-history"] {
+            assert!(
+                Cli::try_parse_from([
+                    "dbcatalog",
+                    "mydumper",
+                    "outputdir=/o",
+                    "--only-backup",
+                    other
+                ])
+                .is_err()
+            );
+        }
+        assert!(
+            Cli::try_parse_from(["dbcatalog", "mark-del"]).is_err(),
+            "--backup-dir is required"
+        );
+        let help = Cli::command().render_long_help().to_string();
+        assert!(help.contains("EXIT STATUS") && help.contains("2 bad arguments"));
+    }
+}

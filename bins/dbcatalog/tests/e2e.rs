@@ -3,6 +3,8 @@
 //! Each test holds the sandbox's exclusive-use lock and has its own
 //! databases, catalog database, rsync daemon and directories.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use common::{World, bk_id_of, exec, stderr};

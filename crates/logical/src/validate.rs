@@ -166,7 +166,7 @@ async fn run(
                     end_time: end,
                     elapsed_time: elapsed,
                     recover_status: Some(if ok { YES } else { NO }.to_owned()),
-                    validate_time: start,
+                    validate_time: chrono::Utc::now(),
                 })
                 .await?;
             v.databases.push(DbValidation {

@@ -1,6 +1,6 @@
 //! Typed rows of the three tables, with the seed's values for flags.
 
-use chrono::NaiveDateTime;
+use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::Serialize;
 
 /// `Y`: the seed's yes (`is_complete`, `transfer_complete`, `is_deleted`).
@@ -120,6 +120,6 @@ pub struct RecoverInfo {
     pub elapsed_time: i32,
     /// `recover_status`: `Y`, or `N` when it failed.
     pub recover_status: Option<String>,
-    /// `validate_time`: set by the server on insert.
-    pub validate_time: NaiveDateTime,
+    /// `validate_time`: set by the server on insert (ignored on insert).
+    pub validate_time: DateTime<Utc>,
 }
