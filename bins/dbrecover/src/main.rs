@@ -69,10 +69,16 @@ fn main() -> ExitCode {
     if let Some(code) = cli.common.version_exit() {
         return code;
     }
-    let logging = cli::init_logging(
-        cli.common.verbose,
-        &["dbrecover", "recovery", "stream::timing"],
-    );
+    let logging = match cli
+        .common
+        .init_logging(&["dbrecover", "recovery", "stream::timing"])
+    {
+        Ok(logging) => logging,
+        Err(e) => {
+            eprintln!("ERROR: {e}");
+            return ExitCode::from(cli::EXIT_USAGE);
+        }
+    };
     let (cfg, password) = match cli::config_and_password(
         || conf::RecoveryConfig::load(&cli.config_file),
         cli.password_file.as_deref(),

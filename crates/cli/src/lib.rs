@@ -24,8 +24,12 @@
 //! }
 //! ```
 
+mod logging;
+
+pub use logging::{LogFormat, Logging, init_logging};
+
 use std::fmt::Display;
-use std::io::{IsTerminal as _, Read as _};
+use std::io::Read as _;
 use std::path::Path;
 use std::process::ExitCode;
 use zeroize::Zeroizing;
@@ -107,6 +111,13 @@ pub struct Common {
     /// debug = 1`), -dd everything at debug, -ddd trace.
     #[arg(short = 'd', long = "verbose", action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// Log lines as text (the default) or as JSON objects, one a line.
+    #[arg(long, value_enum, default_value_t, value_name = "FORMAT")]
+    pub log_format: LogFormat,
+    /// Also append the log to FILE (created mode 0600), in --log-format,
+    /// at the same level as the terminal.
+    #[arg(long, value_name = "FILE")]
+    pub log_file: Option<std::path::PathBuf>,
 }
 
 impl Common {
@@ -117,79 +128,17 @@ impl Common {
             ExitCode::SUCCESS
         })
     }
+
+    /// Sets up logging as these flags ask (see [`logging::init`]); the
+    /// error names the log file that cannot be opened.
+    pub fn init_logging(&self, own: &[&str]) -> Result<Logging, String> {
+        logging::init(self, own)
+    }
 }
 
 /// `version: <version>`, the seed tools' line.
 pub fn version_line() -> String {
     format!("version: {}", env!("CARGO_PKG_VERSION"))
-}
-
-/// The log filter of a verbosity level, `own` naming this tool's crates.
-fn log_filter(verbose: u8, own: &[&str]) -> String {
-    let own_at = |level: &str| {
-        std::iter::once("warn".to_owned())
-            .chain(own.iter().map(|c| format!("{c}={level}")))
-            .collect::<Vec<_>>()
-            .join(",")
-    };
-    match verbose {
-        0 => own_at("info"),
-        1 => own_at("debug"),
-        2 => "debug".to_owned(),
-        _ => "trace".to_owned(),
-    }
-}
-
-/// The running log setup; the level can be raised once the configuration
-/// is read.
-pub struct Logging {
-    handle: Option<
-        tracing_subscriber::reload::Handle<
-            tracing_subscriber::EnvFilter,
-            tracing_subscriber::Registry,
-        >,
-    >,
-    verbose: u8,
-    own: Vec<String>,
-}
-
-impl Logging {
-    /// The seed's `[misc] debug = 1`: this tool's debug lines, unless the
-    /// command line or `RUST_LOG` asked for more already.
-    pub fn config_debug(&self, on: bool) {
-        if !on || self.verbose > 0 {
-            return;
-        }
-        if let Some(handle) = &self.handle {
-            let own: Vec<&str> = self.own.iter().map(String::as_str).collect();
-            let _ = handle.modify(|f| *f = tracing_subscriber::EnvFilter::new(log_filter(1, &own)));
-        }
-    }
-}
-
-/// Logs to stderr: `info` for `own` crates and warnings from the rest by
-/// default; `verbose` 1 (`-d`) this tool's debug lines, 2 everything at
-/// `debug`, 3 `trace`; `RUST_LOG` overrides all. Colour only on a terminal.
-pub fn init_logging(verbose: u8, own: &[&str]) -> Logging {
-    use tracing_subscriber::prelude::*;
-    let from_env = tracing_subscriber::EnvFilter::try_from_default_env().ok();
-    let fixed = from_env.is_some();
-    let filter =
-        from_env.unwrap_or_else(|| tracing_subscriber::EnvFilter::new(log_filter(verbose, own)));
-    let (filter, handle) = tracing_subscriber::reload::Layer::new(filter);
-    tracing_subscriber::registry()
-        .with(filter)
-        .with(
-            tracing_subscriber::fmt::layer()
-                .with_ansi(std::io::stderr().is_terminal())
-                .with_writer(std::io::stderr),
-        )
-        .init();
-    Logging {
-        handle: (!fixed).then_some(handle),
-        verbose,
-        own: own.iter().map(|c| (*c).to_owned()).collect(),
-    }
 }
 
 #[cfg(test)]
@@ -227,14 +176,6 @@ mod tests {
                 .unwrap()
                 .is_none()
         );
-    }
-
-    #[test]
-    fn verbosity_levels() {
-        assert_eq!(log_filter(0, &["a", "b"]), "warn,a=info,b=info");
-        assert_eq!(log_filter(1, &["a"]), "warn,a=debug");
-        assert_eq!(log_filter(2, &["a"]), "debug");
-        assert_eq!(log_filter(9, &["a"]), "trace");
     }
 
     #[test]
