@@ -1,5 +1,6 @@
 //! `cargo xtask ci`: everything CI checks, in order, failing fast: format,
-//! clippy, layers, build, every test on the sandbox, the fuzz targets.
+//! clippy, layers, build, every test on the sandbox, no password left in
+//! the sandbox's files, the fuzz targets.
 
 use crate::util::{cargo, run as run_cmd};
 use anyhow::Result;
@@ -36,6 +37,8 @@ pub fn run() -> Result<()> {
             .env("PYAESCRYPT_PYTHON", &python)
             .env("SANDBOX_REQUIRED", "1"),
     );
+    step("secret scan of the sandbox's files");
+    let scan = crate::secret_scan::run(paths.root());
     if started {
         step("sandbox down");
         if let Err(e) = crate::sandbox::down(&paths) {
@@ -43,6 +46,7 @@ pub fn run() -> Result<()> {
         }
     }
     tests?;
+    scan?;
     step("fuzz targets, 30 s each");
     crate::fuzz::run_targets(30, &[])
 }

@@ -27,6 +27,7 @@ mod packages;
 mod pyaes;
 mod rounds;
 mod sandbox;
+mod secret_scan;
 mod util;
 
 use anyhow::Result;
@@ -74,6 +75,9 @@ enum Command {
         /// Which benchmark.
         name: String,
     },
+    /// Look for every sandbox password in every file of the sandbox but
+    /// the ones it was written into on purpose (CI's last check).
+    SecretScan,
     /// Run the cargo-fuzz targets in fuzz/ (nightly; cargo-fuzz is installed
     /// when missing), each for a bounded time; a crash fails and names the
     /// saved input.
@@ -90,6 +94,7 @@ fn main() {
     let cli = Cli::parse();
     let result: Result<()> = match cli.command {
         Command::Ci => ci::run(),
+        Command::SecretScan => secret_scan::run(sandbox::paths().root()),
         Command::Fuzz { seconds, targets } => fuzz::run_targets(seconds, &targets),
         Command::Demo { part } => demo::run(part),
         Command::Sandbox { action } => sandbox::run(action),

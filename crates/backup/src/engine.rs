@@ -66,7 +66,7 @@ pub struct Prepared {
     pub(crate) run: Run,
     options: Options,
     started: Instant,
-    timings: Timings,
+    pub(crate) timings: Timings,
     /// The store's run lock (none for a dry run).
     pub(crate) lock: Option<RunLock>,
 }

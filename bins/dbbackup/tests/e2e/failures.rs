@@ -22,9 +22,9 @@ use testkit::{Sandbox, Server};
 /// directory): mariabackup, the socat listeners and senders, the remote
 /// scripts around them. On drop (an assertion failed) survivors are ended
 /// by pid, so they do not pile up on the shared sandbox.
-struct KilledRun {
-    children: Vec<Proc>,
-    needles: Vec<String>,
+pub(crate) struct KilledRun {
+    pub(crate) children: Vec<Proc>,
+    pub(crate) needles: Vec<String>,
 }
 
 impl KilledRun {
@@ -45,7 +45,7 @@ impl KilledRun {
     /// Polls (bounded) until nothing of the killed run is left: the ssh
     /// lifelines end its remote commands (SIGTERM, SIGKILL after 2 s) and
     /// its masters get SIGTERM with it.
-    fn assert_all_ended(&self) {
+    pub(crate) fn assert_all_ended(&self) {
         let limit = Duration::from_secs(15);
         let deadline = std::time::Instant::now() + limit;
         loop {
@@ -73,7 +73,7 @@ impl Drop for KilledRun {
 }
 
 /// Files in the production servers' tmpdirs whose names contain `needle`.
-fn tmpdir_files_naming(sb: &Sandbox, needle: &str) -> Vec<String> {
+pub(crate) fn tmpdir_files_naming(sb: &Sandbox, needle: &str) -> Vec<String> {
     sb.prod_servers()
         .iter()
         .flat_map(|s| {

@@ -11,4 +11,5 @@ mod failures;
 mod interrupted;
 mod password;
 mod restore;
+mod spider;
 mod store_space;

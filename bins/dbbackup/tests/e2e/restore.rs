@@ -25,16 +25,16 @@ use router::{Client, Endpoint};
 use testkit::{Sandbox, Server};
 
 /// A mariadbd on a restored datadir, killed (by pid) and removed on drop.
-struct Restored {
+pub(crate) struct Restored {
     child: Child,
     dir: tempfile::TempDir,
-    port: u16,
+    pub(crate) port: u16,
 }
 
 impl Restored {
     /// Extracts and prepares `stream` into a fresh directory and starts a
     /// server on it (private port and socket).
-    fn start(stream: &Path) -> Restored {
+    pub(crate) fn start(stream: &Path) -> Restored {
         let dir = tempfile::Builder::new()
             .prefix("dbbackup-e2e-restore")
             .tempdir()
@@ -95,7 +95,7 @@ impl Restored {
     }
 
     /// Connects (bounded wait for the server to come up).
-    async fn connect(&mut self, sb: &Sandbox) -> Client {
+    pub(crate) async fn connect(&mut self, sb: &Sandbox) -> Client {
         let ep = Endpoint::new(
             "127.0.0.1",
             self.port,
@@ -180,7 +180,13 @@ fn gtids_up_to(files: &[PathBuf], stop: u64) -> Vec<String> {
 /// Replays the master's copied binlogs of `line`'s datasource from the
 /// replica's `executed_gtids` (exclusive) to the consistence point into
 /// the restored server; returns how many transactions that applied.
-fn replay(sb: &Sandbox, b: &Backup, line: &ConsistenceLine, master: &Server, port: u16) -> usize {
+pub(crate) fn replay(
+    sb: &Sandbox,
+    b: &Backup,
+    line: &ConsistenceLine,
+    master: &Server,
+    port: u16,
+) -> usize {
     let executed = std::fs::read_to_string(b.server_dir(&line.server).join("executed_gtids"))
         .unwrap()
         .trim()

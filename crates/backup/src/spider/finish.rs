@@ -94,7 +94,9 @@ pub async fn finish_if_complete(
     }
     tracing::info!(backup_id, backup = %record.name, "every task succeeded: finishing the backup");
     let plan = record.plan()?;
-    let outcome = run_finish(ctx, plan, &results)
+    let mut timings = record.timings();
+    timings.record("servers", servers_span(&tasks));
+    let outcome = run_finish(ctx, plan, &results, timings)
         .await
         .map_err(|e| e.to_string());
     // The claim's connection stayed open meanwhile.
@@ -108,11 +110,22 @@ pub async fn finish_if_complete(
     Ok(Finish::Done(outcome))
 }
 
+/// From the first task's start to the last one's end.
+fn servers_span(tasks: &[Located]) -> std::time::Duration {
+    let first = tasks.iter().filter_map(|t| t.task.started_at).min();
+    let last = tasks.iter().filter_map(|t| t.task.ended_at).max();
+    match (first, last) {
+        (Some(a), Some(b)) => (b - a).to_std().unwrap_or_default(),
+        _ => std::time::Duration::ZERO,
+    }
+}
+
 /// The cluster-level steps over `results`, under the store's run lock.
 async fn run_finish(
     mut ctx: ClusterCtx,
     plan: crate::plan::BackupPlan,
     results: &[ServerResult],
+    timings: Timings,
 ) -> Result<String, BackupError> {
     let (_, last) = crate::facts::read_store(&ctx.store, None).await?;
     let last_name = last.as_ref().map(|l| l.name);
@@ -135,7 +148,7 @@ async fn run_finish(
     };
     let started = Instant::now();
     let options = Options::default();
-    let steps = cluster_steps(&run, &options, results, Timings::default(), started);
+    let steps = cluster_steps(&run, &options, results, timings, started);
     let finished = supervise(&run, started, &[], steps).await;
     release(Some(lock)).await;
     finished.map(|_| run.plan.name.to_string())

@@ -13,7 +13,7 @@ use stream::Timings;
 
 /// [`BackupPlan`] as stored in a task's `Plan` column (what a dry run and
 /// the pre-checks found is not carried).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PlanRecord {
     /// The backup directory's name.
     pub name: String,
@@ -29,10 +29,28 @@ pub struct PlanRecord {
     pub compress_threads: Option<u32>,
     /// Servers that could not be reached, and why.
     pub unreachable: Vec<(topology::ServerName, String)>,
+    /// The planning steps' timings at `schedule`: `(step, seconds)`; the
+    /// manifest's run timings start with them.
+    #[serde(default)]
+    pub timings: Vec<(String, f64)>,
 }
 
 fn bad(what: &str, e: impl std::fmt::Display) -> BackupError {
     BackupError::Task(format!("{what}: {e}"))
+}
+
+fn steps(t: &Timings) -> Vec<(String, f64)> {
+    t.steps()
+        .map(|(s, d)| (s.to_owned(), d.as_secs_f64()))
+        .collect()
+}
+
+fn to_timings(of: &str, steps: &[(String, f64)]) -> Timings {
+    let mut t = Timings::of(of);
+    for (step, secs) in steps {
+        t.record(step, Duration::from_secs_f64(secs.max(0.0)));
+    }
+    t
 }
 
 fn name(text: &str) -> Result<BackupName, BackupError> {
@@ -50,7 +68,19 @@ impl PlanRecord {
             store: plan.store.clone(),
             compress_threads: plan.compress_threads,
             unreachable: plan.unreachable.clone(),
+            timings: Vec::new(),
         }
+    }
+
+    /// With the planning steps' `timings`.
+    pub fn with_timings(mut self, timings: &Timings) -> PlanRecord {
+        self.timings = steps(timings);
+        self
+    }
+
+    /// The planning steps' timings again.
+    pub fn timings(&self) -> Timings {
+        to_timings("", &self.timings)
     }
 
     /// The plan again (a worker cleans no bad backups: `cleaned` is empty).
@@ -122,20 +152,13 @@ impl ResultRecord {
             basedir: r.basedir.clone(),
             bytes: r.bytes,
             sha256: r.sha256.clone(),
-            timings: r
-                .timings
-                .steps()
-                .map(|(s, d)| (s.to_owned(), d.as_secs_f64()))
-                .collect(),
+            timings: steps(&r.timings),
         }
     }
 
     /// The result again.
     pub fn result(&self) -> ServerResult {
-        let mut timings = Timings::of(self.plan.server.as_str());
-        for (step, secs) in &self.timings {
-            timings.record(step, Duration::from_secs_f64(secs.max(0.0)));
-        }
+        let timings = to_timings(self.plan.server.as_str(), &self.timings);
         ServerResult {
             plan: self.plan.clone(),
             lsn: self.lsn,

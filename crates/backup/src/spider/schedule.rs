@@ -105,7 +105,9 @@ pub async fn schedule(
         },
     )
     .await?;
-    let Prepared { run, lock, .. } = prepared;
+    let Prepared {
+        run, lock, timings, ..
+    } = prepared;
     if opts.dry_run {
         return Ok(Scheduled {
             backup_id,
@@ -113,7 +115,8 @@ pub async fn schedule(
             written: false,
         });
     }
-    let written = write_tasks(&run, &backup_id).await;
+    let record = PlanRecord::of(&run.plan).with_timings(&timings);
+    let written = write_tasks(&run, &backup_id, &record).await;
     release(lock).await;
     written?;
     Ok(Scheduled {
@@ -125,12 +128,12 @@ pub async fn schedule(
 
 /// The backup's directories on the store, then its tasks, each on its
 /// datasource's master. A failure quits the tasks already written.
-async fn write_tasks(run: &Run, backup_id: &str) -> Result<(), BackupError> {
+async fn write_tasks(run: &Run, backup_id: &str, record: &PlanRecord) -> Result<(), BackupError> {
     if run.cfg.log_audit {
         engine::audit(run, "DBSCALE START BACKUP").await?;
     }
     create_backup_dirs(run, &run.plan.servers).await?;
-    let plan = PlanRecord::of(&run.plan).to_json();
+    let plan = record.to_json();
     let mut by_ds: BTreeMap<String, Vec<NewTask>> = BTreeMap::new();
     for s in &run.plan.servers {
         by_ds

@@ -1,0 +1,139 @@
+//! The last check of `cargo xtask ci`: after every test ran, no sandbox
+//! password is left in any file of the sandbox but the ones it was written
+//! into on purpose (the configs the sandbox wrote, the servers' own data).
+//! Logs, stores, job-server directories, the tools' state, agents' and
+//! routers' logs, the broker's files and the logical backups are all read.
+
+use anyhow::{Context, Result, bail};
+use std::path::{Path, PathBuf};
+
+/// Files that hold a secret by design, relative to the sandbox directory:
+/// the configs and secret files the sandbox wrote for the tools and the
+/// users, and the servers' own data directories (`master.info` holds the
+/// replication login, a binlog the `CREATE USER` of the sandbox's setup);
+/// and the copies of the user's own files the seed layout puts in every
+/// backup (`backup.conf`, the router's `calcnode_base/dbscale.conf`), on
+/// the store and shipped to the job server.
+fn allowed(rel: &Path) -> bool {
+    let text = rel.to_string_lossy();
+    let top_level = rel.components().count() == 1;
+    let config = ["conf", "ini", "cnf", "toml", "env"]
+        .iter()
+        .any(|ext| rel.extension().is_some_and(|e| e == *ext));
+    (top_level && config)
+        || text.starts_with("mysql/") && text.contains("/data/")
+        || text.starts_with("template/data/")
+        || text.starts_with("routers/")
+            && (text.ends_with(".toml") || text.ends_with(".state.json"))
+        || text == "agents/adm.secret"
+        || (text.starts_with("store/") || text.starts_with("jobserver/"))
+            && (rel.ends_with("backup.conf") || rel.ends_with("calcnode_base/dbscale.conf"))
+        || text.starts_with("pybackup/")
+            && (text.ends_with(".password") || text.ends_with(".secrets"))
+}
+
+/// Scans `sandbox` for the passwords of its `sandbox.env` (the `*PASSWORD`
+/// values and the contents of the `*SECRET_FILE` / `*PASSWORD_FILE` files).
+pub fn run(sandbox: &Path) -> Result<()> {
+    let secrets = secrets(sandbox)?;
+    let mut found = Vec::new();
+    let mut pending = vec![sandbox.to_path_buf()];
+    let mut files = 0usize;
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
+            let rel = path.strip_prefix(sandbox).unwrap_or(&path).to_path_buf();
+            if kind.is_dir() {
+                pending.push(path);
+            } else if kind.is_file() && !allowed(&rel) {
+                let Ok(bytes) = std::fs::read(&path) else {
+                    continue;
+                };
+                files += 1;
+                for (name, secret) in &secrets {
+                    if memmem(&bytes, secret.as_bytes()) {
+                        found.push(format!("{} holds {name}", rel.display()));
+                    }
+                }
+            }
+        }
+    }
+    if !found.is_empty() {
+        bail!(
+            "a sandbox password was left on disk (the secret itself not shown):\n  {}",
+            found.join("\n  ")
+        );
+    }
+    eprintln!(
+        "secret scan: {files} files under {} hold none of {} passwords",
+        sandbox.display(),
+        secrets.len()
+    );
+    Ok(())
+}
+
+/// `(sandbox.env key, secret)` of every password the sandbox made.
+fn secrets(sandbox: &Path) -> Result<Vec<(String, String)>> {
+    let env_file = sandbox.join("sandbox.env");
+    let text = std::fs::read_to_string(&env_file)
+        .with_context(|| format!("cannot read {}", env_file.display()))?;
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let Some((key, value)) = line.split_once('=') else {
+            continue;
+        };
+        let value = value.trim_matches('\'');
+        if key.ends_with("PASSWORD") {
+            out.push((key.to_owned(), value.to_owned()));
+        } else if key.ends_with("SECRET_FILE") || key.ends_with("PASSWORD_FILE") {
+            let file = PathBuf::from(value);
+            let secret = std::fs::read_to_string(&file)
+                .with_context(|| format!("cannot read {} ({key})", file.display()))?;
+            out.push((key.to_owned(), secret.trim().to_owned()));
+        }
+    }
+    out.retain(|(_, s)| s.len() >= 8);
+    if out.is_empty() {
+        bail!("{} names no password", env_file.display());
+    }
+    Ok(out)
+}
+
+fn memmem(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sandboxs_own_configs_and_server_data_are_allowed_and_nothing_else() {
+        for ok in [
+            "backup-ssh.conf",
+            "sandbox.env",
+            "mysql/normal_0_1/data/master.info",
+            "routers/prod.toml",
+            "agents/adm.secret",
+            "pybackup/rsync.password",
+        ] {
+            assert!(allowed(Path::new(ok)), "{ok}");
+        }
+        assert!(allowed(Path::new("store/t/UTC1-full/backup.conf")));
+        for scanned in [
+            "store/t/UTC1-full/manifest.json",
+            "backup.conf.bak/x",
+            "mysql/normal_0_1/error.log",
+            "agents/adm-127.0.0.11.log",
+            "state/flashback/journal",
+            "jobserver/a/tmp/dbrecover.log",
+            "pybackup/backups/1/metadata",
+            "rabbitmq/log/rabbit.log",
+        ] {
+            assert!(!allowed(Path::new(scanned)), "{scanned}");
+        }
+    }
+}
