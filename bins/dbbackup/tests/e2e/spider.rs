@@ -546,22 +546,55 @@ fn run_of(sp: &Spider, pid: u32, backup: &str, server: &str) -> KilledRun {
     }
 }
 
+/// A scheduled backup whose first task's worker runs, its mariabackup
+/// held at BACKUP STAGE by a table lock on the replica.
+struct Held {
+    name: String,
+    rows: Vec<Row>,
+    victim: Server,
+    lock: router::Client,
+    check: Child,
+    pid: u32,
+    run: KilledRun,
+}
+
+async fn held_backup(sp: &Spider, w: &Workload, id: &str) -> Held {
+    w.wait_replicas(&[]).await;
+    let name = scheduled(&sp.local(&["schedule", "--backup-id", id]));
+    let rows = sp.written(id, 2);
+    let victim = sp.replica(&rows[0].server);
+    let lock = hold(&sp.sb, &victim, &w.db).await;
+    let check = sp.check_command(&rows[0].host, &[]).spawn().unwrap();
+    mariabackup_of(&name, &victim.name);
+    let pid = worker_pid(sp, id, &victim.name);
+    let run = run_of(sp, pid, &name, &victim.name);
+    Held {
+        name,
+        rows,
+        victim,
+        lock,
+        check,
+        pid,
+        run,
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn quit_during_a_running_backup_stops_it_and_its_remote_commands_and_it_never_gets_ok() {
     let Some(sb) = Sandbox::get() else { return };
     let _serial = serial().await;
     let sp = Spider::new(&sb, "spiderquit");
     let w = Workload::new(&sb).await;
-    w.wait_replicas(&[]).await;
     let id = sp.id("quit");
-    let name = scheduled(&sp.local(&["schedule", "--backup-id", &id]));
-    let rows = sp.written(&id, 2);
-    let victim = sp.replica(&rows[0].server);
-    let mut lock = hold(&sb, &victim, &w.db).await;
-    let check = sp.check_command(&rows[0].host, &[]).spawn().unwrap();
-    mariabackup_of(&name, &victim.name);
-    let pid = worker_pid(&sp, &id, &victim.name);
-    let run = run_of(&sp, pid, &name, &victim.name);
+    let Held {
+        name,
+        rows,
+        victim,
+        mut lock,
+        check,
+        pid,
+        run,
+    } = held_backup(&sp, &w, &id).await;
     sp.quit(&id).await;
     // The next check on that host stops the worker (SIGTERM).
     let next = sp.check_on(&rows[0].host, &[]);
@@ -605,16 +638,16 @@ async fn a_sigkilled_worker_is_failed_no_pid_and_a_stale_task_expires() {
     let _serial = serial().await;
     let sp = Spider::new(&sb, "spiderkill");
     let w = Workload::new(&sb).await;
-    w.wait_replicas(&[]).await;
     let id = sp.id("kill");
-    let name = scheduled(&sp.local(&["schedule", "--backup-id", &id]));
-    let rows = sp.written(&id, 2);
-    let victim = sp.replica(&rows[0].server);
-    let mut lock = hold(&sb, &victim, &w.db).await;
-    let check = sp.check_command(&rows[0].host, &[]).spawn().unwrap();
-    mariabackup_of(&name, &victim.name);
-    let pid = worker_pid(&sp, &id, &victim.name);
-    let run = run_of(&sp, pid, &name, &victim.name);
+    let Held {
+        name,
+        rows: _,
+        victim,
+        mut lock,
+        check,
+        pid,
+        run,
+    } = held_backup(&sp, &w, &id).await;
     let worker = procs::all().into_iter().find(|p| p.pid == pid).unwrap();
     worker.signal("-KILL");
     run.assert_all_ended();
