@@ -275,17 +275,30 @@ async fn records_transfers_claims_deletions_and_recoveries() {
         (r.transfer_elapsed, r.transfer_complete.as_str()),
         (Some(90), "Y")
     );
-    // Claims: oldest first, each once.
-    let first = h.claim_for_validation().await.unwrap().unwrap();
+    // Claims: oldest first, each once while held.
+    let (first, claim) = h.claim_for_validation().await.unwrap().unwrap();
     assert_eq!(
         (first.bk_id.as_str(), first.validate_status.as_str()),
         (old, "validating")
     );
+    let (second, claim2) = h.claim_for_validation().await.unwrap().unwrap();
+    assert_eq!(second.bk_id, new);
+    assert!(
+        h.claim_for_validation().await.unwrap().is_none(),
+        "both are held"
+    );
+    // A claimer that died (its connection gone) leaves `validating`
+    // behind, and its backup is claimed again.
+    drop(claim2);
+    let (again, claim2) = h.claim_for_validation().await.unwrap().unwrap();
+    assert_eq!(again.bk_id, new);
+    claim2.release().await;
     // A deleted backup is not claimed.
     assert!(h.mark_deleted(new).await.unwrap());
     assert!(!h.mark_deleted(new).await.unwrap(), "marked twice");
     assert!(h.claim_for_validation().await.unwrap().is_none());
     h.set_validate_status(old, "Y").await.unwrap();
+    claim.release().await;
     assert_eq!(h.backup(old).await.unwrap().unwrap().validate_status, "Y");
     // Paths and recoveries.
     let p = BackupPath {

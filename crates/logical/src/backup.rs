@@ -11,7 +11,6 @@ use crate::size::{dir_bytes, human};
 use crate::tool::{self, Login, long_option, path_arg};
 use crate::{open_history, server_client};
 use catalog::history::{BackupRecord, NO, NOT_APPLICABLE, Transfer, YES};
-use chrono::Local;
 use conf::PbackupConfig;
 use std::path::{Path, PathBuf};
 
@@ -151,7 +150,7 @@ pub async fn backup(
         .iter()
         .map(|(k, v)| long_option(k, v.as_deref()))
         .collect();
-    let start = Local::now().naive_local();
+    let start = crate::tool::now();
     for run in &mut runs {
         let mut argv = vec![path_arg("--defaults-file=", defaults.path())];
         argv.extend(common.iter().cloned());
@@ -178,7 +177,7 @@ pub async fn backup(
         }
     }
     drop(defaults);
-    let end = Local::now().naive_local();
+    let end = crate::tool::now();
     let meta = runs
         .iter()
         .find_map(|r| read_metadata(&r.dir))

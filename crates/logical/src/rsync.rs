@@ -5,7 +5,6 @@
 use crate::error::LogicalError;
 use crate::tool::{self, path_arg};
 use catalog::history::Transfer;
-use chrono::Local;
 use std::path::{Path, PathBuf};
 
 /// Where backups go.
@@ -75,9 +74,9 @@ impl Target {
         source: &Path,
         log_file: Option<&Path>,
     ) -> Result<(Transfer, Option<LogicalError>), LogicalError> {
-        let start = Local::now().naive_local();
+        let start = crate::tool::now();
         let ran = tool::run("rsync", &self.args(source, log_file), &[]).await?;
-        let end = Local::now().naive_local();
+        let end = crate::tool::now();
         let failure = (!ran.ok).then(|| LogicalError::Tool {
             step: format!("rsync of {} to {}", source.display(), self.remote_dest()),
             program: "rsync".into(),

@@ -158,6 +158,13 @@ pub async fn version(program: &str) -> Result<String, LogicalError> {
         .to_owned())
 }
 
+/// The local time in whole seconds, as the catalog's `datetime` columns
+/// keep it (so an elapsed time equals the difference of the stored times).
+pub fn now() -> chrono::NaiveDateTime {
+    let t = chrono::Local::now().naive_local();
+    chrono::Timelike::with_nanosecond(&t, 0).unwrap_or(t)
+}
+
 /// `--key=value` or `--key`.
 pub fn long_option(key: &str, value: Option<&str>) -> String {
     match value {

@@ -1,6 +1,7 @@
 //! `validate-backup`: the oldest transferred, not deleted, not yet
-//! validated backup is claimed in the catalog (a conditional update, so two
-//! runs never take the same one), found on this storage host through
+//! validated backup is claimed in the catalog (a named lock on the
+//! catalog server held for the whole run, so two runs never take the same
+//! one, and a crashed run's backup is taken again), found on this storage host through
 //! `user_backup_path`, loaded by myloader into a scratch MariaDB started
 //! here for the purpose, and every table checked (present; holding rows
 //! when the dump has data for it). `validate_status` becomes `Y` or `N`
@@ -54,7 +55,7 @@ pub async fn validate_backup(
     scratch_parent: &Path,
 ) -> Result<Option<Validation>, LogicalError> {
     let history = open_history(cfg).await?;
-    let Some(row) = history.claim_for_validation().await? else {
+    let Some((row, claim)) = history.claim_for_validation().await? else {
         return Ok(None);
     };
     tracing::info!(bk_id = %row.bk_id, "validating");
@@ -86,6 +87,7 @@ pub async fn validate_backup(
         v.failure.as_deref().unwrap_or("ok")
     ));
     history.set_validate_status(&row.bk_id, status).await?;
+    claim.release().await;
     Ok(Some(v))
 }
 
@@ -150,8 +152,8 @@ async fn run(
                 Err(e) => (
                     false,
                     Some(e.clone()),
-                    Local::now().naive_local(),
-                    Local::now().naive_local(),
+                    crate::tool::now(),
+                    crate::tool::now(),
                 ),
             };
             let elapsed = i32::try_from((end - start).num_seconds().max(0)).unwrap_or(i32::MAX);
@@ -193,7 +195,7 @@ async fn load_one(
     d: &DumpDir,
     log: &mut Log,
 ) -> Result<(chrono::NaiveDateTime, chrono::NaiveDateTime, Problems), String> {
-    let start = Local::now().naive_local();
+    let start = crate::tool::now();
     let args = vec![
         path_arg("--defaults-file=", defaults.path()),
         path_arg("--directory=", &d.dir),
@@ -204,7 +206,7 @@ async fn load_one(
     let ran = tool::run("myloader", &args, &[])
         .await
         .map_err(|e| e.to_string())?;
-    let end = Local::now().naive_local();
+    let end = crate::tool::now();
     log.line(&format!(
         "myloader {} {}: {}\n{}",
         d.dir.display(),

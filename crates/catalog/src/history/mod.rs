@@ -28,4 +28,4 @@ pub use error::HistoryError;
 pub use record::{
     BackupPath, BackupRecord, NO, NOT_A_SLAVE, NOT_APPLICABLE, RecoverInfo, Transfer, YES,
 };
-pub use store::{CatalogLogin, History, VALIDATING};
+pub use store::{CatalogLogin, History, VALIDATING, ValidationClaim};

@@ -75,6 +75,28 @@ impl CatalogLogin {
     }
 }
 
+/// A backup claimed for validation: holds the catalog server's named lock
+/// on it until dropped (or [`ValidationClaim::release`]d); a process that
+/// dies releases it with its connection.
+#[derive(Debug)]
+pub struct ValidationClaim {
+    conn: Option<sqlx::mysql::MySqlConnection>,
+    lock: String,
+}
+
+impl ValidationClaim {
+    /// Releases the lock (after `validate_status` is set).
+    pub async fn release(mut self) {
+        if let Some(mut conn) = self.conn.take() {
+            let _ = sqlx::query("SELECT RELEASE_LOCK(?)")
+                .bind(&self.lock)
+                .execute(&mut conn)
+                .await;
+            let _ = conn.close().await;
+        }
+    }
+}
+
 /// The open catalog: a small pool on `catalogdb`.
 #[derive(Debug, Clone)]
 pub struct History {
@@ -256,39 +278,90 @@ impl History {
     }
 
     /// Claims the oldest transferred, not deleted, not yet validated
-    /// backup for validation (`validate_status` `N/A` → `validating` by a
-    /// conditional update, so two runs never take the same one); `None`
-    /// when there is nothing to validate.
-    pub async fn claim_for_validation(&self) -> Result<Option<BackupRecord>, HistoryError> {
-        loop {
-            let candidate: Option<BackupRecord> = sqlx::query_as(
-                "SELECT * FROM user_backup WHERE validate_status = ? AND is_deleted = ? \
-                 AND transfer_complete = ? ORDER BY start_time, id LIMIT 1",
-            )
-            .bind(NOT_APPLICABLE)
-            .bind(NO)
-            .bind(YES)
-            .fetch_optional(&self.pool)
+    /// backup for validation; `None` when there is nothing to validate.
+    ///
+    /// Two runs never take the same backup: a claim is a named lock on
+    /// the catalog server (`GET_LOCK('dbcatalog_validate_<bk_id>', 0)`)
+    /// held by the returned [`ValidationClaim`]'s own connection, and
+    /// `validate_status` = `validating` for readers. A run that died
+    /// leaves `validating` behind but not the lock (the server drops it
+    /// with the connection), so its backup is claimed again.
+    pub async fn claim_for_validation(
+        &self,
+    ) -> Result<Option<(BackupRecord, ValidationClaim)>, HistoryError> {
+        let candidates: Vec<BackupRecord> = sqlx::query_as(
+            "SELECT * FROM user_backup WHERE validate_status IN (?, ?) AND is_deleted = ? \
+             AND transfer_complete = ? ORDER BY start_time, id LIMIT 100",
+        )
+        .bind(NOT_APPLICABLE)
+        .bind(VALIDATING)
+        .bind(NO)
+        .bind(YES)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(self.failed("find a backup to validate"))?;
+        if candidates.is_empty() {
+            return Ok(None);
+        }
+        let mut conn = self
+            .pool
+            .acquire()
             .await
-            .map_err(self.failed("find a backup to validate"))?;
-            let Some(mut row) = candidate else {
-                return Ok(None);
-            };
+            .map_err(self.failed("open the claim's connection"))?
+            .detach();
+        for row in candidates {
+            let lock = format!("dbcatalog_validate_{}", row.bk_id);
+            let (got,): (Option<i64>,) = sqlx::query_as("SELECT GET_LOCK(?, 0)")
+                .bind(&lock)
+                .fetch_one(&mut conn)
+                .await
+                .map_err(self.failed(&format!("lock {} for validation", row.bk_id)))?;
+            if got != Some(1) {
+                continue;
+            }
+            // Under the lock: still waiting (or left by a dead run)?
             let claimed = sqlx::query(
-                "UPDATE user_backup SET validate_status = ? WHERE id = ? AND validate_status = ?",
+                "UPDATE user_backup SET validate_status = ? WHERE id = ? AND is_deleted = ? \
+                 AND validate_status IN (?, ?)",
             )
             .bind(VALIDATING)
             .bind(row.id)
+            .bind(NO)
             .bind(NOT_APPLICABLE)
-            .execute(&self.pool)
+            .bind(VALIDATING)
+            .execute(&mut conn)
             .await
             .map_err(self.failed(&format!("claim {} for validation", row.bk_id)))?;
-            if claimed.rows_affected() == 1 {
+            let current: Option<(String,)> =
+                sqlx::query_as("SELECT validate_status FROM user_backup WHERE id = ?")
+                    .bind(row.id)
+                    .fetch_optional(&mut conn)
+                    .await
+                    .map_err(self.failed(&format!("claim {} for validation", row.bk_id)))?;
+            if claimed.rows_affected() <= 1 && current.is_some_and(|(s,)| s == VALIDATING) {
+                if row.validate_status == VALIDATING {
+                    tracing::warn!(
+                        bk_id = %row.bk_id,
+                        "a validation that did not finish left this backup claimed; validating it again"
+                    );
+                }
+                let mut row = row;
                 row.validate_status = VALIDATING.to_owned();
-                return Ok(Some(row));
+                return Ok(Some((
+                    row,
+                    ValidationClaim {
+                        conn: Some(conn),
+                        lock,
+                    },
+                )));
             }
-            // Another run claimed it between the two statements: next one.
+            let _ = sqlx::query("SELECT RELEASE_LOCK(?)")
+                .bind(&lock)
+                .execute(&mut conn)
+                .await;
         }
+        let _ = conn.close().await;
+        Ok(None)
     }
 
     /// Sets `validate_status` of `bk_id`.
