@@ -59,6 +59,8 @@ pub struct Env {
     /// Backups stream through zstd (`[misc] compress = 1`).
     pub compress: bool,
     confs: AtomicUsize,
+    /// The test's own secrets (encryption passwords) given to the tools.
+    secrets: std::sync::Mutex<Vec<String>>,
 }
 
 impl Env {
@@ -72,6 +74,7 @@ impl Env {
             tmp: std::env::temp_dir().join(&name),
             compress: false,
             confs: AtomicUsize::new(0),
+            secrets: std::sync::Mutex::new(Vec::new()),
         };
         std::fs::create_dir_all(&env.tmp).unwrap();
         env
@@ -187,6 +190,10 @@ impl Env {
             self.sb.var("ROUTER_PASSWORD"),
         ];
         all.extend_from_slice(secrets);
+        self.secrets
+            .lock()
+            .unwrap()
+            .extend(secrets.iter().map(|s| (*s).to_owned()));
         // Only the test's own secrets are looked for on command lines: the
         // sandbox's are known to the other engineers' processes too.
         let own = secrets.iter().map(|s| (*s).to_owned()).collect();
@@ -213,6 +220,9 @@ impl Env {
 
 impl Drop for Env {
     fn drop(&mut self) {
+        if !std::thread::panicking() {
+            self.assert_no_secret_on_disk();
+        }
         for dir in [&self.store, &self.job, &self.tmp] {
             if let Err(e) = std::fs::remove_dir_all(dir)
                 && e.kind() != std::io::ErrorKind::NotFound
@@ -220,6 +230,27 @@ impl Drop for Env {
                 eprintln!("could not remove {}: {e}", dir.display());
             }
         }
+    }
+}
+
+impl Env {
+    /// What the tools left on the store and the job server holds no
+    /// password but in the copies of the user's own files the seeds make
+    /// (`backup.conf`, the router's `dbscale.conf`).
+    fn assert_no_secret_on_disk(&self) {
+        let mut secrets: Vec<String> = ["LOGIN_PASSWORD", "MYSQL_PASSWORD", "ROUTER_PASSWORD"]
+            .iter()
+            .map(|k| self.sb.var(k).to_owned())
+            .collect();
+        secrets.extend(self.secrets.lock().unwrap().iter().cloned());
+        let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
+        let found = testkit::secrets::files_holding(&[&self.store, &self.job], &secrets, |p| {
+            p.ends_with("backup.conf") || p.ends_with("calcnode_base/dbscale.conf")
+        });
+        assert!(
+            found.is_empty(),
+            "a password was left in files on the store or job server (file, which): {found:?}"
+        );
     }
 }
 
