@@ -67,6 +67,10 @@ enum Action {
         /// Seconds a quit task's worker gets after SIGTERM before SIGKILL.
         #[arg(long, default_value_t = 10, hide = true)]
         stop_wait_secs: u64,
+        /// Seconds between a running worker's looks at its own task (it
+        /// stops itself when the task is set to quit).
+        #[arg(long, default_value_t = 10, hide = true)]
+        quit_poll_secs: u64,
     },
     /// The tasks, as a table (or --json).
     Query {
@@ -195,6 +199,7 @@ pub async fn run(args: SpiderArgs) -> ExitCode {
             host,
             expire_after_secs,
             stop_wait_secs,
+            quit_poll_secs,
         } => {
             let configs = if args.config.is_empty() {
                 found_configs(Path::new("."))
@@ -211,6 +216,7 @@ pub async fn run(args: SpiderArgs) -> ExitCode {
                 backup_id: backup_id.clone(),
                 expire_after: Duration::from_secs(*expire_after_secs),
                 stop_wait: Duration::from_secs(*stop_wait_secs),
+                quit_poll: Duration::from_secs((*quit_poll_secs).max(1)),
             };
             let mut failed = false;
             for path in configs {

@@ -558,13 +558,13 @@ struct Held {
     run: KilledRun,
 }
 
-async fn held_backup(sp: &Spider, w: &Workload, id: &str) -> Held {
+async fn held_backup(sp: &Spider, w: &Workload, id: &str, extra: &[&str]) -> Held {
     w.wait_replicas(&[]).await;
     let name = scheduled(&sp.local(&["schedule", "--backup-id", id]));
     let rows = sp.written(id, 2);
     let victim = sp.replica(&rows[0].server);
     let lock = hold(&sp.sb, &victim, &w.db).await;
-    let check = sp.check_command(&rows[0].host, &[]).spawn().unwrap();
+    let check = sp.check_command(&rows[0].host, extra).spawn().unwrap();
     mariabackup_of(&name, &victim.name);
     let pid = worker_pid(sp, id, &victim.name);
     let run = run_of(sp, pid, &name, &victim.name);
@@ -586,6 +586,7 @@ async fn quit_during_a_running_backup_stops_it_and_its_remote_commands_and_it_ne
     let sp = Spider::new(&sb, "spiderquit");
     let w = Workload::new(&sb).await;
     let id = sp.id("quit");
+    // The worker's own look at its task is put off: the next check stops it.
     let Held {
         name,
         rows,
@@ -594,7 +595,7 @@ async fn quit_during_a_running_backup_stops_it_and_its_remote_commands_and_it_ne
         check,
         pid,
         run,
-    } = held_backup(&sp, &w, &id).await;
+    } = held_backup(&sp, &w, &id, &["--quit-poll-secs", "3600"]).await;
     sp.quit(&id).await;
     // The next check on that host stops the worker (SIGTERM).
     let next = sp.check_on(&rows[0].host, &[]);
@@ -647,7 +648,7 @@ async fn a_sigkilled_worker_is_failed_no_pid_and_a_stale_task_expires() {
         check,
         pid,
         run,
-    } = held_backup(&sp, &w, &id).await;
+    } = held_backup(&sp, &w, &id, &[]).await;
     let worker = procs::all().into_iter().find(|p| p.pid == pid).unwrap();
     worker.signal("-KILL");
     run.assert_all_ended();
@@ -682,6 +683,45 @@ async fn a_sigkilled_worker_is_failed_no_pid_and_a_stale_task_expires() {
     assert_eq!(rows[1].status, "failed", "{rows:?}");
     assert!(
         rows[1].reason.starts_with("failed: expired: init for"),
+        "{rows:?}"
+    );
+    assert!(!sp.store.dir.join(&name).join("ok").exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_worker_stops_itself_when_its_task_is_quit() {
+    let Some(sb) = Sandbox::get() else { return };
+    let _serial = serial().await;
+    let sp = Spider::new(&sb, "spiderself");
+    let w = Workload::new(&sb).await;
+    let id = sp.id("self");
+    let Held {
+        name,
+        rows: _,
+        victim,
+        mut lock,
+        check,
+        pid: _,
+        run,
+    } = held_backup(&sp, &w, &id, &["--quit-poll-secs", "1"]).await;
+    sp.quit(&id).await;
+    // No second check: the worker itself sees the quit (as under a systemd
+    // timer, which starts no check while one runs).
+    let out = wait_child(check);
+    run.assert_all_ended();
+    assert_eq!(out.code, Some(1), "{out}");
+    assert!(
+        out.stdout.contains("the worker saw it and stopped itself"),
+        "{out}"
+    );
+    assert!(tmpdir_files_naming(&sb, &format!("{name}-{}.cnf", victim.name)).is_empty());
+    lock.execute("UNLOCK TABLES").await.unwrap();
+    let _ = lock.close().await;
+    let rows = sp.rows(&id).await;
+    let quit = rows.iter().find(|r| r.server == victim.name).unwrap();
+    assert_eq!(
+        (quit.status.as_str(), quit.reason.as_str()),
+        ("quit", "quit: the worker saw it and stopped itself"),
         "{rows:?}"
     );
     assert!(!sp.store.dir.join(&name).join("ok").exists());

@@ -27,6 +27,10 @@ pub struct CheckOptions {
     pub expire_after: Duration,
     /// How long a quit task's worker gets after SIGTERM before SIGKILL.
     pub stop_wait: Duration,
+    /// How often a running worker re-reads its own task, to stop itself
+    /// when it was set to `quit` (under a scheduler that starts no second
+    /// check while one runs, e.g. a systemd timer).
+    pub quit_poll: Duration,
 }
 
 /// One task this check ran.
@@ -108,8 +112,11 @@ pub async fn check_run(
         .collect();
     let run = ctx.into_run(plan).await?;
     for t in &todo {
-        if let Some(r) = run_task(&run, t, &mut term).await? {
-            let stopped = r.failure.as_deref().is_some_and(|f| f.contains(TERMINATED));
+        if let Some(r) = run_task(&run, t, &mut term, opts.quit_poll).await? {
+            let stopped = r
+                .failure
+                .as_deref()
+                .is_some_and(|f| f.contains(TERMINATED) || f.contains(QUIT_SEEN));
             report.runs.push(r);
             if stopped {
                 return Ok(report);
@@ -127,6 +134,22 @@ pub async fn check_run(
 }
 
 const TERMINATED: &str = "stopped by SIGTERM";
+const QUIT_SEEN: &str = "quit: the worker saw it and stopped itself";
+
+/// Returns once the task `l` reads `quit` (re-read every `every`; a read
+/// that fails is tried again at the next).
+async fn quit_seen(run: &Run, l: &Located, every: Duration) {
+    loop {
+        tokio::time::sleep(every).await;
+        if let Ok(mut db) = master_db(&run.facts, &l.datasource).await {
+            let now = db.get(l.task.id).await;
+            db.close().await;
+            if matches!(now, Ok(Some(t)) if t.status == Status::Quit) {
+                return;
+            }
+        }
+    }
+}
 
 /// This host's tasks on every master (every status), oldest first.
 async fn my_tasks(ctx: &ClusterCtx, opts: &CheckOptions) -> Result<Vec<Located>, BackupError> {
@@ -224,6 +247,7 @@ async fn run_task(
     run: &Run,
     l: &Located,
     term: &mut Signal,
+    quit_poll: Duration,
 ) -> Result<Option<TaskRun>, BackupError> {
     let t = &l.task;
     let me = this_worker(&t.host);
@@ -235,7 +259,7 @@ async fn run_task(
     }
     db.close().await;
     tracing::info!(task = t.id, server = %t.server_name, backup_id = %t.backup_id, "backing up");
-    let result = backup_one(run, &t.server_name, term).await;
+    let result = backup_one(run, l, term, quit_poll).await;
     let ending = match &result {
         Ok(r) => Ending::Success(ResultRecord::of(r).to_json()),
         Err(e) => Ending::Failed(e.to_string()),
@@ -243,6 +267,9 @@ async fn run_task(
     // Reached again: the backup may have taken long.
     let mut db = master_db(&run.facts, &l.datasource).await?;
     let ended = db.end(t.id, &me, &ending).await?;
+    if matches!(&result, Err(BackupError::Stopped(why)) if why == QUIT_SEEN) {
+        db.note_quit(t.id, QUIT_SEEN).await?;
+    }
     db.close().await;
     let failure = match (result, ended) {
         (Err(e), _) => Some(e.to_string()),
@@ -263,9 +290,11 @@ async fn run_task(
 /// (or SIGTERM) stops its remote commands and removes its option file.
 async fn backup_one(
     run: &Run,
-    server: &str,
+    l: &Located,
     term: &mut Signal,
+    quit_poll: Duration,
 ) -> Result<ServerResult, BackupError> {
+    let server = l.task.server_name.as_str();
     let plan = run
         .plan
         .servers
@@ -281,6 +310,7 @@ async fn backup_one(
         tokio::select! {
             r = backup => r,
             _ = term.recv() => Err(BackupError::Stopped(TERMINATED.into())),
+            () = quit_seen(run, l, quit_poll) => Err(BackupError::Stopped(QUIT_SEEN.into())),
         }
     })
     .await
