@@ -3,6 +3,8 @@
 //! backup with `dbbackup`, more writes, an incremental, more writes around a
 //! chosen second, another incremental, then `dbrecover` to that second and
 //! a check that every datasource holds exactly the rows written before it.
+//! Then a logical backup with `dbcatalog` and its catalog row
+//! (`demo_logical`, alone: `cargo xtask demo logical`).
 //! Then a DR drill with `dr-flashback` (`cargo xtask demo drill` runs only
 //! that part): `verify`, `start`, rows written into the DR cluster through
 //! its router, `stop`; the drill's rows are gone and a row written on
@@ -28,6 +30,9 @@ pub enum Part {
     /// Only the DR drill: dr-flashback verify, start, writes into the DR
     /// cluster through its router, stop, and the checks after it.
     Drill,
+    /// Only the logical backup: dbcatalog mydumper, its catalog row,
+    /// validate-backup.
+    Logical,
 }
 
 /// Runs the demo: everything, or only `part`.
@@ -42,7 +47,12 @@ pub fn run(part: Option<Part>) -> Result<()> {
         crate::sandbox::print_topology(&paths)?;
         done.push(main_job(&paths, &sandbox, &runtime)?);
     }
-    done.push(drill(&paths, &sandbox, &runtime)?);
+    if matches!(part, None | Some(Part::Logical)) {
+        done.push(crate::demo_logical::run(&paths, &sandbox)?);
+    }
+    if !matches!(part, Some(Part::Logical)) {
+        done.push(drill(&paths, &sandbox, &runtime)?);
+    }
     println!(
         "\ndemo done in {:.0} s: {}",
         started.elapsed().as_secs_f64(),

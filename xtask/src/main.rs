@@ -21,6 +21,7 @@ mod bench_stream;
 mod benchdoc;
 mod ci;
 mod demo;
+mod demo_logical;
 mod fuzz;
 mod layers;
 mod packages;
