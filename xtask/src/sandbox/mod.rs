@@ -86,7 +86,10 @@ pub fn run(action: Action) -> Result<()> {
         Action::PybackupUp => {
             pybackup::up(&paths, &load_or_create_secrets(&paths)?)?;
             configs::write_env(&paths, &load_or_create_secrets(&paths)?)?;
-            println!("dbcatalog's sandbox part is up ({})", paths.file("pbackup.conf").display());
+            println!(
+                "dbcatalog's sandbox part is up ({})",
+                paths.file("pbackup.conf").display()
+            );
             Ok(())
         }
         Action::RestoreMasters => {
