@@ -726,3 +726,58 @@ async fn a_running_worker_stops_itself_when_its_task_is_quit() {
     );
     assert!(!sp.store.dir.join(&name).join("ok").exists());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_checks_started_at_once_on_one_host_take_its_task_once() {
+    let Some(sb) = Sandbox::get() else { return };
+    let _serial = serial().await;
+    let sp = Spider::new(&sb, "spiderrace");
+    let w = Workload::new(&sb).await;
+    w.wait_replicas(&[]).await;
+    let mut names = Vec::new();
+    for round in 0..3 {
+        let id = sp.id(&format!("race{round}"));
+        names.push(scheduled(&sp.local(&["schedule", "--backup-id", &id])));
+        let rows = sp.rows(&id).await;
+        assert_eq!(rows.len(), 2, "{rows:?}");
+        let (raced, other) = (&rows[0], &rows[1]);
+        // Both start their ssh at the same moment.
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(2));
+        let racers: Vec<_> = (0..2)
+            .map(|_| {
+                let barrier = std::sync::Arc::clone(&barrier);
+                let mut command = sp.check_command(&raced.host, &[]);
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    wait_child(command.spawn().unwrap())
+                })
+            })
+            .collect();
+        let outs: Vec<RunOutput> = racers.into_iter().map(|t| t.join().unwrap()).collect();
+        let ran = format!("{} of backup id {id}:", raced.server);
+        let runs: Vec<&RunOutput> = outs.iter().filter(|o| o.stdout.contains(&ran)).collect();
+        assert_eq!(
+            runs.len(),
+            1,
+            "round {round}: the task ran {} times: {outs:#?}",
+            runs.len()
+        );
+        assert!(
+            runs[0].stdout.contains(&format!("{ran} success")),
+            "{}",
+            runs[0]
+        );
+        for o in &outs {
+            assert_eq!(o.code, Some(0), "{o}");
+        }
+        let last = sp.check_on(&other.host, &[]);
+        assert_eq!(last.code, Some(0), "{last}");
+        let rows = sp.rows(&id).await;
+        assert!(rows.iter().all(|r| r.status == "success"), "{rows:?}");
+        assert!(
+            sp.store.dir.join(names.last().unwrap()).join("ok").exists(),
+            "{last}"
+        );
+    }
+    assert_eq!(sp.store.backups(), names);
+}
