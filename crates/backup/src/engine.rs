@@ -247,13 +247,20 @@ async fn prepare_locked(
     })
 }
 
-/// The `max-time-sec` watchdog's settings (no limit when unset).
+/// The `max-time-sec` watchdog's settings (no limit when unset): the
+/// config file re-read by `conf`'s own reader, as the seed re-reads it.
 pub(crate) fn watchdog_config(cfg: &conf::BackupConfig) -> WatchdogConfig {
     let max_time = cfg.max_time_sec.map_or(
         Duration::from_secs(100 * 365 * 24 * 3600),
         Duration::from_secs,
     );
-    WatchdogConfig::new(&cfg.file, max_time)
+    let file = cfg.file.clone();
+    let reread: stream::Reread = std::sync::Arc::new(move || {
+        conf::Ini::load(&file)
+            .and_then(|ini| conf::max_time_sec(&ini))
+            .map_err(|e| e.to_string())
+    });
+    WatchdogConfig::new(cfg.file.display().to_string(), max_time, reread)
 }
 
 /// Carries out a prepared plan. A failure (or `max-time-sec`) stops every

@@ -157,14 +157,6 @@ pub enum Error {
     /// A request this crate cannot carry out.
     #[error("invalid transfer: {0}")]
     Invalid(String),
-    /// The watchdog's configuration file is unusable at start.
-    #[error("{file}: {detail}")]
-    Config {
-        /// The INI file.
-        file: String,
-        /// What is wrong (section and key).
-        detail: String,
-    },
 }
 
 /// `Result` with this crate's [`Error`].

@@ -49,7 +49,9 @@
 //! let registry = Registry::new();
 //! let watchdog = Watchdog::start(
 //!     registry.clone(),
-//!     WatchdogConfig::new("/etc/dbbackup/backup.conf", Duration::from_secs(45000)),
+//!     // The limit is re-read every second (the seed's behaviour); a fixed
+//!     // one here.
+//!     WatchdogConfig::new("backup.conf", Duration::from_secs(45000), Arc::new(|| Ok(Some(45000)))),
 //! );
 //! let mut cfg = StreamConfig::new(45509, 45514, stream::socat_log_dir_today("/backup"));
 //! cfg.checksum = stream::Checksum::BothEnds;
@@ -93,4 +95,4 @@ pub use timing::{Timings, timed};
 pub use transfer::{
     Checksum, StreamConfig, Streamer, TransferReport, socat_log_dir, socat_log_dir_today,
 };
-pub use watchdog::{Watchdog, WatchdogConfig, max_time_from_ini, read_max_time};
+pub use watchdog::{Reread, Watchdog, WatchdogConfig};

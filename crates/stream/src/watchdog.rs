@@ -6,35 +6,54 @@
 //! its host and the registry's cancellation token fires with the reason
 //! "reach max-time-sec".
 
-use crate::error::{Error, StopReason};
+use crate::error::StopReason;
 use crate::registry::Registry;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
+/// Re-reads the limit in seconds (`None`: no limit), or says why it could
+/// not; the caller builds it from its own config reader.
+pub type Reread = Arc<dyn Fn() -> Result<Option<u64>, String> + Send + Sync>;
+
 /// Where the limit comes from.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct WatchdogConfig {
-    /// The seed-format INI file to re-read (`backup.conf`).
-    pub config_file: PathBuf,
-    /// The limit until the file says otherwise (what the engine parsed).
+    /// What is re-read, for the log (the config file's path).
+    pub source: String,
+    /// Re-reads the limit.
+    pub reread: Reread,
+    /// The limit until a re-read says otherwise (what the engine parsed).
     pub max_time: Duration,
-    /// How often the file is re-read and the clock checked.
+    /// How often the limit is re-read and the clock checked.
     pub poll: Duration,
 }
 
+impl std::fmt::Debug for WatchdogConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WatchdogConfig")
+            .field("source", &self.source)
+            .field("max_time", &self.max_time)
+            .field("poll", &self.poll)
+            .finish_non_exhaustive()
+    }
+}
+
 impl WatchdogConfig {
-    /// Re-reads `config_file` every second; `max_time` until it says otherwise.
-    pub fn new(config_file: impl Into<PathBuf>, max_time: Duration) -> Self {
+    /// Calls `reread` every second; `max_time` until it says otherwise.
+    pub fn new(source: impl Into<String>, max_time: Duration, reread: Reread) -> Self {
         Self {
-            config_file: config_file.into(),
+            source: source.into(),
+            reread,
             max_time,
             poll: Duration::from_secs(1),
         }
     }
 }
+
+/// "No limit" as seconds: a century.
+const UNLIMITED_SECS: u64 = 100 * 365 * 24 * 3600;
 
 /// A running watchdog; dropping it (or [`Watchdog::finish`]) stops watching
 /// without killing anything.
@@ -119,15 +138,16 @@ async fn watch(
 ) {
     let stopped = registry.token();
     loop {
-        match read_max_time(&cfg.config_file) {
+        match (cfg.reread)() {
             Ok(secs) => {
+                let secs = secs.unwrap_or(UNLIMITED_SECS);
                 let old = limit.swap(secs, Ordering::Relaxed);
                 if old != secs {
-                    tracing::info!(file = %cfg.config_file.display(), old, new = secs, "max-time-sec changed");
+                    tracing::info!(source = %cfg.source, old, new = secs, "max-time-sec changed");
                 }
             }
             Err(e) => {
-                tracing::warn!(error = %e, kept = limit.load(Ordering::Relaxed), "keeping the last good max-time-sec")
+                tracing::warn!(source = %cfg.source, error = %e, kept = limit.load(Ordering::Relaxed), "keeping the last good max-time-sec")
             }
         }
         let limit_secs = limit.load(Ordering::Relaxed);
@@ -149,73 +169,54 @@ async fn watch(
     }
 }
 
-/// `[misc] max-time-sec` from the INI file at `path`, in seconds.
-pub fn read_max_time(path: &Path) -> Result<u64, Error> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::Config {
-        file: path.display().to_string(),
-        detail: format!("cannot read: {e}"),
-    })?;
-    max_time_from_ini(&text).map_err(|detail| Error::Config {
-        file: path.display().to_string(),
-        detail,
-    })
-}
-
-/// `[misc] max-time-sec` in INI text (Python configparser semantics: key
-/// names are case-insensitive, `;`/`#` inside a value are not comments);
-/// the value must be all digits, as the seed's `isdigit()` check.
-pub fn max_time_from_ini(text: &str) -> Result<u64, String> {
-    let mut ini = configparser::ini::Ini::new_cs();
-    ini.set_inline_comment_symbols(Some(&[]));
-    let map = ini.read(text.to_owned())?;
-    let misc = map
-        .get("misc")
-        .ok_or_else(|| "no [misc] section".to_owned())?;
-    let value = misc
-        .iter()
-        .find(|(k, _)| k.to_lowercase() == "max-time-sec")
-        .and_then(|(_, v)| v.clone())
-        .ok_or_else(|| "[misc] has no max-time-sec".to_owned())?;
-    let value = value.trim();
-    if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(format!(
-            "[misc] max-time-sec = {value:?} is not a number of seconds"
-        ));
-    }
-    value
-        .parse()
-        .map_err(|_| format!("[misc] max-time-sec = {value:?} is out of range"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Mutex;
+    use std::sync::atomic::AtomicUsize;
 
-    #[test]
-    fn reads_max_time_like_the_seed() {
-        let ini = "[misc]\nsocat-port = 1\nMax-Time-Sec = 45000\n[cluster]\nip = x\n";
-        assert_eq!(max_time_from_ini(ini), Ok(45000));
-        assert!(max_time_from_ini("[misc]\nmax-time-sec = 12s\n").is_err());
-        assert!(max_time_from_ini("[misc]\nmax-time-sec = -1\n").is_err());
-        assert!(max_time_from_ini("[misc]\nother = 1\n").is_err());
-        assert!(max_time_from_ini("[cluster]\nmax-time-sec = 5\n").is_err());
+    type Answer = Arc<Mutex<Result<Option<u64>, String>>>;
+
+    /// A re-read that answers what the test sets, counting the calls.
+    fn scripted(first: Result<Option<u64>, String>) -> (Reread, Answer, Arc<AtomicUsize>) {
+        let answer = Arc::new(Mutex::new(first));
+        let calls = Arc::new(AtomicUsize::new(0));
+        let (a, c) = (answer.clone(), calls.clone());
+        let reread: Reread = Arc::new(move || {
+            c.fetch_add(1, Ordering::SeqCst);
+            a.lock().map_err(|e| e.to_string())?.clone()
+        });
+        (reread, answer, calls)
+    }
+
+    /// Waits (bounded) until the re-read ran `n` more times.
+    async fn rereads(calls: &AtomicUsize, n: usize) {
+        let target = calls.load(Ordering::SeqCst) + n;
+        tokio::time::timeout(Duration::from_secs(5), async {
+            while calls.load(Ordering::SeqCst) < target {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+        .await
+        .unwrap();
     }
 
     #[tokio::test]
-    async fn fires_when_the_file_lowers_the_limit_and_keeps_the_last_good_value() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("backup.conf");
-        std::fs::write(&file, "[misc]\nmax-time-sec = 3600\n").unwrap();
+    async fn fires_when_the_limit_is_lowered_and_keeps_the_last_good_value() {
+        let (reread, answer, calls) = scripted(Ok(Some(3600)));
         let reg = Registry::new();
-        let mut cfg = WatchdogConfig::new(&file, Duration::from_secs(3600));
+        let mut cfg = WatchdogConfig::new("backup.conf", Duration::from_secs(3600), reread);
         cfg.poll = Duration::from_millis(20);
         let dog = Watchdog::start(reg.clone(), cfg);
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        std::fs::write(&file, "[misc]\nmax-time-sec = oops\n").unwrap();
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        rereads(&calls, 1).await;
+        *answer.lock().unwrap() = Err("[misc] max-time-sec: \"oops\" is not a number".into());
+        rereads(&calls, 2).await;
         assert_eq!(dog.max_time_secs(), 3600);
         assert!(dog.reason().is_none());
-        std::fs::write(&file, "[misc]\nmax-time-sec = 0\n").unwrap();
+        *answer.lock().unwrap() = Ok(None);
+        rereads(&calls, 2).await;
+        assert_eq!(dog.max_time_secs(), UNLIMITED_SECS, "no limit");
+        *answer.lock().unwrap() = Ok(Some(0));
         tokio::time::timeout(Duration::from_secs(5), dog.token().cancelled())
             .await
             .unwrap();
@@ -229,12 +230,17 @@ mod tests {
 
     #[tokio::test]
     async fn finish_stops_watching_without_stopping_the_run() {
+        let (reread, answer, calls) = scripted(Ok(Some(3600)));
         let reg = Registry::new();
-        let mut cfg = WatchdogConfig::new("/nonexistent/backup.conf", Duration::from_secs(1));
+        let mut cfg = WatchdogConfig::new("backup.conf", Duration::from_secs(3600), reread);
         cfg.poll = Duration::from_millis(10);
         let dog = Watchdog::start(reg.clone(), cfg);
+        rereads(&calls, 1).await;
         dog.finish().await;
-        tokio::time::sleep(Duration::from_millis(1200)).await;
+        let after = calls.load(Ordering::SeqCst);
+        *answer.lock().unwrap() = Ok(Some(0));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(calls.load(Ordering::SeqCst), after, "still re-reading");
         assert!(reg.stop_reason().is_none());
     }
 }

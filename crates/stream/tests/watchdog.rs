@@ -13,6 +13,16 @@ use stream::{
     Error, Registry, Sink, Source, StopReason, StreamConfig, Streamer, Watchdog, WatchdogConfig,
 };
 
+/// The re-read the engines give the watchdog: `[misc] max-time-sec` of
+/// the file, by `conf`'s reader.
+fn reread(file: std::path::PathBuf) -> stream::Reread {
+    Arc::new(move || {
+        conf::Ini::load(&file)
+            .and_then(|ini| conf::max_time_sec(&ini))
+            .map_err(|e| e.to_string())
+    })
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lowering_max_time_sec_kills_a_running_backup_on_its_host() {
     let Some(fx) = Fx::new("watchdog", "127.0.0.12").await else {
@@ -45,7 +55,11 @@ async fn lowering_max_time_sec_kills_a_running_backup_on_its_host() {
     let registry = Registry::new();
     let dog = Watchdog::start(
         registry.clone(),
-        WatchdogConfig::new(&conf, Duration::from_secs(3600)),
+        WatchdogConfig::new(
+            conf.display().to_string(),
+            Duration::from_secs(3600),
+            reread(conf.clone()),
+        ),
     );
     let mut cfg = StreamConfig::new(
         fx.port("SOCAT_PORT", 400),
