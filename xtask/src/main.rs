@@ -14,6 +14,7 @@
 
 mod bench_backup;
 mod bench_crypt;
+mod bench_logical;
 mod bench_recovery;
 mod bench_remote;
 mod bench_replay;
@@ -71,7 +72,8 @@ enum Command {
     /// `backup` (dbbackup vs raw per-server `mariabackup | socat`, BENCH_MIB
     /// MiB per datasource, default 1024), `recovery` (dbrecover vs the raw
     /// restore commands, BENCH_MIB default 256; binlog replay by the pipe vs
-    /// the SQL thread, BENCH_BINLOG_MIB default 500).
+    /// the SQL thread, BENCH_BINLOG_MIB default 500), `logical`
+    /// (dbcatalog mydumper vs mydumper by hand, BENCH_MIB default 1024).
     Bench {
         /// Which benchmark.
         name: String,
@@ -108,11 +110,12 @@ fn main() {
         Command::Bench { name } => match name.as_str() {
             "backup" => bench_backup::run(&util::workspace_root()),
             "crypt" => bench_crypt::run(&util::workspace_root()),
+            "logical" => bench_logical::run(&util::workspace_root()),
             "recovery" => bench_recovery::run(&util::workspace_root()),
             "remote" => bench_remote::run(&util::workspace_root()),
             "stream" => bench_stream::run(&util::workspace_root()),
             other => Err(anyhow::anyhow!(
-                "unknown benchmark {other:?} (known: backup, crypt, recovery, remote, stream)"
+                "unknown benchmark {other:?} (known: backup, crypt, logical, recovery, remote, stream)"
             )),
         },
     };
