@@ -32,29 +32,13 @@ pub enum Tracking {
     SlavePos,
 }
 
-/// The kind of server the temporary server is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ServerFlavor {
-    /// MariaDB: replication connections by name, GTID positions.
-    Mariadb,
-    /// MySQL: channels, GTID sets and `gtid_purged`.
-    Mysql,
-}
-
-impl ServerFlavor {
-    /// The server flavor the backup tool implies.
-    pub fn of(tool: xtrabackup::Flavor) -> Self {
-        match tool {
-            xtrabackup::Flavor::Mariabackup { .. } => ServerFlavor::Mariadb,
-            xtrabackup::Flavor::Xtrabackup { .. } => ServerFlavor::Mysql,
-        }
-    }
-
-    fn gtid_flavor(self) -> GtidFlavor {
-        match self {
-            ServerFlavor::Mariadb => GtidFlavor::Mariadb,
-            ServerFlavor::Mysql => GtidFlavor::Mysql,
-        }
+/// The kind of server a backup tool implies (MariaDB: replication
+/// connections by name, GTID positions; MySQL: channels, GTID sets and
+/// `gtid_purged`): the GTID flavor, one enum for both ideas.
+pub fn flavor_of(tool: xtrabackup::Flavor) -> GtidFlavor {
+    match tool {
+        xtrabackup::Flavor::Mariabackup { .. } => GtidFlavor::Mariadb,
+        xtrabackup::Flavor::Xtrabackup { .. } => GtidFlavor::Mysql,
     }
 }
 
@@ -65,19 +49,19 @@ fn literal(text: &str) -> String {
 
 /// The query listing the replication connections (MariaDB: its first column
 /// is the connection name); `None` where one statement resets them all.
-pub fn connections_query(flavor: ServerFlavor) -> Option<&'static str> {
+pub fn connections_query(flavor: GtidFlavor) -> Option<&'static str> {
     match flavor {
-        ServerFlavor::Mariadb => Some("SHOW ALL SLAVES STATUS"),
-        ServerFlavor::Mysql => None,
+        GtidFlavor::Mariadb => Some("SHOW ALL SLAVES STATUS"),
+        GtidFlavor::Mysql => None,
     }
 }
 
 /// Statements removing every replication connection: MariaDB's `RESET
 /// SLAVE ALL` only resets the default connection, so each named one is
 /// reset too; MySQL's resets every channel.
-pub fn reset_replication(flavor: ServerFlavor, connections: &[String]) -> Vec<String> {
+pub fn reset_replication(flavor: GtidFlavor, connections: &[String]) -> Vec<String> {
     match flavor {
-        ServerFlavor::Mariadb => {
+        GtidFlavor::Mariadb => {
             let mut names: Vec<&str> = vec![""];
             for c in connections {
                 if !names.contains(&c.as_str()) {
@@ -89,7 +73,7 @@ pub fn reset_replication(flavor: ServerFlavor, connections: &[String]) -> Vec<St
                 .map(|n| format!("RESET SLAVE {} ALL", literal(n)))
                 .collect()
         }
-        ServerFlavor::Mysql => vec!["RESET SLAVE ALL".to_owned()],
+        GtidFlavor::Mysql => vec!["RESET SLAVE ALL".to_owned()],
     }
 }
 
@@ -97,12 +81,12 @@ pub fn reset_replication(flavor: ServerFlavor, connections: &[String]) -> Vec<St
 /// exactly what the restored data holds (`executed`, the backup's
 /// `executed_gtids`), so the replay's GTIDs extend it.
 pub fn before_replay(
-    flavor: ServerFlavor,
+    flavor: GtidFlavor,
     tracking: Tracking,
     executed: Option<&GtidSet>,
 ) -> Vec<String> {
     let executed = executed.filter(|g| !g.is_empty());
-    if flavor == ServerFlavor::Mariadb && tracking == Tracking::SlavePos {
+    if flavor == GtidFlavor::Mariadb && tracking == Tracking::SlavePos {
         // Also replaces the position the backed-up replica had.
         let pos = executed.map(ToString::to_string).unwrap_or_default();
         return vec![format!("SET GLOBAL gtid_slave_pos = {}", literal(&pos))];
@@ -110,8 +94,8 @@ pub fn before_replay(
     let mut out = vec!["RESET MASTER".to_owned()];
     if let Some(g) = executed {
         let var = match flavor {
-            ServerFlavor::Mariadb => "gtid_binlog_state",
-            ServerFlavor::Mysql => "gtid_purged",
+            GtidFlavor::Mariadb => "gtid_binlog_state",
+            GtidFlavor::Mysql => "gtid_purged",
         };
         out.push(format!("SET GLOBAL {var} = {}", literal(&g.to_string())));
     }
@@ -119,31 +103,31 @@ pub fn before_replay(
 }
 
 /// The query reading the recovered GTID state after the replay.
-pub fn recovered_query(flavor: ServerFlavor, tracking: Tracking) -> &'static str {
+pub fn recovered_query(flavor: GtidFlavor, tracking: Tracking) -> &'static str {
     match (flavor, tracking) {
-        (ServerFlavor::Mariadb, Tracking::SlavePos) => "SELECT @@GLOBAL.gtid_slave_pos",
-        (ServerFlavor::Mariadb, Tracking::Binlog) => "SELECT @@GLOBAL.gtid_binlog_pos",
-        (ServerFlavor::Mysql, _) => "SELECT @@GLOBAL.gtid_executed",
+        (GtidFlavor::Mariadb, Tracking::SlavePos) => "SELECT @@GLOBAL.gtid_slave_pos",
+        (GtidFlavor::Mariadb, Tracking::Binlog) => "SELECT @@GLOBAL.gtid_binlog_pos",
+        (GtidFlavor::Mysql, _) => "SELECT @@GLOBAL.gtid_executed",
     }
 }
 
 /// Parses the answer of [`recovered_query`] (batch output: MySQL's
 /// multi-line set arrives with escaped newlines).
-pub fn parse_recovered(flavor: ServerFlavor, text: &str) -> Result<GtidSet, binlog::GtidError> {
+pub fn parse_recovered(flavor: GtidFlavor, text: &str) -> Result<GtidSet, binlog::GtidError> {
     let text = text.replace("\\n", "");
-    GtidSet::parse(flavor.gtid_flavor(), text.trim())
+    GtidSet::parse(flavor, text.trim())
 }
 
 /// Statements that store the recovered state in the data directory itself.
 /// MySQL keeps `gtid_executed` in `mysql.gtid_executed` by itself; a
 /// MariaDB SQL thread already left it in `gtid_slave_pos`.
-pub fn after_replay(flavor: ServerFlavor, tracking: Tracking, recovered: &GtidSet) -> Vec<String> {
+pub fn after_replay(flavor: GtidFlavor, tracking: Tracking, recovered: &GtidSet) -> Vec<String> {
     match (flavor, tracking) {
-        (ServerFlavor::Mariadb, Tracking::Binlog) => vec![format!(
+        (GtidFlavor::Mariadb, Tracking::Binlog) => vec![format!(
             "SET GLOBAL gtid_slave_pos = {}",
             literal(&recovered.to_string())
         )],
-        (ServerFlavor::Mariadb, Tracking::SlavePos) | (ServerFlavor::Mysql, _) => Vec::new(),
+        (GtidFlavor::Mariadb, Tracking::SlavePos) | (GtidFlavor::Mysql, _) => Vec::new(),
     }
 }
 
@@ -160,7 +144,7 @@ mod tests {
     #[test]
     fn mariadb_resets_every_named_connection_and_the_default_once() {
         let got = reset_replication(
-            ServerFlavor::Mariadb,
+            GtidFlavor::Mariadb,
             &["".to_owned(), "dc'2".to_owned(), "a".to_owned()],
         );
         assert_eq!(
@@ -172,19 +156,19 @@ mod tests {
             ]
         );
         assert_eq!(
-            reset_replication(ServerFlavor::Mariadb, &[]),
+            reset_replication(GtidFlavor::Mariadb, &[]),
             ["RESET SLAVE '' ALL"]
         );
-        assert!(connections_query(ServerFlavor::Mariadb).is_some());
+        assert!(connections_query(GtidFlavor::Mariadb).is_some());
     }
 
     #[test]
     fn mysql_resets_all_channels_with_one_statement() {
         assert_eq!(
-            reset_replication(ServerFlavor::Mysql, &["x".to_owned()]),
+            reset_replication(GtidFlavor::Mysql, &["x".to_owned()]),
             ["RESET SLAVE ALL"]
         );
-        assert_eq!(connections_query(ServerFlavor::Mysql), None);
+        assert_eq!(connections_query(GtidFlavor::Mysql), None);
     }
 
     #[test]
@@ -192,26 +176,26 @@ mod tests {
         let g = maria("0-1-100,1-2-5");
         let bin = Tracking::Binlog;
         assert_eq!(
-            before_replay(ServerFlavor::Mariadb, bin, Some(&g)),
+            before_replay(GtidFlavor::Mariadb, bin, Some(&g)),
             [
                 "RESET MASTER",
                 "SET GLOBAL gtid_binlog_state = '0-1-100,1-2-5'"
             ]
         );
         assert_eq!(
-            before_replay(ServerFlavor::Mariadb, bin, None),
+            before_replay(GtidFlavor::Mariadb, bin, None),
             ["RESET MASTER"]
         );
         assert_eq!(
-            before_replay(ServerFlavor::Mariadb, bin, Some(&maria(""))),
+            before_replay(GtidFlavor::Mariadb, bin, Some(&maria(""))),
             ["RESET MASTER"]
         );
         assert_eq!(
-            after_replay(ServerFlavor::Mariadb, bin, &maria("0-1-130,1-2-5")),
+            after_replay(GtidFlavor::Mariadb, bin, &maria("0-1-130,1-2-5")),
             ["SET GLOBAL gtid_slave_pos = '0-1-130,1-2-5'"]
         );
         assert_eq!(
-            recovered_query(ServerFlavor::Mariadb, bin),
+            recovered_query(GtidFlavor::Mariadb, bin),
             "SELECT @@GLOBAL.gtid_binlog_pos"
         );
     }
@@ -220,35 +204,35 @@ mod tests {
     fn mariadbs_sql_thread_starts_from_the_executed_gtids_as_slave_pos() {
         let pos = Tracking::SlavePos;
         assert_eq!(
-            before_replay(ServerFlavor::Mariadb, pos, Some(&maria("0-1-100,1-2-5"))),
+            before_replay(GtidFlavor::Mariadb, pos, Some(&maria("0-1-100,1-2-5"))),
             ["SET GLOBAL gtid_slave_pos = '0-1-100,1-2-5'"]
         );
         // The backed-up replica's own position is cleared when nothing ran.
         assert_eq!(
-            before_replay(ServerFlavor::Mariadb, pos, None),
+            before_replay(GtidFlavor::Mariadb, pos, None),
             ["SET GLOBAL gtid_slave_pos = ''"]
         );
         assert_eq!(
-            recovered_query(ServerFlavor::Mariadb, pos),
+            recovered_query(GtidFlavor::Mariadb, pos),
             "SELECT @@GLOBAL.gtid_slave_pos"
         );
         // What the SQL thread left in gtid_slave_pos is the recovered state.
-        assert!(after_replay(ServerFlavor::Mariadb, pos, &maria("0-1-130")).is_empty());
+        assert!(after_replay(GtidFlavor::Mariadb, pos, &maria("0-1-130")).is_empty());
     }
 
     #[test]
     fn mysql_sets_gtid_purged_as_the_seed() {
         let g = GtidSet::parse(GtidFlavor::Mysql, &format!("{U1}:1-5")).unwrap();
         assert_eq!(
-            before_replay(ServerFlavor::Mysql, Tracking::Binlog, Some(&g)),
+            before_replay(GtidFlavor::Mysql, Tracking::Binlog, Some(&g)),
             [
                 "RESET MASTER".to_owned(),
                 format!("SET GLOBAL gtid_purged = '{U1}:1-5'")
             ]
         );
-        assert!(after_replay(ServerFlavor::Mysql, Tracking::Binlog, &g).is_empty());
+        assert!(after_replay(GtidFlavor::Mysql, Tracking::Binlog, &g).is_empty());
         assert_eq!(
-            recovered_query(ServerFlavor::Mysql, Tracking::Binlog),
+            recovered_query(GtidFlavor::Mysql, Tracking::Binlog),
             "SELECT @@GLOBAL.gtid_executed"
         );
     }
@@ -256,25 +240,25 @@ mod tests {
     #[test]
     fn recovered_state_parses_per_flavor() {
         assert_eq!(
-            parse_recovered(ServerFlavor::Mariadb, "0-1-7,1-2-3\n").unwrap(),
+            parse_recovered(GtidFlavor::Mariadb, "0-1-7,1-2-3\n").unwrap(),
             maria("0-1-7,1-2-3")
         );
         let u2 = "4e11fa47-71ca-11e1-9e33-c80aa9429562";
-        let got = parse_recovered(ServerFlavor::Mysql, &format!("{U1}:1-5,\\n{u2}:1-2\n")).unwrap();
+        let got = parse_recovered(GtidFlavor::Mysql, &format!("{U1}:1-5,\\n{u2}:1-2\n")).unwrap();
         assert_eq!(
             got,
             GtidSet::parse(GtidFlavor::Mysql, &format!("{U1}:1-5,{u2}:1-2")).unwrap()
         );
-        assert!(parse_recovered(ServerFlavor::Mariadb, "garbage").is_err());
+        assert!(parse_recovered(GtidFlavor::Mariadb, "garbage").is_err());
         assert_eq!(
-            ServerFlavor::of(xtrabackup::Flavor::Mariabackup {
+            flavor_of(xtrabackup::Flavor::Mariabackup {
                 server: xtrabackup::Version {
                     major: 10,
                     minor: 11,
                     patch: 19
                 }
             }),
-            ServerFlavor::Mariadb
+            GtidFlavor::Mariadb
         );
     }
 }

@@ -15,8 +15,9 @@ pub use report::TableRows;
 pub use server::ServerBinary;
 
 use crate::error::RecoveryError;
-use crate::gtid_state::ServerFlavor;
+use crate::gtid_state::flavor_of;
 use crate::plan::RecoveryPlan;
+use binlog::GtidFlavor;
 use binlog::{ApplyStop, BinlogPos, DatasourceApply, GtidSet};
 use remote::{Command, Transport, quote};
 use replay::binlog_paths;
@@ -188,7 +189,7 @@ impl Restore<'_> {
         // The server's SQL thread replays when it can do so exactly (MariaDB,
         // a position stop); its relay logs must be there before it starts.
         let relay = relay::Relay::plan(apply, &base)
-            .filter(|_| ServerFlavor::of(self.tool.flavor) == ServerFlavor::Mariadb);
+            .filter(|_| flavor_of(self.tool.flavor) == GtidFlavor::Mariadb);
         if let Some(r) = &relay {
             let sources = binlog_paths(self.plan, self.store_dir, apply);
             self.sh(

@@ -6,7 +6,7 @@
 use super::server::MAX_PACKET;
 use super::{Restore, relay};
 use crate::error::RecoveryError;
-use crate::gtid_state::{self, ServerFlavor, Tracking};
+use crate::gtid_state::{self, Tracking, flavor_of};
 use crate::plan::RecoveryPlan;
 use binlog::{ApplyStop, BinlogPos, DatasourceApply, GtidSet};
 use remote::{Command, quote};
@@ -101,7 +101,7 @@ impl Restore<'_> {
         socket: &str,
         relay: Option<&relay::Relay>,
     ) -> Result<(usize, Option<GtidSet>), RecoveryError> {
-        let flavor = ServerFlavor::of(self.tool.flavor);
+        let flavor = flavor_of(self.tool.flavor);
         let tracking = tracking(relay);
         self.sql(
             ds,
