@@ -392,9 +392,12 @@ async fn validate_backup_restores_records_and_fails_on_a_corrupted_file() {
         .join(format!("{bad_db}.t.sql.gz"));
     std::fs::write(&data, b"not gzip at all").unwrap();
     let log = w.tmp.path().join("validate.log").display().to_string();
+    // The scratch servers under the test's directory: the secret scan's
+    // witness then sees mariadbd and myloader at work.
+    let scratch = format!("--scratch-dir={}", w.tmp.path().display());
     let validate = |w: &World| {
         tokio::task::block_in_place(|| {
-            w.dbcatalog(&["validate-backup", &format!("--log-file={log}")])
+            w.dbcatalog(&["validate-backup", &format!("--log-file={log}"), &scratch])
         })
     };
     // The oldest first: the good one.
@@ -447,6 +450,16 @@ async fn validate_backup_restores_records_and_fails_on_a_corrupted_file() {
     let out = validate(&w);
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("nothing to validate"));
+    let left: Vec<_> = std::fs::read_dir(w.tmp.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("dbcv-"))
+        .collect();
+    assert!(left.is_empty(), "scratch directories left: {left:?}");
+    assert!(
+        w.witnessed() > 0,
+        "the secret scan never saw the scratch server or myloader"
+    );
     assert!(std::fs::read_to_string(&log).unwrap().contains("myloader"));
 }
 
@@ -463,10 +476,11 @@ async fn two_validations_at_once_never_take_the_same_backup() {
     register_path(&w).await;
     let log = w.tmp.path().join("validate.log").display().to_string();
     let arg = format!("--log-file={log}");
+    let scratch = format!("--scratch-dir={}", w.tmp.path().display());
     let (o1, o2) = tokio::task::block_in_place(|| {
         std::thread::scope(|s| {
-            let a = s.spawn(|| w.dbcatalog(&["validate-backup", &arg]));
-            let b = s.spawn(|| w.dbcatalog(&["validate-backup", &arg]));
+            let a = s.spawn(|| w.dbcatalog(&["validate-backup", &arg, &scratch]));
+            let b = s.spawn(|| w.dbcatalog(&["validate-backup", &arg, &scratch]));
             (a.join().unwrap(), b.join().unwrap())
         })
     });
@@ -488,4 +502,18 @@ async fn two_validations_at_once_never_take_the_same_backup() {
     assert_eq!(validated, want, "each run must take a different backup");
     let info = w.rows("SELECT bk_id FROM user_recover_info").await;
     assert_eq!(info.len(), 2);
+}
+
+#[test]
+fn mydumper_help_prints_mydumpers_own_help() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_dbcatalog"))
+        .args(["mydumper", "help"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("--outputdir") && text.contains("--regex"),
+        "{text}"
+    );
 }

@@ -28,6 +28,14 @@ pub async fn only_rsync(
     log_file: Option<&Path>,
 ) -> Result<OnlyRsync, LogicalError> {
     let target = Target::from(cfg.require_rsync()?);
+    // Absolute, so the directory is sent by its name (`./` would send
+    // its contents straight into dest).
+    let backup_dir = &std::fs::canonicalize(backup_dir).map_err(|_| {
+        LogicalError::Usage(format!(
+            "--backup-dir {} is not a directory",
+            backup_dir.display()
+        ))
+    })?;
     if !backup_dir.is_dir() {
         return Err(LogicalError::Usage(format!(
             "--backup-dir {} is not a directory",

@@ -28,6 +28,8 @@ pub struct World {
     pub rsync: Option<Rsyncd>,
     pub rsync_port: u16,
     pub rsync_password: String,
+    /// Command lines the secret scans saw naming this test's directory.
+    pub witnessed: std::sync::atomic::AtomicUsize,
 }
 
 /// An rsync daemon of the test's own.
@@ -68,6 +70,7 @@ impl World {
             rsync: None,
             rsync_port: 0,
             rsync_password,
+            witnessed: std::sync::atomic::AtomicUsize::new(0),
         };
         w.rsync_port = free_port(w.sb.var("STORE_HOST"));
         write_private(
@@ -92,6 +95,11 @@ impl World {
         .expect("rsyncd.conf");
         w.write_conf("%", false);
         w
+    }
+
+    /// How many command lines the scans saw naming this test's directory.
+    pub fn witnessed(&self) -> usize {
+        self.witnessed.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The rsync module's directory (the "storage host" side).
@@ -192,7 +200,9 @@ impl World {
             .args(args)
             .output()
             .expect("run dbcatalog");
-        scan.finish();
+        let seen = scan.finish();
+        self.witnessed
+            .fetch_add(seen, std::sync::atomic::Ordering::Relaxed);
         let text = format!(
             "{}{}",
             String::from_utf8_lossy(&out.stdout),
