@@ -6,10 +6,7 @@ use binlog::{GtidFlavor, GtidSet};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&which, rest)) = data.split_first() else {
-        return;
-    };
-    let Ok(text) = std::str::from_utf8(rest) else {
+    let Some((which, text)) = dbscale_fuzz::selector_and_text(data) else {
         return;
     };
     let flavor = if which % 2 == 0 {

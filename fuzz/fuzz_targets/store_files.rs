@@ -21,10 +21,7 @@ fn round_trip<T: FromStr + Display + PartialEq + std::fmt::Debug>(text: &str) {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&which, rest)) = data.split_first() else {
-        return;
-    };
-    let Ok(text) = std::str::from_utf8(rest) else {
+    let Some((which, text)) = dbscale_fuzz::selector_and_text(data) else {
         return;
     };
     match which % 7 {
