@@ -1164,3 +1164,110 @@ async fn a_base_directory_tarball_runs_the_temporary_servers() {
     let gtids = gtids_at(&env, &wl, full).await;
     check_restored(&env, &wl, &to, &truth_at(&env, &wl, full), &gtids);
 }
+
+/// Removes the spiderbackup task rows of backup ids starting with its
+/// prefix from every production master, whatever happened.
+struct SpiderTasks {
+    sb: Sandbox,
+    prefix: String,
+}
+
+impl Drop for SpiderTasks {
+    fn drop(&mut self) {
+        let (sb, prefix) = (self.sb.clone(), self.prefix.clone());
+        let _ = testkit::on_own_thread(move || async move {
+            for m in common::workload::masters(&sb) {
+                let mut c = common::workload::connect(&sb, &m).await;
+                for t in ["global_backup", "global_backup_finish"] {
+                    let _ = c
+                        .execute(&format!(
+                            "DELETE FROM infodba_schema.{t} WHERE BackupId LIKE '{prefix}-%'"
+                        ))
+                        .await;
+                }
+                let _ = c.close().await;
+            }
+        })
+        .join();
+    }
+}
+
+/// Issue 17: a full and an incremental backup taken by `dbbackup
+/// spiderbackup` under writes (`schedule`, then `check --run` for each
+/// chosen server's host) recover with exactly the rows committed up to the
+/// incremental's consistence point, at its masters' GTID positions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spiderbackup_chain_recovers_to_its_consistence_point() {
+    let Some(sb) = Sandbox::get() else { return };
+    let (_serial, env, wl) = setup(&sb, "spider").await;
+    let tasks = SpiderTasks {
+        sb: sb.clone(),
+        prefix: testkit::unique("recspider"),
+    };
+    let conf = env.backup_conf();
+    let conf = conf.to_str().unwrap();
+    let dbbackup = common::dbbackup_bin();
+    let writer = wl.writer().await;
+    let mut names = Vec::new();
+    for kind in ["full", "inc"] {
+        let id = format!("{}-{kind}", tasks.prefix);
+        let before = writer.rows();
+        let out = common::run(
+            &dbbackup,
+            &["spiderbackup", "-c", conf, "schedule", "--backup-id", &id],
+        )
+        .await;
+        assert_eq!(out.code, Some(0), "{out}");
+        let name = out
+            .stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("backup "))
+            .and_then(|l| l.split_whitespace().next())
+            .unwrap()
+            .to_owned();
+        assert!(name.ends_with(&format!("-{kind}")), "{out}");
+        // The plan's servers: `  <server> <host>:<port> <role> ...`.
+        let hosts: BTreeSet<String> = out
+            .stdout
+            .split("backed up:\n")
+            .nth(1)
+            .unwrap()
+            .lines()
+            .take_while(|l| l.starts_with("  "))
+            .filter_map(|l| l.split_whitespace().nth(1))
+            .filter_map(|a| a.split(':').next())
+            .map(str::to_owned)
+            .collect();
+        assert_eq!(hosts.len(), 2, "{out}");
+        for host in &hosts {
+            let out = common::run(
+                &dbbackup,
+                &["spiderbackup", "-c", conf, "check", "--run", "--host", host],
+            )
+            .await;
+            assert_eq!(out.code, Some(0), "check on {host}:\n{out}");
+        }
+        assert!(
+            env.store.join(&name).join("ok").exists(),
+            "{name} has no ok"
+        );
+        assert!(
+            writer.rows() > before + 20,
+            "the writer did not run during {name}"
+        );
+        names.push(name);
+    }
+    writer.stop().await;
+
+    let inc = &names[1];
+    let truth = truth_at(&env, &wl, inc);
+    let gtids = gtids_at(&env, &wl, inc).await;
+    let to = To::Dir(inc.clone());
+    let out = recover(&env, "RECOVERY_SSH_CONF", &to, &[], &[]).await;
+    assert!(
+        out.stdout
+            .contains(&format!("chain: {} -> {inc}", names[0])),
+        "{out}"
+    );
+    check_restored(&env, &wl, &to, &truth, &gtids);
+}
