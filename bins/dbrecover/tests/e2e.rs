@@ -1271,3 +1271,63 @@ async fn a_spiderbackup_chain_recovers_to_its_consistence_point() {
     );
     check_restored(&env, &wl, &to, &truth, &gtids);
 }
+
+/// Issue 18: `dbrecover` killed at each phase (as it starts shipping, as it
+/// starts checking the shipped files, as it starts restoring, and with a
+/// temporary server up): nothing of the run is left running on the job
+/// server (its remote commands end with the controller), and the next run
+/// takes the dead run's work-dir lock over, saying so, and recovers exactly
+/// the rows of an undisturbed run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recovery_killed_at_each_phase_leaves_nothing_running_and_the_next_completes() {
+    let Some(sb) = Sandbox::get() else { return };
+    let (_serial, env, wl) = setup(&sb, "killed").await;
+    let b = backups_under_writes(&env, &wl, 1, &[], Duration::from_millis(300)).await;
+    let truth = truth_at(&env, &wl, &b[0]);
+    let gtids = gtids_at(&env, &wl, &b[0]).await;
+    let to = To::Dir(b[0].clone());
+    let conf = env.recovery_conf("RECOVERY_SSH_CONF", &to);
+    let needle = env.job.display().to_string();
+    for point in recovery::fault::POINTS {
+        let out = env
+            .dbrecover_with_env(&conf, &[], &[], &[("DBRECOVER_KILL_AT", point)])
+            .await;
+        assert_eq!(
+            out.code, None,
+            "{point}: the run was not killed there:\n{out}"
+        );
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let left = processes_naming(&needle);
+            if left.is_empty() {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "killed at {point:?}: still running 30 s later: {left:#?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    let out = env.dbrecover(&conf, &[], &[]).await;
+    out.assert_recovered();
+    assert!(
+        out.stderr.contains("took over the work dir's lock"),
+        "the dead run's lock was not said to be taken over:\n{out}"
+    );
+    check_restored(&env, &wl, &to, &truth, &gtids);
+}
+
+/// The command lines of the processes that name `needle` now.
+fn processes_naming(needle: &str) -> Vec<String> {
+    let me = std::process::id().to_string();
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy() != me)
+        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+        .filter(|c| c.contains(needle))
+        .collect()
+}

@@ -333,6 +333,7 @@ async fn execute_locked(prepared: Prepared) -> Result<Outcome, RecoveryError> {
         Some(system) => Some(installed_server(&job, &system).await?),
         None => None,
     };
+    crate::fault::point("shipping the chain");
     if !plan.in_place {
         t.time(
             "shipping the chain",
@@ -340,6 +341,7 @@ async fn execute_locked(prepared: Prepared) -> Result<Outcome, RecoveryError> {
         )
         .await?;
     }
+    crate::fault::point("checking the chain's files");
     if !options.skip_verify {
         t.time(
             "checking the chain's files",
@@ -372,6 +374,7 @@ async fn execute_locked(prepared: Prepared) -> Result<Outcome, RecoveryError> {
         client: cfg.client_name.clone(),
         timeout,
     };
+    crate::fault::point("restoring the datasources");
     let parallel = options.parallel.unwrap_or(4).max(1);
     let mut restored = t
         .time("restoring the datasources", async {

@@ -38,6 +38,7 @@ mod ds_info;
 mod engine;
 mod error;
 mod facts;
+pub mod fault;
 mod gtid_state;
 mod plan;
 mod restore;

@@ -182,6 +182,17 @@ impl Env {
     /// must not show in its output, nor `secrets` on any process's command
     /// line while it runs.
     pub async fn dbrecover(&self, conf: &Path, args: &[&str], secrets: &[&str]) -> Output {
+        self.dbrecover_with_env(conf, args, secrets, &[]).await
+    }
+
+    /// [`Env::dbrecover`] with `envs` set for it (e.g. `DBRECOVER_KILL_AT`).
+    pub async fn dbrecover_with_env(
+        &self,
+        conf: &Path,
+        args: &[&str],
+        secrets: &[&str],
+        envs: &[(&str, &str)],
+    ) -> Output {
         let mut argv = vec!["--config-file", conf.to_str().unwrap()];
         argv.extend_from_slice(args);
         let mut all = vec![
@@ -198,7 +209,7 @@ impl Env {
         // sandbox's are known to the other engineers' processes too.
         let own = secrets.iter().map(|s| (*s).to_owned()).collect();
         let scan = testkit::secrets::CmdlineScan::start(own, None);
-        let out = run(Path::new(env!("CARGO_BIN_EXE_dbrecover")), &argv).await;
+        let out = run_with_env(Path::new(env!("CARGO_BIN_EXE_dbrecover")), &argv, envs).await;
         scan.finish();
         for s in all {
             assert!(
@@ -341,8 +352,14 @@ impl std::fmt::Display for Output {
 
 /// Runs `program args...` to completion (killed after [`RUN_LIMIT`]).
 pub async fn run(program: &Path, args: &[&str]) -> Output {
+    run_with_env(program, args, &[]).await
+}
+
+/// [`run`] with `envs` set for the program.
+pub async fn run_with_env(program: &Path, args: &[&str], envs: &[(&str, &str)]) -> Output {
     let child = tokio::process::Command::new(program)
         .args(args)
+        .envs(envs.iter().copied())
         .env_remove("DBRECOVER_PASSWORD")
         .env_remove("DBBACKUP_PASSWORD")
         .env_remove("RUST_LOG")

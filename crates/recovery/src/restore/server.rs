@@ -134,6 +134,7 @@ impl Restore<'_> {
             if let Ok(out) = self.job.exec(&ping, Duration::from_secs(10)).await
                 && out.success()
             {
+                crate::fault::point("temporary server started");
                 return Ok(server);
             }
             let exited = server.exit.is_finished();
