@@ -517,3 +517,47 @@ fn mydumper_help_prints_mydumpers_own_help() {
         "{text}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_consistent_backup_of_two_databases_validates_per_database() {
+    let Some(_) = testkit::Sandbox::get() else {
+        return;
+    };
+    let _x = testkit::serial().await;
+    let mut w = World::new("lgk");
+    w.start_rsyncd();
+    let a = w.create_db("a", 30).await;
+    let b = w.create_db("b", 30).await;
+    w.write_conf(&format!("{a},{b}"), true);
+    let out = tokio::task::block_in_place(|| w.backup(&["compress"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let bk_id = bk_id_of(&out);
+    register_path(&w).await;
+    let log = w.tmp.path().join("validate.log").display().to_string();
+    let scratch = format!("--scratch-dir={}", w.tmp.path().display());
+    let out = tokio::task::block_in_place(|| {
+        w.dbcatalog(&["validate-backup", &format!("--log-file={log}"), &scratch])
+    });
+    assert!(out.status.success(), "{}", stderr(&out));
+    let info = w
+        .rows(&format!(
+            "SELECT db, recover_status, backup_path FROM user_recover_info WHERE bk_id = '{bk_id}' ORDER BY db"
+        ))
+        .await;
+    let got: Vec<(String, String)> = info
+        .iter()
+        .map(|r| {
+            (
+                r["db"].clone().unwrap(),
+                r["recover_status"].clone().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(got, [(a, "Y".to_owned()), (b, "Y".to_owned())]);
+    // One dump directory: the backup's own.
+    let stored = w.stored(&bk_id).display().to_string();
+    assert!(
+        info.iter()
+            .all(|r| r["backup_path"].as_deref() == Some(stored.as_str()))
+    );
+}
