@@ -1331,3 +1331,63 @@ fn processes_naming(needle: &str) -> Vec<String> {
         .filter(|c| c.contains(needle))
         .collect()
 }
+
+/// Issue 21 item 3: the chain ships on `socat-port2` as the seed does, a
+/// taken port is bumped by 10 at most `socat-retry-count` times, and with
+/// no retry left the recovery fails naming the port, before any restore.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shipping_uses_socat_port2_and_bumps_a_taken_port_by_ten() {
+    let Some(sb) = Sandbox::get() else { return };
+    let (_serial, env, wl) = setup(&sb, "ports").await;
+    let b = backups_under_writes(&env, &wl, 1, &[], Duration::from_millis(300)).await;
+    let to = To::Dir(b[0].clone());
+    // Ports of this test only, the first one taken on every address.
+    let (port, port2) = (31_411_u16, 31_421_u16);
+    let _taken = std::net::TcpListener::bind(("0.0.0.0", port2)).unwrap();
+    let conf_with = |retries: &str| {
+        let text = std::fs::read_to_string(env.recovery_conf("RECOVERY_SSH_CONF", &to)).unwrap();
+        let text = common::set_key(&text, "misc", "socat-port", &port.to_string());
+        let text = common::set_key(&text, "misc", "socat-port2", &port2.to_string());
+        let text = common::set_key(&text, "misc", "socat-retry-count", retries);
+        env.file(&format!("ports-{retries}.conf"), &text)
+    };
+
+    let out = env.dbrecover(&conf_with("0"), &[], &[]).await;
+    assert_eq!(out.code, Some(1), "{out}");
+    let error = out.error_line();
+    assert!(
+        error.contains("shipping") && error.contains(&port2.to_string()),
+        "{out}"
+    );
+    assert!(
+        !env.run_dir(&to).join("restore").exists(),
+        "restored after a failed shipping:\n{out}"
+    );
+
+    let out = env.dbrecover(&conf_with("2"), &[], &[]).await;
+    out.assert_recovered();
+    let logs: Vec<String> = walk_names(&env.job);
+    assert!(
+        logs.iter()
+            .any(|n| n.starts_with(&format!("{}_", port2 + 10))),
+        "no socat log of port {} (port2 + 10): {logs:?}",
+        port2 + 10
+    );
+    assert!(
+        !logs.iter().any(|n| n.starts_with(&format!("{port}_"))),
+        "shipped on socat-port: {logs:?}"
+    );
+}
+
+/// The names of the files under `dir`, recursively.
+fn walk_names(dir: &std::path::Path) -> Vec<String> {
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            names.extend(walk_names(&entry.path()));
+        } else {
+            names.push(entry.file_name().to_string_lossy().into_owned());
+        }
+    }
+    names
+}

@@ -660,7 +660,10 @@ async fn ship(
     )
     .await
     .map_err(|e| RecoveryError::host(job.host(), "creating the work directory", e))?;
-    let mut scfg = StreamConfig::new(cfg.socat.port, cfg.socat.port2, socat_log);
+    // As the seed ships (seed 001 `config['socat-port'] = socat_port2`):
+    // on socat-port2, bumped by 10 at most socat-retry-count times.
+    let mut scfg = StreamConfig::new(cfg.socat.port2, cfg.socat.port2, socat_log);
+    scfg.retry_count = cfg.socat.retry_count;
     scfg.checksum = stream::Checksum::Off;
     let streamer = Streamer::new(scfg, Registry::new());
     for backup in plan.apply.chain.dirs_to_fetch() {
