@@ -138,7 +138,30 @@ fn main() -> ExitCode {
         Ok(c) => c,
         Err(e) => return usage(&e),
     };
-    cli::run_async(run(cfg, command))
+    cli::run_async(async move {
+        // On SIGINT/SIGTERM the run is dropped: its tools (mydumper, rsync,
+        // myloader, a scratch server) are killed, the defaults file and
+        // scratch directory removed, a validation's claim released.
+        tokio::select! {
+            code = run(cfg, command) => code,
+            signal = stop_signal() => cli::fail(format_args!("stopped by {signal}; what the run started was stopped and its temporary files removed")),
+        }
+    })
+}
+
+/// The first SIGINT or SIGTERM.
+async fn stop_signal() -> &'static str {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut int), Ok(mut term)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = int.recv() => "SIGINT",
+        _ = term.recv() => "SIGTERM",
+    }
 }
 
 fn usage(e: &dyn std::fmt::Display) -> ExitCode {

@@ -561,3 +561,86 @@ async fn a_consistent_backup_of_two_databases_validates_per_database() {
             .all(|r| r["backup_path"].as_deref() == Some(stored.as_str()))
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_validation_stopped_by_sigterm_cleans_up_and_its_backup_is_taken_again() {
+    let Some(_) = testkit::Sandbox::get() else {
+        return;
+    };
+    let _x = testkit::serial().await;
+    let mut w = World::new("lgs");
+    w.start_rsyncd();
+    let (bk_id, _) = sent_backup(&mut w, "a", 20).await;
+    register_path(&w).await;
+    let scratch = w.tmp.path().join("scratch");
+    std::fs::create_dir(&scratch).unwrap();
+    let log = w.tmp.path().join("validate.log");
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_dbcatalog"))
+        .arg("-c")
+        .arg(w.conf())
+        .arg("validate-backup")
+        .arg(format!("--log-file={}", log.display()))
+        .arg(format!("--scratch-dir={}", scratch.display()))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Stopped while its scratch server exists.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while std::fs::read_dir(&scratch).unwrap().next().is_none() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no scratch directory appeared"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap()),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let out = tokio::task::block_in_place(|| child.wait_with_output()).unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("ERROR: stopped by SIGTERM"),
+        "{}",
+        stderr(&out)
+    );
+    // Nothing of it is left: no scratch directory, no server on it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let left = std::fs::read_dir(&scratch).unwrap().count();
+        let scratch_text = scratch.display().to_string();
+        let servers = std::fs::read_dir("/proc")
+            .unwrap()
+            .filter_map(|e| std::fs::read(e.ok()?.path().join("cmdline")).ok())
+            .filter(|c| String::from_utf8_lossy(c).contains(&scratch_text))
+            .count();
+        if left == 0 && servers == 0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{left} scratch entries, {servers} processes left"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let st = format!("SELECT validate_status FROM user_backup WHERE bk_id = '{bk_id}'");
+    assert_eq!(
+        w.rows(&st).await[0]["validate_status"].as_deref(),
+        Some("validating")
+    );
+    // The next run takes it again (the claim died with the stopped run).
+    let out = tokio::task::block_in_place(|| {
+        w.dbcatalog(&[
+            "validate-backup",
+            &format!("--log-file={}", log.display()),
+            &format!("--scratch-dir={}", scratch.display()),
+        ])
+    });
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        w.rows(&st).await[0]["validate_status"].as_deref(),
+        Some("Y")
+    );
+}

@@ -16,8 +16,9 @@ const WAIT: Duration = Duration::from_secs(60);
 
 /// A running scratch server; [`Server::stop`] ends it (dropping it kills it).
 pub struct Server {
-    dir: tempfile::TempDir,
+    // Dropped in this order: the server killed, then its directory removed.
     child: tokio::process::Child,
+    dir: tempfile::TempDir,
 }
 
 fn io(what: &str, path: &Path) -> impl FnOnce(std::io::Error) -> LogicalError {
@@ -82,7 +83,7 @@ impl Server {
                 program: "mariadbd".into(),
                 source,
             })?;
-        let mut server = Server { dir, child };
+        let mut server = Server { child, dir };
         let deadline = Instant::now() + WAIT;
         loop {
             if server.connect().await.is_ok() {
