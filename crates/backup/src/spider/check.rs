@@ -177,6 +177,10 @@ async fn housekeeping(
     let here = |t: &Task| t.worker().filter(|w| opts.hosts.contains(&w.host));
     for l in my_tasks(ctx, opts).await? {
         let t = &l.task;
+        // Ended tasks (a quit one once its stop is noted) need nothing.
+        if t.status.is_final() && !(t.status == Status::Quit && t.ended_at.is_none()) {
+            continue;
+        }
         let mut db = ctx.master(&l.datasource).await?;
         let what = format!(
             "task {} ({} of backup id {})",
