@@ -121,7 +121,15 @@ fn main() -> ExitCode {
         );
         return ExitCode::from(cli::EXIT_USAGE);
     };
-    cli::init_logging(cli.common.verbose, &["dbcatalog", "logical", "catalog"]);
+    // `dbcatalog --log-format json --log-file F <command>`: the tool's own
+    // log (the subcommands' --log-file are rsync's and the validation's).
+    if let Err(e) = cli
+        .common
+        .init_logging(&["dbcatalog", "logical", "catalog"])
+    {
+        eprintln!("ERROR: {e}");
+        return ExitCode::from(cli::EXIT_USAGE);
+    }
     if let Command::Mydumper { args, .. } = &command
         && args.iter().any(|a| a == "help")
     {
@@ -393,6 +401,21 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+        let cli = Cli::try_parse_from([
+            "dbcatalog",
+            "--log-format",
+            "json",
+            "--log-file",
+            "/tmp/x.log",
+            "only-rsync",
+            "--bk-id=abc",
+            "--log-file=/tmp/rsync.log",
+        ])
+        .unwrap();
+        assert_eq!(cli.common.log_file, Some(PathBuf::from("/tmp/x.log")));
+        assert!(
+            matches!(cli.command, Some(Command::OnlyRsync { ref log_file, .. }) if log_file.as_deref() == Some(std::path::Path::new("/tmp/rsync.log")))
+        );
         let cli = Cli::try_parse_from(["dbcatalog", "only-rsync", "--bk-id=abc"]).unwrap();
         assert!(
             matches!(cli.command, Some(Command::OnlyRsync { ref backup_dir, .. }) if backup_dir == &PathBuf::from("./"))
