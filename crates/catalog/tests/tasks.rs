@@ -187,11 +187,26 @@ async fn migrations_are_idempotent_and_state_changes_are_conditional() {
         !db.claim_finish(&id, &w2).await.unwrap(),
         "the finish is claimed once"
     );
+    let running = db.running_finishes().await.unwrap();
+    assert!(running.contains(&(id.clone(), w1.clone())), "{running:?}");
     assert!(!db.end_finish(&id, &w2, None).await.unwrap());
     assert!(db.end_finish(&id, &w1, None).await.unwrap());
     assert_eq!(
         db.finish_claim(&id).await.unwrap().map(|c| c.status),
         Some("success".into())
+    );
+    assert!(
+        !db.fail_finish(&id, &w1, "late").await.unwrap(),
+        "an ended finish stays"
+    );
+    // A claim whose claimer is gone is failed, by its claimer's identity only.
+    assert!(db.claim_finish(&c_id, &w2).await.unwrap());
+    assert!(!db.fail_finish(&c_id, &w1, "failed: no pid").await.unwrap());
+    assert!(db.fail_finish(&c_id, &w2, "failed: no pid").await.unwrap());
+    let claim = db.finish_claim(&c_id).await.unwrap().unwrap();
+    assert_eq!(
+        (claim.status.as_str(), claim.reason.as_deref()),
+        ("failed", Some("failed: no pid"))
     );
     db.close().await;
 }

@@ -781,3 +781,61 @@ async fn two_checks_started_at_once_on_one_host_take_its_task_once() {
     }
     assert_eq!(sp.store.backups(), names);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_finish_claimed_by_a_gone_worker_is_failed_and_the_backup_never_gets_ok() {
+    let Some(sb) = Sandbox::get() else { return };
+    let _serial = serial().await;
+    let sp = Spider::new(&sb, "spiderfinish");
+    let w = Workload::new(&sb).await;
+    w.wait_replicas(&[]).await;
+    let id = sp.id("dead");
+    let name = scheduled(&sp.local(&["schedule", "--backup-id", &id]));
+    let rows = sp.written(&id, 2);
+    // A claim of the finish by a process of the first task's host that has
+    // ended (its pid with a start time it never had).
+    let mut gone = Command::new("true").spawn().unwrap();
+    let dead_pid = gone.id();
+    gone.wait().unwrap();
+    common::workload::execute(
+        &sb,
+        &sp.masters()[0],
+        &format!(
+            "INSERT INTO infodba_schema.global_backup_finish \
+             (BackupId, FinishStatus, WorkerHost, TaskPid, TaskPidStart, StartedAt) \
+             VALUES ('{id}', 'running', '{}', {dead_pid}, 1, UTC_TIMESTAMP(3))",
+            rows[0].host
+        ),
+    )
+    .await;
+    let first = sp.check_on(&rows[0].host, &[]);
+    assert_eq!(first.code, Some(0), "{first}");
+    assert!(
+        first.stdout.contains(&format!(
+            "the finish of backup id {id}: failed: no pid (was {dead_pid})"
+        )),
+        "{first}"
+    );
+    let last = sp.check_on(&rows[1].host, &[]);
+    assert_eq!(last.code, Some(0), "{last}");
+    assert!(!last.stdout.contains("finished with ok"), "{last}");
+    let rows = sp.rows(&id).await;
+    assert!(rows.iter().all(|r| r.status == "success"), "{rows:?}");
+    assert!(
+        !sp.store.dir.join(&name).join("ok").exists(),
+        "finished twice"
+    );
+    let mut c = common::workload::connect(&sb, &sp.masters()[0]).await;
+    let claim = c
+        .query(&format!(
+            "SELECT FinishStatus, Reason FROM infodba_schema.global_backup_finish WHERE BackupId = '{id}'"
+        ))
+        .await
+        .unwrap();
+    let _ = c.close().await;
+    let col = |n: &str| claim[0].column(n).flatten().unwrap_or_default().to_owned();
+    assert_eq!(
+        (col("FinishStatus").as_str(), col("Reason").as_str()),
+        ("failed", "failed: no pid")
+    );
+}

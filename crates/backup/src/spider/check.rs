@@ -79,6 +79,7 @@ pub async fn check_run(
         .map_err(|e| BackupError::Task(format!("listening for SIGTERM: {e}")))?;
     let ctx = ClusterCtx::open(cfg.clone()).await?;
     housekeeping(&ctx, opts, &mut report).await?;
+    dead_finishes(&ctx, opts, &mut report).await?;
     let mine = my_tasks(&ctx, opts).await?;
     if let Some(r) = mine.iter().find(|t| t.task.status == Status::Running) {
         report.skipped = Some(format!(
@@ -235,6 +236,32 @@ async fn housekeeping(
                 }
             }
             _ => {}
+        }
+        db.close().await;
+    }
+    Ok(())
+}
+
+/// Finishes claimed by a worker of this host that is gone are failed
+/// (`failed: no pid`): the backup id never gets `ok`, and a `schedule
+/// --wait` on it ends instead of waiting for ever.
+async fn dead_finishes(
+    ctx: &ClusterCtx,
+    opts: &CheckOptions,
+    report: &mut CheckReport,
+) -> Result<(), BackupError> {
+    for ds in ctx.datasources() {
+        let mut db = ctx.master(&ds).await?;
+        for (backup_id, w) in db.running_finishes().await? {
+            if opts.hosts.contains(&w.host)
+                && !alive(&w)
+                && db.fail_finish(&backup_id, &w, "failed: no pid").await?
+            {
+                report.notes.push(format!(
+                    "the finish of backup id {backup_id}: failed: no pid (was {})",
+                    w.pid
+                ));
+            }
         }
         db.close().await;
     }

@@ -519,6 +519,58 @@ impl TaskDb {
         Ok(done.rows_affected() == 1)
     }
 
+    /// The finish claims still `running`: `(backup id, claimer)`.
+    pub async fn running_finishes(&mut self) -> Result<Vec<(String, Worker)>, TaskError> {
+        let rows = sqlx::query(
+            "SELECT BackupId, WorkerHost, TaskPid, TaskPidStart \
+             FROM infodba_schema.global_backup_finish WHERE FinishStatus = 'running'",
+        )
+        .fetch_all(&mut self.conn)
+        .await
+        .map_err(self.sql("reading the running finishes"));
+        let rows = match rows {
+            Err(e) if e.is_missing_table() => return Ok(Vec::new()),
+            r => r?,
+        };
+        let get = |r: &MySqlRow| -> Result<(String, Worker), sqlx::Error> {
+            Ok((
+                r.try_get("BackupId")?,
+                Worker {
+                    host: r.try_get("WorkerHost")?,
+                    pid: r.try_get("TaskPid")?,
+                    pid_start: r.try_get("TaskPidStart")?,
+                },
+            ))
+        };
+        rows.iter()
+            .map(|r| get(r).map_err(self.sql("reading the running finishes")))
+            .collect()
+    }
+
+    /// A `running` finish claimed by `worker` (seen gone) → `failed` with
+    /// `reason`. False when it is no longer that claim.
+    pub async fn fail_finish(
+        &mut self,
+        backup_id: &str,
+        worker: &Worker,
+        reason: &str,
+    ) -> Result<bool, TaskError> {
+        let done = sqlx::query(
+            "UPDATE infodba_schema.global_backup_finish SET FinishStatus = 'failed', Reason = ?, \
+             EndedAt = UTC_TIMESTAMP(3) WHERE BackupId = ? AND FinishStatus = 'running' \
+             AND TaskPid = ? AND TaskPidStart = ? AND WorkerHost = ?",
+        )
+        .bind(reason)
+        .bind(backup_id)
+        .bind(worker.pid)
+        .bind(worker.pid_start)
+        .bind(&worker.host)
+        .execute(&mut self.conn)
+        .await
+        .map_err(self.sql("failing a finish"))?;
+        Ok(done.rows_affected() == 1)
+    }
+
     /// The finish claim of `backup_id`, if any.
     pub async fn finish_claim(
         &mut self,
