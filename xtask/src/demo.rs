@@ -132,8 +132,17 @@ fn main_job(paths: &Paths, sandbox: &testkit::Sandbox, runtime: &Runtime) -> Res
     for (datasource, want) in &expected {
         let data = std::fs::read_dir(&job_dir)?
             .filter_map(|e| e.ok())
-            .map(|e| e.path().join("restore").join(datasource).join("data"))
-            .find(|p| p.exists())
+            .flat_map(|e| {
+                std::fs::read_dir(e.path().join("datadir"))
+                    .into_iter()
+                    .flatten()
+            })
+            .filter_map(|e| e.ok())
+            .map(|e| e.path())
+            .find(|p| {
+                p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with(&format!("{datasource}-")))
+            })
             .with_context(|| {
                 format!(
                     "no restored data for {datasource} under {}",

@@ -15,8 +15,9 @@ WHAT IT DOES:
   ([recovery-job-server]), and there, per datasource in parallel, extracts and
   prepares the data, starts a temporary server (from server-tmp-port on),
   replays the master's binlogs to the target and shuts it down. Each
-  datasource's data directory is then ready under
-  <work-dir>/<target>/restore/<datasource>/data.
+  datasource's data directory is then ready, as the seed lays it out, at
+  <work-dir>/<target>/datadir/<ds>-<server>-<host>-<port>/ (the tools' logs
+  and the temporary servers' files under <work-dir>/<target>/tmp/).
 
 PASSWORD (an encrypted chain; the first that is given wins):
   --password-file F   first line of F

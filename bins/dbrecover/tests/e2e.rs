@@ -146,9 +146,8 @@ fn check_restored(
     expected: &BTreeMap<String, BTreeSet<u64>>,
     gtids: &BTreeMap<String, MariadbGtidPos>,
 ) {
-    let restore = env.run_dir(to).join("restore");
     for (ds, want) in expected {
-        let data = restore.join(ds).join("data");
+        let data = restored_datadir(&env.run_dir(to), ds);
         let server = CheckServer::start(&data, &env.tmp.join(format!("check-{ds}")));
         let got = server.ids(&wl.db);
         let slaves = server.query("SHOW ALL SLAVES STATUS");
@@ -223,7 +222,7 @@ fn check_report(
                 d["data_dir"]
                     .as_str()
                     .unwrap()
-                    .ends_with(&format!("/restore/{ds}/data"))
+                    .contains(&format!("/datadir/{ds}-"))
             );
             assert!(!d["timings"].as_array().unwrap().is_empty(), "{d:#}");
         }
@@ -588,7 +587,7 @@ async fn chain_errors_are_named_before_anything_is_shipped() {
         "{out}"
     );
     assert!(
-        !env.job.join(inc).join("restore").exists(),
+        !env.job.join(inc).join("datadir").exists(),
         "a restore began:\n{out}"
     );
 
@@ -641,7 +640,7 @@ async fn damaged_files_fail_the_recovery_before_anything_is_prepared() {
     ] {
         assert!(error.contains(&want), "no {want:?} in\n{out}");
     }
-    assert!(!env.run_dir(&to).join("restore").exists(), "{out}");
+    assert!(!env.run_dir(&to).join("datadir").exists(), "{out}");
     std::fs::write(&binlog, original).unwrap();
 
     // One byte of the full's stream, same size.
@@ -667,7 +666,7 @@ async fn damaged_files_fail_the_recovery_before_anything_is_prepared() {
             .contains(&format!("{stream_rel}: SHA-256 ")),
         "{out}"
     );
-    assert!(!env.run_dir(&to).join("restore").exists(), "{out}");
+    assert!(!env.run_dir(&to).join("datadir").exists(), "{out}");
 }
 
 /// Issue 21 item 2: `xbstream-bin-dir` is the extractor that runs; one that
@@ -791,7 +790,7 @@ fn assert_missing_binlog_caught(env: &Env, out: &Output, to: &To, p: &Point) {
         "the error names neither the datasource nor the file:\n{out}"
     );
     assert!(
-        !env.run_dir(to).join("restore").exists(),
+        !env.run_dir(to).join("datadir").exists(),
         "a restore started before the missing binlog was noticed:\n{out}"
     );
 }
@@ -1130,7 +1129,7 @@ async fn a_base_directory_tarball_runs_the_temporary_servers() {
 
     let to = To::Dir(full.clone());
     let conf = env.recovery_conf("RECOVERY_SSH_CONF", &to);
-    let restore = env.run_dir(&to).join("restore");
+    let restore = env.run_dir(&to).join("datadir");
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let watch = watch_processes(format!("--datadir={}/", restore.display()), stop.clone());
     let out = env.dbrecover(&conf, &[], &[]).await;
@@ -1360,7 +1359,7 @@ async fn shipping_uses_socat_port2_and_bumps_a_taken_port_by_ten() {
         "{out}"
     );
     assert!(
-        !env.run_dir(&to).join("restore").exists(),
+        !env.run_dir(&to).join("datadir").exists(),
         "restored after a failed shipping:\n{out}"
     );
 
@@ -1390,4 +1389,21 @@ fn walk_names(dir: &std::path::Path) -> Vec<String> {
         }
     }
     names
+}
+
+/// The restored data directory of datasource `ds` in a run directory, as
+/// the seed lays it out: `<run>/datadir/<ds>-<server>-<host>-<port>`.
+fn restored_datadir(run: &std::path::Path, ds: &str) -> std::path::PathBuf {
+    let dirs: Vec<std::path::PathBuf> = std::fs::read_dir(run.join("datadir"))
+        .unwrap_or_else(|e| panic!("no datadir/ in {}: {e}", run.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with(&format!("{ds}-"))
+        })
+        .collect();
+    assert_eq!(dirs.len(), 1, "{ds}: {dirs:?}");
+    dirs.into_iter().next().unwrap()
 }

@@ -40,9 +40,18 @@ impl RecoveryPlan {
         }
     }
 
-    /// Where a datasource is restored on the job server.
+    /// A datasource's scratch on the job server (`<run>/tmp/<datasource>`):
+    /// the incrementals' extracted deltas, the temporary server's socket,
+    /// pid and error log, the replay's relay logs.
     pub fn restore_dir(&self, datasource: &str) -> String {
-        format!("{}/restore/{datasource}", self.job_dir)
+        format!("{}/tmp/{datasource}", self.job_dir)
+    }
+
+    /// Where a datasource's data directory is restored, as the seed lays
+    /// it out: `<run>/datadir/<ds>-<server>-<host>-<port>` (the name of the
+    /// server's directory in the backup), the data directory itself.
+    pub fn datadir(&self, server_dir: &binlog::ServerDir) -> String {
+        format!("{}/datadir/{server_dir}", self.job_dir)
     }
 }
 
@@ -68,8 +77,8 @@ impl fmt::Display for RecoveryPlan {
             writeln!(f, "  data from   {}", d.data_dir)?;
             writeln!(
                 f,
-                "  restored in {}/data (temporary server on port {})",
-                self.restore_dir(&d.datasource),
+                "  restored in {} (temporary server on port {})",
+                self.datadir(&d.data_dir),
                 self.first_port as usize + i
             )?;
             match &d.skip_gtids {

@@ -116,11 +116,15 @@ impl Restore<'_> {
         let ds = apply.datasource.as_str();
         let mut t = stream::Timings::of(ds);
         let base = self.plan.restore_dir(ds);
-        let data = format!("{base}/data");
+        let data = self.plan.datadir(&apply.data_dir);
         self.sh(
             ds,
             "cleaning the restore directory",
-            Command::shell(format!("rm -rf {0} && mkdir -p {0}", quote(&base))),
+            Command::shell(format!(
+                "rm -rf {0} {1} && mkdir -p {0} {1}",
+                quote(&base),
+                quote(&data)
+            )),
         )
         .await?;
         let chain = &self.plan.apply.chain.backups;
