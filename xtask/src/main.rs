@@ -9,6 +9,8 @@
 //! * `cargo xtask layers` checks the crates' dependencies against the
 //!   layer table.
 //! * `cargo xtask bench [NAME]` runs the benchmarks.
+//! * `cargo xtask dist` builds the release binaries with man pages and
+//!   shell completions into `target/dist`.
 //! * `cargo xtask fuzz [--seconds N] [TARGET...]` runs the fuzz targets
 //!   (`fuzz/`, nightly).
 
@@ -23,6 +25,7 @@ mod benchdoc;
 mod ci;
 mod demo;
 mod demo_logical;
+mod dist;
 mod fuzz;
 mod layers;
 mod packages;
@@ -78,6 +81,9 @@ enum Command {
         /// Which benchmark.
         name: String,
     },
+    /// Build the release binaries, their man pages and shell completions
+    /// into target/dist.
+    Dist,
     /// Look for every sandbox password in every file of the sandbox but
     /// the ones it was written into on purpose (CI's last check).
     SecretScan,
@@ -97,6 +103,7 @@ fn main() {
     let cli = Cli::parse();
     let result: Result<()> = match cli.command {
         Command::Ci => ci::run(),
+        Command::Dist => dist::run_dist(),
         Command::SecretScan => secret_scan::run(sandbox::paths().root()),
         Command::Fuzz { seconds, targets } => fuzz::run_targets(seconds, &targets),
         Command::Demo { part } => demo::run(part),

@@ -14,6 +14,7 @@
 use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 const DEPLOYMENT: &str = "\
 Deployment: run one agent per host as the user the backup tools log in as
@@ -37,8 +38,8 @@ name or IP address) and be issued by the CA in the controller's
 #[command(name = "dbagent", version, about = "Host-side agent for dbscale-backup's remote commands", after_help = DEPLOYMENT)]
 struct Cli {
     /// Log as JSON lines instead of text.
-    #[arg(long, global = true, value_parser = ["text", "json"], default_value = "text")]
-    log_format: String,
+    #[arg(long, global = true, value_enum, default_value_t)]
+    log_format: cli::LogFormat,
     #[command(subcommand)]
     command: Mode,
 }
@@ -100,32 +101,27 @@ enum Mode {
     },
 }
 
-fn main() {
+fn main() -> ExitCode {
+    if let Some(code) = cli::generate_if_asked::<Cli>() {
+        return code;
+    }
     let cli = Cli::parse();
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     // Agents log into files (the sandbox's, a supervisor's): colour codes
-    // only on a terminal.
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr);
-    if cli.log_format == "json" {
-        builder.json().init();
-    } else {
-        builder.init();
-    }
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("ERROR: cannot start the async runtime: {e}");
-            std::process::exit(1);
-        }
+    // only on a terminal, as cli's logging does.
+    let common = cli::Common {
+        log_format: cli.log_format,
+        ..cli::Common::default()
     };
-    if let Err(e) = runtime.block_on(run(cli.command)) {
+    if let Err(e) = common.init_logging(&["dbagent", "remote"]) {
         eprintln!("ERROR: {e}");
-        std::process::exit(1);
+        return ExitCode::from(cli::EXIT_USAGE);
     }
+    cli::run_async(async move {
+        match run(cli.command).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => cli::fail(e),
+        }
+    })
 }
 
 async fn run(mode: Mode) -> Result<(), String> {

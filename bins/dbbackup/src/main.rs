@@ -117,6 +117,9 @@ enum Sub {
 }
 
 fn main() -> ExitCode {
+    if let Some(code) = cli::generate_if_asked::<Cli>() {
+        return code;
+    }
     let cli = Cli::parse();
     if let Some(code) = cli.common.version_exit() {
         return code;

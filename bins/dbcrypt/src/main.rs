@@ -40,6 +40,9 @@ impl Failure {
 }
 
 fn main() -> ExitCode {
+    if let Some(code) = ::cli::generate_if_asked::<Cli>() {
+        return code;
+    }
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,

@@ -43,6 +43,9 @@ EXAMPLES:
   dr-flashback status";
 
 fn main() -> ExitCode {
+    if let Some(code) = cli::generate_if_asked::<Cli>() {
+        return code;
+    }
     let cli = match Cli::try_parse_from(args::seed_spelling(std::env::args_os())) {
         Ok(cli) => cli,
         Err(e) => {

@@ -24,8 +24,10 @@
 //! }
 //! ```
 
+mod generate;
 mod logging;
 
+pub use generate::{Generate, generate_if_asked, render};
 pub use logging::{LogFormat, Logging, init_logging};
 
 use std::fmt::Display;
