@@ -217,7 +217,7 @@ mod tests {
         assert_eq!(
             violations(&g),
             [
-                "backup may not depend on cli (it may use: binlog, conf, remote, router, store, stream, topology, xtrabackup)",
+                "backup may not depend on cli (it may use: binlog, catalog, conf, remote, router, store, stream, topology, xtrabackup)",
                 "newcrate is not in the layer table: give it a row in xtask/src/layers.rs and docs/ARCHITECTURE.md",
                 "topology may not depend on remote (it may use: no workspace crate)",
             ]
