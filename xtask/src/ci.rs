@@ -39,6 +39,10 @@ pub fn run() -> Result<()> {
     );
     step("secret scan of the sandbox's files");
     let scan = crate::secret_scan::run(paths.root());
+    if let Err(e) = &scan {
+        // Said now: a failed test run's error is the one returned first.
+        eprintln!("ERROR: {e:#}");
+    }
     if started {
         step("sandbox down");
         if let Err(e) = crate::sandbox::down(&paths) {

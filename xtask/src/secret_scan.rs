@@ -9,8 +9,10 @@ use std::path::{Path, PathBuf};
 
 /// Files that hold a secret by design, relative to the sandbox directory:
 /// the configs and secret files the sandbox wrote for the tools and the
-/// users, and the servers' own data directories (`master.info` holds the
-/// replication login, a binlog the `CREATE USER` of the sandbox's setup);
+/// users, and the servers' own data under `mysql/` but their logs: data
+/// directories, a drill's snapshot and `.flashback_bak` copies of them
+/// (`master.info` holds the replication login, a binlog the `CREATE USER`
+/// of the sandbox's setup);
 /// and the copies of the user's own files the seed layout puts in every
 /// backup (`backup.conf`, the router's `calcnode_base/dbscale.conf`), on
 /// the store and shipped to the job server.
@@ -21,7 +23,7 @@ fn allowed(rel: &Path) -> bool {
         .iter()
         .any(|ext| rel.extension().is_some_and(|e| e == *ext));
     (top_level && config)
-        || text.starts_with("mysql/") && text.contains("/data/")
+        || text.starts_with("mysql/") && !is_log(rel)
         || text.starts_with("template/data/")
         || text.starts_with("routers/")
             && (text.ends_with(".toml") || text.ends_with(".state.json"))
@@ -30,6 +32,12 @@ fn allowed(rel: &Path) -> bool {
             && (rel.ends_with("backup.conf") || rel.ends_with("calcnode_base/dbscale.conf"))
         || text.starts_with("pybackup/")
             && (text.ends_with(".password") || text.ends_with(".secrets"))
+}
+
+/// A server's or a tool's log file (`error.log`, `mysqld.err`, ...): read
+/// even among the servers' files.
+fn is_log(rel: &Path) -> bool {
+    rel.extension().is_some_and(|e| e == "log" || e == "err")
 }
 
 /// Scans `sandbox` for the passwords of its `sandbox.env` (the `*PASSWORD`
@@ -116,6 +124,8 @@ mod tests {
             "backup-ssh.conf",
             "sandbox.env",
             "mysql/normal_0_1/data/master.info",
+            "mysql/dr_0_1/data.flashback_bak/master.info",
+            "mysql/dr_0_1/flashback_snapshot/data/mysql-bin.000002",
             "routers/prod.toml",
             "agents/adm.secret",
             "pybackup/rsync.password",
@@ -127,6 +137,7 @@ mod tests {
             "store/t/UTC1-full/manifest.json",
             "backup.conf.bak/x",
             "mysql/normal_0_1/error.log",
+            "mysql/dr_0_1/flashback_snapshot/mysqld.err",
             "agents/adm-127.0.0.11.log",
             "state/flashback/journal",
             "jobserver/a/tmp/dbrecover.log",
