@@ -44,39 +44,25 @@ fn is_log(rel: &Path) -> bool {
 /// values and the contents of the `*SECRET_FILE` / `*PASSWORD_FILE` files).
 pub fn run(sandbox: &Path) -> Result<()> {
     let secrets = secrets(sandbox)?;
-    let mut found = Vec::new();
-    let mut pending = vec![sandbox.to_path_buf()];
-    let mut files = 0usize;
-    while let Some(dir) = pending.pop() {
-        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
-            let path = entry.path();
-            let Ok(kind) = entry.file_type() else {
-                continue;
-            };
-            let rel = path.strip_prefix(sandbox).unwrap_or(&path).to_path_buf();
-            if kind.is_dir() {
-                pending.push(path);
-            } else if kind.is_file() && !allowed(&rel) {
-                let Ok(bytes) = std::fs::read(&path) else {
-                    continue;
-                };
-                files += 1;
-                for (name, secret) in &secrets {
-                    if memmem(&bytes, secret.as_bytes()) {
-                        found.push(format!("{} holds {name}", rel.display()));
-                    }
-                }
-            }
-        }
-    }
+    let values: Vec<&str> = secrets.iter().map(|(_, s)| s.as_str()).collect();
+    let found = testkit::secrets::files_holding(&[sandbox], &values, |path| {
+        allowed(path.strip_prefix(sandbox).unwrap_or(path))
+    });
     if !found.is_empty() {
+        let lines: Vec<String> = found
+            .iter()
+            .map(|(path, i)| {
+                let rel = path.strip_prefix(sandbox).unwrap_or(path);
+                format!("{} holds {}", rel.display(), secrets[*i].0)
+            })
+            .collect();
         bail!(
             "a sandbox password was left on disk (the secret itself not shown):\n  {}",
-            found.join("\n  ")
+            lines.join("\n  ")
         );
     }
     eprintln!(
-        "secret scan: {files} files under {} hold none of {} passwords",
+        "secret scan: no file under {} holds any of {} passwords",
         sandbox.display(),
         secrets.len()
     );
@@ -108,10 +94,6 @@ fn secrets(sandbox: &Path) -> Result<Vec<(String, String)>> {
         bail!("{} names no password", env_file.display());
     }
     Ok(out)
-}
-
-fn memmem(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 #[cfg(test)]
