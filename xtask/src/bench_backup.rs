@@ -21,10 +21,7 @@ const HEADING: &str = "## backup";
 
 /// Runs the benchmark.
 pub fn run(root: &Path) -> Result<()> {
-    let mib: u64 = std::env::var("BENCH_MIB")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1024);
+    let mib = crate::rounds::env_mib("BENCH_MIB", 1024);
     let paths = crate::sandbox::paths();
     crate::sandbox::up(&paths)?;
     let sb = testkit::Sandbox::load(paths.root()).map_err(anyhow::Error::msg)?;

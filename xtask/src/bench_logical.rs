@@ -24,10 +24,7 @@ const DB: &str = "bench_logical";
 
 /// Runs the benchmark.
 pub fn run(root: &Path) -> Result<()> {
-    let mib: u64 = std::env::var("BENCH_MIB")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1024);
+    let mib = crate::rounds::env_mib("BENCH_MIB", 1024);
     let paths = crate::sandbox::paths();
     let sb = testkit::Sandbox::load(paths.root())
         .map_err(|e| anyhow::anyhow!("{e}; start the sandbox first: cargo xtask sandbox up"))?;

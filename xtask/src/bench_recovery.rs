@@ -26,14 +26,8 @@ const HEADING: &str = "## recovery";
 
 /// Runs the benchmark.
 pub fn run(root: &Path) -> Result<()> {
-    let env_mib = |k: &str, d: u64| {
-        std::env::var(k)
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(d)
-    };
-    let mib = env_mib("BENCH_MIB", 256);
-    let binlog_mib = env_mib("BENCH_BINLOG_MIB", 500);
+    let mib = crate::rounds::env_mib("BENCH_MIB", 256);
+    let binlog_mib = crate::rounds::env_mib("BENCH_BINLOG_MIB", 500);
     let replay = crate::bench_replay::run_replay(
         &crate::util::target_dir().join("bench-replay"),
         binlog_mib,

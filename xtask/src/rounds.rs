@@ -16,6 +16,15 @@ pub fn count() -> usize {
         .max(1)
 }
 
+/// A size in MiB from the environment variable `key` (`BENCH_MIB`, ...),
+/// `default` when unset or not a number.
+pub fn env_mib(key: &str, default: u64) -> u64 {
+    std::env::var(key)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 /// Writes back every dirty page, so a measure starts from a quiet disk.
 pub fn sync() -> Result<()> {
     if !Command::new("sync").status()?.success() {
