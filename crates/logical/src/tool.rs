@@ -35,7 +35,8 @@ impl std::fmt::Debug for Login {
 impl Login {
     /// The login as `--key=value` options with the password replaced: how
     /// a recorded command line (`bk_command`, `Debug`) shows it. Text only,
-    /// never an argv: the tools read the login from [`DefaultsFile`].
+    /// never an argv: the tools read the login from
+    /// [`Login::defaults_file`].
     pub fn redacted_options(&self) -> Vec<String> {
         let mut out = Vec::new();
         if let Some(h) = &self.host {
