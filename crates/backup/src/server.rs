@@ -22,8 +22,9 @@ pub const STREAM_FILE: &str = "backup.xbsteam";
 /// The tool's log, copied next to the stream.
 pub const LOG_FILE: &str = "xtrabackup.log";
 
-/// What one server's backup recorded.
-#[derive(Debug, Clone)]
+/// What one server's backup recorded (a spider task's `Result` column
+/// holds it as JSON).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ServerResult {
     /// The plan it carried out.
     pub plan: ServerPlan,

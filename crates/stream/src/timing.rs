@@ -5,8 +5,9 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-/// The steps a run has finished, in order, with their wall times.
-#[derive(Debug, Default, Clone)]
+/// The steps a run has finished, in order, with their wall times
+/// (serializable, so a spider task's result carries its server's).
+#[derive(Debug, Default, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Timings {
     /// Whose steps (a server's name), or empty for the run's.
     of: String,

@@ -6,7 +6,7 @@
 use super::context::{ClusterCtx, Located, master_db};
 use super::finish::{Finish, finish_if_complete};
 use super::process::{Stopped, alive, stop, this_worker};
-use super::record::{PlanRecord, ResultRecord};
+use super::record::{PlanRecord, result_to_json};
 use crate::engine::{create_backup_dirs, supervise};
 use crate::error::BackupError;
 use crate::run::Run;
@@ -292,7 +292,7 @@ async fn run_task(
     tracing::info!(task = t.id, server = %t.server_name, backup_id = %t.backup_id, "backing up");
     let result = backup_one(run, l, term, quit_poll).await;
     let ending = match &result {
-        Ok(r) => Ending::Success(ResultRecord::of(r).to_json()),
+        Ok(r) => Ending::Success(result_to_json(r)),
         Err(e) => Ending::Failed(e.to_string()),
     };
     // Reached again: the backup may have taken long.

@@ -4,7 +4,7 @@
 //! directories, config, manifest, completeness check, `ok` last).
 
 use super::context::{ClusterCtx, Located};
-use super::record::{PlanRecord, ResultRecord};
+use super::record::{PlanRecord, result_from_json};
 use crate::engine::{Options, cluster_steps, supervise};
 use crate::error::BackupError;
 use crate::run_lock::{lock_store, release};
@@ -49,7 +49,7 @@ pub(crate) fn plan_and_results(
                 t.task.id, s.server
             ))
         })?;
-        results.push(ResultRecord::from_json(text)?.result());
+        results.push(result_from_json(text)?);
     }
     Ok((record, results))
 }

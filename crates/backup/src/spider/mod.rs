@@ -32,7 +32,7 @@ pub use check::{CheckOptions, CheckReport, TaskRun, check_run};
 pub use context::{Located, new_backup_id};
 pub use finish::{Finish, finish_if_complete};
 pub use process::{Stopped, alive, local_addresses, start_time, stop, this_worker};
-pub use record::{PlanRecord, ResultRecord};
+pub use record::{PlanRecord, result_from_json, result_to_json};
 pub use schedule::{ScheduleOptions, Scheduled, WaitOptions, Waited, schedule, wait};
 
 pub use catalog::tasks::{Filter, Overall, Status, Task, Worker};

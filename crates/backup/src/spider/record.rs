@@ -111,78 +111,14 @@ impl PlanRecord {
     }
 }
 
-/// [`ServerResult`] as stored in a task's `Result` column.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ResultRecord {
-    /// The server's plan.
-    pub plan: ServerPlan,
-    /// Checkpoint LSN.
-    pub lsn: u64,
-    /// Its binlog file at the backup's end.
-    pub binlog_file: String,
-    /// Position in it.
-    pub binlog_pos: u64,
-    /// `executed_gtids`.
-    pub executed_gtids: String,
-    /// A replica's `Relay_Master_Log_File` at the start.
-    pub relay_master_log_file: Option<String>,
-    /// Its binlog directory.
-    pub binlog_dir: String,
-    /// Its base directory.
-    pub basedir: String,
-    /// Stream bytes.
-    pub bytes: u64,
-    /// Stream SHA-256.
-    pub sha256: Option<String>,
-    /// Its steps' timings: `(step, seconds)`.
-    pub timings: Vec<(String, f64)>,
+/// A server's result as a task's `Result` column holds it.
+pub fn result_to_json(r: &ServerResult) -> String {
+    serde_json::to_string(r).unwrap_or_default()
 }
 
-impl ResultRecord {
-    /// The record of `r`.
-    pub fn of(r: &ServerResult) -> ResultRecord {
-        ResultRecord {
-            plan: r.plan.clone(),
-            lsn: r.lsn,
-            binlog_file: r.binlog_file.clone(),
-            binlog_pos: r.binlog_pos,
-            executed_gtids: r.executed_gtids.clone(),
-            relay_master_log_file: r.relay_master_log_file.clone(),
-            binlog_dir: r.binlog_dir.clone(),
-            basedir: r.basedir.clone(),
-            bytes: r.bytes,
-            sha256: r.sha256.clone(),
-            timings: steps(&r.timings),
-        }
-    }
-
-    /// The result again.
-    pub fn result(&self) -> ServerResult {
-        let timings = to_timings(self.plan.server.as_str(), &self.timings);
-        ServerResult {
-            plan: self.plan.clone(),
-            lsn: self.lsn,
-            binlog_file: self.binlog_file.clone(),
-            binlog_pos: self.binlog_pos,
-            executed_gtids: self.executed_gtids.clone(),
-            relay_master_log_file: self.relay_master_log_file.clone(),
-            binlog_dir: self.binlog_dir.clone(),
-            basedir: self.basedir.clone(),
-            bytes: self.bytes,
-            sha256: self.sha256.clone(),
-            timings,
-        }
-    }
-
-    /// As JSON.
-    pub fn to_json(&self) -> String {
-        serde_json::to_string(self).unwrap_or_default()
-    }
-
-    /// From a task's `Result`.
-    pub fn from_json(text: &str) -> Result<ResultRecord, BackupError> {
-        serde_json::from_str(text).map_err(|e| bad("the task's result", e))
-    }
+/// A server's result from a task's `Result` column.
+pub fn result_from_json(text: &str) -> Result<ServerResult, BackupError> {
+    serde_json::from_str(text).map_err(|e| bad("the task's result", e))
 }
 
 #[cfg(test)]
@@ -284,10 +220,8 @@ mod tests {
             sha256: Some("ab".repeat(32)),
             timings,
         };
-        let back = ResultRecord::from_json(&ResultRecord::of(&r).to_json())
-            .unwrap()
-            .result();
-        assert_eq!(ResultRecord::of(&back), ResultRecord::of(&r));
+        let back = result_from_json(&result_to_json(&r)).unwrap();
+        assert_eq!(back, r);
         assert_eq!(back.timings.to_json(), r.timings.to_json());
     }
 }
