@@ -9,7 +9,7 @@
 //!   (seed 004) on every datasource master, one row per server to back up,
 //!   moved from state to state only by conditional updates.
 //!
-//! The crate does no I/O but SQL on the connections it is given.
+//! The crate does no I/O but SQL on the servers it is told of.
 
 pub mod history;
 pub mod tasks;
