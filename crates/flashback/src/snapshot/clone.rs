@@ -1,8 +1,15 @@
 //! MySQL 8's snapshot: the CLONE plugin, as seed 002 drives it
-//! (`donor_node_install_plugin`, `joiner_node_install_plugin_and_exec_clone`,
-//! `judge_clone_finished`), as typed statements. Pure: this version builds
-//! and tests them on the seed's recordings; running them waits for the
-//! MySQL path of `start` (no MySQL 8 here to run them against).
+//! (`donor_node_install_plugin`, `joiner_node_init`,
+//! `joiner_node_install_plugin_and_exec_clone`, `judge_clone_finished`).
+//! Here the statements, pure and tested on the seed's recordings;
+//! [`config`] the recipient's files, [`status`] `clone_status`, and
+//! [`take()`] runs it all against a donor and a receiving host.
+
+pub mod config;
+pub mod status;
+mod take;
+
+pub use take::take;
 
 use binlog::gtid::{GtidError, GtidFlavor, GtidSet};
 
@@ -27,7 +34,9 @@ pub struct Unquotable {
     pub what: &'static str,
 }
 
-fn quoted(what: &'static str, value: &str) -> Result<String, Unquotable> {
+/// `value` in single quotes, refused when it holds a quote, a backslash or
+/// a control character.
+pub(crate) fn quoted(what: &'static str, value: &str) -> Result<String, Unquotable> {
     if value
         .chars()
         .any(|c| c == '\'' || c == '\\' || c.is_control())
@@ -37,13 +46,17 @@ fn quoted(what: &'static str, value: &str) -> Result<String, Unquotable> {
     Ok(format!("'{value}'"))
 }
 
-/// The donor's statements: the plugin installed (writable for that, as the
-/// seed does) unless `active`, then the tuning.
-pub fn donor_setup(active: bool) -> Vec<String> {
+/// The donor's statements: the plugin installed unless `active` (the
+/// server writable for that, as the seed does, and read-only again after
+/// when it was `super_read_only`), then the tuning.
+pub fn donor_setup(active: bool, super_read_only: bool) -> Vec<String> {
     let mut statements = Vec::new();
     if !active {
         statements.push("SET GLOBAL super_read_only = 0".to_owned());
         statements.push("INSTALL PLUGIN clone SONAME 'mysql_clone.so'".to_owned());
+        if super_read_only {
+            statements.push("SET GLOBAL super_read_only = 1".to_owned());
+        }
     }
     statements.extend(TUNING.map(str::to_owned));
     statements
@@ -89,7 +102,7 @@ mod tests {
     #[test]
     fn the_seeds_statements() {
         assert_eq!(
-            donor_setup(false),
+            donor_setup(false, false),
             [
                 "SET GLOBAL super_read_only = 0",
                 "INSTALL PLUGIN clone SONAME 'mysql_clone.so'",
@@ -98,7 +111,16 @@ mod tests {
                 "SET GLOBAL clone_max_concurrency = 32",
             ]
         );
-        assert_eq!(donor_setup(true).len(), 3, "an active plugin is only tuned");
+        assert_eq!(
+            donor_setup(true, true).len(),
+            3,
+            "an active plugin is only tuned"
+        );
+        assert_eq!(
+            donor_setup(false, true)[2],
+            "SET GLOBAL super_read_only = 1",
+            "a read-only donor is read-only again once the plugin is in"
+        );
         let joiner = joiner_clone(true, "172.17.138.1", 3308, "dbscale_internal", "p@ss").unwrap();
         assert_eq!(
             &joiner[3..],

@@ -28,11 +28,19 @@ pub struct Instance {
     pub dir: String,
     transport: Arc<dyn Transport>,
     credential: Credential,
+    pub(crate) program: String,
+    flavor: GtidFlavor,
 }
 
 impl Instance {
-    /// An instance an earlier run started on `r` (for `stop`).
+    /// A MariaDB instance an earlier run started on `r` (for `stop`).
     pub fn attach(r: &Receiver, credential: &Credential) -> Instance {
+        Instance::attach_as(r, credential, GtidFlavor::Mariadb)
+    }
+
+    /// An instance of `flavor` an earlier run started on `r`: MariaDB's
+    /// holds a prepared copy, MySQL's a clone.
+    pub fn attach_as(r: &Receiver, credential: &Credential, flavor: GtidFlavor) -> Instance {
         Instance {
             receiver: r.name.clone(),
             host: r.host.clone(),
@@ -40,7 +48,14 @@ impl Instance {
             dir: r.dir.clone(),
             transport: r.transport.clone(),
             credential: credential.clone(),
+            program: r.program.clone(),
+            flavor,
         }
+    }
+
+    /// Its flavor.
+    pub fn flavor(&self) -> GtidFlavor {
+        self.flavor
     }
 
     /// `host:port`.
@@ -48,7 +63,7 @@ impl Instance {
         format!("{}:{}", self.host, self.port)
     }
 
-    fn file(&self, name: &str) -> String {
+    pub(crate) fn file(&self, name: &str) -> String {
         format!("{}/{name}", self.dir)
     }
 
@@ -59,39 +74,54 @@ impl Instance {
         bounds: Bounds,
     ) -> Result<Instance, SnapshotError> {
         let me = Instance::attach(r, credential);
-        me.write_config(bounds).await?;
+        me.write_file("my.cnf", me.config(), bounds).await?;
+        me.restart(bounds).await?;
+        Ok(me)
+    }
+
+    /// Starts it on the option file its directory holds, as a daemon of its
+    /// own session, and waits until it answers.
+    pub async fn restart(&self, bounds: Bounds) -> Result<(), SnapshotError> {
         let script =
             r#"u=; [ "$(id -u)" = 0 ] && u=--user=root; exec "$0" --defaults-file="$1" $u"#;
         let argv = [
             "sh".to_owned(),
             "-c".to_owned(),
             script.to_owned(),
-            r.program.clone(),
-            me.file("my.cnf"),
+            self.program.clone(),
+            self.file("my.cnf"),
         ];
         launch(
-            &*me.transport,
+            &*self.transport,
             &argv,
-            &me.file("mysqld.err"),
-            &me.file("launch.pid"),
+            &self.file("mysqld.err"),
+            &self.file("launch.pid"),
             bounds.small,
         )
         .await
-        .map_err(|source| SnapshotError::Host {
-            receiver: me.receiver.clone(),
-            source,
-        })?;
-        me.wait_answer(bounds).await?;
-        Ok(me)
+        .map_err(|source| self.host_error(source))?;
+        self.wait_answer(bounds).await
     }
 
-    fn config(&self) -> String {
+    pub(crate) fn host_error(&self, source: xtrabackup::Error) -> SnapshotError {
+        SnapshotError::Host {
+            receiver: self.receiver.clone(),
+            source,
+        }
+    }
+
+    /// Its socket: in its directory unless that path is too long for one.
+    pub(crate) fn socket(&self) -> String {
         let local = self.file("mysqld.sock");
-        let socket = if local.len() <= MAX_SOCKET_PATH {
+        if local.len() <= MAX_SOCKET_PATH {
             local
         } else {
             format!("/tmp/dr-flashback-{}-{}.sock", self.host, self.port)
-        };
+        }
+    }
+
+    fn config(&self) -> String {
+        let socket = self.socket();
         format!(
             "# written by dr-flashback: the drill's snapshot, checked on its own port\n\
              [mysqld]\ndatadir = {dir}/data\ntmpdir = {dir}/tmp\nsocket = {socket}\n\
@@ -104,34 +134,34 @@ impl Instance {
         )
     }
 
-    async fn write_config(&self, bounds: Bounds) -> Result<(), SnapshotError> {
+    /// Writes `text` into the file `name` of its directory, readable by
+    /// the login user only (through stdin: never on an argv).
+    pub(crate) async fn write_file(
+        &self,
+        name: &str,
+        text: String,
+        bounds: Bounds,
+    ) -> Result<(), SnapshotError> {
         let cmd = Command::new("sh")
-            .args([
-                "-c",
-                r#"umask 077 && cat > "$1""#,
-                "sh",
-                &self.file("my.cnf"),
-            ])
-            .stdin(self.config().into_bytes());
-        self.run(
-            &cmd,
-            bounds.small,
-            "writing the snapshot server's option file",
-        )
-        .await
+            .args(["-c", r#"umask 077 && cat > "$1""#, "sh", &self.file(name)])
+            .stdin(text.into_bytes());
+        let step = format!("writing the snapshot server's {name}");
+        self.run(&cmd, bounds.small, &step).await
     }
 
-    async fn run(&self, cmd: &Command, timeout: Duration, step: &str) -> Result<(), SnapshotError> {
+    pub(crate) async fn run(
+        &self,
+        cmd: &Command,
+        timeout: Duration,
+        step: &str,
+    ) -> Result<(), SnapshotError> {
         xtrabackup::ops::run(&*self.transport, cmd, timeout, step)
             .await
             .map(drop)
-            .map_err(|source| SnapshotError::Host {
-                receiver: self.receiver.clone(),
-                source,
-            })
+            .map_err(|source| self.host_error(source))
     }
 
-    async fn connect(&self, timeout: Duration) -> Result<Client, router::RouterError> {
+    pub(crate) async fn connect(&self, timeout: Duration) -> Result<Client, router::RouterError> {
         let endpoint = Endpoint::new(
             &self.host,
             self.port,
@@ -141,7 +171,7 @@ impl Instance {
         Client::connect(&endpoint, timeout).await
     }
 
-    async fn wait_answer(&self, bounds: Bounds) -> Result<(), SnapshotError> {
+    pub(crate) async fn wait_answer(&self, bounds: Bounds) -> Result<(), SnapshotError> {
         let endpoint = Endpoint::new(
             &self.host,
             self.port,
@@ -160,13 +190,20 @@ impl Instance {
             })
     }
 
+    /// Whether the process it was last started as still runs.
+    pub(crate) async fn running(&self, bounds: Bounds) -> bool {
+        alive(&*self.transport, &self.file("launch.pid"), bounds).await
+    }
+
     /// Its executed GTIDs.
     pub async fn gtid(&self, bounds: Bounds) -> Result<String, SnapshotError> {
         let mut c = self
             .connect(bounds.connect)
             .await
             .map_err(|e| self.sql(&e))?;
-        current_pos(&mut c).await.map_err(|e| self.sql(&e))
+        current_pos(&mut c, self.flavor)
+            .await
+            .map_err(|e| self.sql(&e))
     }
 
     /// Checks it holds exactly the donor's GTIDs; gives them.
@@ -180,10 +217,11 @@ impl Instance {
         let mut c = Client::connect(&endpoint, bounds.connect)
             .await
             .map_err(|e| self.sql(&e))?;
-        let theirs = current_pos(&mut c).await.map_err(|e| self.sql(&e))?;
+        let theirs = current_pos(&mut c, self.flavor)
+            .await
+            .map_err(|e| self.sql(&e))?;
         let mine = self.gtid(bounds).await?;
-        let parse = |t: &str| GtidSet::parse(GtidFlavor::Mariadb, t).ok();
-        if parse(&mine).is_some() && parse(&mine) == parse(&theirs) {
+        if same_gtids(self.flavor, &mine, &theirs) {
             Ok(mine)
         } else {
             Err(SnapshotError::GtidMismatch {
@@ -222,7 +260,7 @@ impl Instance {
         }
     }
 
-    fn sql(&self, e: &dyn std::fmt::Display) -> SnapshotError {
+    pub(crate) fn sql(&self, e: &dyn std::fmt::Display) -> SnapshotError {
         SnapshotError::Sql {
             receiver: self.receiver.clone(),
             cause: e.to_string(),
@@ -230,15 +268,26 @@ impl Instance {
     }
 }
 
-async fn current_pos(c: &mut Client) -> Result<String, String> {
-    let rows = c
-        .query("SELECT @@gtid_current_pos AS g")
-        .await
-        .map_err(|e| e.to_string())?;
+/// Whether two GTID texts of `flavor` name the same set (MySQL prints a
+/// set over several lines, in any order).
+pub fn same_gtids(flavor: GtidFlavor, a: &str, b: &str) -> bool {
+    let parse = |t: &str| GtidSet::parse(flavor, t).ok();
+    parse(a).is_some() && parse(a) == parse(b)
+}
+
+/// A server's executed GTIDs: MariaDB's `@@gtid_current_pos`; MySQL's
+/// `Executed_Gtid_Set` of `SHOW MASTER STATUS`, as seed 002's
+/// `judge_clone_finished` reads it.
+async fn current_pos(c: &mut Client, flavor: GtidFlavor) -> Result<String, String> {
+    let (sql, column) = match flavor {
+        GtidFlavor::Mariadb => ("SELECT @@gtid_current_pos AS g", "g"),
+        GtidFlavor::Mysql => ("SHOW MASTER STATUS", "Executed_Gtid_Set"),
+    };
+    let rows = c.query(sql).await.map_err(|e| e.to_string())?;
     rows.first()
-        .and_then(|r| r.column("g").flatten())
+        .and_then(|r| r.column(column).flatten())
         .map(str::to_owned)
-        .ok_or_else(|| format!("{}: no @@gtid_current_pos", c.address()))
+        .ok_or_else(|| format!("{}: {sql} gave no {column}", c.address()))
 }
 
 /// Starts `argv` on the host in a session of its own (it outlives this

@@ -65,6 +65,21 @@ pub enum SnapshotError {
         /// The last lines of its error log.
         log_tail: String,
     },
+    /// The clone did not complete (`performance_schema.clone_status`, or
+    /// the `CLONE` statement's own error when it never started).
+    #[error(
+        "snapshot for {receiver}: CLONE INSTANCE FROM the donor {donor} into {address}: {detail}"
+    )]
+    CloneFailed {
+        /// The receiving DR server.
+        receiver: String,
+        /// `host:port` of the donor.
+        donor: String,
+        /// `host:port` of the temporary instance.
+        address: String,
+        /// What clone_status (or the statement) said.
+        detail: String,
+    },
     /// The snapshot does not hold what the donor holds.
     #[error(
         "snapshot for {receiver}: its server on {address} is at GTIDs {snapshot:?}, the donor at {donor:?}"
@@ -175,7 +190,7 @@ pub async fn take(
     Ok(instance)
 }
 
-async fn make_dir(r: &Receiver, bounds: Bounds) -> Result<(), xtrabackup::Error> {
+pub(crate) async fn make_dir(r: &Receiver, bounds: Bounds) -> Result<(), xtrabackup::Error> {
     let cmd = Command::new("sh").args([
         "-c",
         r#"rm -rf -- "$1" && mkdir -p -- "$1/data" "$1/tmp" "$1/socat_log""#,
