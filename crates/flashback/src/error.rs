@@ -68,12 +68,6 @@ pub enum FlashbackError {
         /// Why.
         source: crate::drill::StepFailure,
     },
-    /// Something this version does not do yet; nothing was changed.
-    #[error("{what}")]
-    Unsupported {
-        /// What.
-        what: &'static str,
-    },
     /// The journal holds a drill the seed's tool opened: its state is
     /// unknown to this tool.
     #[error("journal {}: the drill was opened by the seed's dr-flashback; close it with that tool", journal.display())]

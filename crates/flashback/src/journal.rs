@@ -126,6 +126,41 @@ pub struct Node {
     pub server_argv: Vec<String>,
 }
 
+/// The DR servers' family: it decides how the snapshot is taken (a
+/// mariabackup stream, or MySQL 8's CLONE plugin) and restored.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Flavor {
+    /// MariaDB (a record without the field: the only family before).
+    #[default]
+    Mariadb,
+    /// MySQL 8.
+    Mysql,
+}
+
+impl Flavor {
+    fn is_mariadb(&self) -> bool {
+        *self == Flavor::Mariadb
+    }
+
+    /// The GTID family of its servers.
+    pub fn gtid(self) -> binlog::gtid::GtidFlavor {
+        match self {
+            Flavor::Mariadb => binlog::gtid::GtidFlavor::Mariadb,
+            Flavor::Mysql => binlog::gtid::GtidFlavor::Mysql,
+        }
+    }
+}
+
+impl From<binlog::gtid::GtidFlavor> for Flavor {
+    fn from(f: binlog::gtid::GtidFlavor) -> Flavor {
+        match f {
+            binlog::gtid::GtidFlavor::Mariadb => Flavor::Mariadb,
+            binlog::gtid::GtidFlavor::Mysql => Flavor::Mysql,
+        }
+    }
+}
+
 /// Whether the journaled step is under way or finished.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -155,6 +190,9 @@ pub struct Entry {
     pub updated_at: DateTime<Utc>,
     /// The DR data nodes (the seed's redo content).
     pub nodes: Vec<Node>,
+    /// The DR servers' family.
+    #[serde(default, skip_serializing_if = "Flavor::is_mariadb")]
+    pub flavor: Flavor,
     /// The production datasource the DR cluster hangs off (`stop`
     /// re-attaches it there; the seed assumed `normal_0`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -186,6 +224,7 @@ impl Entry {
             opened_at: now,
             updated_at: now,
             nodes,
+            flavor: Flavor::Mariadb,
             attached_to: None,
             donor_gtid: None,
             opened: false,
@@ -392,6 +431,25 @@ mod tests {
         j.close().unwrap();
         assert_eq!(std::fs::read(j.path()).unwrap(), b"");
         assert_eq!(j.read().unwrap(), JournalState::Closed);
+    }
+
+    #[test]
+    fn the_flavor_is_kept_and_an_older_record_is_mariadb() {
+        let (_dir, j) = journal();
+        let mut entry = Entry::open("detach", vec![node("dr_0_0", Role::Primary)]);
+        let maria = serde_json::to_string(&entry).unwrap();
+        assert!(!maria.contains("flavor"), "{maria}");
+        entry.flavor = Flavor::Mysql;
+        j.write(&entry).unwrap();
+        let JournalState::Open(back) = j.read().unwrap() else {
+            panic!("not open")
+        };
+        assert_eq!(back.flavor.gtid(), binlog::gtid::GtidFlavor::Mysql);
+        std::fs::write(j.path(), maria).unwrap();
+        let JournalState::Open(older) = j.read().unwrap() else {
+            panic!("not open")
+        };
+        assert_eq!(older.flavor, Flavor::Mariadb);
     }
 
     #[test]

@@ -10,9 +10,12 @@
 //!   and a drill id); `status` is what it says;
 //! * [`plan_start`]: what `start` will do ([`StartPlan`]: the donor and why,
 //!   the nodes' parts, the named steps), which `start --dry-run` prints;
-//! * [`start`] and [`stop`] ([`drill`]): the drill on MariaDB, every step
-//!   journaled, the snapshot made by [`snapshot`] (mariabackup streamed
-//!   from the donor to each DR host). The MySQL 8 CLONE path is to come.
+//! * [`start`] and [`stop`] ([`drill`]): the drill, every step journaled,
+//!   the snapshot made by [`snapshot`], by the DR servers' flavor: on
+//!   MariaDB mariabackup streamed from the donor to each DR host
+//!   ([`snapshot::take`]), on MySQL 8 the CLONE plugin into a temporary
+//!   instance on each DR host ([`snapshot::clone::take()`]). The steps and
+//!   the journal are the same for both.
 //!
 //! ```no_run
 //! use flashback::{RouterAddr, Settings};

@@ -96,10 +96,6 @@ fn shown(g: &GtidSet) -> String {
     }
 }
 
-/// Why `start` refuses a MySQL 8 DR cluster in this version.
-pub const MYSQL_NOT_YET: &str =
-    "this version runs drills on MariaDB only; the MySQL 8 CLONE plugin path is planned (issue 15)";
-
 /// Step names, shared by the plan, the journal and the output.
 pub const OPEN_JOURNAL: &str = "open the journal";
 /// Step 2.
@@ -163,9 +159,6 @@ impl fmt::Display for StartPlan {
             for action in &step.actions {
                 writeln!(f, "    {action}")?;
             }
-        }
-        if self.flavor == GtidFlavor::Mysql {
-            writeln!(f, "note: {MYSQL_NOT_YET}")?;
         }
         Ok(())
     }
@@ -297,6 +290,43 @@ pub fn snapshot_dir(data_dir: &str) -> String {
     }
 }
 
+/// What the snapshot step for `n` does, by flavor: a mariabackup stream,
+/// or MySQL 8's CLONE plugin (seed 002's path).
+pub fn snapshot_actions(flavor: GtidFlavor, donor: &DonorChoice, n: &Node) -> Vec<String> {
+    let dir = snapshot_dir(&n.data_dir);
+    let temporary = format!("{}:{}", n.host, n.joiner_port);
+    match flavor {
+        GtidFlavor::Mariadb => vec![
+            format!(
+                "mariabackup --backup --stream on the donor {}, straight to {}:{dir} (socat, mbstream -x)",
+                donor.address, n.host
+            ),
+            format!("mariabackup --prepare in {dir}"),
+            format!("start it on {temporary}, check its GTIDs equal the donor's"),
+        ],
+        GtidFlavor::Mysql => vec![
+            format!(
+                "on the donor {}: INSTALL PLUGIN clone SONAME 'mysql_clone.so' unless ACTIVE, SET GLOBAL clone_autotune_concurrency, clone_buffer_size, clone_max_concurrency",
+                donor.address
+            ),
+            format!(
+                "write {dir}/my.cnf from what {}:{} reports (port {}, InnoDB page and data files, character set, GTID mode)",
+                n.host, n.port, n.joiner_port
+            ),
+            format!(
+                "mysqld --initialize-insecure in {dir}/data, then start it on {temporary}"
+            ),
+            format!(
+                "on {temporary}: install the clone plugin unless ACTIVE, SET GLOBAL clone_valid_donor_list = '{}'",
+                donor.address
+            ),
+            format!("CLONE INSTANCE FROM the donor {}", donor.address),
+            "poll performance_schema.clone_status until Completed (bounded); start it again if it stopped itself".to_owned(),
+            "check its GTIDs (SHOW MASTER STATUS) equal the donor's".to_owned(),
+        ],
+    }
+}
+
 fn steps(
     settings: &Settings,
     journal: &Journal,
@@ -350,32 +380,10 @@ fn steps(
         ),
     ];
     for n in nodes.iter().filter(|n| n.role != Role::Donor) {
-        let dir = snapshot_dir(&n.data_dir);
-        let actions: Vec<String> = match flavor {
-            GtidFlavor::Mariadb => vec![
-                format!(
-                    "mariabackup --backup --stream on the donor {}, straight to {}:{dir} (socat, mbstream -x)",
-                    donor.address, n.host
-                ),
-                format!("mariabackup --prepare in {dir}"),
-                format!(
-                    "start it on {}:{}, check its GTIDs equal the donor's",
-                    n.host, n.joiner_port
-                ),
-            ],
-            GtidFlavor::Mysql => vec![
-                format!(
-                    "initialize a temporary instance on {}:{} in {dir}",
-                    n.host, n.joiner_port
-                ),
-                format!("CLONE INSTANCE FROM the donor {}", donor.address),
-                "check its GTIDs equal the donor's".to_owned(),
-            ],
-        };
         steps.push(PlannedStep {
             name: snapshot_step(&n.server_name),
             at: n.host.clone(),
-            actions,
+            actions: snapshot_actions(flavor, donor, n),
         });
     }
     steps.push(PlannedStep {
@@ -440,21 +448,37 @@ mod tests {
     }
 
     #[test]
-    fn a_mysql_plan_says_this_version_does_not_run_it() {
-        let plan = StartPlan {
-            donor: DonorChoice {
-                server: "database_1".into(),
-                address: "172.17.138.1:3308".into(),
-                reason: "r".into(),
-            },
-            nodes: Vec::new(),
-            steps: Vec::new(),
-            flavor: GtidFlavor::Mysql,
+    fn a_mysql_snapshot_step_is_the_clone() {
+        let donor = DonorChoice {
+            server: "database_2".into(),
+            address: "172.17.138.180:3308".into(),
+            reason: "r".into(),
         };
-        assert!(
-            plan.to_string()
-                .ends_with(&format!("note: {MYSQL_NOT_YET}\n"))
-        );
+        let node = Node {
+            server_name: "database_1".into(),
+            host: "172.17.138.182".into(),
+            port: "3308".into(),
+            role: Role::Primary,
+            data_dir: "/data/mysqldata/16315fff/dbdata/".into(),
+            donor_port: "3308".into(),
+            joiner_port: "18000".into(),
+            pid_file: String::new(),
+            server_argv: Vec::new(),
+        };
+        let actions = snapshot_actions(GtidFlavor::Mysql, &donor, &node).join("\n");
+        for part in [
+            "INSTALL PLUGIN clone",
+            "write /data/mysqldata/16315fff/flashback_snapshot/my.cnf from what 172.17.138.182:3308 reports",
+            "--initialize-insecure",
+            "start it on 172.17.138.182:18000",
+            "clone_valid_donor_list = '172.17.138.180:3308'",
+            "CLONE INSTANCE FROM the donor 172.17.138.180:3308",
+            "performance_schema.clone_status",
+        ] {
+            assert!(actions.contains(part), "{part} in:\n{actions}");
+        }
+        let maria = snapshot_actions(GtidFlavor::Mariadb, &donor, &node).join("\n");
+        assert!(!maria.contains("CLONE") && maria.contains("mariabackup"));
     }
 
     #[test]

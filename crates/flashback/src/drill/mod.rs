@@ -1,8 +1,9 @@
-//! `start` and `stop` on MariaDB: the drill's named steps, each journaled
+//! `start` and `stop` on MariaDB and MySQL 8: the drill's named steps, each journaled
 //! before it changes anything (`started`) and once it completed (`done`),
 //! so the journal always says how far a drill got.
 
 mod attach;
+mod channel;
 mod node;
 mod start;
 mod stop;

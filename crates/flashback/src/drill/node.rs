@@ -2,9 +2,10 @@
 //! the restore `stop` runs on it (the seed's `recovery_node`, without its
 //! sleeps and shell pipelines).
 
-use super::{StepFailure, poll};
+use super::{StepFailure, channel, poll};
 use crate::journal::Node;
 use crate::snapshot::{Bounds, Instance, instance};
+use binlog::gtid::GtidFlavor;
 use remote::{Command, Transport};
 use router::{Client, Endpoint};
 use std::sync::Arc;
@@ -28,10 +29,12 @@ pub(crate) struct DrNode<'a> {
     pub node: &'a Node,
     pub credential: Credential,
     pub transport: Arc<dyn Transport>,
+    /// Its server's family.
+    pub flavor: GtidFlavor,
 }
 
 impl DrNode<'_> {
-    fn endpoint(&self) -> Endpoint {
+    pub fn endpoint(&self) -> Endpoint {
         Endpoint::new(
             &self.node.host,
             self.node.port.parse().unwrap_or(0),
@@ -52,7 +55,12 @@ impl DrNode<'_> {
     /// Its executed GTIDs.
     pub async fn gtid(&self, timeout: Duration) -> Result<String, StepFailure> {
         let mut c = self.client(timeout).await?;
-        let rows = c.query("SELECT @@gtid_current_pos AS g").await?;
+        let rows = c
+            .query(match self.flavor {
+                GtidFlavor::Mariadb => "SELECT @@gtid_current_pos AS g",
+                GtidFlavor::Mysql => "SELECT @@global.gtid_executed AS g",
+            })
+            .await?;
         Ok(rows
             .first()
             .and_then(|r| r.column("g").flatten())
@@ -106,10 +114,13 @@ impl DrNode<'_> {
     /// Replaces its data by the snapshot `instance` holds, from where an
     /// earlier run left it: both servers stopped cleanly, its data
     /// directory kept as `<datadir>.flashback_bak` (its replication
-    /// settings, `master.info`, carried over), the server started as before
-    /// (replication held), its binlog state set to `gtid` so its replicas
-    /// resume there; a replica (`resume`) then replicates again; the
-    /// snapshot directory removed last.
+    /// settings, `master.info` on MariaDB, and its server identity carried
+    /// over; on MySQL the clone's replication settings, which are the
+    /// donor's, are replaced by the node's own before the swap), the server
+    /// started as before (replication held); on MariaDB its binlog state
+    /// set to `gtid` (a clone already holds the donor's GTIDs), so its
+    /// replicas resume there; a replica (`resume`) then replicates again;
+    /// the snapshot directory removed last.
     pub async fn restore(
         &self,
         instance: &Instance,
@@ -120,6 +131,9 @@ impl DrNode<'_> {
         match self.progress(&instance.dir, bounds).await? {
             Restore::Done => return Ok(()),
             Restore::NotSwapped => {
+                if self.flavor == GtidFlavor::Mysql {
+                    channel::carry(self, instance, bounds).await?;
+                }
                 instance.shutdown(bounds).await?;
                 self.shutdown(bounds).await?;
                 self.swap(&instance.dir, bounds).await?;
@@ -130,15 +144,20 @@ impl DrNode<'_> {
             self.start(&instance.dir, bounds).await?;
         }
         let mut c = self.client(bounds.connect).await?;
-        let mut statements = vec!["RESET MASTER".to_owned()];
-        if !gtid.is_empty() {
-            statements.push(format!(
-                "SET GLOBAL gtid_binlog_state = '{}'",
-                gtid.replace('\'', "")
-            ));
+        let mut statements = Vec::new();
+        if self.flavor == GtidFlavor::Mariadb {
+            statements.push("RESET MASTER".to_owned());
+            if !gtid.is_empty() {
+                statements.push(format!(
+                    "SET GLOBAL gtid_binlog_state = '{}'",
+                    gtid.replace('\'', "")
+                ));
+            }
+            statements.push("RESET SLAVE".to_owned());
+            statements.push("CHANGE MASTER TO MASTER_USE_GTID = slave_pos".to_owned());
+        } else {
+            statements.push("RESET SLAVE".to_owned());
         }
-        statements.push("RESET SLAVE".to_owned());
-        statements.push("CHANGE MASTER TO MASTER_USE_GTID = slave_pos".to_owned());
         if resume {
             statements.push("START SLAVE".to_owned());
         }
@@ -184,7 +203,7 @@ d=$1; s=$2
 rm -rf -- "$d.flashback_bak"
 mv -- "$d" "$d.flashback_bak"
 mv -- "$s/data" "$d"
-for f in master.info multi-master.info; do
+for f in master.info multi-master.info auto.cnf mysqld-auto.cnf; do
   if [ -e "$d.flashback_bak/$f" ]; then cp -p -- "$d.flashback_bak/$f" "$d/$f"; fi
 done"#;
         let cmd = Command::new("sh").args(["-c", script, "sh", data, dir]);

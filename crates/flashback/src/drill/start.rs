@@ -7,8 +7,10 @@ use super::{Session, StepFailure, attach, poll};
 use crate::cluster::{Cluster, host};
 use crate::journal::{Entry, Journal, Node, Role};
 use crate::plan::{self, DonorChoice, StartPlan, prepare_start};
+use crate::snapshot::instance::same_gtids;
 use crate::snapshot::{self, Donor, Receiver};
 use crate::{FlashbackError, Report, Settings};
+use binlog::gtid::GtidFlavor;
 use remote::Connector;
 use std::time::Duration;
 
@@ -46,11 +48,6 @@ pub async fn start(
         "donor: {} {}: {}",
         plan.donor.server, plan.donor.address, plan.donor.reason
     ));
-    if plan.flavor == binlog::gtid::GtidFlavor::Mysql {
-        return Err(FlashbackError::Unsupported {
-            what: plan::MYSQL_NOT_YET,
-        });
-    }
     let (mut production, mut dr) = (seen.production, seen.dr);
     let session = open(settings, journal, &hosts, &plan, &mut production, &dr, say).await?;
     let done = steps(session, &hosts, &plan, &mut production, &mut dr).await?;
@@ -75,7 +72,7 @@ async fn open<'a>(
     };
     let mut nodes = plan.nodes.clone();
     for node in &mut nodes {
-        let dr_node = dr_node(dr, hosts, node).map_err(|e| fail(&node.host, e))?;
+        let dr_node = dr_node(dr, hosts, node, plan.flavor).map_err(|e| fail(&node.host, e))?;
         let (pid_file, argv) = dr_node
             .server_start(settings.connect_timeout)
             .await
@@ -88,6 +85,7 @@ async fn open<'a>(
         .map_err(|e| fail(&production.address, e))?;
     let mut entry = Entry::open(plan::OPEN_JOURNAL, nodes);
     entry.attached_to = Some(attached_to);
+    entry.flavor = plan.flavor.into();
     journal.write(&entry)?;
     let mut session = Session::new("start", settings, journal, entry, say);
     session.done()?;
@@ -99,6 +97,7 @@ pub(crate) fn dr_node<'n>(
     dr: &Cluster,
     hosts: &Connector,
     node: &'n Node,
+    flavor: GtidFlavor,
 ) -> Result<DrNode<'n>, StepFailure> {
     let credential = dr
         .credentials
@@ -111,6 +110,7 @@ pub(crate) fn dr_node<'n>(
         node,
         credential,
         transport: host(hosts, &node.host, &dr.login)?,
+        flavor,
     })
 }
 
@@ -132,8 +132,8 @@ async fn steps(
             },
         ));
     };
-    let primary = dr_node(dr, hosts, primary).map_err(|e| s.fail(&primary.host, e))?;
-    let donor = dr_node(dr, hosts, donor).map_err(|e| s.fail(&donor.host, e))?;
+    let primary = dr_node(dr, hosts, primary, plan.flavor).map_err(|e| s.fail(&primary.host, e))?;
+    let donor = dr_node(dr, hosts, donor, plan.flavor).map_err(|e| s.fail(&donor.host, e))?;
 
     s.begin(plan::DETACH)?;
     attach::detach(&mut production.client)
@@ -235,11 +235,13 @@ async fn wait_donor(
         Duration::from_secs(600),
         async || {
             let (theirs, mine) = (primary.gtid(timeout).await?, donor.gtid(timeout).await?);
-            Ok(if theirs == mine {
-                Ok(())
-            } else {
-                Err(format!("master {theirs:?}, donor {mine:?}"))
-            })
+            Ok(
+                if theirs == mine || same_gtids(donor.flavor, &theirs, &mine) {
+                    Ok(())
+                } else {
+                    Err(format!("master {theirs:?}, donor {mine:?}"))
+                },
+            )
         },
     )
     .await;
@@ -269,9 +271,17 @@ async fn take_snapshots(
         let receiver = receiver(s, hosts, dr, node)
             .await
             .map_err(|e| s.fail(&node.host, e))?;
-        let instance = snapshot::take(&source, &receiver, s.bounds())
-            .await
-            .map_err(|e| s.fail(&node.host, e))?;
+        let bounds = s.bounds();
+        let instance = match donor.flavor {
+            GtidFlavor::Mariadb => snapshot::take(&source, &receiver, bounds).await,
+            GtidFlavor::Mysql => {
+                let node = dr_node(dr, hosts, node, donor.flavor)
+                    .map_err(|e| s.fail(&node.host, e))?
+                    .endpoint();
+                snapshot::clone::take(&source, &receiver, &node, bounds).await
+            }
+        }
+        .map_err(|e| s.fail(&receiver.host, e))?;
         taken.push(instance.address());
         s.done()?;
     }

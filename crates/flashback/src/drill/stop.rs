@@ -9,8 +9,10 @@ use super::start::{dr_node, receiver};
 use super::{Session, StepFailure, attach, poll};
 use crate::cluster::{Cluster, Side};
 use crate::journal::{Journal, JournalState, Role};
+use crate::snapshot::instance::same_gtids;
 use crate::snapshot::{Instance, SnapshotError};
 use crate::{FlashbackError, Settings};
+use binlog::gtid::GtidFlavor;
 use remote::Connector;
 use router::Endpoint;
 use std::time::Duration;
@@ -155,10 +157,11 @@ async fn restore_all(
     nodes.retain(|n| n.role != Role::Donor);
     nodes.sort_by_key(|n| n.role != Role::Primary);
     let gtid = s.entry.donor_gtid.clone().unwrap_or_default();
+    let flavor = s.entry.flavor.gtid();
     s.begin(CHECK_SNAPSHOTS)?;
     let mut ready = Vec::new();
     for node in &nodes {
-        let dr_node = dr_node(dr, hosts, node).map_err(|e| s.fail(&node.host, e))?;
+        let dr_node = dr_node(dr, hosts, node, flavor).map_err(|e| s.fail(&node.host, e))?;
         let r = receiver(s, hosts, dr, node)
             .await
             .map_err(|e| s.fail(&node.host, e))?;
@@ -185,13 +188,14 @@ async fn discard_snapshots(
 ) -> Result<(), FlashbackError> {
     s.begin(DISCARD_SNAPSHOTS)?;
     let nodes = s.entry.nodes.clone();
+    let flavor = s.entry.flavor.gtid();
     for node in nodes.iter().filter(|n| n.role != Role::Donor) {
-        let dr_node = dr_node(dr, hosts, node).map_err(|e| s.fail(&node.host, e))?;
+        let dr_node = dr_node(dr, hosts, node, flavor).map_err(|e| s.fail(&node.host, e))?;
         let r = receiver(s, hosts, dr, node)
             .await
             .map_err(|e| s.fail(&node.host, e))?;
         let bounds = s.bounds();
-        Instance::attach(&r, &dr_node.credential)
+        Instance::attach_as(&r, &dr_node.credential, flavor)
             .shutdown(bounds)
             .await
             .map_err(|e| s.fail(&format!("{}:{}", r.host, r.port), e))?;
@@ -218,16 +222,22 @@ async fn checked(
     gtid: &str,
 ) -> Result<Instance, StepFailure> {
     let bounds = s.bounds();
-    let instance = Instance::attach(r, &node.credential);
+    let instance = Instance::attach_as(r, &node.credential, node.flavor);
     if node.progress(&r.dir, bounds).await? != Restore::NotSwapped {
         return Ok(instance);
     }
     let instance = match instance.gtid(bounds).await {
         Ok(_) => instance,
-        Err(_) => Instance::start(r, &node.credential, bounds).await?,
+        Err(_) if node.flavor == GtidFlavor::Mariadb => {
+            Instance::start(r, &node.credential, bounds).await?
+        }
+        Err(_) => {
+            instance.restart(bounds).await?;
+            instance
+        }
     };
     let theirs = instance.gtid(bounds).await?;
-    if theirs == gtid {
+    if theirs == gtid || same_gtids(node.flavor, &theirs, gtid) {
         Ok(instance)
     } else {
         Err(StepFailure::from(SnapshotError::GtidMismatch {

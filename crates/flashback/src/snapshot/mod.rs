@@ -8,7 +8,9 @@
 //! The steps, each a function of its own: [`take`] = `make_dir`,
 //! `stream_backup`, `prepare`, then `Instance::start` and
 //! [`Instance::check`]; [`Instance::shutdown`] ends the temporary instance.
-//! MySQL 8's CLONE statements are in [`clone`].
+//! MySQL 8's snapshot is [`clone::take()`]: the CLONE plugin into a
+//! temporary instance on the same directory layout and port, started and
+//! checked by the same [`Instance`].
 
 pub mod clone;
 pub(crate) mod instance;
