@@ -7,11 +7,13 @@
 //! peer answers for it). The statements each peer received, the written
 //! option file and the failures a user meets are checked.
 
+include!("common/mysql8.rs");
+
 use dbscale_sim::scripted::{Answer, Scripted};
 use flashback::snapshot::{self, Bounds, Donor, Receiver, SnapshotError};
 use remote::{Local, Transport};
 use std::os::unix::fs::PermissionsExt as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -19,62 +21,9 @@ use topology::{Credential, Password};
 
 const USER: &str = "dbscale_internal";
 const PASSWORD: &str = "p@ss w0rd#1";
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/");
-
-/// A recorded answer, `\G` continuation lines (a GTID set printed over
-/// several lines) joined back to their value.
-fn recorded(name: &str) -> Answer {
-    let text = std::fs::read_to_string(format!("{FIXTURES}{name}")).expect("a fixture");
-    let mut joined = String::new();
-    for line in text.lines() {
-        joined.push_str(line);
-        joined.push(if line.ends_with(',') { '\u{1}' } else { '\n' });
-    }
-    let rows = topology::recorded::parse_output(&joined);
-    let columns: Vec<String> = rows
-        .first()
-        .map(|r| r.iter().map(|(c, _)| c.to_owned()).collect())
-        .unwrap_or_default();
-    Answer::Rows {
-        columns,
-        rows: rows
-            .iter()
-            .map(|r| {
-                r.iter()
-                    .map(|(_, v)| v.map(|v| v.replace('\u{1}', "\n")))
-                    .collect()
-            })
-            .collect(),
-    }
-}
-
 fn no_rows(columns: &[&str]) -> Answer {
     Answer::rows(columns, &[])
 }
-
-/// The stand-in for `mysqld`: `--initialize-insecure` makes a data
-/// directory (refusing a non-empty one, as mysqld does) and keeps a copy of
-/// its init file; otherwise it writes its pid file and runs until SIGTERM.
-/// A file `mode` beside it makes it `die` at once.
-const STAND_IN: &str = r#"#!/bin/sh
-cnf=; init=; initfile=
-for a; do case $a in
-  --defaults-file=*) cnf=${a#*=};; --initialize-insecure) init=1;; --init-file=*) initfile=${a#*=};;
-esac; done
-dir=$(dirname "$cnf")
-echo "$*" >> "$dir/argv.log"
-if [ -n "$init" ]; then
-  [ -z "$(ls -A "$dir/data")" ] || { echo "[ERROR] --initialize specified but the data directory has files in it" >> "$dir/mysqld.err"; exit 1; }
-  cp "$initfile" "$dir/init.seen"; echo x > "$dir/data/ibdata1"; exit 0
-fi
-if [ "$(cat "$(dirname "$0")/mode" 2>/dev/null)" = die ]; then
-  echo "[ERROR] [MY-010262] [Server] Can't start server: Bind on TCP/IP port: Address already in use" >> "$dir/mysqld.err"; exit 1
-fi
-trap 'kill $c 2>/dev/null; rm -f "$dir/mysqld.pid"; exit 0' TERM
-echo $$ > "$dir/mysqld.pid"
-sleep 300 & c=$!
-wait $c
-"#;
 
 /// How the scripted peers behave.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -99,23 +48,6 @@ struct Recipient {
     /// it was started again.
     stopped: AtomicI32,
     failure: Mutex<Option<(u16, String)>>,
-}
-
-fn pid_of(dir: &Path) -> Option<i32> {
-    std::fs::read_to_string(dir.join("mysqld.pid"))
-        .ok()?
-        .trim()
-        .parse()
-        .ok()
-}
-
-fn terminate(dir: &Path) {
-    if let Some(pid) = pid_of(dir) {
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(pid),
-            nix::sys::signal::Signal::SIGTERM,
-        );
-    }
 }
 
 struct Rig {
@@ -267,8 +199,7 @@ async fn rig(case: Case, with_recipient: bool) -> Rig {
         .expect("a temporary directory");
     let dir = tmp.path().join("snap");
     let bin = tmp.path().join("mysqld");
-    std::fs::write(&bin, STAND_IN).expect("the stand-in");
-    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    stand_in(&bin);
     let node = Scripted::start("127.0.0.1:0", USER, PASSWORD, |sql: &str| {
         if sql.starts_with("SELECT @@innodb_page_size") {
             let (columns, values): (Vec<&str>, Vec<&str>) = SETTINGS.iter().copied().unzip();

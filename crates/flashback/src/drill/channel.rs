@@ -120,3 +120,174 @@ mod tests {
         assert!(!err.contains("it's"), "{err}");
     }
 }
+
+/// A node's restore from its clone, end to end without MySQL 8: scripted
+/// peers for the node's server and the clone's, stand-in `mysqld`s run
+/// through the `local` transport.
+#[cfg(test)]
+mod restore {
+    include!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/common/mysql8.rs"
+    ));
+
+    use crate::drill::node::DrNode;
+    use crate::journal::{Node, Role};
+    use crate::snapshot::{Bounds, Instance, Receiver};
+    use binlog::gtid::GtidFlavor;
+    use dbscale_sim::scripted::{Answer, Scripted};
+    use remote::{Local, Transport};
+    use std::path::Path;
+    use std::sync::Arc;
+    use std::time::Duration;
+    use topology::{Credential, Password};
+
+    const USER: &str = "dbscale_internal";
+    const PASSWORD: &str = "p@ss";
+
+    async fn peer(dir: &Path, answers: fn(&str) -> Answer) -> Scripted {
+        let (gate, down) = (dir.to_owned(), dir.to_owned());
+        Scripted::start_gated(
+            "127.0.0.1:0",
+            USER,
+            PASSWORD,
+            move || pid_of(&gate).is_some(),
+            move |sql: &str| {
+                if sql == "SHUTDOWN" {
+                    terminate(&down);
+                    return Answer::Ok;
+                }
+                answers(sql)
+            },
+        )
+        .await
+        .expect("a peer")
+    }
+
+    fn node_answers(sql: &str) -> Answer {
+        if sql == super::READ {
+            Answer::rows(
+                &[
+                    "Host",
+                    "Port",
+                    "User_name",
+                    "User_password",
+                    "Enabled_auto_position",
+                ],
+                &[&["172.17.138.182", "3308", "repl", "repl pw", "1"]],
+            )
+        } else {
+            Answer::Ok
+        }
+    }
+
+    /// Runs the stand-in with `my.cnf` in `dir` until the test ends.
+    async fn running(t: &dyn Transport, program: &Path, dir: &Path) {
+        let argv = [
+            program.display().to_string(),
+            format!("--defaults-file={}/my.cnf", dir.display()),
+        ];
+        let log = format!("{}/out", dir.display());
+        let pid = format!("{}/launch.pid", dir.display());
+        crate::snapshot::instance::launch(t, &argv, &log, &pid, Duration::from_secs(10))
+            .await
+            .expect("a stand-in");
+        while pid_of(dir).is_none() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_node_restored_from_its_clone_keeps_its_own_source() {
+        let tmp = tempfile::Builder::new()
+            .prefix("fb-restore")
+            .tempdir_in("/tmp")
+            .expect("a directory");
+        let (data, snap) = (
+            tmp.path().join("data"),
+            tmp.path().join("flashback_snapshot"),
+        );
+        let program = tmp.path().join("mysqld");
+        stand_in(&program);
+        for d in [&data, &snap.join("data")] {
+            std::fs::create_dir_all(d).expect("a directory");
+        }
+        std::fs::write(data.join("drill_rows"), "written during the drill").expect("a file");
+        std::fs::write(data.join("auto.cnf"), "[auto]\nserver-uuid=node\n").expect("a file");
+        std::fs::write(snap.join("data/cloned"), "the donor's").expect("a file");
+        std::fs::write(snap.join("data/auto.cnf"), "[auto]\nserver-uuid=clone\n").expect("a file");
+        let local: Arc<dyn Transport> = Arc::new(Local::new("127.0.0.1", 4));
+        // The node's server keeps its files beside its data directory.
+        running(&*local, &program, tmp.path()).await;
+        running(&*local, &program, &snap).await;
+        let node_peer = peer(tmp.path(), node_answers).await;
+        let clone_peer = peer(&snap, |_| Answer::Ok).await;
+
+        let credential = Credential {
+            user: USER.to_owned(),
+            password: Password::new(PASSWORD),
+        };
+        let node = Node {
+            server_name: "database_2".to_owned(),
+            host: "127.0.0.1".to_owned(),
+            port: node_peer.address().port().to_string(),
+            role: Role::Joiner,
+            data_dir: data.display().to_string(),
+            donor_port: String::new(),
+            joiner_port: clone_peer.address().port().to_string(),
+            pid_file: tmp.path().join("mysqld.pid").display().to_string(),
+            server_argv: vec![
+                program.display().to_string(),
+                format!("--defaults-file={}/my.cnf", tmp.path().display()),
+            ],
+        };
+        let dr_node = DrNode {
+            node: &node,
+            credential: credential.clone(),
+            transport: local.clone(),
+            flavor: GtidFlavor::Mysql,
+        };
+        let receiver = Receiver {
+            name: node.server_name.clone(),
+            host: "127.0.0.1".to_owned(),
+            transport: local.clone(),
+            dir: snap.display().to_string(),
+            port: clone_peer.address().port(),
+            program: program.display().to_string(),
+        };
+        let instance = Instance::attach_as(&receiver, &credential, GtidFlavor::Mysql);
+        let bounds = Bounds {
+            connect: Duration::from_secs(3),
+            long: Duration::from_secs(20),
+            small: Duration::from_secs(10),
+            start: Duration::from_secs(10),
+        };
+        let restored = dr_node.restore(&instance, "unused", true, bounds).await;
+        terminate(tmp.path());
+        restored.unwrap_or_else(|e| panic!("{e}"));
+
+        assert_eq!(
+            clone_peer.received(),
+            [
+                "STOP SLAVE",
+                "RESET SLAVE ALL",
+                "CHANGE MASTER TO MASTER_HOST = '172.17.138.182', MASTER_PORT = 3308, \
+                 MASTER_USER = 'repl', MASTER_PASSWORD = 'repl pw', MASTER_AUTO_POSITION = 1",
+                "SHUTDOWN",
+            ]
+        );
+        assert_eq!(
+            node_peer.received(),
+            [super::READ, "SHUTDOWN", "RESET SLAVE", "START SLAVE"],
+            "no RESET MASTER: the clone holds the donor's GTIDs"
+        );
+        let read = |p: &Path| std::fs::read_to_string(p).unwrap_or_default();
+        assert_eq!(read(&data.join("cloned")), "the donor's");
+        assert_eq!(read(&data.join("auto.cnf")), "[auto]\nserver-uuid=node\n");
+        let kept = tmp.path().join("data.flashback_bak");
+        assert_eq!(read(&kept.join("drill_rows")), "written during the drill");
+        assert!(!snap.exists(), "the snapshot directory is removed last");
+        let argv = read(&tmp.path().join("argv.log"));
+        assert!(argv.trim_end().ends_with("--skip-slave-start"), "{argv}");
+    }
+}
