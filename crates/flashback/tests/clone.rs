@@ -37,6 +37,8 @@ enum Case {
     DonorNotListed,
     /// The donor refuses `INSTALL PLUGIN`.
     PluginRefused,
+    /// The clone stays `In Progress`.
+    Stuck,
 }
 
 /// The temporary instance's state, as the scripted recipient keeps it.
@@ -159,7 +161,9 @@ fn recipient_answers(
             state
                 .stopped
                 .store(pid_of(&dir).unwrap_or(-1), Ordering::SeqCst);
-            terminate(&dir);
+            if case != Case::Stuck {
+                terminate(&dir);
+            }
             return Answer::error(
                 3707,
                 "Restart server failed (mysqld is not managed by supervisor process).",
@@ -425,6 +429,24 @@ async fn a_failed_clone_says_what_clone_status_says() {
         "{text}"
     );
     assert!(!text.contains(PASSWORD), "{text}");
+    // The line a user reads: start's step wraps the error with its number,
+    // name and host.
+    let line = format!(
+        "ERROR: {}",
+        flashback::FlashbackError::Step {
+            step: 7,
+            name: flashback::plan::snapshot_step("database_1"),
+            at: rig.receiver.host.clone(),
+            source: err.into(),
+        }
+    );
+    assert!(
+        line.starts_with(
+            "ERROR: step 7 (snapshot the donor for database_1) on 127.0.0.1: \
+             snapshot for database_1: CLONE INSTANCE FROM the donor 127.0.0.1:"
+        ) && line.contains("Clone Donor Error: 1045"),
+        "{line}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -505,5 +527,23 @@ async fn an_instance_that_never_answers_is_waited_for_with_a_bound() {
         .expect("it dies");
     let text = err.to_string();
     assert!(text.contains("Address already in use"), "{text}");
+    assert!(began.elapsed() < Duration::from_secs(15), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clone_that_never_completes_is_given_up_with_a_bound() {
+    let rig = rig(Case::Stuck, true).await;
+    let mut b = bounds(Duration::from_secs(10));
+    b.long = Duration::from_secs(3);
+    let began = Instant::now();
+    let err = rig.take(b).await.err().expect("the clone never completes");
+    let text = err.to_string();
+    assert!(matches!(err, SnapshotError::CloneFailed { .. }), "{text}");
+    assert!(
+        text.ends_with(
+            "clone_status did not say Completed within 3s (last seen: clone_status In Progress)"
+        ),
+        "{text}"
+    );
     assert!(began.elapsed() < Duration::from_secs(15), "{text}");
 }
