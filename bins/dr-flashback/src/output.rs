@@ -36,6 +36,7 @@ pub fn start_plan(report: &Report, plan: Option<&flashback::StartPlan>, json: bo
             "checks": report.checks,
             "plan": plan.map(|p| serde_json::json!({
                 "donor": {"server": p.donor.server, "address": p.donor.address, "reason": p.donor.reason},
+                "flavor": flashback::journal::Flavor::from(p.flavor),
                 "nodes": p.nodes,
                 "steps": p.steps.iter().map(|s| serde_json::json!({
                     "name": s.name, "at": s.at, "actions": s.actions,

@@ -147,6 +147,14 @@ impl fmt::Display for StartPlan {
             "donor: {} {}: {}",
             self.donor.server, self.donor.address, self.donor.reason
         )?;
+        writeln!(
+            f,
+            "snapshot: {}",
+            match self.flavor {
+                GtidFlavor::Mariadb => "mariabackup streamed from the donor (MariaDB)",
+                GtidFlavor::Mysql => "the CLONE plugin, from the donor (MySQL 8)",
+            }
+        )?;
         for n in &self.nodes {
             writeln!(
                 f,
@@ -479,6 +487,24 @@ mod tests {
         }
         let maria = snapshot_actions(GtidFlavor::Mariadb, &donor, &node).join("\n");
         assert!(!maria.contains("CLONE") && maria.contains("mariabackup"));
+        let plan = StartPlan {
+            donor: donor.clone(),
+            steps: vec![PlannedStep {
+                name: snapshot_step(&node.server_name),
+                at: node.host.clone(),
+                actions: snapshot_actions(GtidFlavor::Mysql, &donor, &node),
+            }],
+            nodes: vec![node],
+            flavor: GtidFlavor::Mysql,
+        };
+        let shown = plan.to_string();
+        assert!(
+            shown.contains("snapshot: the CLONE plugin, from the donor (MySQL 8)\n")
+                && shown
+                    .contains("step 1: snapshot the donor for database_1 (on 172.17.138.182)\n")
+                && shown.contains("    CLONE INSTANCE FROM the donor 172.17.138.180:3308\n"),
+            "{shown}"
+        );
     }
 
     #[test]
