@@ -197,8 +197,22 @@ mod restore {
         }
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_node_restored_from_its_clone_keeps_its_own_source() {
+    /// What a restore left.
+    struct Outcome {
+        tmp: tempfile::TempDir,
+        clone: Vec<String>,
+        node: Vec<String>,
+    }
+
+    impl Outcome {
+        fn read(&self, name: &str) -> String {
+            std::fs::read_to_string(self.tmp.path().join(name)).unwrap_or_default()
+        }
+    }
+
+    /// Restores a joiner from its clone; `crashed`: as a `stop` finds it
+    /// after a crash once the node was shut down (the settings carried).
+    async fn restore(crashed: bool) -> Outcome {
         let tmp = tempfile::Builder::new()
             .prefix("fb-restore")
             .tempdir_in("/tmp")
@@ -218,7 +232,11 @@ mod restore {
         std::fs::write(snap.join("data/auto.cnf"), "[auto]\nserver-uuid=clone\n").expect("a file");
         let local: Arc<dyn Transport> = Arc::new(Local::new("127.0.0.1", 4));
         // The node's server keeps its files beside its data directory.
-        running(&*local, &program, tmp.path()).await;
+        if crashed {
+            std::fs::write(snap.join(super::MARKER), "").expect("the marker");
+        } else {
+            running(&*local, &program, tmp.path()).await;
+        }
         running(&*local, &program, &snap).await;
         let node_peer = peer(tmp.path(), node_answers).await;
         let clone_peer = peer(&snap, |_| Answer::Ok).await;
@@ -264,10 +282,21 @@ mod restore {
         };
         let restored = dr_node.restore(&instance, "unused", true, bounds).await;
         terminate(tmp.path());
+        terminate(&snap);
         restored.unwrap_or_else(|e| panic!("{e}"));
+        assert!(!snap.exists(), "the snapshot directory is removed last");
+        Outcome {
+            clone: clone_peer.received(),
+            node: node_peer.received(),
+            tmp,
+        }
+    }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_node_restored_from_its_clone_keeps_its_own_source() {
+        let done = restore(false).await;
         assert_eq!(
-            clone_peer.received(),
+            done.clone,
             [
                 "STOP SLAVE",
                 "RESET SLAVE ALL",
@@ -277,17 +306,25 @@ mod restore {
             ]
         );
         assert_eq!(
-            node_peer.received(),
+            done.node,
             [super::READ, "SHUTDOWN", "RESET SLAVE", "START SLAVE"],
             "no RESET MASTER: the clone holds the donor's GTIDs"
         );
-        let read = |p: &Path| std::fs::read_to_string(p).unwrap_or_default();
-        assert_eq!(read(&data.join("cloned")), "the donor's");
-        assert_eq!(read(&data.join("auto.cnf")), "[auto]\nserver-uuid=node\n");
-        let kept = tmp.path().join("data.flashback_bak");
-        assert_eq!(read(&kept.join("drill_rows")), "written during the drill");
-        assert!(!snap.exists(), "the snapshot directory is removed last");
-        let argv = read(&tmp.path().join("argv.log"));
+        assert_eq!(done.read("data/cloned"), "the donor's");
+        assert_eq!(done.read("data/auto.cnf"), "[auto]\nserver-uuid=node\n");
+        assert_eq!(
+            done.read("data.flashback_bak/drill_rows"),
+            "written during the drill"
+        );
+        let argv = done.read("argv.log");
         assert!(argv.trim_end().ends_with("--skip-slave-start"), "{argv}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_restore_after_a_crash_goes_on_without_the_node() {
+        let done = restore(true).await;
+        assert_eq!(done.clone, ["SHUTDOWN"], "the settings were carried before");
+        assert_eq!(done.node, ["RESET SLAVE", "START SLAVE"]);
+        assert_eq!(done.read("data/cloned"), "the donor's");
     }
 }
