@@ -26,6 +26,8 @@
 
 mod generate;
 mod logging;
+pub mod progress;
+pub mod units;
 
 pub use generate::{Generate, generate_if_asked, render};
 pub use logging::{LogFormat, Logging, init_logging};
@@ -135,6 +137,18 @@ impl Common {
     /// error names the log file that cannot be opened.
     pub fn init_logging(&self, own: &[&str]) -> Result<Logging, String> {
         logging::init(self, own)
+    }
+
+    /// As [`Common::init_logging`] for a run that may draw progress: the
+    /// targets in `detail` (step lines) log only from `-d` on, and log
+    /// lines go above `display`'s progress lines.
+    pub fn init_logging_for_run(
+        &self,
+        own: &[&str],
+        detail: &[&str],
+        display: &progress::Display,
+    ) -> Result<Logging, String> {
+        logging::init_with(self, own, detail, display)
     }
 }
 

@@ -3,6 +3,7 @@
 //! optionally appended to a file.
 
 use crate::Common;
+use crate::progress::Display;
 use std::io::IsTerminal as _;
 use std::path::Path;
 use std::sync::Mutex;
@@ -20,17 +21,20 @@ pub enum LogFormat {
     Json,
 }
 
-/// The log filter of a verbosity level, `own` naming this tool's crates.
-fn log_filter(verbose: u8, own: &[&str]) -> String {
-    let own_at = |level: &str| {
+/// The log filter of a verbosity level, `own` naming this tool's crates;
+/// the targets in `detail` (such as `stream::timing`'s step lines) show
+/// from `-d` on, warnings only by default.
+fn log_filter(verbose: u8, own: &[&str], detail: &[&str]) -> String {
+    let own_at = |level: &str, detail_level: &str| {
         std::iter::once("warn".to_owned())
             .chain(own.iter().map(|c| format!("{c}={level}")))
+            .chain(detail.iter().map(|c| format!("{c}={detail_level}")))
             .collect::<Vec<_>>()
             .join(",")
     };
     match verbose {
-        0 => own_at("info"),
-        1 => own_at("debug"),
+        0 => own_at("info", "warn"),
+        1 => own_at("debug", "debug"),
         2 => "debug".to_owned(),
         _ => "trace".to_owned(),
     }
@@ -52,6 +56,7 @@ pub struct Logging {
     >,
     verbose: u8,
     own: Vec<String>,
+    detail: Vec<String>,
 }
 
 impl Logging {
@@ -63,7 +68,10 @@ impl Logging {
         }
         if let Some(handle) = &self.handle {
             let own: Vec<&str> = self.own.iter().map(String::as_str).collect();
-            let _ = handle.modify(|f| *f = tracing_subscriber::EnvFilter::new(log_filter(1, &own)));
+            let detail: Vec<&str> = self.detail.iter().map(String::as_str).collect();
+            let _ = handle.modify(|f| {
+                *f = tracing_subscriber::EnvFilter::new(log_filter(1, &own, &detail));
+            });
         }
     }
 }
@@ -86,16 +94,29 @@ pub fn init_logging(verbose: u8, own: &[&str]) -> Logging {
 /// As [`init_logging`], in `common.log_format`, and appended to
 /// `common.log_file` too when given.
 pub fn init(common: &Common, own: &[&str]) -> Result<Logging, String> {
+    init_with(common, own, &[], &Display::hidden())
+}
+
+/// As [`init`]; the targets in `detail` log only from `-d` on (warnings
+/// always), and lines on stderr are printed above `display`'s progress
+/// lines instead of through them.
+pub fn init_with(
+    common: &Common,
+    own: &[&str],
+    detail: &[&str],
+    display: &Display,
+) -> Result<Logging, String> {
     let file = common.log_file.as_deref().map(open_log).transpose()?;
     let from_env = tracing_subscriber::EnvFilter::try_from_default_env().ok();
     let fixed = from_env.is_some();
-    let filter = from_env
-        .unwrap_or_else(|| tracing_subscriber::EnvFilter::new(log_filter(common.verbose, own)));
+    let filter = from_env.unwrap_or_else(|| {
+        tracing_subscriber::EnvFilter::new(log_filter(common.verbose, own, detail))
+    });
     let (filter, handle) = tracing_subscriber::reload::Layer::new(filter);
     let mut outputs = vec![output(
         common.log_format,
         std::io::stderr().is_terminal(),
-        std::io::stderr,
+        AboveProgress(display.clone()),
     )];
     outputs.extend(file.map(|f| output(common.log_format, false, Mutex::new(f))));
     tracing_subscriber::registry()
@@ -106,7 +127,33 @@ pub fn init(common: &Common, own: &[&str]) -> Result<Logging, String> {
         handle: (!fixed).then_some(handle),
         verbose: common.verbose,
         own: own.iter().map(|c| (*c).to_owned()).collect(),
+        detail: detail.iter().map(|c| (*c).to_owned()).collect(),
     })
+}
+
+/// Stderr for log lines, each written with the progress lines lifted.
+struct AboveProgress(Display);
+
+impl<'w> tracing_subscriber::fmt::MakeWriter<'w> for AboveProgress {
+    type Writer = AboveProgress;
+
+    fn make_writer(&'w self) -> Self::Writer {
+        AboveProgress(self.0.clone())
+    }
+}
+
+impl std::io::Write for AboveProgress {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        // One event's line arrives whole: written in one go, the lines
+        // redrawn below it.
+        self.0
+            .suspend(|| std::io::stderr().write_all(buf))
+            .map(|()| buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
 }
 
 /// One output of log lines in `format`.
@@ -139,10 +186,16 @@ mod tests {
 
     #[test]
     fn verbosity_levels() {
-        assert_eq!(log_filter(0, &["a", "b"]), "warn,a=info,b=info");
-        assert_eq!(log_filter(1, &["a"]), "warn,a=debug");
-        assert_eq!(log_filter(2, &["a"]), "debug");
-        assert_eq!(log_filter(9, &["a"]), "trace");
+        assert_eq!(log_filter(0, &["a", "b"], &[]), "warn,a=info,b=info");
+        assert_eq!(log_filter(1, &["a"], &[]), "warn,a=debug");
+        assert_eq!(log_filter(2, &["a"], &[]), "debug");
+        assert_eq!(log_filter(9, &["a"], &[]), "trace");
+    }
+
+    #[test]
+    fn detail_targets_show_from_dash_d_on() {
+        assert_eq!(log_filter(0, &["a"], &["s::t"]), "warn,a=info,s::t=warn");
+        assert_eq!(log_filter(1, &["a"], &["s::t"]), "warn,a=debug,s::t=debug");
     }
 
     #[test]
