@@ -225,6 +225,7 @@ pub(crate) fn receiver(
     sink: &Sink,
     (sha, count): (bool, bool),
     listen: Duration,
+    report_every: Duration,
 ) -> Result<Script, String> {
     let log = format!("{}/{log_name}", log_dir.trim_end_matches('/'));
     let mut s = String::from(PREAMBLE);
@@ -289,8 +290,9 @@ pub(crate) fn receiver(
         }
     };
     s.push_str(&format!(
-        "now() {{ {progress}; }}\nwhile ! read -t 1 -u 9 _; do echo \"P $(now)\"; done\n\
-         wait \"$bg\"\nrc=$(cat \"$st/rc\")\n"
+        "now() {{ {progress}; }}\nwhile ! read -t {every} -u 9 _; do echo \"P $(now)\"; done\n\
+         wait \"$bg\"\nrc=$(cat \"$st/rc\")\n",
+        every = report_seconds(report_every)
     ));
     s.push_str(DRAIN_TAPS);
     if let Sink::File(path) = sink {
@@ -309,6 +311,17 @@ pub(crate) fn receiver(
         command: bash(s, &env),
         stages,
     })
+}
+
+/// `read -t`'s timeout for a progress report every `every`: seconds with
+/// up to three decimals, at least a millisecond.
+fn report_seconds(every: Duration) -> String {
+    let ms = every.as_millis().max(1);
+    if ms.is_multiple_of(1000) {
+        (ms / 1000).to_string()
+    } else {
+        format!("{}.{:03}", ms / 1000, ms % 1000)
+    }
 }
 
 /// Size and (when `sha`) SHA-256 of a stored file, read back on its host:
@@ -458,6 +471,25 @@ mod tests {
     }
 
     #[test]
+    fn progress_reports_come_as_often_as_asked() {
+        assert_eq!(report_seconds(Duration::from_secs(1)), "1");
+        assert_eq!(report_seconds(Duration::from_millis(200)), "0.200");
+        assert_eq!(report_seconds(Duration::from_millis(1500)), "1.500");
+        assert_eq!(report_seconds(Duration::ZERO), "0.001");
+        let s = receiver(
+            1,
+            "/l",
+            "1_1",
+            &Sink::file("/f"),
+            (false, true),
+            Duration::from_secs(1),
+            Duration::from_millis(200),
+        )
+        .unwrap();
+        assert!(text(&s.command).contains("while ! read -t 0.200 -u 9 _;"));
+    }
+
+    #[test]
     fn file_receiver_lets_socat_write_the_file() {
         let s = receiver(
             29998,
@@ -466,6 +498,7 @@ mod tests {
             &Sink::file("/store/x/my.conf"),
             (false, true),
             Duration::from_secs(5),
+            Duration::from_secs(1),
         )
         .unwrap();
         let t = text(&s.command);
@@ -481,7 +514,16 @@ mod tests {
     #[test]
     fn consumer_receiver_counts_through_tee() {
         let sink = Sink::command(Command::new("mbstream").args(["-x", "-C", "/d"]));
-        let s = receiver(1, "/l", "1_1", &sink, (true, true), Duration::from_secs(1)).unwrap();
+        let s = receiver(
+            1,
+            "/l",
+            "1_1",
+            &sink,
+            (true, true),
+            Duration::from_secs(1),
+            Duration::from_secs(1),
+        )
+        .unwrap();
         let t = text(&s.command);
         assert!(
             t.contains("wait $!; } | tee \"$st/h\" \"$st/c\" | ( exec mbstream -x -C /d );"),
@@ -495,6 +537,7 @@ mod tests {
             &Sink::file("/f"),
             (true, true),
             Duration::from_secs(1),
+            Duration::from_secs(1),
         )
         .unwrap();
         assert!(text(&hashed_file.command).contains("wait $!; } | tee \"$st/h\" > /f;"));
@@ -505,6 +548,7 @@ mod tests {
             "1_1",
             &sink,
             (false, false),
+            Duration::from_secs(1),
             Duration::from_secs(1),
         )
         .unwrap();

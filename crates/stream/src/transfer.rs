@@ -38,6 +38,9 @@ pub struct StreamConfig {
     pub command_timeout: Option<Duration>,
     /// `using-scp`: copy files with scp instead of socat.
     pub scp: Option<ScpConfig>,
+    /// How often the receiving end reports its byte count while data
+    /// flows (to the transfer's [`crate::Progress`]); default 1 s.
+    pub progress_every: Duration,
 }
 
 /// Which ends of a transfer hash the stream, and when (SHA-256; `openssl
@@ -95,6 +98,7 @@ impl StreamConfig {
             finish_timeout: Duration::from_secs(60),
             command_timeout: None,
             scp: None,
+            progress_every: Duration::from_secs(1),
         }
     }
 }
@@ -536,6 +540,7 @@ impl Streamer {
                 sink,
                 (self.cfg.checksum.on_receiver(sink), count_on_receiver),
                 self.cfg.listen_timeout,
+                self.cfg.progress_every,
             )
             .map_err(Error::Invalid)?;
             let what = format!("socat listener on {host}:{port} into {}", sink.describe());
