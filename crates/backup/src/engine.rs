@@ -7,7 +7,7 @@ use crate::error::BackupError;
 use crate::facts::{self, Facts};
 use crate::finish;
 use crate::password;
-use crate::plan::{BackupPlan, plan_reaching_servers};
+use crate::plan::{BackupPlan, ServerPlan, plan_reaching_servers};
 use crate::run::Run;
 use crate::run_lock::{lock_store, release};
 use crate::server::{ServerResult, backup_server};
@@ -31,6 +31,9 @@ pub struct Options {
     pub dry_run: bool,
     /// Told when each step of [`execute`] starts.
     pub observer: Option<Arc<dyn StepObserver>>,
+    /// How often a stream's receiving end reports its bytes to the
+    /// observer (default 1 s).
+    pub progress_every: Option<Duration>,
 }
 
 /// Watches a run's steps (progress display, tests that act at a step).
@@ -39,6 +42,16 @@ pub trait StepObserver: Send + Sync {
     /// point`, `binlogs, base directories and config`, `encryption` (with
     /// `-p`), `manifest`, `completeness check`, `marking ok`.
     fn starting(&self, backup: binlog::BackupName, step: &str);
+
+    /// `server`'s own step `step` starts: `reading its variables`,
+    /// `detecting the backup tool`, `streaming the backup`, `reading the
+    /// tool's log`, then `done` when its part of the run has ended.
+    fn server_step(&self, _server: &ServerPlan, _step: &str) {}
+
+    /// `server`'s stream holds `bytes` on the store so far: the receiving
+    /// end's own count, about once a second while it flows and once more,
+    /// exact, when it ends (no extra read of the data).
+    fn server_bytes(&self, _server: &ServerPlan, _bytes: u64) {}
 }
 
 impl Options {
@@ -57,6 +70,7 @@ impl std::fmt::Debug for Options {
             .field("parallel", &self.parallel)
             .field("dry_run", &self.dry_run)
             .field("observer", &self.observer.as_ref().map(|_| "<observer>"))
+            .field("progress_every", &self.progress_every)
             .finish()
     }
 }
@@ -86,6 +100,23 @@ pub struct Outcome {
     /// Bytes streamed from the servers.
     pub bytes: u64,
     /// Wall time.
+    pub elapsed: Duration,
+    /// What went wrong beside the backup without failing it (the caller
+    /// adds its own, such as a catalog record not written); a summary
+    /// prints them. The engine leaves it empty.
+    pub warnings: Vec<String>,
+    /// Each server's part, in plan order.
+    pub servers: Vec<ServerOutcome>,
+}
+
+/// What one server's part of a finished run did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServerOutcome {
+    /// The server's plan (name, datasource, role, incremental or full).
+    pub plan: ServerPlan,
+    /// Bytes of its stream on the store.
+    pub bytes: u64,
+    /// Wall time of its part, from its first step to its stream's end.
     pub elapsed: Duration,
 }
 
@@ -229,6 +260,9 @@ async fn prepare_locked(
     // back once it is written, from the page cache (a tee on a busy
     // 2-core store cost more than the hash itself).
     stream_cfg.checksum = stream::Checksum::Stored;
+    if let Some(every) = options.progress_every {
+        stream_cfg.progress_every = every;
+    }
     let registry = Registry::new();
     let streamer = Streamer::new(stream_cfg, registry);
     Ok(Prepared {
@@ -239,6 +273,7 @@ async fn prepare_locked(
             streamer,
             facts,
             plan,
+            observer: options.observer.clone(),
         },
         options,
         started,
@@ -281,11 +316,13 @@ pub async fn execute(prepared: Prepared) -> Result<Outcome, BackupError> {
     )
     .await;
     release(lock).await;
-    let bytes = result?;
+    let (bytes, servers) = result?;
     Ok(Outcome {
         plan: run.plan.clone(),
         bytes,
         elapsed: started.elapsed(),
+        warnings: Vec::new(),
+        servers,
     })
 }
 
@@ -352,7 +389,7 @@ async fn steps(
     options: &Options,
     mut t: Timings,
     started: Instant,
-) -> Result<u64, BackupError> {
+) -> Result<(u64, Vec<ServerOutcome>), BackupError> {
     let name = run.plan.name;
     if run.cfg.log_audit {
         t.time("audit start", audit(run, "DBSCALE START BACKUP"))
@@ -362,11 +399,15 @@ async fn steps(
     // Every server at once by default, as the seed does.
     let parallel = options.parallel.unwrap_or(run.plan.servers.len()).max(1);
     options.starting(name, "servers");
-    let mut results: Vec<ServerResult> = t
+    let mut timed_results: Vec<(ServerResult, Duration)> = t
         .time("servers", async {
             let mut results = Vec::new();
             let mut running = futures::stream::iter(run.plan.servers.iter())
-                .map(|s| backup_server(run, s))
+                .map(|s| async move {
+                    let done = timed(backup_server(run, s)).await;
+                    run.server_step(s, "done");
+                    done
+                })
                 .buffer_unordered(parallel);
             while let Some(r) = running.next().await {
                 results.push(r?);
@@ -375,8 +416,18 @@ async fn steps(
         })
         .await?;
     let order: Vec<&str> = run.plan.servers.iter().map(|s| s.server.as_str()).collect();
-    results.sort_by_key(|r| order.iter().position(|s| *s == r.plan.server.as_str()));
-    cluster_steps(run, options, &results, t, started).await
+    timed_results.sort_by_key(|(r, _)| order.iter().position(|s| *s == r.plan.server.as_str()));
+    let servers = timed_results
+        .iter()
+        .map(|(r, took)| ServerOutcome {
+            plan: r.plan.clone(),
+            bytes: r.bytes,
+            elapsed: *took,
+        })
+        .collect();
+    let results: Vec<ServerResult> = timed_results.into_iter().map(|(r, _)| r).collect();
+    let bytes = cluster_steps(run, options, &results, t, started).await?;
+    Ok((bytes, servers))
 }
 
 /// The cluster-level steps after every server's stream, run once over all

@@ -49,7 +49,10 @@ pub mod spider;
 mod sql;
 mod verify;
 
-pub use engine::{Options, Outcome, Prepared, StepObserver, execute, prepare};
+/// The name of a backup directory (`UTC<time>-full|inc`), as the plan and
+/// [`StepObserver`] give it.
+pub use binlog::BackupName;
+pub use engine::{Options, Outcome, Prepared, ServerOutcome, StepObserver, execute, prepare};
 pub use error::BackupError;
 pub use facts::{Facts, LastBackup};
 pub use info::{BackupInfo, StoreInfo, info};

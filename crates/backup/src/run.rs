@@ -2,12 +2,13 @@
 //! the store, the streamer (ports, registry of remote commands) and the
 //! plan. An explicit value passed down, no globals.
 
+use crate::engine::StepObserver;
 use crate::facts::Facts;
-use crate::plan::BackupPlan;
+use crate::plan::{BackupPlan, ServerPlan};
 use remote::{Connector, Transport};
 use std::sync::Arc;
 use store::Store;
-use stream::{LogProgress, Sink, Source, Streamer, TransferReport};
+use stream::{LogProgress, Progress, Sink, Source, Streamer, TransferReport, Update};
 
 /// One run's shared state.
 pub struct Run {
@@ -23,6 +24,8 @@ pub struct Run {
     pub facts: Facts,
     /// The plan being carried out.
     pub plan: BackupPlan,
+    /// Told of each server's steps and bytes (progress display).
+    pub observer: Option<Arc<dyn StepObserver>>,
 }
 
 impl Run {
@@ -38,14 +41,52 @@ impl Run {
         source: &Source,
         path: &str,
     ) -> Result<TransferReport, stream::Error> {
+        self.transfer_reporting(from, source, path, &LogProgress)
+            .await
+    }
+
+    /// [`Run::transfer`], its progress reported to `progress`.
+    pub async fn transfer_reporting(
+        &self,
+        from: &Arc<dyn Transport>,
+        source: &Source,
+        path: &str,
+        progress: &dyn Progress,
+    ) -> Result<TransferReport, stream::Error> {
         self.streamer
             .transfer(
                 from,
                 source,
                 self.store.transport(),
                 &Sink::file(path),
-                &LogProgress,
+                progress,
             )
             .await
+    }
+
+    /// Tells the observer that `server`'s step `step` starts.
+    pub fn server_step(&self, server: &ServerPlan, step: &str) {
+        tracing::debug!(server = %server.server, step, "server step starts");
+        if let Some(o) = &self.observer {
+            o.server_step(server, step);
+        }
+    }
+}
+
+/// A server stream's progress: logged, and its bytes told to the run's
+/// observer.
+pub struct ServerProgress<'a> {
+    /// The run.
+    pub run: &'a Run,
+    /// Whose stream.
+    pub server: &'a ServerPlan,
+}
+
+impl Progress for ServerProgress<'_> {
+    fn update(&self, update: &Update) {
+        LogProgress.update(update);
+        if let Some(o) = &self.run.observer {
+            o.server_bytes(self.server, update.bytes);
+        }
     }
 }

@@ -177,6 +177,7 @@ pub async fn backup_server(run: &Run, plan: &ServerPlan) -> Result<ServerResult,
         cred.password.expose(),
     );
     let mut t = Timings::of(plan.server.as_str());
+    run.server_step(plan, "reading its variables");
     let facts = t
         .time("reading its variables", server_facts(plan, &endpoint))
         .await?;
@@ -185,6 +186,7 @@ pub async fn backup_server(run: &Run, plan: &ServerPlan) -> Result<ServerResult,
         .host(&plan.host, &run.cfg.connect.server_login, AgentType::DbInit)
         .map_err(|e| server_err(plan, e.to_string()))?;
     let xerr = |e: xtrabackup::Error| server_err(plan, e.to_string());
+    run.server_step(plan, "detecting the backup tool");
     // By pid file, not by port: a server started as root that dropped to
     // its user hides its sockets from `ss` for that user, not its cmdline.
     let ((tool, tool_took), (server_cnf, cnf_took)) = tokio::try_join!(
@@ -255,6 +257,7 @@ pub async fn backup_server(run: &Run, plan: &ServerPlan) -> Result<ServerResult,
         &log_file,
         &dir,
     );
+    run.server_step(plan, "streaming the backup");
     let joined = tokio::try_join!(timed(copy_conf), timed(stream));
     if let Err(e) = ops::remove_file(&*host, &wrapper).await {
         tracing::warn!(server = %plan.server, file = %wrapper, error = %e, "could not remove the option file holding the backup login");
@@ -263,6 +266,7 @@ pub async fn backup_server(run: &Run, plan: &ServerPlan) -> Result<ServerResult,
     t.record("copying my.conf", conf_took);
     t.record("streaming the backup", stream_took);
 
+    run.server_step(plan, "reading the tool's log");
     let (log, text) = t
         .time("reading the tool's log", ops::read_log(&*host, &log_file))
         .await
@@ -323,7 +327,9 @@ async fn stream_with_retry(
         if n > 1 {
             tracing::info!(server = %plan.server, attempt = n, "retrying the backup after a lock dead-lock");
         }
-        run.transfer(host, &source, &sink).await
+        let progress = crate::run::ServerProgress { run, server: plan };
+        run.transfer_reporting(host, &source, &sink, &progress)
+            .await
     })
     .await
     .map_err(|e| server_err(plan, format!("{e}; the tool's log is {log_file} on {}", plan.host)))

@@ -108,6 +108,7 @@ impl ClusterCtx {
             store: self.store,
             facts: self.facts,
             plan,
+            observer: None,
         })
     }
 }
