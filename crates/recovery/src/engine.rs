@@ -5,6 +5,7 @@
 use crate::ds_info::{self, DsInfo};
 use crate::error::RecoveryError;
 use crate::facts::Reader;
+use crate::observe::{Observer, Shipping, Watch};
 use crate::plan::RecoveryPlan;
 use crate::restore::{Restore, Restored, ServerBinary};
 use crate::space;
@@ -16,7 +17,7 @@ use remote::{Command, Connector, Transport, quote};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use store::{Owner, RunLock, Store, layout};
-use stream::{LogProgress, Registry, Sink, Source, StreamConfig, Streamer};
+use stream::{Registry, Sink, Source, StreamConfig, Streamer};
 use zeroize::Zeroizing;
 
 /// How a recovery is asked for (beyond `recovery.conf`).
@@ -29,6 +30,9 @@ pub struct Options {
     /// Do not check the chain's files against their manifests before
     /// preparing (`dbrecover --no-verify`).
     pub skip_verify: bool,
+    /// Told of the run's steps, the bytes shipped and each datasource's
+    /// steps (a progress display).
+    pub observer: Option<Arc<dyn Observer>>,
 }
 
 impl std::fmt::Debug for Options {
@@ -37,6 +41,7 @@ impl std::fmt::Debug for Options {
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
             .field("parallel", &self.parallel)
             .field("skip_verify", &self.skip_verify)
+            .field("observer", &self.observer.as_ref().map(|_| "<observer>"))
             .finish()
     }
 }
@@ -279,7 +284,9 @@ async fn execute_locked(prepared: Prepared) -> Result<Outcome, RecoveryError> {
         _warm_up,
     } = prepared;
     let timeout = cfg.connect.command_timeout;
+    let watch = Watch(options.observer.clone());
     let mut t = stream::Timings::default();
+    watch.starting("pre-checks");
     let pre_checks = Instant::now();
     // The tool's flavor and the free space at once; then one round trip
     // for the programs (the first missing one is printed).
@@ -335,14 +342,16 @@ async fn execute_locked(prepared: Prepared) -> Result<Outcome, RecoveryError> {
     };
     crate::fault::point("shipping the chain");
     if !plan.in_place {
+        watch.starting("shipping the chain");
         t.time(
             "shipping the chain",
-            ship(&cfg, &options, &store, &job, &plan),
+            ship(&cfg, &options, &store, &job, &plan, &watch),
         )
         .await?;
     }
     crate::fault::point("checking the chain's files");
     if !options.skip_verify {
+        watch.starting("checking the chain's files");
         t.time(
             "checking the chain's files",
             crate::check::shipped_files(&job, store.dir(), &plan, &manifests, timeout),
@@ -373,9 +382,11 @@ async fn execute_locked(prepared: Prepared) -> Result<Outcome, RecoveryError> {
         server: server.clone(),
         client: cfg.client_name.clone(),
         timeout,
+        watch: watch.clone(),
     };
     crate::fault::point("restoring the datasources");
     let parallel = options.parallel.unwrap_or(4).max(1);
+    watch.starting("restoring the datasources");
     let mut restored = t
         .time("restoring the datasources", async {
             let mut restored = Vec::new();
@@ -651,8 +662,10 @@ async fn ship(
     store: &Store,
     job: &Arc<dyn Transport>,
     plan: &RecoveryPlan,
+    watch: &Watch,
 ) -> Result<(), RecoveryError> {
     let today = chrono::Local::now().date_naive();
+    let mut shipped = 0;
     let socat_log = stream::socat_log_dir(&plan.job_dir, today);
     job.exec(
         &Command::new("mkdir").arg("-p").arg(&socat_log),
@@ -686,16 +699,22 @@ async fn ship(
                 quote(&store.path(&backup.to_string()))
             ))),
         };
-        streamer
+        let progress = Shipping {
+            watch,
+            before: shipped,
+            now: Default::default(),
+        };
+        let report = streamer
             .transfer(
                 store.transport(),
                 &source,
                 job,
                 &Sink::command(unpack),
-                &LogProgress,
+                &progress,
             )
             .await
             .map_err(|e| RecoveryError::host(job.host(), format!("shipping {backup}"), e))?;
+        shipped += report.bytes;
         if plan.encrypted {
             // The planning files stay outside the tarball.
             let planning = [

@@ -47,6 +47,8 @@ pub struct Restore<'a> {
     pub client: String,
     /// Bound on one step.
     pub timeout: Duration,
+    /// Told of each datasource's steps.
+    pub(crate) watch: crate::observe::Watch,
 }
 
 /// What a restored datasource left.
@@ -74,6 +76,8 @@ pub struct Restored {
     pub tables: Vec<TableRows>,
     /// How long each step took.
     pub timings: stream::Timings,
+    /// Its wall time, from cleaning its directory to its server's stop.
+    pub elapsed: Duration,
 }
 
 impl Restore<'_> {
@@ -114,7 +118,10 @@ impl Restore<'_> {
         index: usize,
     ) -> Result<Restored, RecoveryError> {
         let ds = apply.datasource.as_str();
+        let started = std::time::Instant::now();
         let mut t = stream::Timings::of(ds);
+        self.watch
+            .datasource_step(ds, "cleaning the restore directory");
         let base = self.plan.restore_dir(ds);
         let data = self.plan.datadir(&apply.data_dir);
         self.sh(
@@ -141,6 +148,8 @@ impl Restore<'_> {
             };
             let compression = self.compression(ds, &stream).await?;
             let step = format!("extracting {backup}/{}/backup.xbsteam", apply.data_dir);
+            self.watch
+                .datasource_step(ds, &format!("extracting {backup}"));
             t.time(
                 &format!("extracting {backup}"),
                 self.sh(
@@ -170,6 +179,7 @@ impl Restore<'_> {
                 }
             };
             let step = format!("preparing {backup}");
+            self.watch.datasource_step(ds, &step);
             t.time(
                 &step,
                 self.sh(
@@ -203,12 +213,15 @@ impl Restore<'_> {
             )
             .await?;
         }
+        self.watch
+            .datasource_step(ds, "starting the temporary server");
         let server = t
             .time(
                 "starting the temporary server",
                 self.start_server(ds, &data, &base, &socket, port, relay.as_ref()),
             )
             .await?;
+        self.watch.datasource_step(ds, "replaying binlogs");
         let replay = t
             .time(
                 "replaying binlogs",
@@ -216,9 +229,14 @@ impl Restore<'_> {
             )
             .await;
         let tables = match &replay {
-            Ok(_) => Some(t.time("counting rows", self.count_rows(ds, &socket)).await),
+            Ok(_) => {
+                self.watch.datasource_step(ds, "counting rows");
+                Some(t.time("counting rows", self.count_rows(ds, &socket)).await)
+            }
             Err(_) => None,
         };
+        self.watch
+            .datasource_step(ds, "stopping the temporary server");
         let stop = t
             .time(
                 "stopping the temporary server",
@@ -241,6 +259,7 @@ impl Restore<'_> {
                 )),
             )
             .await;
+        self.watch.datasource_step(ds, "done");
         Ok(Restored {
             datasource: ds.to_owned(),
             data_dir: data,
@@ -258,6 +277,7 @@ impl Restore<'_> {
             gtid,
             tables,
             timings: t,
+            elapsed: started.elapsed(),
         })
     }
 
