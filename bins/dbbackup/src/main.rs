@@ -2,13 +2,16 @@
 //! It parses arguments, reads `backup.conf`, runs the engine and prints;
 //! nothing else.
 
+mod progress;
 mod report;
 mod spider;
+mod summary;
 
 use clap::Parser;
 use report::{clean_trash_report, purge_report};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 use zeroize::Zeroizing;
 
 const AFTER_HELP: &str = "\
@@ -83,6 +86,14 @@ struct Cli {
     /// stderr); keys in docs/json.md.
     #[arg(long, conflicts_with_all = ["purge_to", "clean_trash"])]
     json: bool,
+    /// Print no plan, no progress and no summary table: only warnings,
+    /// errors and the result lines (for cron).
+    #[arg(short = 'q', long)]
+    quiet: bool,
+    /// How often (milliseconds) each stream's receiving end reports its
+    /// bytes for the progress lines (default 1000; tests shorten it).
+    #[arg(long, hide = true, value_name = "MS", value_parser = clap::value_parser!(u64).range(10..))]
+    progress_every_ms: Option<u64>,
     #[command(flatten)]
     common: cli::Common,
 }
@@ -124,10 +135,27 @@ fn main() -> ExitCode {
     if let Some(code) = cli.common.version_exit() {
         return code;
     }
-    let logging = cli::init_logging(
-        cli.common.verbose,
-        &["dbbackup", "backup", "stream::timing"],
+    // Progress lines only on a terminal, for a backup run (not the
+    // housekeeping modes or subcommands).
+    let display = cli::progress::Display::new(
+        cli.command.is_none()
+            && cli.purge_to.is_none()
+            && !cli.clean_trash
+            && !cli.dry_run
+            && cli::progress::wanted(cli.quiet, cli.json),
     );
+    // Step timings and the binlog ranges are detail: `-d` shows them.
+    let logging = match cli.common.init_logging_for_run(
+        &["dbbackup", "backup"],
+        &["stream::timing", "backup::finish"],
+        &display,
+    ) {
+        Ok(logging) => logging,
+        Err(e) => {
+            eprintln!("ERROR: {e}");
+            return ExitCode::from(cli::EXIT_USAGE);
+        }
+    };
     if let Some(Sub::Spiderbackup(args)) = cli.command {
         if cli.password.is_some() || cli.password_file.is_some() {
             eprintln!("ERROR: spiderbackup does not encrypt: no password may sit in a task row");
@@ -145,10 +173,15 @@ fn main() -> ExitCode {
         Err(code) => return code,
     };
     logging.config_debug(cfg.debug);
-    cli::run_async(run(cli, cfg, password))
+    cli::run_async(run(cli, cfg, password, display))
 }
 
-async fn run(cli: Cli, cfg: conf::BackupConfig, password: Option<Zeroizing<String>>) -> ExitCode {
+async fn run(
+    cli: Cli,
+    cfg: conf::BackupConfig,
+    password: Option<Zeroizing<String>>,
+    display: cli::progress::Display,
+) -> ExitCode {
     if cli.command.is_some()
         && (cli.purge_to.is_some()
             || cli.clean_trash
@@ -205,11 +238,13 @@ async fn run(cli: Cli, cfg: conf::BackupConfig, password: Option<Zeroizing<Strin
             Err(e) => cli::fail(&e),
         };
     }
+    let progress = progress::Progress::new(display);
     let options = backup::Options {
         password,
         parallel: cli.parallel.map(usize::from),
         dry_run: cli.dry_run,
-        ..backup::Options::default()
+        observer: Some(progress.clone()),
+        progress_every: cli.progress_every_ms.map(Duration::from_millis),
     };
     let prepared = match backup::prepare(cfg, options).await {
         Ok(p) => p,
@@ -217,9 +252,10 @@ async fn run(cli: Cli, cfg: conf::BackupConfig, password: Option<Zeroizing<Strin
     };
     if cli.json {
         eprint!("{}", prepared.plan());
-    } else {
+    } else if !cli.quiet {
         print!("{}", prepared.plan());
     }
+    progress.plan(prepared.plan());
     if cli.dry_run {
         if cli.json {
             println!("{:#}", report::plan_json(prepared.plan(), None));
@@ -228,20 +264,15 @@ async fn run(cli: Cli, cfg: conf::BackupConfig, password: Option<Zeroizing<Strin
         }
         return ExitCode::SUCCESS;
     }
-    match backup::execute(prepared).await {
+    let executed = backup::execute(prepared).await;
+    progress.clear();
+    match executed {
         Ok(outcome) if cli.json => {
             println!("{:#}", report::plan_json(&outcome.plan, Some(&outcome)));
             ExitCode::SUCCESS
         }
         Ok(outcome) => {
-            println!(
-                "backup {} complete: {} servers, {:.1} MiB streamed in {:.1} s",
-                outcome.plan.name,
-                outcome.plan.servers.len(),
-                outcome.bytes as f64 / (1024.0 * 1024.0),
-                outcome.elapsed.as_secs_f64()
-            );
-            println!("cluster backup succeed");
+            print!("{}", summary::backup_summary(&outcome, cli.quiet));
             ExitCode::SUCCESS
         }
         Err(e) => {
