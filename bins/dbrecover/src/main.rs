@@ -1,5 +1,8 @@
 //! `dbrecover`: the command line of the recovery engine (crate `recovery`).
 
+mod progress;
+mod summary;
+
 use clap::Parser;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -57,10 +60,14 @@ struct Cli {
     /// preparing (the check reads every shipped file once more).
     #[arg(long)]
     no_verify: bool,
-    /// Print the report as one JSON document on stdout (the plan and the
-    /// progress go to stderr).
+    /// Print the report as one JSON document on stdout (the plan goes to
+    /// stderr).
     #[arg(long)]
     json: bool,
+    /// Print no plan, no progress and no report: only warnings, errors and
+    /// the result line (for cron).
+    #[arg(short = 'q', long)]
+    quiet: bool,
     #[command(flatten)]
     common: cli::Common,
 }
@@ -73,10 +80,14 @@ fn main() -> ExitCode {
     if let Some(code) = cli.common.version_exit() {
         return code;
     }
-    let logging = match cli
-        .common
-        .init_logging(&["dbrecover", "recovery", "stream::timing"])
-    {
+    let display =
+        cli::progress::Display::new(!cli.dry_run && cli::progress::wanted(cli.quiet, cli.json));
+    // The engine's info lines and step timings are detail: `-d` shows them.
+    let logging = match cli.common.init_logging_for_run(
+        &["dbrecover"],
+        &["recovery", "stream::timing"],
+        &display,
+    ) {
         Ok(logging) => logging,
         Err(e) => {
             eprintln!("ERROR: {e}");
@@ -93,14 +104,21 @@ fn main() -> ExitCode {
         Err(code) => return code,
     };
     logging.config_debug(cfg.debug);
-    cli::run_async(run(cli, cfg, password))
+    cli::run_async(run(cli, cfg, password, display))
 }
 
-async fn run(cli: Cli, cfg: conf::RecoveryConfig, password: Option<Zeroizing<String>>) -> ExitCode {
+async fn run(
+    cli: Cli,
+    cfg: conf::RecoveryConfig,
+    password: Option<Zeroizing<String>>,
+    display: cli::progress::Display,
+) -> ExitCode {
+    let progress = progress::Progress::new(display);
     let options = recovery::Options {
         password,
         parallel: Some(cli.parallel),
         skip_verify: cli.no_verify,
+        observer: Some(progress.clone()),
     };
     let prepared = match recovery::prepare(cfg, options).await {
         Ok(p) => p,
@@ -108,20 +126,23 @@ async fn run(cli: Cli, cfg: conf::RecoveryConfig, password: Option<Zeroizing<Str
     };
     if cli.json {
         eprint!("{}", prepared.plan());
-    } else {
+    } else if !cli.quiet || cli.dry_run {
         print!("{}", prepared.plan());
     }
     if cli.dry_run {
         println!("dry run: nothing touched");
         return ExitCode::SUCCESS;
     }
-    match recovery::execute(prepared).await {
+    progress.plan(prepared.plan());
+    let executed = recovery::execute(prepared).await;
+    progress.clear();
+    match executed {
         Ok(outcome) if cli.json => {
             println!("{:#}", report_json(&outcome));
             ExitCode::SUCCESS
         }
         Ok(outcome) => {
-            print_report(&outcome);
+            print_report(&outcome, cli.quiet);
             ExitCode::SUCCESS
         }
         Err(e) => fail(&e),
@@ -130,9 +151,9 @@ async fn run(cli: Cli, cfg: conf::RecoveryConfig, password: Option<Zeroizing<Str
 
 /// The report a DBA reads: per datasource where its data is, what it
 /// reached, with which stop, and every table's row count.
-fn print_report(outcome: &recovery::Outcome) {
+fn print_report(outcome: &recovery::Outcome, quiet: bool) {
     let host = &outcome.plan.job_host;
-    for r in &outcome.restored {
+    for r in outcome.restored.iter().filter(|_| !quiet) {
         let ds = &r.datasource;
         println!(
             "datasource {ds}: restored ({} binlog files replayed by {}) in {host}:{}",
@@ -157,9 +178,15 @@ fn print_report(outcome: &recovery::Outcome) {
             );
         }
     }
-    println!("temporary servers ran {host}:{}", outcome.server);
-    if let Some(info) = &outcome.ds_info {
-        println!("ds_info for the PIT tool: {host}:{}", info.path);
+    if !quiet {
+        print!(
+            "{}",
+            summary::table(&summary::rows(outcome), outcome.elapsed)
+        );
+        println!("temporary servers ran {host}:{}", outcome.server);
+        if let Some(info) = &outcome.ds_info {
+            println!("ds_info for the PIT tool: {host}:{}", info.path);
+        }
     }
     println!(
         "cluster recovery succeed in {:.1} s",
