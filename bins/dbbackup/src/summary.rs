@@ -133,7 +133,7 @@ mod tests {
             "server      datasource  role     type     bytes  secs  MB/s\n\
              normal_0_1  normal_0    replica  full  33.5 MiB   1.5  23.4\n\
              normal_1_1  normal_0    replica  inc    2.0 KiB   0.0     -\n\
-             total                                33.5 MiB   2.7  13.0\n"
+             total                                  33.5 MiB   2.7  13.0\n"
         );
     }
 
@@ -142,7 +142,7 @@ mod tests {
         assert_eq!(
             table(&[], 0, Duration::ZERO),
             "server  datasource  role  type  bytes  secs  MB/s\n\
-             total                          0 B   0.0     -\n"
+             total                             0 B   0.0     -\n"
         );
     }
 
