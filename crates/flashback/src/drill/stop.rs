@@ -8,9 +8,9 @@ use super::node::{DrNode, Restore};
 use super::start::{dr_node, receiver};
 use super::{Session, StepFailure, attach, poll};
 use crate::cluster::{Cluster, Side};
-use crate::journal::{Journal, JournalState, Role};
+use crate::journal::{Journal, JournalState, Node, Role};
 use crate::snapshot::instance::same_gtids;
-use crate::snapshot::{Instance, SnapshotError};
+use crate::snapshot::{Instance, STREAM_FILE_PREFIX, SnapshotError};
 use crate::{FlashbackError, Settings};
 use binlog::gtid::GtidFlavor;
 use remote::Connector;
@@ -209,7 +209,50 @@ async fn discard_snapshots(
         .await
         .map_err(|e| s.fail(&r.host, e))?;
     }
+    if let Some(donor) = nodes.iter().find(|n| n.role == Role::Donor) {
+        remove_stream_files(s, hosts, dr, donor).await;
+    }
     s.done()
+}
+
+/// A start killed while a snapshot streamed left the donor's login in an
+/// option file in the donor's tmpdir, and the backup's log beside it: both
+/// go. A donor out of reach is said, not a reason to leave the DR cluster
+/// detached.
+async fn remove_stream_files(s: &Session<'_>, hosts: &Connector, dr: &Cluster, node: &Node) {
+    let removed = async {
+        let donor = dr_node(dr, hosts, node, s.entry.flavor.gtid())?;
+        let mut c = donor.client(s.settings.connect_timeout).await?;
+        let rows = c.query("SELECT @@tmpdir AS t").await?;
+        let tmpdir = rows
+            .first()
+            .and_then(|r| r.column("t").flatten())
+            .unwrap_or_default()
+            .to_owned();
+        if tmpdir.is_empty() {
+            return Err(StepFailure::BadAnswer {
+                what: format!("@@tmpdir of {}", donor.address()),
+                detail: "empty".to_owned(),
+            });
+        }
+        let rm = remote::Command::new("sh").args([
+            "-c",
+            r#"rm -f -- "$1"/"$2"*.cnf "$1"/"$2"*.log"#,
+            "sh",
+            &tmpdir,
+            STREAM_FILE_PREFIX,
+        ]);
+        let step = "removing the donor's files of an unfinished stream";
+        xtrabackup::ops::run(&*donor.transport, &rm, s.bounds().small, step).await?;
+        Ok(())
+    };
+    if let Err(e) = removed.await {
+        (s.say)(&format!(
+            "warning: the files of an unfinished snapshot stream ({STREAM_FILE_PREFIX}*.cnf, \
+             holding the donor's login) may remain in {}'s tmpdir: {e}",
+            node.server_name
+        ));
+    }
 }
 
 /// `node`'s snapshot instance, its GTIDs checked against the donor's

@@ -170,6 +170,12 @@ pub struct Bounds {
     pub start: Duration,
 }
 
+/// How the names of a stream's files in the donor's `@@tmpdir` begin
+/// (`<prefix><id>.cnf`, the 0600 option file holding the donor's login,
+/// and `<prefix><id>.log`, the backup's): a run killed mid-stream leaves
+/// them, and `stop` removes them.
+pub(crate) const STREAM_FILE_PREFIX: &str = "dr-flashback-";
+
 /// First port tried for the stream (bumped by 10 while taken).
 pub const STREAM_PORT: u16 = 45609;
 
@@ -220,8 +226,8 @@ async fn stream_backup(donor: &Donor, r: &Receiver, bounds: Bounds) -> Result<To
         .await
         .map_err(host_err)?;
     let tag = remote::CommandId::random().0;
-    let wrapper = format!("{}/dr-flashback-{tag}.cnf", facts.tmpdir);
-    let log_file = format!("{}/dr-flashback-{tag}.log", facts.tmpdir);
+    let wrapper = format!("{}/{STREAM_FILE_PREFIX}{tag}.cnf", facts.tmpdir);
+    let log_file = format!("{}/{STREAM_FILE_PREFIX}{tag}.log", facts.tmpdir);
     let login = ClientDefaults {
         server_defaults_file: server_cnf,
         user: donor.credential.user.clone(),
