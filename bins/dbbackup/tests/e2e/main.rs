@@ -9,6 +9,7 @@ mod common;
 mod chain;
 mod failures;
 mod interrupted;
+mod output;
 mod password;
 mod restore;
 mod spider;
