@@ -14,6 +14,11 @@ const PACKAGES: &[(&str, &str)] = &[
     ("rabbitmq-server", "/usr/sbin/rabbitmq-server"),
     ("zstd", "/usr/bin/zstd"),
     ("mydumper", "/usr/bin/mydumper"),
+    // Tests set one program's wall clock apart from the machine's.
+    (
+        "libfaketime",
+        "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1",
+    ),
 ];
 
 /// The sandbox's packages: see [`ensure`].

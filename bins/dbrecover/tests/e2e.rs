@@ -853,60 +853,6 @@ async fn agents_recover_too() {
     }
 }
 
-/// A tmpfs mounted on a directory, unmounted on drop.
-struct Tmpfs {
-    dir: std::path::PathBuf,
-}
-
-impl Tmpfs {
-    /// Mounts a `size` tmpfs writable by everyone on `dir` (created); `None`
-    /// with a note when this machine does not let the test mount (no root,
-    /// or a container without CAP_SYS_ADMIN).
-    fn mount(dir: &std::path::Path, size: &str) -> Option<Tmpfs> {
-        std::fs::create_dir_all(dir).unwrap();
-        let out = std::process::Command::new("mount")
-            .args([
-                "-t",
-                "tmpfs",
-                "-o",
-                &format!("size={size},mode=0777"),
-                "tmpfs",
-            ])
-            .arg(dir)
-            .output()
-            .unwrap();
-        if !out.status.success() {
-            let why = String::from_utf8_lossy(&out.stderr);
-            let denied = ["ermission denied", "not permitted", "must be superuser"];
-            assert!(
-                denied.iter().any(|d| why.contains(d)),
-                "mounting a tmpfs on {}: {why}",
-                dir.display()
-            );
-            eprintln!(
-                "note: cannot mount a tmpfs here ({}): test skipped",
-                why.trim()
-            );
-            return None;
-        }
-        Some(Tmpfs {
-            dir: dir.to_path_buf(),
-        })
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let ok = std::process::Command::new("umount")
-            .arg(&self.dir)
-            .status()
-            .is_ok_and(|s| s.success());
-        if !ok {
-            eprintln!("could not unmount the tmpfs on {}", self.dir.display());
-        }
-    }
-}
-
 /// Issue 6: a job server whose work-dir has too little room fails before
 /// anything is shipped, naming the host, the directory and both sizes; the
 /// dry run prints the estimate it is checked against. (The work-dir is a
@@ -943,7 +889,9 @@ async fn too_little_room_on_the_job_server_fails_before_shipping() {
         "estimate {needed} for streams of {on_store} bytes"
     );
 
-    let Some(_tmpfs) = Tmpfs::mount(&env.job, "16m") else {
+    let Some(_tmpfs) =
+        testkit::tmpfs::Tmpfs::mount(&env.job, "16m", testkit::tmpfs::Owner::Everyone)
+    else {
         return;
     };
     let out = env.dbrecover(&conf, &[], &[]).await;
@@ -967,6 +915,72 @@ async fn too_little_room_on_the_job_server_fails_before_shipping() {
         "{free} bytes free on a 16 MiB tmpfs?\n{out}"
     );
     assert_nothing_shipped(&env, &out);
+}
+
+/// Issue 18: the job server's work dir filling up in the middle of a
+/// recovery, while the chain is shipped and while the datasources are
+/// restored (the run is paused at that point by `DBRECOVER_PAUSE_AT`, the
+/// test fills its tmpfs, then lets it go on). The run fails with one
+/// error naming the job server, the directory and the cause, leaves
+/// nothing running, and the next run, with room again, recovers the exact
+/// rows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_server_filling_up_mid_recovery_fails_naming_it_and_the_next_run_completes() {
+    let Some(sb) = Sandbox::get() else { return };
+    let (_serial, env, wl) = setup(&sb, "full-disk").await;
+    let b = backups_under_writes(&env, &wl, 1, &[], Duration::from_millis(300)).await;
+    let truth = truth_at(&env, &wl, &b[0]);
+    let gtids = gtids_at(&env, &wl, &b[0]).await;
+    let to = To::Dir(b[0].clone());
+    let conf = env.recovery_conf("RECOVERY_SSH_CONF", &to);
+    // Room for the whole recovery: only the filler makes it run out.
+    let Some(tmpfs) = testkit::tmpfs::Tmpfs::mount(&env.job, "2g", testkit::tmpfs::Owner::Everyone)
+    else {
+        return;
+    };
+    let job_host = sb.var("JOB_HOST");
+    let pause_file = env.tmp.join("pause");
+    let needle = env.job.display().to_string();
+    for point in ["shipping the chain", "restoring the datasources"] {
+        let pause = pause_file.display().to_string();
+        let envs = [
+            ("DBRECOVER_PAUSE_AT", point),
+            ("DBRECOVER_PAUSE_FILE", pause.as_str()),
+        ];
+        let run = env.dbrecover_with_env(&conf, &[], &[], &envs);
+        let fill = async {
+            let deadline = std::time::Instant::now() + Duration::from_secs(300);
+            while std::fs::read_to_string(&pause_file).ok().as_deref() != Some(point) {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "{point}: the run never paused there"
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            let filler = tmpfs.fill();
+            std::fs::remove_file(&pause_file).unwrap();
+            filler
+        };
+        let (out, filler) = tokio::join!(run, fill);
+        let error = out.error_line();
+        eprintln!("{point}: {error}");
+        for want in [
+            job_host.to_owned(),
+            needle.clone(),
+            "No space left on device".to_owned(),
+        ] {
+            assert!(error.contains(&want), "{point}: no {want:?} in\n{out}");
+        }
+        let left = testkit::procs::wait_none_naming(&needle, Duration::from_secs(30));
+        assert!(
+            left.is_empty(),
+            "{point}: still running 30 s after the failure: {left:#?}"
+        );
+        filler.remove();
+    }
+    let out = env.dbrecover(&conf, &[], &[]).await;
+    out.assert_recovered();
+    check_restored(&env, &wl, &to, &truth, &gtids);
 }
 
 /// The work-dir holds nothing but the run lock's file (of an earlier run),
@@ -1031,34 +1045,6 @@ async fn a_recovery_into_a_work_dir_in_use_is_refused_naming_the_holder() {
     );
     assert_nothing_shipped(&env, &out);
     held.lock.release().await.unwrap();
-}
-
-/// Until `stop`, every 20 ms: the executable and command line of each
-/// process whose command line holds `needle` (the temporary servers of a
-/// run, by their data directories).
-fn watch_processes(
-    needle: String,
-    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
-) -> std::thread::JoinHandle<BTreeSet<(String, String)>> {
-    std::thread::spawn(move || {
-        let mut seen = BTreeSet::new();
-        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-            for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-                let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
-                    continue;
-                };
-                let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-                if !cmdline.contains(&needle) {
-                    continue;
-                }
-                if let Ok(exe) = std::fs::read_link(entry.path().join("exe")) {
-                    seen.insert((exe.display().to_string(), cmdline));
-                }
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        seen
-    })
 }
 
 /// A relocatable base directory `top/` made from the installed package
@@ -1130,11 +1116,14 @@ async fn a_base_directory_tarball_runs_the_temporary_servers() {
     let to = To::Dir(full.clone());
     let conf = env.recovery_conf("RECOVERY_SSH_CONF", &to);
     let restore = env.run_dir(&to).join("datadir");
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let watch = watch_processes(format!("--datadir={}/", restore.display()), stop.clone());
+    let needle = format!("--datadir={}/", restore.display());
+    let watch = testkit::procs::Watch::start(move |c| c.contains(&needle));
     let out = env.dbrecover(&conf, &[], &[]).await;
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let servers = watch.join().unwrap();
+    let servers: Vec<(String, String)> = watch
+        .finish_procs()
+        .into_iter()
+        .map(|p| (p.exe.unwrap_or_default(), p.cmdline))
+        .collect();
     out.assert_recovered();
 
     let basedir = env.run_dir(&to).join("basedir").join(top);
@@ -1295,18 +1284,11 @@ async fn a_recovery_killed_at_each_phase_leaves_nothing_running_and_the_next_com
             out.code, None,
             "{point}: the run was not killed there:\n{out}"
         );
-        let deadline = std::time::Instant::now() + Duration::from_secs(30);
-        loop {
-            let left = processes_naming(&needle);
-            if left.is_empty() {
-                break;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "killed at {point:?}: still running 30 s later: {left:#?}"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        let left = testkit::procs::wait_none_naming(&needle, Duration::from_secs(30));
+        assert!(
+            left.is_empty(),
+            "killed at {point:?}: still running 30 s later: {left:#?}"
+        );
     }
     let out = env.dbrecover(&conf, &[], &[]).await;
     out.assert_recovered();
@@ -1315,20 +1297,6 @@ async fn a_recovery_killed_at_each_phase_leaves_nothing_running_and_the_next_com
         "the dead run's lock was not said to be taken over:\n{out}"
     );
     check_restored(&env, &wl, &to, &truth, &gtids);
-}
-
-/// The command lines of the processes that name `needle` now.
-fn processes_naming(needle: &str) -> Vec<String> {
-    let me = std::process::id().to_string();
-    std::fs::read_dir("/proc")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter(|e| e.file_name().to_string_lossy() != me)
-        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
-        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
-        .filter(|c| c.contains(needle))
-        .collect()
 }
 
 /// Issue 21 item 3: the chain ships on `socat-port2` as the seed does, a

@@ -455,7 +455,7 @@ pub(crate) async fn cluster_steps(
             info.to_string(),
         )
         .await?;
-    let local_now = chrono::Local::now().naive_local();
+    let local_now = finish::point_datetime(run, &points).await?;
     run.store
         .write_file(
             &format!("{name}/{}", store::layout::POINT_DATETIME_FILE),

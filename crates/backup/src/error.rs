@@ -43,6 +43,18 @@ pub enum BackupError {
     /// A pre-check failed: nothing was written.
     #[error("pre-check failed: {0}")]
     PreCheck(String),
+    /// This host's clock is at or before the start of the newest backup on
+    /// the store: the new backup's name (its UTC start time) would not sort
+    /// after it, and chains are ordered by name.
+    #[error(
+        "pre-check failed: this host's clock ({now} UTC) is at or before the start of the newest backup on the store ({newest}); backup names must grow with time: check the clock (NTP) and run again"
+    )]
+    ClockBehind {
+        /// The run's start, as this host's clock gives it.
+        now: String,
+        /// The newest backup's name.
+        newest: String,
+    },
     /// The encryption password does not fit the last backup.
     #[error("{0}")]
     Password(String),

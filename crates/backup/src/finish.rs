@@ -128,6 +128,54 @@ fn check_masters(run: &Run, points: &[MasterPoint]) -> Result<(), BackupError> {
     Ok(())
 }
 
+/// How far a master's clock may be from this host's before the run warns.
+const CLOCK_SKEW_WARNING_SECS: f64 = 2.0;
+
+/// The time written as `consistent_point_datetime` (this host's local
+/// time, as the seed writes it): the latest of this host's clock and each
+/// master's, read right after the point was taken. Every transaction in
+/// the backup committed at or before that instant on its master's clock,
+/// which stamps the binlog events a recovery's stop-datetime is compared
+/// with; so a controller whose clock lags the servers never records a
+/// point earlier than data the backup holds (a recovery to a time in
+/// between would otherwise start from this backup and keep rows written
+/// after the time asked for). A master ahead by more than
+/// [`CLOCK_SKEW_WARNING_SECS`] is warned about, naming it.
+pub async fn point_datetime(
+    run: &Run,
+    points: &[MasterPoint],
+) -> Result<chrono::NaiveDateTime, BackupError> {
+    let here = chrono::Utc::now();
+    let clocks = futures::future::try_join_all(points.iter().map(|p| async move {
+        let mut c = server_client(run, &p.server).await?;
+        // Epoch seconds: independent of either host's time zone.
+        let epoch = sql::scalar(&mut c, "SELECT UNIX_TIMESTAMP(NOW(3)) AS t", "t").await;
+        let _ = c.close().await;
+        let epoch: f64 = epoch?
+            .parse()
+            .map_err(|e| BackupError::host(&p.server, "reading the master's clock", e))?;
+        Ok::<_, BackupError>((p.server.as_str(), epoch))
+    }))
+    .await?;
+    let mut latest = here;
+    for (server, epoch) in clocks {
+        let millis = (epoch * 1000.0).round() as i64;
+        let Some(theirs) = chrono::DateTime::from_timestamp_millis(millis) else {
+            continue;
+        };
+        let ahead = (theirs - here).num_milliseconds() as f64 / 1000.0;
+        if ahead.abs() > CLOCK_SKEW_WARNING_SECS {
+            tracing::warn!(
+                server,
+                seconds = ahead,
+                "the master's clock differs from this host's; consistent_point_datetime uses the later of the two"
+            );
+        }
+        latest = latest.max(theirs);
+    }
+    Ok(latest.with_timezone(&chrono::Local).naive_local())
+}
+
 /// `cluster_consistence_info`, one line per backed-up server, as the seed.
 pub fn consistence_info(
     run: &Run,

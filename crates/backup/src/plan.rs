@@ -70,6 +70,20 @@ impl BackupPlan {
     }
 }
 
+/// Refuses a start time at or before the newest backup's: names are UTC
+/// start times and chains are ordered by name, so a clock set back (or a
+/// controller whose clock lags the one that ran the last backup) would put
+/// the new backup before the one it follows.
+pub fn check_clock(started: NaiveDateTime, newest: Option<BackupName>) -> Result<(), BackupError> {
+    match newest {
+        Some(newest) if started <= newest.started => Err(BackupError::ClockBehind {
+            now: started.format("%Y-%m-%d %H:%M:%S%.3f").to_string(),
+            newest: newest.to_string(),
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// Makes the plan; `started` (UTC) names the backup.
 pub fn make_plan(
     facts: &Facts,
@@ -78,6 +92,7 @@ pub fn make_plan(
     encrypt: bool,
     store: String,
 ) -> Result<BackupPlan, BackupError> {
+    check_clock(started, facts.last.as_ref().map(|l| l.name))?;
     let request = match (&facts.last, cfg.force_full) {
         (Some(last), false) => BackupRequest::Incremental {
             last_backup_servers: last
@@ -398,6 +413,24 @@ dir = /data/backup_dir
             &mut facts, &cfg, started, false, "store:/b", reach,
         ));
         (plan, asked.into_inner().unwrap())
+    }
+
+    #[test]
+    fn a_clock_at_or_before_the_newest_backup_is_refused_naming_both() {
+        let newest: BackupName = "UTC20261122060000.500-full".parse().unwrap();
+        let at =
+            |s: &str| chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.3f").unwrap();
+        for behind in ["2026-11-22 05:59:59.000", "2026-11-22 06:00:00.500"] {
+            let e = check_clock(at(behind), Some(newest))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains(&behind[..19]) && e.contains("UTC20261122060000.500-full"),
+                "{e}"
+            );
+        }
+        check_clock(at("2026-11-22 06:00:00.501"), Some(newest)).unwrap();
+        check_clock(at("2000-01-01 00:00:00.000"), None).unwrap();
     }
 
     #[test]

@@ -84,7 +84,7 @@ impl Restore<'_> {
     fn err(&self, ds: &str, step: &str, detail: impl std::fmt::Display) -> RecoveryError {
         RecoveryError::Datasource {
             datasource: ds.to_owned(),
-            step: step.to_owned(),
+            step: format!("{step} (job server {})", self.job.host()),
             detail: detail.to_string(),
         }
     }
@@ -147,7 +147,10 @@ impl Restore<'_> {
                 format!("{base}/inc{i}")
             };
             let compression = self.compression(ds, &stream).await?;
-            let step = format!("extracting {backup}/{}/backup.xbsteam", apply.data_dir);
+            let step = format!(
+                "extracting {backup}/{}/backup.xbsteam into {target}",
+                apply.data_dir
+            );
             self.watch
                 .datasource_step(ds, &format!("extracting {backup}"));
             t.time(
@@ -184,7 +187,7 @@ impl Restore<'_> {
                 &step,
                 self.sh(
                     ds,
-                    &step,
+                    &format!("{step} in {data}"),
                     xtrabackup::prepare(&self.tool, &data, &prep, Some("256M")),
                 ),
             )

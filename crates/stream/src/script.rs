@@ -229,11 +229,14 @@ pub(crate) fn receiver(
 ) -> Result<Script, String> {
     let log = format!("{}/{log_name}", log_dir.trim_end_matches('/'));
     let mut s = String::from(PREAMBLE);
+    // One line written (then truncated) proves the log's filesystem takes
+    // writes: on a full disk socat would listen but never log that it
+    // does, and the run would wait out the listen timeout for nothing.
     s.push_str(&format!(
-        "log={}\nmkdir -p -- {} && : > \"$log\" || {}\n",
+        "log={}\n{{ mkdir -p -- {} && echo probe > \"$log\" && : > \"$log\"; }} 2>\"$st/w\" \
+         || {{ echo \"E cannot write the socat log $log: $(tail -n 1 \"$st/w\")\"; exit 125; }}\n",
         quote(&log),
         quote(log_dir),
-        fail(&format!("cannot create the socat log {log}"))
     ));
     let (consumer, env) = match sink {
         Sink::File(path) => {

@@ -247,9 +247,14 @@ impl Streamer {
                 done,
             });
         };
-        let (sent, received) = self
+        let (sent, mut received) = self
             .run_both(&mut sender, &mut receiver, |n| report(n, false))
             .await;
+        if received.failure(&receiver.stages).is_some() && received.stderr.trim().is_empty() {
+            // socat writes its errors (a full disk, a refused write) into
+            // its log, not stderr: quote them so the cause is in the error.
+            received.stderr = socat_log_errors(to, &listening.log).await;
+        }
         let result = self.judge(
             from,
             source,
@@ -669,5 +674,48 @@ mod tests {
         // Stored reads a file back instead of a tee; a consumer has no file.
         assert_eq!(ends(Checksum::Stored, &file), (false, false, true));
         assert_eq!(ends(Checksum::Stored, &consumer), (false, true, false));
+    }
+}
+
+/// The error lines (`... socat[pid] E ...`) at the end of a socat log on
+/// `host`, joined; empty when there are none or the log cannot be read.
+async fn socat_log_errors(host: &Arc<dyn Transport>, log: &str) -> String {
+    let tail = remote::Command::new("tail")
+        .args(["-c", "4096", "--"])
+        .arg(log);
+    match host.exec(&tail, Duration::from_secs(10)).await {
+        Ok(out) if out.success() => socat_errors(&out.stdout_str()),
+        _ => String::new(),
+    }
+}
+
+/// The error lines of socat log text (` E ` after the program's pid), the
+/// last three at most, joined by `; `.
+fn socat_errors(log: &str) -> String {
+    let errors: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("] E "))
+        .map(str::trim)
+        .collect();
+    errors[errors.len().saturating_sub(3)..].join("; ")
+}
+
+#[cfg(test)]
+mod socat_log_tests {
+    #[test]
+    fn only_the_last_error_lines_are_quoted() {
+        let log = "2026/12/04 20:41:40 socat[7] N listening on AF=2 0.0.0.0:29999\n\
+                   2026/12/04 20:41:41 socat[7] E write(6, 0x55, 8192): No space left on device\n\
+                   2026/12/04 20:41:41 socat[7] N exit(1)\n";
+        assert_eq!(
+            super::socat_errors(log),
+            "2026/12/04 20:41:41 socat[7] E write(6, 0x55, 8192): No space left on device"
+        );
+        assert_eq!(super::socat_errors("socat[1] N fine\n"), "");
+        let many: String = (0..5).map(|i| format!("socat[1] E e{i}\n")).collect();
+        assert_eq!(
+            super::socat_errors(&many),
+            "socat[1] E e2; socat[1] E e3; socat[1] E e4"
+        );
     }
 }

@@ -7,6 +7,7 @@
 mod common;
 
 mod chain;
+mod clock;
 mod failures;
 mod interrupted;
 mod output;

@@ -7,64 +7,12 @@
 
 use crate::common;
 
-use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 
 use common::procs::{self, Watch};
 use common::{TestStore, serial};
 use testkit::Sandbox;
-
-/// A tmpfs mounted on a directory, unmounted on drop whatever happened.
-struct Tmpfs {
-    dir: PathBuf,
-}
-
-impl Tmpfs {
-    /// Mounts `size` of tmpfs on `dir`, owned like `owner_of` (the store's
-    /// login user writes there); `None` (with a note) when mounting is not
-    /// permitted here.
-    fn mount(dir: &Path, size: &str, owner_of: &Path) -> Option<Tmpfs> {
-        std::fs::create_dir_all(dir).unwrap();
-        let meta = std::fs::metadata(owner_of).unwrap();
-        let out = Command::new("mount")
-            .args(["-t", "tmpfs", "-o"])
-            .arg(format!(
-                "size={size},mode=0755,uid={},gid={}",
-                meta.uid(),
-                meta.gid()
-            ))
-            .arg("tmpfs")
-            .arg(dir)
-            .output()
-            .unwrap();
-        if !out.status.success() {
-            let err = String::from_utf8_lossy(&out.stderr);
-            if err.contains("permission denied") || err.contains("must be superuser") {
-                eprintln!("note: cannot mount a tmpfs here ({}); skipping", err.trim());
-                return None;
-            }
-            panic!("mount tmpfs on {}: {err}", dir.display());
-        }
-        Some(Tmpfs {
-            dir: dir.to_path_buf(),
-        })
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let ok = Command::new("umount")
-            .arg(&self.dir)
-            .status()
-            .is_ok_and(|s| s.success());
-        if !ok {
-            // Something still holds it: detach it now, it goes when released.
-            eprintln!("umount {} failed; detaching it lazily", self.dir.display());
-            let _ = Command::new("umount").arg("-l").arg(&self.dir).status();
-        }
-    }
-}
+use testkit::tmpfs::{Owner, Tmpfs};
 
 /// The number right before `unit` in `text` (`"... 15 MiB free"`).
 fn number_before(text: &str, unit: &str) -> u64 {
@@ -85,7 +33,11 @@ async fn a_store_without_room_is_refused_before_any_data_moves() {
     let _serial = serial().await;
     let store = TestStore::new(&sb, "BACKUP_SSH_CONF", "nospace", &[]);
     // Dropped before the store, so its directory is unmounted first.
-    let Some(_tmpfs) = Tmpfs::mount(&store.dir, "16m", Path::new(sb.var("STORE_DIR"))) else {
+    let Some(_tmpfs) = Tmpfs::mount(
+        &store.dir,
+        "16m",
+        Owner::Like(Path::new(sb.var("STORE_DIR"))),
+    ) else {
         return;
     };
     let backups = Watch::start(|c| procs::runs_mariabackup(c) && c.contains("--backup"));

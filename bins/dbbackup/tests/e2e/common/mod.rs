@@ -6,7 +6,7 @@
 
 pub mod dry_run;
 pub mod layout;
-pub mod procs;
+pub use testkit::procs;
 pub mod workload;
 
 use std::collections::BTreeMap;
@@ -31,6 +31,9 @@ pub struct TestStore {
     /// The config file the test's runs use.
     pub conf: PathBuf,
     _tmp: tempfile::TempDir,
+    /// The sandbox's passwords and those the test's runs were given: none
+    /// may be left in a file of the store (checked on drop).
+    secrets: std::sync::Mutex<Vec<String>>,
 }
 
 impl TestStore {
@@ -48,6 +51,7 @@ impl TestStore {
             dir,
             conf,
             _tmp: tmp,
+            secrets: std::sync::Mutex::new(sandbox_secrets(sb)),
         };
         for (k, v) in extra {
             store.set(k, v);
@@ -69,9 +73,24 @@ impl TestStore {
     /// Runs dbbackup on this store with `args`, checking for `secrets`
     /// (besides the sandbox's own) on command lines and in the output.
     pub fn run(&self, sb: &Sandbox, args: &[&str], secrets: &[&str]) -> RunOutput {
+        self.run_with_env(sb, args, &[], secrets)
+    }
+
+    /// [`TestStore::run`] with `env` set for dbbackup.
+    pub fn run_with_env(
+        &self,
+        sb: &Sandbox,
+        args: &[&str],
+        env: &[(&str, &str)],
+        secrets: &[&str],
+    ) -> RunOutput {
         let mut argv = vec!["--config-file", self.conf.to_str().unwrap()];
         argv.extend_from_slice(args);
-        run_dbbackup(sb, &argv, secrets, &self.dir.display().to_string())
+        if let Ok(mut known) = self.secrets.lock() {
+            known.extend(secrets.iter().map(|s| (*s).to_owned()));
+        }
+        let witness = self.dir.display().to_string();
+        run_dbbackup_with_env(sb, &argv, env, secrets, &witness)
     }
 
     /// Backup directory names in the store (not trash, socat_log, ...).
@@ -99,12 +118,32 @@ impl TestStore {
     }
 }
 
+impl TestStore {
+    /// The files of the store holding a password, but the copies of the
+    /// user's own files the seed tools make (`backup.conf`, the router's
+    /// `calcnode_base/dbscale.conf`), as `(file, index of the secret)`.
+    fn files_holding_secrets(&self) -> Vec<(PathBuf, usize)> {
+        let secrets = self.secrets.lock().map(|s| s.clone()).unwrap_or_default();
+        let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
+        testkit::secrets::files_holding(&[&self.dir], &secrets, |p| {
+            p.ends_with("backup.conf") || p.ends_with("calcnode_base/dbscale.conf")
+        })
+    }
+}
+
 impl Drop for TestStore {
     fn drop(&mut self) {
+        let found = self.files_holding_secrets();
         if let Err(e) = std::fs::remove_dir_all(&self.dir)
             && e.kind() != std::io::ErrorKind::NotFound
         {
             eprintln!("could not remove {}: {e}", self.dir.display());
+        }
+        if !std::thread::panicking() {
+            assert!(
+                found.is_empty(),
+                "a password was left in files of the store (file, which secret): {found:?}"
+            );
         }
     }
 }
@@ -256,11 +295,25 @@ pub fn run_dbbackup(
     extra_secrets: &[&str],
     witness: &str,
 ) -> RunOutput {
+    run_dbbackup_with_env(sb, args, &[], extra_secrets, witness)
+}
+
+/// [`run_dbbackup`] with `env` set for dbbackup.
+pub fn run_dbbackup_with_env(
+    sb: &Sandbox,
+    args: &[&str],
+    env: &[(&str, &str)],
+    extra_secrets: &[&str],
+    witness: &str,
+) -> RunOutput {
     let mut secrets = sandbox_secrets(sb);
     secrets.extend(extra_secrets.iter().map(|s| (*s).to_owned()));
     let scan = CmdlineScan::start(secrets.clone(), Some(witness.to_owned()));
     let flushes_before = router_flushes();
-    let child = dbbackup_command(args).spawn().unwrap();
+    let child = dbbackup_command(args)
+        .envs(env.iter().copied())
+        .spawn()
+        .unwrap();
     let (code, stdout, stderr) = wait_limited(child, RUN_LIMIT);
     let store_cmdlines = scan.finish();
     let left: Vec<String> = router_flushes()
