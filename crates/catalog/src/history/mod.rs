@@ -28,4 +28,5 @@ pub use error::HistoryError;
 pub use record::{
     BackupPath, BackupRecord, NO, NOT_A_SLAVE, NOT_APPLICABLE, RecoverInfo, Transfer, YES,
 };
+pub(crate) use store::plain_identifier;
 pub use store::{CatalogLogin, History, VALIDATING, ValidationClaim};

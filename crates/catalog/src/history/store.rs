@@ -104,7 +104,7 @@ pub struct History {
     address: String,
 }
 
-fn plain_identifier(name: &str) -> bool {
+pub(crate) fn plain_identifier(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 64
         && name
