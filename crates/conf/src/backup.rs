@@ -1,5 +1,11 @@
 //! `backup.conf`: every key seed 000 reads, with its defaults.
+//!
+//! Additions (optional): `[catalog]` (see [`crate::catalog`]) and
+//! `[metrics] textfile-dir = DIR`: after every backup run, `dbbackup`
+//! writes its Prometheus textfile-collector file into DIR (what `dbbackup
+//! metrics --textfile DIR` writes; see docs/operations.md).
 
+use crate::catalog::{self, CatalogConfig};
 use crate::connect::{Connect, HostLogin, connect, host_login};
 use crate::error::ConfError;
 use crate::ini::Ini;
@@ -119,6 +125,12 @@ pub struct BackupConfig {
     pub router: RouterConfig,
     /// The store.
     pub store: StoreConfig,
+    /// `[catalog]` (new, optional): where every run is recorded.
+    pub catalog: Option<CatalogConfig>,
+    /// `[metrics] textfile-dir` (new, optional): a Prometheus
+    /// textfile-collector directory the metrics file is written into
+    /// after every backup run.
+    pub metrics_textfile_dir: Option<PathBuf>,
 }
 
 /// Reads the `max-time-sec` value only (the watchdog re-reads it while a
@@ -154,6 +166,8 @@ impl BackupConfig {
         let store = Section::new(ini, "backup-store");
         let rabbit = Section::new(ini, "rabbit-agent");
         let adm = Section::new(ini, "adm-agent");
+        let cat = Section::new(ini, catalog::SECTION);
+        let metrics = Section::new(ini, "metrics");
         let connect = connect(&misc, &ssh_info, &rabbit, &adm)?;
         let method: ConnectMethod = connect.config.method;
         let cfg = BackupConfig {
@@ -191,9 +205,17 @@ impl BackupConfig {
                 host: host_login(&store, method)?,
                 dir: PathBuf::from(store.require("dir")?),
             },
+            catalog: catalog::read(&cat, ini.has_section(catalog::SECTION))?,
+            metrics_textfile_dir: metrics
+                .text("textfile-dir")?
+                .map(|d| d.trim().to_owned())
+                .filter(|d| !d.is_empty())
+                .map(PathBuf::from),
             connect,
         };
-        warn_unread(&[&misc, &cluster, &ssh_info, &store, &rabbit, &adm]);
+        warn_unread(&[
+            &misc, &cluster, &ssh_info, &store, &rabbit, &adm, &cat, &metrics,
+        ]);
         Ok(cfg)
     }
 }

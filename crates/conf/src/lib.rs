@@ -22,9 +22,12 @@
 //! ```
 //!
 //! The format additions (optional keys the seeds do not know) are listed in
-//! [`connect`].
+//! [`connect`]; the optional `[catalog]` section of `backup.conf` and
+//! `recovery.conf` in [`catalog`], and `backup.conf`'s `[metrics]
+//! textfile-dir` in [`backup`].
 
 pub mod backup;
+pub mod catalog;
 pub mod connect;
 pub mod error;
 pub mod flashback;
@@ -34,6 +37,7 @@ pub mod recovery;
 pub mod values;
 
 pub use backup::{BackupConfig, RouterConfig, SocatConfig, StoreConfig, max_time_sec};
+pub use catalog::CatalogConfig;
 pub use connect::{Connect, HostLogin};
 pub use error::ConfError;
 pub use flashback::{ClusterSection, FlashbackConfig};

@@ -1,6 +1,7 @@
 //! `recovery.conf`: every key seed 001 reads, with its defaults.
 
 use crate::backup::{SocatConfig, StoreConfig};
+use crate::catalog::{self, CatalogConfig};
 use crate::connect::{Connect, HostLogin, connect, host_login};
 use crate::error::ConfError;
 use crate::ini::Ini;
@@ -57,6 +58,8 @@ pub struct RecoveryConfig {
     pub store: StoreConfig,
     /// The job server.
     pub job_server: JobServerConfig,
+    /// `[catalog]` (new, optional): where every run is recorded.
+    pub catalog: Option<CatalogConfig>,
 }
 
 impl RecoveryConfig {
@@ -75,6 +78,7 @@ impl RecoveryConfig {
         // for the hosts' default login.
         let rabbit = Section::new(ini, "rabbit-agent");
         let adm = Section::new(ini, "adm-agent");
+        let cat = Section::new(ini, catalog::SECTION);
         let connect = connect(&misc, &store, &rabbit, &adm)?;
         let method = connect.config.method;
         let recover_to = match (to.text("dir")?, to.text("stop-datetime")?) {
@@ -126,9 +130,10 @@ impl RecoveryConfig {
                 host: host_login(&job, method)?,
                 work_dir: PathBuf::from(job.require("work-dir")?),
             },
+            catalog: catalog::read(&cat, ini.has_section(catalog::SECTION))?,
             connect,
         };
-        warn_unread(&[&misc, &to, &store, &job, &rabbit, &adm]);
+        warn_unread(&[&misc, &to, &store, &job, &rabbit, &adm, &cat]);
         Ok(cfg)
     }
 }

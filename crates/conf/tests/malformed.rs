@@ -63,6 +63,16 @@ port = 2222
 user = dbsbk
 password = Store-Secret-3
 dir = /data/backup_dir
+
+[catalog]
+host = 127.0.0.40
+port = 16340
+user = dbbackup
+password = Catalog-Secret-9
+database = dbscale_backup
+
+[metrics]
+textfile-dir = /var/lib/node_exporter/textfile
 ";
 
 const RECOVERY: &str = "\
@@ -89,6 +99,11 @@ socat-port = 45509
 socat-port2 = 45514
 connect-method = ssh
 server-tmp-port = 27100
+
+[catalog]
+host = 127.0.0.40
+user = dbbackup
+password = Catalog-Secret-9
 ";
 
 const FLASHBACK: &str = "\
@@ -141,8 +156,15 @@ fn kinds() -> [Kind; 3] {
                 ("cluster", "port"),
                 ("server-ssh-info", "port"),
                 ("backup-store", "port"),
+                ("catalog", "port"),
+                ("catalog", "database"),
             ],
-            secrets: &["Router-Secret-1", "Ssh-Secret-2", "Store-Secret-3"],
+            secrets: &[
+                "Router-Secret-1",
+                "Ssh-Secret-2",
+                "Store-Secret-3",
+                "Catalog-Secret-9",
+            ],
         },
         Kind {
             file: "recovery.conf",
@@ -158,7 +180,7 @@ fn kinds() -> [Kind; 3] {
                 ("misc", "connect-method"),
                 ("misc", "server-tmp-port"),
             ],
-            secrets: &["Store-Secret-3", "Job-Secret-4"],
+            secrets: &["Store-Secret-3", "Job-Secret-4", "Catalog-Secret-9"],
         },
         Kind {
             file: "dr_flashback.ini",
