@@ -216,6 +216,7 @@ fn sandbox_env(paths: &Paths, s: &Secrets) -> String {
     ];
     let mut vars = vars;
     vars.extend(super::pybackup::env_vars(paths));
+    vars.extend(super::physical::env_vars(paths));
     let mut out =
         String::from("# dbscale-backup sandbox; source it: `. target/sandbox/sandbox.env`\n");
     for (k, v) in vars {

@@ -8,7 +8,8 @@
 //! production as `slave_dbscale_server`. Plus sshd on port 2222 of every
 //! sandbox address, RabbitMQ on 127.0.0.1:5672, a catalog MariaDB on
 //! 127.0.0.40:16340, store and job-server directories, an rsync daemon on
-//! the store host (127.0.0.50:8730, for dbcatalog), and seed-format
+//! the store host (127.0.0.50:8730, for dbcatalog), a catalog login for
+//! dbbackup/dbrecover's run records (and `promtool`), and seed-format
 //! config files. Every daemon is tracked by a pid file under the sandbox
 //! directory; `down` stops exactly those and removes the directory.
 
@@ -16,6 +17,7 @@ mod agents;
 mod configs;
 pub mod layout;
 mod mariadb;
+mod physical;
 mod procs;
 mod pybackup;
 mod rabbit;
@@ -44,6 +46,10 @@ pub enum Action {
     /// Only dbcatalog's part on a running sandbox (catalog login, rsync
     /// daemon, pbackup.conf, sandbox.env's lines): what `up` does for it.
     PybackupUp,
+    /// Only the physical tools' catalog part on a running sandbox (the
+    /// `dbbackup` catalog login and its password file, promtool,
+    /// sandbox.env's lines): what `up` does for it.
+    CatalogUp,
 }
 
 /// Passwords generated when the sandbox is first created.
@@ -92,6 +98,16 @@ pub fn run(action: Action) -> Result<()> {
             );
             Ok(())
         }
+        Action::CatalogUp => {
+            physical::up(&paths)?;
+            configs::write_env(&paths, &load_or_create_secrets(&paths)?)?;
+            println!(
+                "the physical catalog's sandbox part is up (login {}, password in {})",
+                physical::USER,
+                physical::password_file(&paths).display()
+            );
+            Ok(())
+        }
         Action::RestoreMasters => {
             let sb = testkit::Sandbox::load(&paths.root).map_err(anyhow::Error::msg)?;
             // Not under a running test's feet.
@@ -134,6 +150,7 @@ pub fn up(paths: &Paths) -> Result<bool> {
         // Configs are cheap and may have gained keys since they were written.
         let secrets = load_or_create_secrets(paths)?;
         pybackup::up(paths, &secrets)?;
+        physical::up(paths)?;
         configs::write_all(paths, &secrets)?;
         println!("sandbox already up at {}", paths.root.display());
         return Ok(false);
@@ -179,6 +196,7 @@ pub fn up(paths: &Paths) -> Result<bool> {
         write_file(&paths.marker("replication"), "", 0o644)?;
     }
     pybackup::up(paths, &secrets)?;
+    physical::up(paths)?;
     configs::write_all(paths, &secrets)?;
     routers::write_admin_cnf(paths, &secrets)?;
     routers::up(paths, &secrets)?;
