@@ -74,7 +74,7 @@ pub const ALLOWED: &[(&str, &[&str])] = &[
     // thin binaries
     ("dbbackup", &["backup", "catalog", "cli", "conf", "store"]),
     ("dbcatalog", &["catalog", "cli", "conf", "logical"]),
-    ("dbrecover", &["cli", "conf", "recovery"]),
+    ("dbrecover", &["catalog", "cli", "conf", "recovery"]),
     ("dr-flashback", &["cli", "conf", "flashback"]),
     ("dbcrypt", &["aescrypt", "cli"]),
     ("dbagent", &["cli", "remote"]),

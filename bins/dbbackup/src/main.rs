@@ -2,8 +2,10 @@
 //! It parses arguments, reads `backup.conf`, runs the engine and prints;
 //! nothing else.
 
+mod metrics;
 mod progress;
 mod report;
+mod run_record;
 mod spider;
 mod summary;
 
@@ -40,7 +42,8 @@ EXAMPLES:
   dbbackup --config-file backup.conf --dry-run
   dbbackup --config-file backup.conf --password-file /etc/dbbackup/key
   dbbackup --config-file backup.conf --purge-to '2026-11-01 00:00:00'
-  dbbackup --config-file backup.conf --clean-trash";
+  dbbackup --config-file backup.conf --clean-trash
+  dbbackup --config-file backup.conf metrics --textfile /var/lib/node_exporter/textfile";
 
 /// Physical backup of a DBScale cluster (full or incremental).
 #[derive(Debug, Parser)]
@@ -121,6 +124,15 @@ enum Sub {
         #[arg(long)]
         json: bool,
     },
+    /// Write the Prometheus textfile-collector file of this cluster's
+    /// store into DIR (read as `info` reads the store; written to a
+    /// temporary name and renamed). Metrics in docs/operations.md.
+    Metrics {
+        /// The collector's directory (node_exporter
+        /// --collector.textfile.directory).
+        #[arg(long, value_name = "DIR")]
+        textfile: PathBuf,
+    },
     /// Cluster-wide backup through a task table (seed 004): `schedule` on
     /// the controller, `check --run` on every database host (cron),
     /// `query`. See docs/spiderbackup.md.
@@ -190,7 +202,7 @@ async fn run(
             || cli.json)
     {
         eprintln!(
-            "ERROR: verify and info go with none of --purge-to, --clean-trash, --dry-run, --parallel, --json (info has its own --json)"
+            "ERROR: verify, info and metrics go with none of --purge-to, --clean-trash, --dry-run, --parallel, --json (info has its own --json)"
         );
         return ExitCode::from(cli::EXIT_USAGE);
     }
@@ -214,6 +226,7 @@ async fn run(
                 Err(e) => cli::fail(&e),
             };
         }
+        Some(Sub::Metrics { textfile }) => return metrics::command(&cfg, textfile).await,
         Some(Sub::Spiderbackup(_)) | None => {}
     }
     if let Some(text) = &cli.purge_to {
@@ -246,10 +259,16 @@ async fn run(
         observer: Some(progress.clone()),
         progress_every: cli.progress_every_ms.map(Duration::from_millis),
     };
+    let mut record = run_record::RunRecord::start(&cfg, cli.dry_run);
+    let metrics_cfg = (!cli.dry_run && cfg.metrics_textfile_dir.is_some()).then(|| cfg.clone());
     let prepared = match backup::prepare(cfg, options).await {
         Ok(p) => p,
-        Err(e) => return cli::fail(&e),
+        Err(e) => {
+            let warnings = run_record::failed(record, metrics_cfg.as_ref(), &e).await;
+            return failed(&e, &warnings, cli.json);
+        }
     };
+    record.planned(prepared.plan()).await;
     if cli.json {
         eprint!("{}", prepared.plan());
     } else if !cli.quiet {
@@ -266,28 +285,37 @@ async fn run(
     }
     let executed = backup::execute(prepared).await;
     progress.clear();
-    match executed {
-        Ok(outcome) if cli.json => {
-            println!("{:#}", report::plan_json(&outcome.plan, Some(&outcome)));
-            ExitCode::SUCCESS
-        }
-        Ok(outcome) => {
-            print!("{}", summary::backup_summary(&outcome, cli.quiet));
-            ExitCode::SUCCESS
-        }
+    let mut outcome = match executed {
+        Ok(outcome) => outcome,
         Err(e) => {
-            let code = cli::fail(&e);
-            if cli.json {
-                println!(
-                    "{:#}",
-                    serde_json::json!({"ok": false, "error": e.to_string()})
-                );
-            } else {
-                println!("cluster backup failed because reach max-time-sec or get exception.");
-            }
-            code
+            let warnings = run_record::failed(record, metrics_cfg.as_ref(), &e).await;
+            return failed(&e, &warnings, cli.json);
         }
+    };
+    let warnings = run_record::ended(record, metrics_cfg.as_ref(), Ok(&outcome)).await;
+    outcome.warnings.extend(warnings);
+    if cli.json {
+        println!("{:#}", report::plan_json(&outcome.plan, Some(&outcome)));
+        return ExitCode::SUCCESS;
     }
+    print!("{}", summary::backup_summary(&outcome, cli.quiet));
+    ExitCode::SUCCESS
+}
+
+/// A failed backup: the `ERROR:` line, the warnings, the seed's last line
+/// (or the JSON document).
+fn failed(e: &backup::BackupError, warnings: &[String], json: bool) -> ExitCode {
+    let code = cli::fail(e);
+    if json {
+        println!(
+            "{:#}",
+            serde_json::json!({"ok": false, "error": e.to_string(), "warnings": warnings})
+        );
+    } else {
+        print!("{}", summary::warnings(warnings));
+        println!("cluster backup failed because reach max-time-sec or get exception.");
+    }
+    code
 }
 
 /// `dbbackup verify`.

@@ -144,5 +144,6 @@ pub fn plan_json(
         "bytes": outcome.map(|o| o.bytes),
         "elapsed_secs": outcome.map(|o| o.elapsed.as_secs_f64()),
         "ok": outcome.is_some(),
+        "warnings": outcome.map_or(&[][..], |o| &o.warnings[..]),
     })
 }

@@ -1,6 +1,7 @@
 //! `dbrecover`: the command line of the recovery engine (crate `recovery`).
 
 mod progress;
+mod run_record;
 mod summary;
 
 use clap::Parser;
@@ -120,10 +121,16 @@ async fn run(
         skip_verify: cli.no_verify,
         observer: Some(progress.clone()),
     };
+    let mut record = run_record::RunRecord::start(&cfg, cli.dry_run);
+    let target = cfg.recover_to.clone();
     let prepared = match recovery::prepare(cfg, options).await {
         Ok(p) => p,
-        Err(e) => return fail(&e),
+        Err(e) => {
+            let warning = record.finish(Err(&e)).await;
+            return fail(&e, warning.as_deref());
+        }
     };
+    record.planned(prepared.plan(), &target).await;
     if cli.json {
         eprint!("{}", prepared.plan());
     } else if !cli.quiet || cli.dry_run {
@@ -136,17 +143,21 @@ async fn run(
     progress.plan(prepared.plan());
     let executed = recovery::execute(prepared).await;
     progress.clear();
-    match executed {
-        Ok(outcome) if cli.json => {
-            println!("{:#}", report_json(&outcome));
-            ExitCode::SUCCESS
+    let mut outcome = match executed {
+        Ok(outcome) => outcome,
+        Err(e) => {
+            let warning = record.finish(Err(&e)).await;
+            return fail(&e, warning.as_deref());
         }
-        Ok(outcome) => {
-            print_report(&outcome, cli.quiet);
-            ExitCode::SUCCESS
-        }
-        Err(e) => fail(&e),
+    };
+    let warning = record.finish(Ok(&outcome)).await;
+    outcome.warnings.extend(warning);
+    if cli.json {
+        println!("{:#}", report_json(&outcome));
+    } else {
+        print_report(&outcome, cli.quiet);
     }
+    ExitCode::SUCCESS
 }
 
 /// The report a DBA reads: per datasource where its data is, what it
@@ -188,6 +199,9 @@ fn print_report(outcome: &recovery::Outcome, quiet: bool) {
             println!("ds_info for the PIT tool: {host}:{}", info.path);
         }
     }
+    for w in &outcome.warnings {
+        println!("WARNING: {w}");
+    }
     println!(
         "cluster recovery succeed in {:.1} s",
         outcome.elapsed.as_secs_f64()
@@ -203,6 +217,7 @@ fn report_json(outcome: &recovery::Outcome) -> serde_json::Value {
         "ds_info": outcome.ds_info.as_ref().map(|i| i.path.clone()),
         "elapsed_secs": outcome.elapsed.as_secs_f64(),
         "timings": outcome.timings.to_json(),
+        "warnings": outcome.warnings,
         "datasources": outcome.restored.iter().map(|r| serde_json::json!({
             "datasource": r.datasource,
             "data_dir": r.data_dir,
@@ -219,9 +234,13 @@ fn report_json(outcome: &recovery::Outcome) -> serde_json::Value {
     })
 }
 
-/// The `ERROR:` line, then the seed's last line of a failed recovery.
-fn fail(error: &recovery::RecoveryError) -> ExitCode {
+/// The `ERROR:` line, a warning, then the seed's last line of a failed
+/// recovery.
+fn fail(error: &recovery::RecoveryError, warning: Option<&str>) -> ExitCode {
     let code = cli::fail(error);
+    if let Some(w) = warning {
+        println!("WARNING: {w}");
+    }
     println!("cluster recovery failed.");
     code
 }

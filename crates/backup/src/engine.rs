@@ -101,6 +101,9 @@ pub struct Outcome {
     pub bytes: u64,
     /// Wall time.
     pub elapsed: Duration,
+    /// The consistence point written in `consistent_point_datetime`
+    /// (`YYYY-mm-dd HH:MM:SS`, the servers' local time).
+    pub consistence_point: String,
     /// What went wrong beside the backup without failing it (the caller
     /// adds its own, such as a catalog record not written); a summary
     /// prints them. The engine leaves it empty.
@@ -316,11 +319,12 @@ pub async fn execute(prepared: Prepared) -> Result<Outcome, BackupError> {
     )
     .await;
     release(lock).await;
-    let (bytes, servers) = result?;
+    let (bytes, consistence_point, servers) = result?;
     Ok(Outcome {
         plan: run.plan.clone(),
         bytes,
         elapsed: started.elapsed(),
+        consistence_point,
         warnings: Vec::new(),
         servers,
     })
@@ -389,7 +393,7 @@ async fn steps(
     options: &Options,
     mut t: Timings,
     started: Instant,
-) -> Result<(u64, Vec<ServerOutcome>), BackupError> {
+) -> Result<(u64, String, Vec<ServerOutcome>), BackupError> {
     let name = run.plan.name;
     if run.cfg.log_audit {
         t.time("audit start", audit(run, "DBSCALE START BACKUP"))
@@ -426,22 +430,23 @@ async fn steps(
         })
         .collect();
     let results: Vec<ServerResult> = timed_results.into_iter().map(|(r, _)| r).collect();
-    let bytes = cluster_steps(run, options, &results, t, started).await?;
-    Ok((bytes, servers))
+    let (bytes, point) = cluster_steps(run, options, &results, t, started).await?;
+    Ok((bytes, point, servers))
 }
 
 /// The cluster-level steps after every server's stream, run once over all
 /// servers' results (in plan order): the global consistence point, the
 /// binlog copies, the base directories (full backups), the config, the
 /// encryption (with a password), the manifest, the completeness check, and
-/// `ok` last. Returns the bytes the servers streamed.
+/// `ok` last. Returns the bytes the servers streamed and the consistence
+/// point written in `consistent_point_datetime`.
 pub(crate) async fn cluster_steps(
     run: &Run,
     options: &Options,
     results: &[ServerResult],
     mut t: Timings,
     started: Instant,
-) -> Result<u64, BackupError> {
+) -> Result<(u64, String), BackupError> {
     let name = run.plan.name;
 
     options.starting(name, "consistence point");
@@ -455,11 +460,11 @@ pub(crate) async fn cluster_steps(
             info.to_string(),
         )
         .await?;
-    let local_now = finish::point_datetime(run, &points).await?;
+    let point = binlog::format_point_datetime(finish::point_datetime(run, &points).await?);
     run.store
         .write_file(
             &format!("{name}/{}", store::layout::POINT_DATETIME_FILE),
-            binlog::format_point_datetime(local_now),
+            point.clone(),
         )
         .await?;
     // The binlogs, the base directories (full backups) and the config are
@@ -507,7 +512,7 @@ pub(crate) async fn cluster_steps(
     crate::manifest::check_complete(run, &manifest, results).await?;
     options.starting(name, "marking ok");
     run.store.mark_ok(name).await?;
-    Ok(bytes)
+    Ok((bytes, point.trim().to_owned()))
 }
 
 /// Starts the first contact (for ssh: the handshake) with the hosts a plan

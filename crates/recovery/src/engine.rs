@@ -111,6 +111,10 @@ pub struct Outcome {
     /// How long each step of the run took (each datasource's own steps are
     /// in [`Restored::timings`]).
     pub timings: stream::Timings,
+    /// What went wrong beside the recovery without failing it (the caller
+    /// adds its own, such as a catalog record not written); a summary
+    /// prints them. The engine leaves it empty.
+    pub warnings: Vec<String>,
 }
 
 /// Reads the store and plans; touches nothing.
@@ -417,6 +421,7 @@ async fn execute_locked(prepared: Prepared) -> Result<Outcome, RecoveryError> {
         server: server.program,
         elapsed: started.elapsed(),
         timings: t,
+        warnings: Vec::new(),
     })
 }
 

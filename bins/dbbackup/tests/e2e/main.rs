@@ -12,6 +12,7 @@ mod failures;
 mod interrupted;
 mod output;
 mod password;
+mod records;
 mod restore;
 mod spider;
 mod store_space;
