@@ -213,8 +213,7 @@ done"#;
     }
 
     async fn start(&self, dir: &str, bounds: Bounds) -> Result<(), StepFailure> {
-        let mut argv = self.node.server_argv.clone();
-        argv.push("--skip-slave-start".to_owned());
+        let argv = replication_held(&self.node.server_argv);
         let (pid, log) = (format!("{dir}/node.launch.pid"), format!("{dir}/node.out"));
         instance::launch(&*self.transport, &argv, &log, &pid, bounds.small).await?;
         instance::wait_answer(&*self.transport, &self.endpoint(), &pid, &log, bounds)
@@ -223,5 +222,38 @@ done"#;
                 address: self.address(),
                 detail,
             })
+    }
+}
+
+/// A server's command line with replication held at its start
+/// (`--skip-slave-start`), once: the command line `start` records is the
+/// one an earlier drill's restore started, which already holds it, and
+/// each drill added another.
+fn replication_held(argv: &[String]) -> Vec<String> {
+    const HOLD: &str = "--skip-slave-start";
+    let mut held = argv.to_vec();
+    if !held.iter().any(|a| a == HOLD) {
+        held.push(HOLD.to_owned());
+    }
+    held
+}
+
+#[cfg(test)]
+mod tests {
+    use super::replication_held;
+
+    #[test]
+    fn replication_is_held_once_however_many_drills_restarted_the_server() {
+        let argv = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let first = replication_held(&argv(&["mariadbd", "--defaults-file=/d/my.cnf"]));
+        assert_eq!(
+            first,
+            argv(&[
+                "mariadbd",
+                "--defaults-file=/d/my.cnf",
+                "--skip-slave-start"
+            ])
+        );
+        assert_eq!(replication_held(&first), first);
     }
 }
