@@ -15,13 +15,13 @@
 //! | `tool` | `dbbackup` or `dbrecover` |
 //! | `run_type` | `full`, `incremental` or `recovery` (`NULL` until the run is planned) |
 //! | `status` | `running`, `success`, `failed` ([`RunStatus`]) |
-//! | `cluster` | the DBScale router `host:port` (a backup); the store's host (a recovery) |
+//! | `cluster` | the DBScale router `host:port` (a backup); the recovery job server's host (a recovery) |
 //! | `store` | the backup store, `host:dir` |
 //! | `backup_name` | the backup's directory (`UTC...-full|inc`); for a recovery the newest backup of its chain |
 //! | `target` | a recovery's `[recover-to]` (`dir` or `stop-datetime` as written); `NULL` for a backup |
 //! | `servers` | the servers backed up (`name@host:port`, comma-separated), or the datasources restored |
-//! | `bytes` | bytes streamed from the servers (a backup), or the chain's bytes shipped (a recovery) |
-//! | `consistence_point` | the backup's consistence point (`consistent_point_datetime`, the servers' local time), or the point a recovery reached |
+//! | `bytes` | bytes streamed from the servers (a backup), or the chain's bytes shipped to the job server (a recovery; 0 when the store is the job server) |
+//! | `consistence_point` | the backup's consistence point (`consistent_point_datetime`, the servers' local time); a recovery's `stop-datetime` (`NULL` for a recovery to a backup's own point) |
 //! | `started_at`, `ended_at` | UTC, by the controller's clock |
 //! | `elapsed_secs` | the run's wall time |
 //! | `error` | the failed run's `ERROR:` sentence |
