@@ -4,8 +4,9 @@
 /// Why a backup run failed.
 #[derive(Debug, thiserror::Error)]
 pub enum BackupError {
-    /// The router refused or failed.
-    #[error("router {address}: {step}: {source}")]
+    /// A MySQL-protocol peer (the router, or a data server: the step names
+    /// which) refused or failed.
+    #[error("{address}: {step}: {source}")]
     Router {
         /// `host:port`.
         address: String,

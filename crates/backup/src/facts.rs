@@ -147,7 +147,7 @@ async fn read_topology(
         .await
         .map_err(|source| BackupError::Router {
             address: endpoint.address(),
-            step: "reading the topology".into(),
+            step: "the router: reading the topology".into(),
             source: Box::new(source),
         })?;
     let cluster = Cluster::from_router(
@@ -189,7 +189,7 @@ async fn read_credentials(
         .await
         .map_err(|source| BackupError::Router {
             address: endpoint.address(),
-            step: "flushing its config".into(),
+            step: "the router: flushing its config".into(),
             source: Box::new(source),
         })?;
     let text = read_remote_file(router_host, &flush_path, cfg.connect.command_timeout).await?;

@@ -57,7 +57,7 @@ pub async fn consistence_point(run: &Run) -> Result<Vec<MasterPoint>, BackupErro
         Err(source) => {
             return Err(BackupError::Router {
                 address: endpoint.address(),
-                step: "getting the global consistence point".into(),
+                step: "the router: getting the global consistence point".into(),
                 source: Box::new(source),
             });
         }
@@ -147,7 +147,7 @@ pub async fn point_datetime(
 ) -> Result<chrono::NaiveDateTime, BackupError> {
     let here = chrono::Utc::now();
     let clocks = futures::future::try_join_all(points.iter().map(|p| async move {
-        let mut c = server_client(run, &p.server).await?;
+        let mut c = server_client(run, &p.server, "reading its clock").await?;
         // Epoch seconds: independent of either host's time zone.
         let epoch = sql::scalar(&mut c, "SELECT UNIX_TIMESTAMP(NOW(3)) AS t", "t").await;
         let _ = c.close().await;
@@ -240,7 +240,14 @@ pub fn consistence_info(
     Ok(ConsistenceInfo { lines })
 }
 
-async fn server_client(run: &Run, server: &str) -> Result<router::Client, BackupError> {
+/// A connection to `server` with the router's login for it; `purpose`
+/// goes into a failure's step (`connecting to normal_0_0 (listing its
+/// binlogs)`).
+async fn server_client(
+    run: &Run,
+    server: &str,
+    purpose: &str,
+) -> Result<router::Client, BackupError> {
     let s = run
         .facts
         .cluster
@@ -257,12 +264,12 @@ async fn server_client(run: &Run, server: &str) -> Result<router::Client, Backup
         cred.user.as_str(),
         cred.password.expose(),
     );
-    sql::connect(&ep, server).await
+    sql::connect(&ep, &format!("{server} ({purpose})")).await
 }
 
 /// `SHOW BINARY LOGS` of a server.
 pub async fn binary_logs(run: &Run, server: &str) -> Result<Vec<BinaryLog>, BackupError> {
-    let mut c = server_client(run, server).await?;
+    let mut c = server_client(run, server, "listing its binlogs").await?;
     let rows = sql::query(&mut c, "SHOW BINARY LOGS").await?;
     let _ = c.close().await;
     rows.iter()
@@ -379,7 +386,7 @@ async fn copy_files(
         .cluster
         .datasource_of(server)
         .ok_or_else(|| BackupError::Topology(format!("no datasource for {server}")))?;
-    let mut c = server_client(run, server).await?;
+    let mut c = server_client(run, server, "finding its binlog directory").await?;
     let basename = sql::scalar(&mut c, "SELECT @@log_bin_basename AS b", "b").await?;
     let _ = c.close().await;
     let dir = basename
@@ -502,7 +509,7 @@ pub async fn copy_bases(run: &Run, results: &[ServerResult]) -> Result<(), Backu
 }
 
 async fn server_version(run: &Run, server: &str) -> Result<String, BackupError> {
-    let mut c = server_client(run, server).await?;
+    let mut c = server_client(run, server, "reading its version").await?;
     let v = sql::scalar(&mut c, "SELECT VERSION() AS v", "v").await?;
     let _ = c.close().await;
     Ok(v)

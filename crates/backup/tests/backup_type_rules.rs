@@ -188,31 +188,6 @@ async fn a_stopped_replica_leaves_its_datasource_uncovered_so_full() {
     assert!(p.to_string().contains("not \"Slave normal\""), "{p}");
 }
 
-/// Sends SIGCONT to a stopped process when dropped (a failing test leaves
-/// no frozen server behind).
-struct Frozen(String);
-
-impl Frozen {
-    fn stop(pid: &str) -> Frozen {
-        signal(pid, "-STOP");
-        Frozen(pid.to_owned())
-    }
-}
-
-impl Drop for Frozen {
-    fn drop(&mut self) {
-        signal(&self.0, "-CONT");
-    }
-}
-
-fn signal(pid: &str, sig: &str) {
-    let status = std::process::Command::new("kill")
-        .args([sig, pid])
-        .status()
-        .unwrap();
-    assert!(status.success(), "kill {sig} {pid}");
-}
-
 /// A replica whose MySQL does not answer (its mariadbd frozen with
 /// SIGSTOP: connections hang) is reported down by the router: the plan
 /// backs up its datasource's next replica instead and says why. Only the
@@ -228,7 +203,7 @@ async fn a_hung_replica_is_passed_over_for_the_next_one() {
     let store = Store::new(&sb, "hung");
     let hung = sb.server("normal_0_1");
     let pid = std::fs::read_to_string(hung.dir.join("mysqld.pid")).unwrap();
-    let frozen = Frozen::stop(pid.trim());
+    let frozen = testkit::procs::Frozen::stop(pid.trim().parse().unwrap());
     let p = plan(store.conf(&[])).await;
     drop(frozen);
     assert!(p.unreachable.is_empty(), "{:?}\n{p}", p.unreachable);

@@ -267,3 +267,62 @@ fn replica_not_in(sb: &testkit::Sandbox, plan: &backup::BackupPlan, ds: &str) ->
         .unwrap_or_else(|| panic!("every replica of {ds} was backed up:\n{plan}"))
         .name
 }
+
+/// A master that hangs (its mariadbd stopped with SIGSTOP) after the
+/// consistence point, while its binlogs are to be copied: the run fails
+/// within the connect timeout naming the master and the step, writes no
+/// `ok`, leaves nothing running, and once the master answers again the
+/// next run trashes the partial backup and completes.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_master_hung_while_its_binlogs_are_copied_fails_the_run_naming_it() {
+    let Some(sb) = testkit::Sandbox::get() else {
+        return;
+    };
+    let _serial = sb.exclusive().await;
+    let store = Store::new(&sb, "hung-master");
+    let master = sb
+        .prod_servers()
+        .into_iter()
+        .find(|s| s.datasource == "normal_0" && s.initial_role == "master")
+        .unwrap();
+    let pid: u32 = std::fs::read_to_string(master.dir.join("mysqld.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let frozen: Arc<Mutex<Option<testkit::procs::Frozen>>> = Arc::default();
+    let observer = Arc::new(AtStep {
+        step: "binlogs, base directories and config",
+        action: {
+            let frozen = frozen.clone();
+            move || *frozen.lock().unwrap() = Some(testkit::procs::Frozen::stop(pid))
+        },
+    });
+    let (name, result) = run_with(store.conf(&[]), observer).await;
+    drop(frozen.lock().unwrap().take());
+    let error = result.expect_err("the backup succeeded with a hung master");
+    eprintln!("{error}");
+    let address = format!("{}:{}", master.host, master.port);
+    assert!(
+        error.contains(&address) && error.contains(&format!("connecting to {} (", master.name)),
+        "the hung master and the step are not named: {error}"
+    );
+    assert!(
+        !error.contains("router"),
+        "a data server called a router: {error}"
+    );
+    assert!(!store.dir.join(&name).join("ok").exists());
+    let needle = store.dir.display().to_string();
+    let left = testkit::procs::wait_none_naming(&needle, Duration::from_secs(30));
+    assert!(left.is_empty(), "still running: {left:#?}");
+
+    let next = common::take(store.conf(&[])).await;
+    assert!(
+        store
+            .dir
+            .join(next.plan.name.to_string())
+            .join("ok")
+            .exists()
+    );
+    assert!(store.dir.join("trash").join(&name).is_dir());
+}
