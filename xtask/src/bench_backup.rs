@@ -154,7 +154,7 @@ pub(crate) fn chown_login(p: &Path) -> Result<()> {
     Ok(())
 }
 
-async fn client(sb: &testkit::Sandbox, s: &testkit::Server) -> Result<router::Client> {
+pub(crate) async fn client(sb: &testkit::Sandbox, s: &testkit::Server) -> Result<router::Client> {
     let e = sb.mysql(s);
     let ep = router::Endpoint::new(e.host, e.port, e.user, e.password);
     Ok(router::Client::connect(&ep, Duration::from_secs(10)).await?)
@@ -167,9 +167,17 @@ async fn client(sb: &testkit::Sandbox, s: &testkit::Server) -> Result<router::Cl
 /// from the sequence engine in chunks (an `INSERT ... SELECT` from the
 /// table itself would copy it through a temporary table first).
 pub(crate) async fn load(sb: &testkit::Sandbox, mib: u64) -> Result<String> {
+    load_into(sb, &backed_up(sb), mib).await
+}
+
+/// [`load`] into `servers` (each its own copy, written at once).
+pub(crate) async fn load_into(
+    sb: &testkit::Sandbox,
+    servers: &[testkit::Server],
+    mib: u64,
+) -> Result<String> {
     // What an interrupted run left goes first.
     unload(sb).await?;
-    let servers = backed_up(sb);
     let rows = (mib * 1024 * 1024).div_ceil(1000);
     futures::future::try_join_all(servers.iter().map(|s| load_one(sb, s, rows))).await?;
     Ok(format!("{} MiB", rows * 1000 / (1024 * 1024)))
@@ -190,8 +198,16 @@ pub(crate) fn backed_up(sb: &testkit::Sandbox) -> Vec<testkit::Server> {
 /// Waits (at most 2 minutes) until the loaded servers have written out
 /// their dirty pages, so no flush of the load runs under a measure.
 pub(crate) async fn settle(sb: &testkit::Sandbox) -> Result<()> {
-    for s in backed_up(sb) {
-        let mut c = client(sb, &s).await?;
+    settle_servers(sb, &backed_up(sb)).await
+}
+
+/// [`settle`] for `servers`.
+pub(crate) async fn settle_servers(
+    sb: &testkit::Sandbox,
+    servers: &[testkit::Server],
+) -> Result<()> {
+    for s in servers {
+        let mut c = client(sb, s).await?;
         let old = scalar(&mut c, "SELECT @@GLOBAL.innodb_max_dirty_pages_pct AS v")
             .await?
             .unwrap_or_else(|| "90".into());
@@ -227,7 +243,7 @@ pub(crate) async fn settle(sb: &testkit::Sandbox) -> Result<()> {
 }
 
 /// The column `v` of the first row of `sql`.
-async fn scalar(c: &mut router::Client, sql: &str) -> Result<Option<String>> {
+pub(crate) async fn scalar(c: &mut router::Client, sql: &str) -> Result<Option<String>> {
     let rows = c.query(sql).await?;
     Ok(rows
         .first()

@@ -270,16 +270,16 @@ fn drill(paths: &Paths, sandbox: &testkit::Sandbox, runtime: &Runtime) -> Result
 
 /// How the demo runs `dr-flashback` on the sandbox: its config file (the
 /// passwords stay in it) and a journal of the demo's own.
-struct Flashback {
+pub(crate) struct Flashback {
     bin: PathBuf,
     config: PathBuf,
-    journal: PathBuf,
+    pub(crate) journal: PathBuf,
     si: String,
     ti: String,
 }
 
 impl Flashback {
-    fn new(paths: &Paths, sandbox: &testkit::Sandbox) -> Result<Flashback> {
+    pub(crate) fn new(paths: &Paths, sandbox: &testkit::Sandbox) -> Result<Flashback> {
         let router =
             |host: &str, port: &str| format!("{}:{}", sandbox.var(host), sandbox.var(port));
         Ok(Flashback {
@@ -292,14 +292,24 @@ impl Flashback {
     }
 
     /// Does the journal hold a drill?
-    fn journal_open(&self) -> bool {
+    pub(crate) fn journal_open(&self) -> bool {
         std::fs::read_to_string(&self.journal).is_ok_and(|t| !t.trim().is_empty())
     }
 
     /// Runs `dr-flashback VERB`, printing (indented, as they come) the
     /// lines of its stdout that `show` keeps, and every line when it fails;
     /// gives every line.
-    fn run(&self, verb: &str, show: impl Fn(&str) -> bool) -> Result<Vec<String>> {
+    pub(crate) fn run(&self, verb: &str, show: impl Fn(&str) -> bool) -> Result<Vec<String>> {
+        self.run_with(verb, &[], show)
+    }
+
+    /// [`Flashback::run`] with `extra` arguments after the verb's own.
+    pub(crate) fn run_with(
+        &self,
+        verb: &str,
+        extra: &[&str],
+        show: impl Fn(&str) -> bool,
+    ) -> Result<Vec<String>> {
         let mut child = Command::new(&self.bin)
             .arg(verb)
             .args(["-si", &self.si, "-ti", &self.ti])
@@ -307,6 +317,7 @@ impl Flashback {
             .arg(&self.config)
             .arg("--journal")
             .arg(&self.journal)
+            .args(extra)
             .env_remove("RUST_LOG")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

@@ -16,6 +16,7 @@
 
 mod bench_backup;
 mod bench_crypt;
+mod bench_flashback;
 mod bench_logical;
 mod bench_recovery;
 mod bench_remote;
@@ -76,7 +77,9 @@ enum Command {
     /// MiB per datasource, default 1024), `recovery` (dbrecover vs the raw
     /// restore commands, BENCH_MIB default 256; binlog replay by the pipe vs
     /// the SQL thread, BENCH_BINLOG_MIB default 500), `logical`
-    /// (dbcatalog mydumper vs mydumper by hand, BENCH_MIB default 1024).
+    /// (dbcatalog mydumper vs mydumper by hand, BENCH_MIB default 1024),
+    /// `flashback` (dr-flashback start vs the raw snapshot pipeline, stop
+    /// vs the servers' restart, BENCH_MIB default 1024 in the DR cluster).
     Bench {
         /// Which benchmark.
         name: String,
@@ -117,12 +120,13 @@ fn main() {
         Command::Bench { name } => match name.as_str() {
             "backup" => bench_backup::run(&util::workspace_root()),
             "crypt" => bench_crypt::run(&util::workspace_root()),
+            "flashback" => bench_flashback::run(&util::workspace_root()),
             "logical" => bench_logical::run(&util::workspace_root()),
             "recovery" => bench_recovery::run(&util::workspace_root()),
             "remote" => bench_remote::run(&util::workspace_root()),
             "stream" => bench_stream::run(&util::workspace_root()),
             other => Err(anyhow::anyhow!(
-                "unknown benchmark {other:?} (known: backup, crypt, logical, recovery, remote, stream)"
+                "unknown benchmark {other:?} (known: backup, crypt, flashback, logical, recovery, remote, stream)"
             )),
         },
     };
