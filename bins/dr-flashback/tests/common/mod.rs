@@ -111,11 +111,21 @@ pub fn dr_flashback_with(
     extra: &[&str],
     env: &[(&str, &str)],
 ) -> Run {
-    let before = flush_dirs();
-    let scan = testkit::secrets::CmdlineScan::start(secrets(sb), None);
+    spawn_dr_flashback(sb, verb, config, extra, env).wait(sb)
+}
+
+/// The command line of a `dr-flashback VERB` run against the sandbox's
+/// routers, its output piped.
+fn command(
+    sb: &Sandbox,
+    verb: &str,
+    config: &Path,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> Command {
     let router = |key: &str, port: &str| format!("{}:{}", sb.var(key), sb.var(port));
-    let child = Command::new(env!("CARGO_BIN_EXE_dr-flashback"))
-        .arg(verb)
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dr-flashback"));
+    cmd.arg(verb)
         .args(["-si", &router("ROUTER_HOST", "ROUTER_PORT")])
         .args(["-ti", &router("DR_ROUTER_HOST", "DR_ROUTER_PORT")])
         .arg("--config")
@@ -125,11 +135,13 @@ pub fn dr_flashback_with(
         .env_remove("RUST_LOG")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("dr-flashback starts");
-    let run = wait_limited(child);
-    scan.finish();
+        .stderr(Stdio::piped());
+    cmd
+}
+
+/// `run`, once no secret is in its output and no router flush newer than
+/// `before` is left.
+fn checked(sb: &Sandbox, run: Run, before: &[String]) -> Run {
     for s in secrets(sb) {
         assert!(
             !run.stdout.contains(&s) && !run.stderr.contains(&s),
@@ -147,33 +159,132 @@ pub fn dr_flashback_with(
     run
 }
 
-/// Waits for `child` (reading its output meanwhile), killing it after
-/// [`RUN_LIMIT`].
-pub fn wait_limited(mut child: std::process::Child) -> Run {
-    let read = |mut r: Box<dyn std::io::Read + Send>| {
-        std::thread::spawn(move || {
-            let mut s = String::new();
-            let _ = r.read_to_string(&mut s);
-            s
-        })
-    };
-    let out = read(Box::new(child.stdout.take().expect("piped stdout")));
-    let err = read(Box::new(child.stderr.take().expect("piped stderr")));
-    let deadline = Instant::now() + RUN_LIMIT;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("waiting for dr-flashback") {
-            break status;
+/// A `dr-flashback` run going on, its standard error read line by line
+/// as it comes, every command line scanned for the sandbox's secrets.
+pub struct InFlight {
+    child: std::process::Child,
+    scan: testkit::secrets::CmdlineScan,
+    flushes_before: Vec<String>,
+    stderr: std::sync::mpsc::Receiver<String>,
+    stderr_seen: String,
+    stdout: std::thread::JoinHandle<String>,
+}
+
+/// Starts `dr-flashback VERB` as [`dr_flashback_with`] does, without
+/// waiting for it.
+pub fn spawn_dr_flashback(
+    sb: &Sandbox,
+    verb: &str,
+    config: &Path,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> InFlight {
+    use std::io::{BufRead as _, Read as _};
+    let flushes_before = flush_dirs();
+    let scan = testkit::secrets::CmdlineScan::start(secrets(sb), None);
+    let mut child = command(sb, verb, config, extra, env)
+        .spawn()
+        .expect("dr-flashback starts");
+    let mut out = child.stdout.take().expect("piped stdout");
+    let stdout = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = out.read_to_string(&mut s);
+        s
+    });
+    let err = child.stderr.take().expect("piped stderr");
+    let (tx, stderr) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(err).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
         }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("dr-flashback ran over {RUN_LIMIT:?}");
+    });
+    InFlight {
+        child,
+        scan,
+        flushes_before,
+        stderr,
+        stderr_seen: String::new(),
+        stdout,
+    }
+}
+
+impl InFlight {
+    /// Its pid.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Waits (at most [`RUN_LIMIT`]) for a line of its standard error that
+    /// holds `needle`; false if it ended or the time ran out first.
+    pub fn wait_for_stderr(&mut self, needle: &str) -> bool {
+        let deadline = Instant::now() + RUN_LIMIT;
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match self.stderr.recv_timeout(left) {
+                Ok(line) => {
+                    let found = line.contains(needle);
+                    self.stderr_seen.push_str(&line);
+                    self.stderr_seen.push('\n');
+                    if found {
+                        return true;
+                    }
+                }
+                Err(_) => return false,
+            }
         }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    Run {
-        code: status.code(),
-        stdout: out.join().expect("stdout reader"),
-        stderr: err.join().expect("stderr reader"),
+        false
+    }
+
+    /// Whether it still runs.
+    pub fn running(&mut self) -> bool {
+        self.child.try_wait().is_ok_and(|s| s.is_none())
+    }
+
+    /// Waits until it ends, killing it after [`RUN_LIMIT`]; how it ended
+    /// (checked as [`dr_flashback`] checks a run).
+    pub fn wait(mut self, sb: &Sandbox) -> Run {
+        let deadline = Instant::now() + RUN_LIMIT;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().expect("waiting for dr-flashback") {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("dr-flashback ran over {RUN_LIMIT:?}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        self.ended(sb, status)
+    }
+
+    /// SIGKILL; how it ended (checked as [`dr_flashback`] checks a run).
+    pub fn kill(mut self, sb: &Sandbox) -> Run {
+        let _ = self.child.kill();
+        let status = self.child.wait().expect("waiting for dr-flashback");
+        self.ended(sb, status)
+    }
+
+    fn ended(mut self, sb: &Sandbox, status: std::process::ExitStatus) -> Run {
+        self.scan.finish();
+        // The reader ends with the pipe, once every process holding it
+        // (the run's own children) is gone: bounded.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match self.stderr.recv_timeout(left) {
+                Ok(line) => {
+                    self.stderr_seen.push_str(&line);
+                    self.stderr_seen.push('\n');
+                }
+                Err(_) => break,
+            }
+        }
+        let run = Run {
+            code: status.code(),
+            stdout: self.stdout.join().expect("stdout reader"),
+            stderr: self.stderr_seen,
+        };
+        checked(sb, run, &self.flushes_before)
     }
 }
 

@@ -198,6 +198,26 @@ impl<'a> Session<'a> {
     }
 }
 
+/// A pause on purpose inside a step, for the tests that kill a run in the
+/// middle of one: `DR_FLASHBACK_PAUSE_AT=<verb>:<server>:<point>` makes the
+/// run say `paused at <verb>:<server>:<point>` on stderr when it reaches
+/// that point of `server`'s part, and wait there until it is killed.
+/// Debug builds only: a release binary has no such point.
+pub(crate) fn pause(verb: &str, server: &str, point: &str) {
+    #[cfg(debug_assertions)]
+    {
+        let at = format!("{verb}:{server}:{point}");
+        if std::env::var("DR_FLASHBACK_PAUSE_AT").is_ok_and(|p| p == at) {
+            eprintln!("paused at {at}");
+            loop {
+                std::thread::park();
+            }
+        }
+    }
+    #[cfg(not(debug_assertions))]
+    let _ = (verb, server, point);
+}
+
 /// Polls `probe` every 200 ms until it yields `Some`, at most `waited`;
 /// `probe` errors end the wait at once.
 pub(crate) async fn poll<T>(

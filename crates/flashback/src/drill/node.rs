@@ -135,14 +135,18 @@ impl DrNode<'_> {
                     channel::carry(self, instance, bounds).await?;
                 }
                 instance.shutdown(bounds).await?;
+                self.pause("snapshot-down");
                 self.shutdown(bounds).await?;
+                self.pause("node-down");
                 self.swap(&instance.dir, bounds).await?;
+                self.pause("swapped");
             }
             Restore::Swapped => {}
         }
         if self.client(bounds.connect).await.is_err() {
             self.start(&instance.dir, bounds).await?;
         }
+        self.pause("answering");
         let mut c = self.client(bounds.connect).await?;
         let mut statements = Vec::new();
         if self.flavor == GtidFlavor::Mariadb {
@@ -164,6 +168,7 @@ impl DrNode<'_> {
         for s in &statements {
             c.execute(s).await?;
         }
+        self.pause("replication-set");
         let rm = Command::new("rm").args(["-rf", "--", &instance.dir]);
         xtrabackup::ops::run(
             &*self.transport,
@@ -173,6 +178,11 @@ impl DrNode<'_> {
         )
         .await?;
         Ok(())
+    }
+
+    /// [`super::pause`] at `point` of its restore.
+    fn pause(&self, point: &str) {
+        super::pause("stop", &self.node.server_name, point);
     }
 
     async fn shutdown(&self, bounds: Bounds) -> Result<(), StepFailure> {
