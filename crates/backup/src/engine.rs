@@ -448,71 +448,28 @@ pub(crate) async fn cluster_steps(
     started: Instant,
 ) -> Result<(u64, String), BackupError> {
     let name = run.plan.name;
-
     options.starting(name, "consistence point");
     let points = t
         .time("consistence point", finish::consistence_point(run))
         .await?;
-    let info = finish::consistence_info(run, &points, results)?;
-    run.store
-        .write_file(
-            &format!("{name}/{}", store::layout::CONSISTENCE_FILE),
-            info.to_string(),
-        )
-        .await?;
-    let point = binlog::format_point_datetime(finish::point_datetime(run, &points).await?);
-    run.store
-        .write_file(
-            &format!("{name}/{}", store::layout::POINT_DATETIME_FILE),
-            point.clone(),
-        )
-        .await?;
-    // The binlogs, the base directories (full backups) and the config are
-    // independent copies: at once.
+    let point = finish::record_consistence(run, &points, results).await?;
     options.starting(name, "binlogs, base directories and config");
-    let binlogs = async {
-        let (binlogs, took) = timed(finish::copy_binlogs(run, &points, results)).await?;
-        run.store
-            .write_file(
-                &format!("{name}/{}", store::layout::BACKUPED_BINLOGS_FILE),
-                binlogs,
-            )
-            .await?;
-        Ok::<_, BackupError>(took)
-    };
-    let bases = async {
-        let took = if run.plan.is_incremental() {
-            finish::incremental_bases(run).await?;
-            None
-        } else {
-            Some(timed(finish::copy_bases(run, results)).await?.1)
-        };
-        finish::copy_config(run).await?;
-        Ok::<_, BackupError>(took)
-    };
-    let (binlogs_took, bases_took) = tokio::try_join!(binlogs, bases)?;
-    t.record("binlogs", binlogs_took);
-    if let Some(took) = bases_took {
-        t.record("base directories", took);
-    }
+    finish::copy_binlogs_bases_and_config(run, &points, results, &mut t).await?;
     if options.password.is_some() {
         options.starting(name, "encryption");
         t.time("encryption", crate::encrypt::encrypt(run, options))
             .await?;
     }
-    let bytes: u64 = results.iter().map(|r| r.bytes).sum();
     options.starting(name, "manifest");
-    let mut summary = crate::manifest::summary(run, results);
-    summary.elapsed_secs = Some(started.elapsed().as_secs_f64());
-    let manifest = crate::manifest::write(run, summary, results, t).await?;
+    let manifest = finish::write_manifest(run, results, t, started).await?;
     if run.cfg.log_audit {
         audit(run, "DBSCALE END BACKUP").await?;
     }
     options.starting(name, "completeness check");
-    crate::manifest::check_complete(run, &manifest, results).await?;
+    finish::check_complete(run, &manifest, results).await?;
     options.starting(name, "marking ok");
     run.store.mark_ok(name).await?;
-    Ok((bytes, point.trim().to_owned()))
+    Ok((results.iter().map(|r| r.bytes).sum(), point))
 }
 
 /// Starts the first contact (for ssh: the handshake) with the hosts a plan

@@ -38,7 +38,6 @@ mod facts;
 mod finish;
 mod info;
 mod maintenance;
-mod manifest;
 mod password;
 mod plan;
 mod precheck;

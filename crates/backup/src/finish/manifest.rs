@@ -13,9 +13,22 @@ use store::check::{listing_script, parse_listing};
 use store::manifest::{Manifest, ServerSummary, Summary};
 use stream::Timings;
 
+/// Writes `manifest.json` for the run that started at `started`, with its
+/// timings `t`.
+pub async fn write_manifest(
+    run: &Run,
+    results: &[ServerResult],
+    t: Timings,
+    started: std::time::Instant,
+) -> Result<Manifest, BackupError> {
+    let mut summary = summary(run, results);
+    summary.elapsed_secs = Some(started.elapsed().as_secs_f64());
+    write(run, summary, results, t).await
+}
+
 /// The run's summary for the manifest (its timings are added when it is
 /// written).
-pub fn summary(run: &Run, results: &[ServerResult]) -> Summary {
+fn summary(run: &Run, results: &[ServerResult]) -> Summary {
     Summary {
         kind: if run.plan.is_incremental() {
             "inc"
@@ -57,7 +70,7 @@ fn tarball_from_backup_dir(run: &Run) -> String {
 
 /// Writes `manifest.json`. A server's stream was hashed on the store while
 /// it arrived; the other files (and an encrypted tarball) are read here.
-pub async fn write(
+async fn write(
     run: &Run,
     mut summary: Summary,
     results: &[ServerResult],
