@@ -4,7 +4,7 @@ use std::fmt;
 use std::time::Duration;
 
 use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlDatabaseError, MySqlRow};
-use sqlx::{Column as _, ConnectOptions as _, Connection as _, Row as _};
+use sqlx::{Column as _, ConnectOptions as _, Connection as _, Executor as _, Row as _};
 use topology::{
     Password, RouterTopology, Row, SHOW_DATASERVERS, SHOW_MGR, SHOW_REPLICATION, SHOW_SERVER,
     ShowOutcome,
@@ -102,19 +102,26 @@ impl Client {
         self.statement_timeout = timeout;
     }
 
-    async fn run<T, F>(&mut self, sql: &str, f: F) -> Result<T, RouterError>
-    where
-        F: AsyncFnOnce(&mut MySqlConnection, &str) -> Result<T, sqlx::Error>,
-    {
-        tracing::debug!(address = %self.address, statement = %redact_statement(sql), "statement");
-        let fut = f(&mut self.conn, sql);
-        let result = match self.statement_timeout {
-            None => fut.await,
-            Some(timeout) => match tokio::time::timeout(timeout, fut).await {
+    /// Awaits `statement` (running `sql`) under the statement timeout,
+    /// naming the address and the statement (secrets masked) on failure.
+    /// It takes the future rather than a closure over the connection: a
+    /// closure's future cannot be proven `Send` in generic code (sqlx's
+    /// `Executor` lifetimes), and a caller such as a lock watcher inside
+    /// `tokio::spawn` needs it to be.
+    async fn run<T>(
+        address: &str,
+        statement_timeout: Option<Duration>,
+        sql: &str,
+        statement: impl Future<Output = Result<T, sqlx::Error>>,
+    ) -> Result<T, RouterError> {
+        tracing::debug!(%address, statement = %redact_statement(sql), "statement");
+        let result = match statement_timeout {
+            None => statement.await,
+            Some(timeout) => match tokio::time::timeout(timeout, statement).await {
                 Ok(result) => result,
                 Err(_) => {
                     return Err(RouterError::StatementTimeout {
-                        address: self.address.clone(),
+                        address: address.to_owned(),
                         statement: redact_statement(sql),
                         timeout,
                     });
@@ -127,12 +134,12 @@ impl Client {
                     .is_some_and(|e| e.number() == NO_DATASOURCE_OF_TYPE));
             if is_9004 {
                 RouterError::NoDatasourceOfType {
-                    address: self.address.clone(),
+                    address: address.to_owned(),
                     statement: redact_statement(sql),
                 }
             } else {
                 RouterError::Statement {
-                    address: self.address.clone(),
+                    address: address.to_owned(),
                     statement: redact_statement(sql),
                     source,
                 }
@@ -140,22 +147,23 @@ impl Client {
         })
     }
 
-    /// Runs one statement and returns its rows (text protocol; every value
-    /// as text, invalid UTF-8 replaced).
+    /// Runs one statement and returns its rows (text protocol: a statement
+    /// without arguments goes as `COM_QUERY`; every value as text, invalid
+    /// UTF-8 replaced).
     pub async fn query(&mut self, sql: &str) -> Result<Vec<Row>, RouterError> {
-        self.run(sql, async |conn, sql| {
-            let rows = sqlx::raw_sql(sql).fetch_all(conn).await?;
+        let conn = &mut self.conn;
+        let statement = async move {
+            let rows = conn.fetch_all(sql).await?;
             rows.iter().map(to_row).collect()
-        })
-        .await
+        };
+        Self::run(&self.address, self.statement_timeout, sql, statement).await
     }
 
     /// Runs one statement that returns no rows; gives the affected-row count.
     pub async fn execute(&mut self, sql: &str) -> Result<u64, RouterError> {
-        self.run(sql, async |conn, sql| {
-            Ok(sqlx::raw_sql(sql).execute(conn).await?.rows_affected())
-        })
-        .await
+        let conn = &mut self.conn;
+        let statement = async move { Ok(conn.execute(sql).await?.rows_affected()) };
+        Self::run(&self.address, self.statement_timeout, sql, statement).await
     }
 
     /// Runs a `dbscale show datasource type=...` statement, turning error

@@ -2,24 +2,19 @@
 
 use std::time::Duration;
 
-use router::Endpoint;
-use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlRow};
-use sqlx::{ConnectOptions as _, Connection as _, Executor as _, Row as _};
-use topology::Row;
+use router::{Client, Endpoint, RouterError};
 
 use crate::deadlock::{LockWait, LockWatch, PROCESSLIST_QUERY, stuck_lock_statements};
 use crate::error::Error;
 
+/// MySQL's `Unknown thread id`: the statement to kill finished meanwhile.
+const UNKNOWN_THREAD: u16 = 1094;
+
 /// Watches one server's processlist for a backup lock statement waiting
 /// longer than a threshold, and kills it. Implements [`LockWatch`] for
 /// [`crate::retry_on_lock_deadlock`].
-///
-/// It talks sqlx (text protocol) directly rather than through
-/// `router::Client`, whose futures are not `Send` in generic code: a
-/// detector must be usable inside `tokio::spawn`.
 pub struct LockDetector {
-    conn: MySqlConnection,
-    server: String,
+    client: Client,
     threshold: Duration,
     poll: Duration,
     user: Option<String>,
@@ -34,36 +29,17 @@ impl LockDetector {
         threshold: Duration,
         connect_timeout: Duration,
     ) -> Result<LockDetector, Error> {
-        let server = endpoint.address();
-        let options = MySqlConnectOptions::new()
-            .host(&endpoint.host)
-            .port(endpoint.port)
-            .username(&endpoint.user)
-            .password(endpoint.password.expose())
-            .disable_statement_logging();
-        let step = "connect for dead-lock detection";
-        let conn =
-            match tokio::time::timeout(connect_timeout, MySqlConnection::connect_with(&options))
-                .await
-            {
-                Err(_) => {
-                    return Err(Error::NotFound {
-                        host: server,
-                        what: format!("{step}: no answer within {connect_timeout:?}"),
-                    });
-                }
-                Ok(Err(source)) => {
-                    return Err(Error::Sql {
-                        server,
-                        step: step.into(),
-                        source,
-                    });
-                }
-                Ok(Ok(conn)) => conn,
-            };
+        let client = Client::connect(endpoint, connect_timeout)
+            .await
+            .map_err(|source| {
+                sql_error(
+                    endpoint.address(),
+                    "connect for dead-lock detection",
+                    source,
+                )
+            })?;
         Ok(LockDetector {
-            conn,
-            server,
+            client,
             threshold,
             poll: Duration::from_secs(1),
             user: None,
@@ -84,17 +60,11 @@ impl LockDetector {
 
     /// One look at the processlist: the lock statements waiting too long.
     pub async fn check(&mut self) -> Result<Vec<LockWait>, Error> {
-        // Executor on `&str`: the text protocol, and (unlike
-        // `raw_sql(..).fetch_all(..)`) a future rustc can prove `Send`.
-        let rows = (&mut self.conn)
-            .fetch_all(PROCESSLIST_QUERY)
+        let rows = self
+            .client
+            .query(PROCESSLIST_QUERY)
             .await
-            .map_err(|source| self.sql_error("read the processlist", source))?;
-        let rows: Vec<Row> = rows
-            .iter()
-            .map(to_row)
-            .collect::<Result<_, _>>()
-            .map_err(|source| self.sql_error("read the processlist", source))?;
+            .map_err(|source| self.error("read the processlist", source))?;
         Ok(stuck_lock_statements(
             &rows,
             self.threshold,
@@ -107,55 +77,43 @@ impl LockDetector {
     /// is not an error.
     pub async fn kill(&mut self, waits: &[LockWait]) -> Result<(), Error> {
         for w in waits {
-            let sql = format!("KILL QUERY {}", w.id);
-            match (&mut self.conn).execute(sql.as_str()).await {
+            match self.client.execute(&format!("KILL QUERY {}", w.id)).await {
                 Ok(_) => {}
-                // The statement finished meanwhile.
-                Err(e) if e.to_string().contains("1094") => {}
+                Err(e) if e.server_error_number() == Some(UNKNOWN_THREAD) => {}
                 Err(source) => {
-                    return Err(self.sql_error("kill the waiting lock statement", source));
+                    return Err(self.error("kill the waiting lock statement", source));
                 }
             }
         }
         Ok(())
     }
 
-    fn sql_error(&self, step: &str, source: sqlx::Error) -> Error {
-        Error::Sql {
-            server: self.server.clone(),
-            step: step.into(),
-            source,
-        }
+    fn error(&self, step: &str, source: RouterError) -> Error {
+        sql_error(self.client.address().to_owned(), step, source)
+    }
+}
+
+fn sql_error(server: String, step: &str, source: RouterError) -> Error {
+    Error::Sql {
+        server,
+        step: step.into(),
+        source: Box::new(source),
     }
 }
 
 impl std::fmt::Debug for LockDetector {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LockDetector")
-            .field("server", &self.server)
+            .field("server", &self.client.address())
             .field("threshold", &self.threshold)
             .field("user", &self.user)
             .finish_non_exhaustive()
     }
 }
 
-/// The processlist columns the filter reads, as text (bytes decoded
-/// leniently: MariaDB may send them with a binary collation).
-fn to_row(row: &MySqlRow) -> Result<Row, sqlx::Error> {
-    let mut out = Row::new();
-    for name in ["ID", "USER", "TIME", "INFO"] {
-        let value: Option<Vec<u8>> = row.try_get_unchecked(name)?;
-        out.push(
-            name,
-            value.map(|v| String::from_utf8_lossy(&v).into_owned()),
-        );
-    }
-    Ok(out)
-}
-
 impl LockWatch for LockDetector {
     fn server(&self) -> &str {
-        &self.server
+        self.client.address()
     }
 
     async fn watch(&mut self) -> Result<Vec<LockWait>, Error> {

@@ -74,16 +74,18 @@ pub enum Error {
         /// What is missing, as a sentence fragment.
         what: String,
     },
-    /// A statement on the backed-up server failed.
-    #[error("{server}: {step}: {source}")]
+    /// A connection or statement on the backed-up server failed (the
+    /// router client's error names `host:port` and the statement).
+    #[error("{step}: {source}")]
     Sql {
         /// `host:port`.
         server: String,
         /// The step (`read the processlist`).
         step: String,
-        /// The driver's error (it never holds the password).
+        /// The client's error (it never holds the password; boxed: it is
+        /// large).
         #[source]
-        source: sqlx::Error,
+        source: Box<router::RouterError>,
     },
 }
 
