@@ -3,8 +3,9 @@
 //! * `dbagent adm --listen ADDR:PORT --secret-file FILE` serves signed HTTP
 //!   requests (the adm-agent transport); with `--tls-cert FILE --tls-key
 //!   FILE` it serves HTTPS instead (rustls);
-//! * `dbagent rabbit --uri URI --host-id ID --agent-type TYPE` consumes its
-//!   request queue on RabbitMQ (the rabbit-agent transport).
+//! * `dbagent rabbit --uri URI --host-id ID --agent-type TYPE [--secret-file
+//!   FILE]` consumes its request queue on RabbitMQ (the rabbit-agent
+//!   transport), with a secret taking signed requests only.
 //!
 //! Both run each command in its own process group with its timeout, kill the
 //! whole group on timeout or on a kill request, stream output back in
@@ -32,7 +33,10 @@ controller (`[adm-agent]` section). For HTTPS add
 `--tls-cert /etc/dbagent/tls/cert.pem --tls-key /etc/dbagent/tls/key.pem`:
 the certificate must name the host as the controller addresses it (DNS
 name or IP address) and be issued by the CA in the controller's
-`[adm-agent] tls-ca-file`. Logs go to stderr (journald).";
+`[adm-agent] tls-ca-file`. The rabbit-agent takes signed requests only
+with `--secret-file /etc/dbagent/rabbit.secret`, the file the
+controller's `[rabbit-agent] secret-file` names. Logs go to stderr
+(journald).";
 
 #[derive(Parser)]
 #[command(name = "dbagent", version, about = "Host-side agent for dbscale-backup's remote commands", after_help = DEPLOYMENT)]
@@ -98,6 +102,11 @@ enum Mode {
         /// At most this many commands at once.
         #[arg(long, default_value_t = 256)]
         max_concurrent: usize,
+        /// File holding the shared secret (at least 16 bytes, mode 0600):
+        /// only requests signed with it are run. Without it requests are
+        /// not signed and the broker's credentials alone decide.
+        #[arg(long, value_name = "FILE")]
+        secret_file: Option<PathBuf>,
     },
 }
 
@@ -145,7 +154,7 @@ async fn run(mode: Mode) -> Result<(), String> {
                 },
                 host_ids: own_names(listen, host_ids),
             };
-            let secret = remote::Secret::from_file(&secret_file).map_err(|e| {
+            let secret = remote::agent::auth::read_agent_secret(&secret_file).map_err(|e| {
                 format!("cannot read the secret file {}: {e}", secret_file.display())
             })?;
             // Certificate problems are reported before the port is taken.
@@ -182,10 +191,25 @@ async fn run(mode: Mode) -> Result<(), String> {
             host_id,
             agent_types,
             max_concurrent,
+            secret_file,
         } => {
+            let secret = match &secret_file {
+                Some(file) => {
+                    Some(remote::agent::auth::read_agent_secret(file).map_err(|e| {
+                        format!("cannot read the secret file {}: {e}", file.display())
+                    })?)
+                }
+                None => None,
+            };
             let local = remote::Local::new(host_id.clone(), max_concurrent);
             let agents = agent_types.iter().map(|agent_type| {
-                remote::agent::rabbit_server::serve(&uri, &host_id, agent_type, local.clone())
+                remote::agent::rabbit_server::serve(
+                    &uri,
+                    &host_id,
+                    agent_type,
+                    local.clone(),
+                    secret.clone(),
+                )
             });
             futures::future::try_join_all(agents).await.map(drop)
         }

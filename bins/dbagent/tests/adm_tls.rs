@@ -159,7 +159,7 @@ fn the_agent_refuses_to_start_with_bad_tls_files() {
     let pki = Pki::new(dir.path(), "agent", &[HOST]);
     let other = Pki::new(dir.path(), "other", &[HOST]);
     let secret = dir.path().join("secret");
-    std::fs::write(&secret, "0123456789abcdef-secret").unwrap();
+    common::write_secret(&secret, "0123456789abcdef-secret");
     let port = common::free_port().to_string();
     let listen = format!("127.0.0.1:{port}");
     let s = secret.to_str().unwrap();
@@ -209,7 +209,7 @@ fn the_log_has_no_colour_codes_off_a_terminal() {
     use std::io::BufRead as _;
     let dir = tempfile::tempdir().unwrap();
     let secret = dir.path().join("secret");
-    std::fs::write(&secret, "0123456789abcdef-colour").unwrap();
+    common::write_secret(&secret, "0123456789abcdef-colour");
     let listen = format!("127.0.0.1:{}", common::free_port());
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_dbagent"))
         .args(["adm", "--listen", &listen, "--secret-file"])

@@ -7,7 +7,9 @@
 //! key-file` (default `~/.ssh/id_rsa` when it exists; tried after the
 //! password, as seed 002 does), `[adm-agent] secret-file` (default
 //! `/etc/dbscale-backup/adm.secret`), `[adm-agent] tls-ca-file` (talk HTTPS
-//! to agents started with `--tls-cert`, trusting this CA), `[misc] state-dir` (ssh known_hosts;
+//! to agents started with `--tls-cert`, trusting this CA), `[rabbit-agent]
+//! secret-file` (sign rabbit-agent requests with this secret, for agents
+//! started with `--secret-file`; no default: unsigned), `[misc] state-dir` (ssh known_hosts;
 //! default `~/.dbscale-backup`) and `connect-method = local`.
 
 use crate::error::ConfError;
@@ -163,6 +165,20 @@ pub fn connect_with(
                 .map_err(|e: String| rabbit.invalid("agent-type", e))
         })
         .transpose()?;
+    // Read whatever the method, so it is not reported as unknown; only
+    // rabbit-agent needs the file itself.
+    let rabbit_secret_file = rabbit.text("secret-file")?;
+    let rabbit_secret = match (method, rabbit_secret_file) {
+        (ConnectMethod::RabbitAgent, Some(file)) => {
+            Some(Secret::from_file(std::path::Path::new(&file)).map_err(|e| {
+                rabbit.invalid(
+                    "secret-file",
+                    format!("cannot read the secret from {file}: {e}"),
+                )
+            })?)
+        }
+        _ => None,
+    };
     let adm = match method {
         ConnectMethod::AdmAgent => {
             let port: u16 = adm.parse_required("port")?;
@@ -196,6 +212,7 @@ pub fn connect_with(
             rabbitmq_uri,
             adm,
             rabbit_agent_type,
+            rabbit_secret,
         },
         server_login,
         command_timeout,

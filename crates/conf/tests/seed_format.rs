@@ -175,6 +175,44 @@ fn adm_agent_settings_with_tls() {
     );
 }
 
+/// Issue 18: `[rabbit-agent] secret-file` signs rabbit-agent requests;
+/// without it they go unsigned, as before.
+#[test]
+fn rabbit_agent_secret_file_signs_requests() {
+    assert!(
+        backup(RABBIT_STYLE)
+            .unwrap()
+            .connect
+            .config
+            .rabbit_secret
+            .is_none()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("rabbit.secret");
+    std::fs::write(&secret, "0123456789abcdef0123456789abcdef\n").unwrap();
+    let text = RABBIT_STYLE.replace(
+        "[rabbit-agent]\n",
+        &format!("[rabbit-agent]\nsecret-file = {}\n", secret.display()),
+    );
+    assert!(
+        backup(&text)
+            .unwrap()
+            .connect
+            .config
+            .rabbit_secret
+            .is_some()
+    );
+    let err =
+        backup(&text.replace(&secret.display().to_string(), "/nonexistent/secret")).unwrap_err();
+    assert!(
+        err.contains("[rabbit-agent] secret-file") && err.contains("/nonexistent/secret"),
+        "{err}"
+    );
+    std::fs::write(&secret, "short\n").unwrap();
+    let err = backup(&text).unwrap_err();
+    assert!(err.contains("shorter than 16 bytes"), "{err}");
+}
+
 #[test]
 fn bad_values_name_section_and_key_but_not_secrets() {
     let err =

@@ -20,6 +20,7 @@ fn connector(sb: &Sandbox) -> (Connector, Login) {
         rabbitmq_uri: None,
         adm: None,
         rabbit_agent_type: None,
+        rabbit_secret: None,
     };
     let login = Login {
         user: sb.var("LOGIN_USER").to_owned(),

@@ -72,7 +72,12 @@ async fn main() {
     let secret =
         Secret::from_file(&PathBuf::from(sb.var("ADM_AGENT_SECRET_FILE"))).expect("adm secret");
     let adm_port: u16 = sb.var("ADM_AGENT_PORT").parse().unwrap();
-    let broker = Broker::new(sb.var("RABBITMQ_URI")).unwrap();
+    // The rabbit agents' secret, when the sandbox gave them one.
+    let rabbit_secret = sb.dir.join("agents").join("rabbit.secret");
+    let rabbit_secret = rabbit_secret
+        .exists()
+        .then(|| Secret::from_file(&rabbit_secret).expect("rabbit secret"));
+    let broker = Broker::with_secret(sb.var("RABBITMQ_URI"), rabbit_secret).unwrap();
     let transports: Vec<Box<dyn Transport>> = vec![
         Box::new(Local::default()),
         Box::new(Ssh::new(host.clone(), ssh_cfg)),

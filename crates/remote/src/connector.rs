@@ -145,6 +145,10 @@ pub struct ConnectConfig {
     /// agent type, whatever the caller asks for (for agents deployed under
     /// one type only); `None`: the caller's.
     pub rabbit_agent_type: Option<AgentType>,
+    /// `[rabbit-agent] secret-file`: rabbit-agent requests are signed with
+    /// it (agents started with `--secret-file` refuse unsigned ones);
+    /// `None`: unsigned.
+    pub rabbit_secret: Option<crate::Secret>,
 }
 
 impl fmt::Debug for ConnectConfig {
@@ -158,6 +162,7 @@ impl fmt::Debug for ConnectConfig {
             )
             .field("adm_port", &self.adm.as_ref().map(|a| a.port))
             .field("rabbit_agent_type", &self.rabbit_agent_type)
+            .field("rabbit_signed", &self.rabbit_secret.is_some())
             .finish()
     }
 }
@@ -191,6 +196,7 @@ pub fn redact_uri_password(uri: &str) -> String {
 ///     rabbitmq_uri: None,
 ///     adm: None,
 ///     rabbit_agent_type: None,
+///     rabbit_secret: None,
 /// };
 /// let hosts = Connector::new(cfg)?;
 /// let login = Login { user: "backup".into(), port: 22, password: None };
@@ -223,7 +229,7 @@ impl Connector {
                     what: "connect-method rabbit-agent".into(),
                     detail: "[rabbit-agent] rabbitmq-uri is not set".into(),
                 })?;
-                Some(Broker::new(uri)?)
+                Some(Broker::with_secret(uri, cfg.rabbit_secret.clone())?)
             }
             ConnectMethod::AdmAgent if cfg.adm.is_none() => {
                 return Err(Error::Invalid {
@@ -312,6 +318,7 @@ mod tests {
                 crate::Secret::new(b"0123456789abcdef0123456789abcdef"),
             )),
             rabbit_agent_type: None,
+            rabbit_secret: None,
         }
     }
 

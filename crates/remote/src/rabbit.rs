@@ -10,10 +10,22 @@
 //! reply carries `app_id` = the agent's identity
 //! (`dbagent/<agent-type>/<host>`), which the client checks.
 //!
+//! With a secret ([`Broker::with_secret`], `[rabbit-agent] secret-file`)
+//! every request is signed with the adm-agent's scheme
+//! ([`crate::agent::auth`]): the headers [`crate::agent::auth::TIMESTAMP`],
+//! `NONCE` (its second half names the host), `SIGNATURE` and
+//! `CONTENT_SHA256` (the body's SHA-256) travel as AMQP headers, and the
+//! signed text's method is [`SIGNED_METHOD`] and its path
+//! [`signed_path`]: the queue, the message and correlation ids and the
+//! `reply_to`, so none of them can be changed in a signed request. An
+//! agent started with `--secret-file` refuses requests without a valid
+//! signature; one without ignores the headers.
+//!
 //! Broker URIs: `amqp://`, `amqps://` and the seeds' `rabbit://` (= amqp).
 //! The vhost is the path: none, `/` or `//` mean the default vhost `/`;
 //! `/name` means `name`; `%2F` encodes a `/` inside a vhost name.
 
+use crate::agent::auth::Secret;
 use crate::agent::{Frame, Request, demux, ended_early};
 use crate::command::Command;
 use crate::error::{Error, Result};
@@ -21,7 +33,7 @@ use crate::transport::{CommandId, Running, Transport};
 use futures::StreamExt as _;
 use lapin::options::{BasicConsumeOptions, BasicPublishOptions, QueueDeclareOptions};
 use lapin::types::{FieldTable, ShortString};
-use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
+use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, Consumer};
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -32,6 +44,22 @@ const KIND: &str = "rabbit-agent";
 /// Message header naming the host a request is meant for (the agent
 /// refuses a request naming another host; agents before it ignore it).
 pub const HOST_HEADER: &str = "x-dbagent-host";
+
+/// The signed text's method for a rabbit request (an adm request's is its
+/// HTTP method, so a signature made for one transport never passes the
+/// other's agent).
+pub const SIGNED_METHOD: &str = "AMQP";
+
+/// The signed text's path for a rabbit request: the queue it is published
+/// to, its `message_id`, `correlation_id` and `reply_to`, each with its
+/// length before it, so no two different sets of them give one text.
+pub fn signed_path(queue: &str, message_id: &str, correlation_id: &str, reply_to: &str) -> String {
+    let mut path = String::from("amqp");
+    for part in [queue, message_id, correlation_id, reply_to] {
+        path.push_str(&format!(" {}:{part}", part.len()));
+    }
+    path
+}
 
 /// The request queue of `agent_type` on `host`.
 pub fn queue_name(agent_type: &str, host: &str) -> String {
@@ -58,6 +86,36 @@ pub async fn declare_request_queue(channel: &Channel, name: &str) -> lapin::Resu
         )
         .await
         .map(drop)
+}
+
+/// A private reply queue on `channel` (exclusive: the broker deletes it
+/// when the connection closes, which tells the agents the client is gone)
+/// and its consumer (no acks), tagged `tag`.
+pub async fn reply_consumer(channel: &Channel, tag: &str) -> lapin::Result<(String, Consumer)> {
+    let queue = channel
+        .queue_declare(
+            ShortString::from(""),
+            QueueDeclareOptions {
+                exclusive: true,
+                auto_delete: true,
+                ..QueueDeclareOptions::default()
+            },
+            FieldTable::default(),
+        )
+        .await?;
+    let name = queue.name().as_str().to_owned();
+    let consumer = channel
+        .basic_consume(
+            ShortString::from(name.as_str()),
+            ShortString::from(tag),
+            BasicConsumeOptions {
+                no_ack: true,
+                ..BasicConsumeOptions::default()
+            },
+            FieldTable::default(),
+        )
+        .await?;
+    Ok((name, consumer))
 }
 
 /// Turns a broker URI as the seeds write it into one lapin accepts, with
@@ -106,13 +164,22 @@ pub fn normalize_uri(uri: &str) -> Result<String> {
     Ok(out)
 }
 
-/// The headers naming `host` as a request's destination.
-fn host_header(host: &str) -> FieldTable {
+/// The headers naming `host` as a request's destination, and with a
+/// secret its signature (see the module docs).
+fn request_headers(host: &str, secret: Option<&Secret>, path: &str, body: &[u8]) -> FieldTable {
     let mut headers = FieldTable::default();
-    headers.insert(
-        ShortString::from(HOST_HEADER),
-        lapin::types::AMQPValue::LongString(host.into()),
-    );
+    let mut put = |name: &str, value: &str| {
+        headers.insert(
+            ShortString::from(name),
+            lapin::types::AMQPValue::LongString(value.into()),
+        );
+    };
+    put(HOST_HEADER, host);
+    if let Some(secret) = secret {
+        for (name, value) in secret.sign(host, SIGNED_METHOD, path, body) {
+            put(name, &value);
+        }
+    }
     headers
 }
 
@@ -138,6 +205,7 @@ fn uri_user(uri: &str) -> String {
 /// one private reply queue, replies routed by correlation id.
 pub struct Broker {
     uri: String,
+    secret: Option<Secret>,
     inner: tokio::sync::Mutex<Option<Arc<Link>>>,
 }
 
@@ -164,8 +232,15 @@ impl Broker {
     /// A broker at `uri` (any form [`normalize_uri`] accepts); connects on
     /// first use.
     pub fn new(uri: &str) -> Result<Arc<Broker>> {
+        Broker::with_secret(uri, None)
+    }
+
+    /// A broker at `uri` whose requests are signed with `secret` (the
+    /// agents' `--secret-file`); `None` sends them unsigned, as [`Broker::new`].
+    pub fn with_secret(uri: &str, secret: Option<Secret>) -> Result<Arc<Broker>> {
         Ok(Arc::new(Broker {
             uri: normalize_uri(uri)?,
+            secret,
             inner: tokio::sync::Mutex::new(None),
         }))
     }
@@ -207,29 +282,7 @@ impl Broker {
         })?
         .map_err(unreachable)?;
         let channel = conn.create_channel().await.map_err(unreachable)?;
-        let queue = channel
-            .queue_declare(
-                ShortString::from(""),
-                QueueDeclareOptions {
-                    exclusive: true,
-                    auto_delete: true,
-                    ..QueueDeclareOptions::default()
-                },
-                FieldTable::default(),
-            )
-            .await
-            .map_err(unreachable)?;
-        let reply_queue = queue.name().as_str().to_owned();
-        let mut consumer = channel
-            .basic_consume(
-                ShortString::from(reply_queue.as_str()),
-                ShortString::from("dbremote-replies"),
-                BasicConsumeOptions {
-                    no_ack: true,
-                    ..BasicConsumeOptions::default()
-                },
-                FieldTable::default(),
-            )
+        let (reply_queue, mut consumer) = reply_consumer(&channel, "dbremote-replies")
             .await
             .map_err(unreachable)?;
         let pending: Arc<Mutex<HashMap<String, Waiter>>> = Arc::default();
@@ -411,7 +464,12 @@ impl Rabbit {
                 self.answer_timeout.as_millis().to_string(),
             ))
             .with_timestamp(unix_now())
-            .with_headers(host_header(&self.host));
+            .with_headers(request_headers(
+                &self.host,
+                self.broker.secret.as_ref(),
+                &signed_path(&queue, &id.0, &id.0, &link.reply_queue),
+                &body,
+            ));
         let published = async {
             link.channel
                 .basic_publish(

@@ -3,12 +3,14 @@
 //! and the command's marker file holds one line.
 #![allow(clippy::unwrap_used)]
 
-use lapin::options::{BasicPublishOptions, QueueDeclareOptions};
-use lapin::types::{FieldTable, ShortString};
+use lapin::options::BasicPublishOptions;
+use lapin::types::{AMQPValue, FieldTable, ShortString};
 use lapin::{BasicProperties, Connection, ConnectionProperties};
 use remote::agent::Request;
-use remote::rabbit::{Broker, Rabbit, normalize_uri, queue_name};
-use remote::{Command, CommandId, Transport, quote};
+use remote::rabbit::{
+    Broker, Rabbit, SIGNED_METHOD, normalize_uri, queue_name, reply_consumer, signed_path,
+};
+use remote::{Command, CommandId, Secret, Transport, quote};
 use std::time::{Duration, Instant};
 
 #[tokio::test]
@@ -28,32 +30,35 @@ async fn a_request_published_twice_runs_once() {
     .await
     .unwrap();
     let channel = conn.create_channel().await.unwrap();
-    let replies = channel
-        .queue_declare(
-            ShortString::from(""),
-            QueueDeclareOptions {
-                exclusive: true,
-                auto_delete: true,
-                ..QueueDeclareOptions::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
+    // Answers go to a reply queue of this connection, read by nobody.
+    let (replies, _answers) = reply_consumer(&channel, "at-most-once-test").await.unwrap();
     let id = CommandId::random();
     let cmd = Command::shell(format!("echo ran >> {}", quote(&marker_text)));
     let body =
         serde_json::to_vec(&Request::exec(&id, &cmd, Some(Duration::from_secs(30)))).unwrap();
+    let queue = queue_name("rds-dbinit", &host);
+    let mut props = BasicProperties::default()
+        .with_reply_to(ShortString::from(replies.as_str()))
+        .with_correlation_id(ShortString::from(id.0.as_str()))
+        .with_message_id(ShortString::from(id.0.as_str()))
+        .with_expiration(ShortString::from("30000"));
+    // A sandbox whose rabbit agents have a secret takes signed requests
+    // only: both copies carry the same signature (and nonce).
+    let secret = rabbit_secret(&sb);
+    if let Some(secret) = &secret {
+        let path = signed_path(&queue, &id.0, &id.0, &replies);
+        let mut headers = FieldTable::default();
+        for (name, value) in secret.sign(&host, SIGNED_METHOD, &path, &body) {
+            headers.insert(ShortString::from(name), AMQPValue::LongString(value.into()));
+        }
+        props = props.with_headers(headers);
+    }
     for _ in 0..2 {
-        let props = BasicProperties::default()
-            .with_reply_to(replies.name().clone())
-            .with_correlation_id(ShortString::from(id.0.as_str()))
-            .with_message_id(ShortString::from(id.0.as_str()))
-            .with_expiration(ShortString::from("30000"));
+        let props = props.clone();
         channel
             .basic_publish(
                 ShortString::from(""),
-                ShortString::from(queue_name("rds-dbinit", &host)),
+                ShortString::from(queue.as_str()),
                 BasicPublishOptions::default(),
                 &body,
                 props,
@@ -92,7 +97,11 @@ async fn a_request_published_twice_runs_once() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     // And the copy left no trace: one line only.
-    let later = Rabbit::new(Broker::new(uri).unwrap(), host.as_str(), "rds-dbinit");
+    let later = Rabbit::new(
+        Broker::with_secret(uri, secret).unwrap(),
+        host.as_str(),
+        "rds-dbinit",
+    );
     later.ping().await.unwrap();
     let out = later
         .exec(
@@ -108,4 +117,12 @@ async fn a_request_published_twice_runs_once() {
             Duration::from_secs(20),
         )
         .await;
+}
+
+/// The sandbox rabbit agents' secret, when they have one (a sandbox made
+/// before they were given one has none).
+fn rabbit_secret(sb: &testkit::Sandbox) -> Option<Secret> {
+    let file = sb.dir.join("agents").join("rabbit.secret");
+    file.exists()
+        .then(|| Secret::from_file(&file).expect("the rabbit agents' secret"))
 }

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
 
 pub mod pki;
+pub mod rabbit;
 
 use remote::Zeroizing;
 use remote::{Adm, AdmConfig, Broker, Local, Rabbit, Secret, Ssh, SshConfig, Transport};
@@ -160,6 +161,13 @@ pub fn ssh(sb: &testkit::Sandbox, state: PathBuf, password: bool, key: bool) -> 
     Ssh::new(HOST, cfg)
 }
 
+/// Writes an agent's secret file, mode 0600 (the agents warn otherwise).
+pub fn write_secret(path: &std::path::Path, secret: &str) {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::write(path, secret).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
+}
+
 /// A port nothing listens on (bound then released).
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -227,7 +235,7 @@ pub struct AgentProc {
     args: Vec<String>,
     addr: Option<SocketAddr>,
     pub secret: Secret,
-    /// The file `secret` was written to (adm agents only).
+    /// The file `secret` was written to (adm agents, signed rabbit agents).
     pub secret_file: Option<PathBuf>,
     /// The CA an adm client must trust (TLS agents only).
     pub tls_ca: Option<PathBuf>,
@@ -265,7 +273,7 @@ impl AgentProc {
 
     fn adm_with(host: &str, secret_file: PathBuf, tls: Option<&pki::Pki>) -> AgentProc {
         let secret_text = format!("test-secret-{}", remote::CommandId::random());
-        std::fs::write(&secret_file, &secret_text).unwrap();
+        write_secret(&secret_file, &secret_text);
         let port = free_port();
         let addr: SocketAddr = format!("{host}:{port}").parse().unwrap();
         let mut args = vec![
@@ -301,34 +309,62 @@ impl AgentProc {
 
     /// A rabbit agent on its own host id (so tests never share a queue).
     pub async fn rabbit(sb: &testkit::Sandbox) -> AgentProc {
+        Self::rabbit_with(sb, None, false).await
+    }
+
+    /// A rabbit agent taking only requests signed with a secret of its
+    /// own, written to `secret_file` (0600); its clients sign. `quiet`:
+    /// its log (a line per refused request) dropped.
+    pub async fn rabbit_signed(
+        sb: &testkit::Sandbox,
+        secret_file: PathBuf,
+        quiet: bool,
+    ) -> AgentProc {
+        Self::rabbit_with(sb, Some(secret_file), quiet).await
+    }
+
+    async fn rabbit_with(
+        sb: &testkit::Sandbox,
+        secret_file: Option<PathBuf>,
+        quiet: bool,
+    ) -> AgentProc {
         let uri = sb.var("RABBITMQ_URI").to_owned();
         let host = format!("test-{}", remote::CommandId::random());
-        let args = vec![
+        let mut args = vec![
             "rabbit".to_owned(),
             "--host-id".to_owned(),
             host.clone(),
             "--agent-type".to_owned(),
             "rds-dbinit".to_owned(),
         ];
+        let secret_text = format!("test-secret-{}", remote::CommandId::random());
+        if let Some(file) = &secret_file {
+            write_secret(file, &secret_text);
+            args.extend(["--secret-file".to_owned(), file.display().to_string()]);
+        }
         let mut agent = AgentProc {
             child: None,
             args,
             addr: None,
-            secret: Secret::new("unused-secret-0123456789"),
-            secret_file: None,
+            secret: Secret::new(secret_text),
+            secret_file,
             tls_ca: None,
             uri,
             port: 0,
             host,
-            quiet: false,
+            quiet,
         };
         agent.start();
         agent.await_rabbit().await;
         agent
     }
 
+    /// A client of this rabbit agent through `uri`, signing with the
+    /// agent's secret when it has one.
     pub fn rabbit_client(&self, uri: &str) -> Rabbit {
-        let mut t = Rabbit::new(Broker::new(uri).unwrap(), self.host.clone(), "rds-dbinit");
+        let secret = self.secret_file.as_ref().map(|_| self.secret.clone());
+        let broker = Broker::with_secret(uri, secret).unwrap();
+        let mut t = Rabbit::new(broker, self.host.clone(), "rds-dbinit");
         t.answer_timeout = Duration::from_secs(5);
         t
     }

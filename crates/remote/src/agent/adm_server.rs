@@ -16,6 +16,7 @@
 
 use super::auth::{Refusal, Secret, Signed, Verifier};
 use super::conn_guard::{ConnAddr, ConnLimits, GuardedListener};
+use super::refusal_log::RefusalLog;
 use super::{Frame, Request, serve_request};
 use crate::local::Local;
 use axum::body::{Body, Bytes};
@@ -68,46 +69,6 @@ struct AppState {
     refusals: RefusalLog,
 }
 
-/// Refusals logged each second at most; the rest are counted and said in
-/// one line (a flood of bad requests must not flood the log too).
-const REFUSALS_LOGGED_PER_SECOND: u64 = 10;
-
-/// Rate limit of the refusal log lines.
-#[derive(Debug)]
-struct RefusalLog {
-    start: std::time::Instant,
-    /// The second (since `start`) being counted and the refusals in it.
-    window: std::sync::Mutex<(u64, u64)>,
-}
-
-impl RefusalLog {
-    fn new() -> RefusalLog {
-        RefusalLog {
-            start: std::time::Instant::now(),
-            window: std::sync::Mutex::new((0, 0)),
-        }
-    }
-
-    /// Whether this refusal gets its own line; when a new second begins,
-    /// first says how many of the last one went unlogged.
-    fn admit(&self) -> bool {
-        let now = self.start.elapsed().as_secs();
-        let mut window = self
-            .window
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if window.0 != now {
-            let unlogged = window.1.saturating_sub(REFUSALS_LOGGED_PER_SECOND);
-            if unlogged > 0 {
-                tracing::warn!(unlogged, "adm-agent refused more requests than it logs");
-            }
-            *window = (now, 0);
-        }
-        window.1 += 1;
-        window.1 <= REFUSALS_LOGGED_PER_SECOND
-    }
-}
-
 /// Serves the adm-agent over plain HTTP on `listener` until the task is
 /// dropped.
 pub async fn serve(
@@ -152,7 +113,7 @@ fn app(secret: Secret, local: Local, identity: String, host_ids: &[String]) -> a
         local,
         verifier: Verifier::new(secret, host_ids),
         identity,
-        refusals: RefusalLog::new(),
+        refusals: RefusalLog::new("adm-agent"),
     });
     axum::Router::new()
         .route(EXEC, axum::routing::post(handle))
@@ -285,17 +246,6 @@ fn run(st: Arc<AppState>, req: Request) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn refusal_lines_are_rate_limited() {
-        let log = RefusalLog::new();
-        let logged = (0..1000).filter(|_| log.admit()).count() as u64;
-        // The loop may straddle one second boundary.
-        assert!(
-            (REFUSALS_LOGGED_PER_SECOND..=2 * REFUSALS_LOGGED_PER_SECOND).contains(&logged),
-            "{logged}"
-        );
-    }
 
     #[test]
     fn caps_depend_on_the_path() {

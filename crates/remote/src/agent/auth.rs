@@ -134,6 +134,24 @@ impl Secret {
     }
 }
 
+/// Reads an agent's secret file ([`Secret::from_file`]: at least 16
+/// bytes) and warns when users other than its owner may read it: a
+/// deployment mistake worth a log line, not a refusal (as for the TLS key).
+pub fn read_agent_secret(path: &std::path::Path) -> std::io::Result<Secret> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let secret = Secret::from_file(path)?;
+    if let Ok(meta) = std::fs::metadata(path)
+        && meta.permissions().mode() & 0o077 != 0
+    {
+        tracing::warn!(
+            path = %path.display(),
+            mode = format!("{:o}", meta.permissions().mode() & 0o777),
+            "the secret file can be read by other users; make it 0600"
+        );
+    }
+    Ok(secret)
+}
+
 fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)

@@ -12,6 +12,7 @@ pub mod adm_server;
 pub mod auth;
 pub mod conn_guard;
 pub mod rabbit_server;
+pub mod refusal_log;
 pub mod tls_listener;
 
 use crate::command::Command;
