@@ -28,6 +28,7 @@ fn allowed(rel: &Path) -> bool {
         || text.starts_with("routers/")
             && (text.ends_with(".toml") || text.ends_with(".state.json"))
         || text == "agents/adm.secret"
+        || text == "agents/rabbit.secret"
         || (text.starts_with("store/") || text.starts_with("jobserver/"))
             && (rel.ends_with("backup.conf") || rel.ends_with("calcnode_base/dbscale.conf"))
         || text.starts_with("pybackup/")
@@ -110,6 +111,7 @@ mod tests {
             "mysql/dr_0_1/flashback_snapshot/data/mysql-bin.000002",
             "routers/prod.toml",
             "agents/adm.secret",
+            "agents/rabbit.secret",
             "pybackup/rsync.password",
         ] {
             assert!(allowed(Path::new(ok)), "{ok}");

@@ -2,7 +2,9 @@
 //! adm-agent on port 19999 and one rabbit-agent serving both agent types of
 //! the seeds (`rds-dbinit`, `rds-taskmanager`, host id = the address), all
 //! running as the login user like the seeds' remote user. The adm secret is
-//! generated once into `agents/adm.secret` (0600, owned by the login user).
+//! generated once into `agents/adm.secret`, the rabbit agents' into
+//! `agents/rabbit.secret` (0600, owned by the login user): every sandbox
+//! agent takes signed requests only.
 
 use super::layout::{ADM_AGENT_PORT, AMQP_PORT, LOGIN_USER, Paths, host_addresses};
 use super::procs::{chown_login_user, pidfile_alive, spawn_daemon, stop_pidfile};
@@ -31,6 +33,12 @@ pub fn secret_file(paths: &Paths) -> PathBuf {
     dir(paths).join("adm.secret")
 }
 
+/// The shared secret file of the rabbit-agents (`--secret-file`,
+/// `[rabbit-agent] secret-file`).
+pub fn rabbit_secret_file(paths: &Paths) -> PathBuf {
+    dir(paths).join("rabbit.secret")
+}
+
 fn file(paths: &Paths, kind: &str, host: Ipv4Addr, ext: &str) -> PathBuf {
     dir(paths).join(format!("{kind}-{host}.{ext}"))
 }
@@ -57,10 +65,13 @@ fn login_user() -> Result<nix::unistd::User> {
 pub fn up(paths: &Paths) -> Result<()> {
     std::fs::create_dir_all(dir(paths))?;
     let secret = secret_file(paths);
-    if !secret.exists() {
-        write_file(&secret, &format!("{}\n", random_password(40)?), 0o600)?;
+    let rabbit_secret = rabbit_secret_file(paths);
+    for file in [&secret, &rabbit_secret] {
+        if !file.exists() {
+            write_file(file, &format!("{}\n", random_password(40)?), 0o600)?;
+        }
+        chown_login_user(file)?;
     }
-    chown_login_user(&secret)?;
     let bin = binary(paths)?;
     let user = login_user()?;
     for host in host_addresses() {
@@ -111,7 +122,11 @@ pub fn up(paths: &Paths) -> Result<()> {
         if pidfile_alive(&pid, "dbagent").is_none() {
             let log = file(paths, "rabbit", host, "log");
             let mut cmd = Command::new(&bin);
-            cmd.arg("rabbit").arg("--host-id").arg(host.to_string());
+            cmd.arg("rabbit")
+                .arg("--host-id")
+                .arg(host.to_string())
+                .arg("--secret-file")
+                .arg(&rabbit_secret);
             for t in AGENT_TYPES {
                 cmd.arg("--agent-type").arg(t);
             }

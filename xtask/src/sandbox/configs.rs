@@ -62,7 +62,7 @@ fn backup_conf(paths: &Paths, s: &Secrets, method: &str) -> String {
          # production feeds the DR cluster (slave_dbscale_server)\nuse-disaster-recovery-cluster = true\nxtrabackup-bin-dir = /usr/bin/mariabackup\n\
          store-bad-backup = 1\n\
          # additions to the seed format\nstate-dir = {state}\nencrypt-bin = {dbcrypt}\n\n\
-         [rabbit-agent]\nrabbitmq-uri = {uri}\n\n\
+         [rabbit-agent]\nrabbitmq-uri = {uri}\nsecret-file = {rabbit_secret}\n\n\
          [adm-agent]\nport = {ADM_AGENT_PORT}\nsecret-file = {secret}\n\n\
          [cluster]\nip = {ROUTER_HOST}\nuser = {ROUTER_USER}\nport = {ROUTER_PORT}\npassword = {rpw}\n\n\
          [server-ssh-info]\nuser = {LOGIN_USER}\npassword = {lpw}\nport = {SSH_PORT}\nkey-file = {key}\n\n\
@@ -74,6 +74,7 @@ fn backup_conf(paths: &Paths, s: &Secrets, method: &str) -> String {
         store = paths.dir("store").display(),
         state = paths.dir("state").display(),
         secret = super::agents::secret_file(paths).display(),
+        rabbit_secret = super::agents::rabbit_secret_file(paths).display(),
         key = paths.dir("ssh").join("id_rsa").display(),
         dbcrypt = crate::util::target_dir()
             .join("debug")
@@ -93,7 +94,7 @@ fn recovery_conf(paths: &Paths, s: &Secrets, method: &str) -> String {
          connect-method = {cm}\nconn-timeout = 3600\nserver-tmp-port = 27000\nclient-name = mariadb\n\
          xtrabackup-bin-dir = /usr/bin/mariabackup\nxbstream-bin-dir = /usr/bin/mbstream\n\
          # additions to the seed format\nstate-dir = {state}\nencrypt-bin = {dbcrypt}\n\n\
-         [rabbit-agent]\nrabbitmq-uri = {uri}\n\n[adm-agent]\nport = {ADM_AGENT_PORT}\nsecret-file = {secret}\n",
+         [rabbit-agent]\nrabbitmq-uri = {uri}\nsecret-file = {rabbit_secret}\n\n[adm-agent]\nport = {ADM_AGENT_PORT}\nsecret-file = {secret}\n",
         cm = connect_method(method),
         lpw = s.login_password,
         store = paths.dir("store").display(),
@@ -101,6 +102,7 @@ fn recovery_conf(paths: &Paths, s: &Secrets, method: &str) -> String {
         uri = rabbitmq_uri(),
         state = paths.dir("state").display(),
         secret = super::agents::secret_file(paths).display(),
+        rabbit_secret = super::agents::rabbit_secret_file(paths).display(),
         dbcrypt = crate::util::target_dir()
             .join("debug")
             .join("dbcrypt")
@@ -179,6 +181,10 @@ fn sandbox_env(paths: &Paths, s: &Secrets) -> String {
             "ADM_AGENT_SECRET_FILE",
             super::agents::secret_file(paths).display().to_string(),
         ),
+        (
+            "RABBIT_AGENT_SECRET_FILE",
+            super::agents::rabbit_secret_file(paths).display().to_string(),
+        ),
         ("SOCAT_PORT", SOCAT_PORT.to_string()),
         ("SOCAT_PORT2", SOCAT_PORT2.to_string()),
         ("STORE_HOST", STORE_HOST.to_string()),
@@ -255,6 +261,7 @@ mod tests {
             assert!(conf.contains(section), "{section} missing");
         }
         assert!(conf.contains("connect-method = rabbit-agent\n"));
+        assert!(conf.contains("secret-file = /sb/agents/rabbit.secret\n"));
         assert!(conf.contains("dir = /sb/store\n"));
     }
 
