@@ -11,6 +11,7 @@
 pub mod adm_server;
 pub mod auth;
 pub mod conn_guard;
+pub mod rabbit_checks;
 pub mod rabbit_server;
 pub mod refusal_log;
 pub mod tls_listener;

@@ -15,9 +15,9 @@
 //! Before running a request the agent refuses, with an `Error` frame
 //! naming the reason to the request's `reply_to` and a log line (at most
 //! [`super::refusal_log::REFUSALS_LOGGED_PER_SECOND`] a second, see
-//! [`check`]): a body over [`MAX_REQUEST_BYTES`], a request naming another
-//! host in its [`HOST_HEADER`] header, a request whose `timestamp` property
-//! is more than [`MAX_SKEW`] off the agent's clock (expired), and, when the
+//! [`Checks`]): a body over [`MAX_REQUEST_BYTES`], a request naming another
+//! host in its [`crate::rabbit::HOST_HEADER`] header, a request whose `timestamp` property
+//! is more than [`super::auth::MAX_SKEW`] off the agent's clock (expired), and, when the
 //! agent has a secret (`dbagent rabbit --secret-file`), a request that is
 //! not signed or whose signature does not pass (the adm-agent's scheme, see
 //! [`crate::rabbit`]: wrong secret, changed body or ids, stale, meant for
@@ -34,22 +34,20 @@
 //! runs), and answered up to [`REFUSALS_ANSWERED_PER_SECOND`] a second by
 //! one publishing task (the rest go unanswered, counted in the log).
 
-use super::auth::{self, MAX_SKEW, Secret, Verifier, host_tag};
+use super::auth::Secret;
+pub use super::rabbit_checks::{Checks, MAX_REQUEST_BYTES, Refusal};
 use super::refusal_log::{PerSecond, RefusalLog};
 use super::{Frame, Request, serve_request};
 use crate::error::{WireError, WireKind};
 use crate::local::Local;
-use crate::rabbit::{
-    HOST_HEADER, SIGNED_METHOD, declare_request_queue, identity, normalize_uri, queue_name,
-    signed_path,
-};
+use crate::rabbit::{declare_request_queue, identity, normalize_uri, queue_name};
 use futures::{FutureExt as _, StreamExt as _};
 use lapin::Confirmation;
 use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions,
     ConfirmSelectOptions,
 };
-use lapin::types::{AMQPValue, FieldTable, ShortString};
+use lapin::types::{FieldTable, ShortString};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
 use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -58,11 +56,6 @@ use tokio::sync::mpsc;
 
 /// How many request ids the agent remembers for duplicate detection.
 const REMEMBERED: usize = 100_000;
-
-/// Largest request body taken: the command plus its stdin (JSON), the same
-/// cap as the adm-agent's `exec`
-/// ([`super::adm_server::MAX_EXEC_BODY`]).
-pub const MAX_REQUEST_BYTES: usize = super::adm_server::MAX_EXEC_BODY;
 
 /// Refused requests answered each second at most; the rest of that second
 /// go unanswered (a flood's senders need no answer, and answering them
@@ -105,10 +98,10 @@ impl Seen {
     }
 }
 
-/// What a consumer checks requests with: the secret's verifier (none:
-/// requests are not signed) and the refusal log.
+/// What a consumer checks requests with ([`Checks`]: with the secret's
+/// verifier, or none when requests are not signed) and its rate limits.
 struct Gate {
-    verifier: Option<Verifier>,
+    checks: Checks,
     refusals: RefusalLog,
     answers: PerSecond,
     host_id: String,
@@ -133,7 +126,7 @@ pub async fn serve(
         );
     }
     let gate = Gate {
-        verifier: secret.map(|s| Verifier::new(s, &[host_id.to_owned()])),
+        checks: Checks::new(host_id, &queue_name(agent_type, host_id), secret),
         refusals: RefusalLog::new("rabbit-agent"),
         answers: PerSecond::new(REFUSALS_ANSWERED_PER_SECOND),
         host_id: host_id.to_owned(),
@@ -206,7 +199,7 @@ async fn run_once(
         pending: 0,
     };
     let mut unanswered = 0u64;
-    tracing::info!(%queue, signed = gate.verifier.is_some(), "rabbit-agent consuming");
+    tracing::info!(%queue, signed = gate.checks.signed(), "rabbit-agent consuming");
     loop {
         // Acknowledge what was taken whenever the agent would wait.
         let next = match consumer.next().now_or_never() {
@@ -232,7 +225,7 @@ async fn run_once(
             .message_id()
             .as_ref()
             .map_or_else(|| corr.as_str().to_owned(), |m| m.as_str().to_owned());
-        match check(&delivery.data, props, gate) {
+        match gate.checks.check(&delivery.data, props) {
             Ok(()) => {}
             Err(Refusal::Replayed) => {
                 if gate.refusals.admit() {
@@ -363,99 +356,6 @@ fn run_request(
     });
 }
 
-/// Why a request is refused before it runs.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum Refusal {
-    /// The body is over [`MAX_REQUEST_BYTES`].
-    #[error("a request of {0} bytes is over the {MAX_REQUEST_BYTES}-byte limit")]
-    TooLarge(usize),
-    /// The request names another host.
-    #[error("the request is meant for another host ({0})")]
-    OtherHost(String),
-    /// The request's timestamp is outside the window.
-    #[error("the request's timestamp is outside the accepted window (expired or from the future)")]
-    Expired,
-    /// The agent takes signed requests only and this one carries no
-    /// signature.
-    #[error(
-        "the request is not signed and this agent takes signed requests only (give the tool the agent's secret: [rabbit-agent] secret-file)"
-    )]
-    Unsigned,
-    /// The signature does not pass.
-    #[error("the request's signature does not pass: {0}")]
-    BadSignature(auth::Refusal),
-    /// The nonce was already taken: a replay or a redelivery (dropped
-    /// without an answer, as the original was answered).
-    #[error("replayed request")]
-    Replayed,
-}
-
-/// The checks a request passes before it runs, cheapest first: size,
-/// host, timestamp, and with a secret the signature (its headers, then
-/// the body against the signed digest) and its nonce not seen before.
-fn check(body: &[u8], props: &BasicProperties, gate: &Gate) -> Result<(), Refusal> {
-    if body.len() > MAX_REQUEST_BYTES {
-        return Err(Refusal::TooLarge(body.len()));
-    }
-    let headers = props.headers().as_ref().map(FieldTable::inner);
-    match headers.and_then(|h| h.get(HOST_HEADER)) {
-        None => {}
-        Some(AMQPValue::LongString(s)) if host_tag(&s.to_string()) == host_tag(&gate.host_id) => {}
-        Some(AMQPValue::ShortString(s)) if host_tag(s.as_str()) == host_tag(&gate.host_id) => {}
-        Some(AMQPValue::LongString(s)) => {
-            return Err(Refusal::OtherHost(printable(&s.to_string())));
-        }
-        Some(AMQPValue::ShortString(s)) => return Err(Refusal::OtherHost(printable(s.as_str()))),
-        Some(_) => return Err(Refusal::OtherHost("a header that is no string".into())),
-    }
-    if let Some(ts) = *props.timestamp() {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or_default();
-        if ts.abs_diff(now) > MAX_SKEW.as_secs() {
-            return Err(Refusal::Expired);
-        }
-    }
-    let Some(verifier) = &gate.verifier else {
-        return Ok(());
-    };
-    let header = |name: &str| -> Option<&str> {
-        match headers?.get(name)? {
-            AMQPValue::LongString(s) => std::str::from_utf8(s.as_bytes()).ok(),
-            AMQPValue::ShortString(s) => Some(s.as_str()),
-            _ => None,
-        }
-    };
-    if [auth::TIMESTAMP, auth::NONCE, auth::SIGNATURE]
-        .iter()
-        .all(|name| header(name).is_none())
-    {
-        return Err(Refusal::Unsigned);
-    }
-    fn text(v: &Option<ShortString>) -> &str {
-        v.as_ref().map_or("", ShortString::as_str)
-    }
-    let path = signed_path(
-        &gate.queue,
-        text(props.message_id()),
-        text(props.correlation_id()),
-        text(props.reply_to()),
-    );
-    verifier
-        .verify(SIGNED_METHOD, &path, header, None, body)
-        .map_err(|r| match r {
-            auth::Refusal::Replay => Refusal::Replayed,
-            other => Refusal::BadSignature(other),
-        })
-}
-
-/// A host name from a message, cut short and without control characters
-/// (it goes into a log line and an answer).
-fn printable(s: &str) -> String {
-    s.chars().filter(|c| !c.is_control()).take(64).collect()
-}
-
 /// Correlation id of the lease probes (no client waits for it, so a
 /// client ignores them).
 const LEASE_PROBE: &str = "dbagent-lease-probe";
@@ -515,116 +415,6 @@ async fn reply(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn gate(secret: Option<&Secret>) -> Gate {
-        Gate {
-            verifier: secret.map(|s| Verifier::new(s.clone(), &["db-1".to_owned()])),
-            refusals: RefusalLog::new("rabbit-agent"),
-            answers: PerSecond::new(REFUSALS_ANSWERED_PER_SECOND),
-            host_id: "db-1".into(),
-            queue: queue_name("rds-dbinit", "db-1"),
-        }
-    }
-
-    #[test]
-    fn oversized_other_host_and_expired_requests_are_refused() {
-        let mut named = FieldTable::default();
-        named.insert(
-            ShortString::from(HOST_HEADER),
-            AMQPValue::LongString("db-1".into()),
-        );
-        let props = BasicProperties::default().with_headers(named);
-        let mut other = gate(None);
-        other.host_id = "db-2".into();
-        assert_eq!(check(b"{}", &props, &gate(None)), Ok(()));
-        assert_eq!(
-            check(b"{}", &BasicProperties::default(), &gate(None)),
-            Ok(())
-        );
-        assert_eq!(
-            check(b"{}", &props, &other),
-            Err(Refusal::OtherHost("db-1".into()))
-        );
-        let big = vec![b' '; MAX_REQUEST_BYTES + 1];
-        assert_eq!(
-            check(&big, &props, &gate(None)),
-            Err(Refusal::TooLarge(MAX_REQUEST_BYTES + 1))
-        );
-        let old = BasicProperties::default().with_timestamp(1_000_000);
-        assert_eq!(check(b"{}", &old, &gate(None)), Err(Refusal::Expired));
-    }
-
-    /// A request as the client signs it (see `crate::rabbit`).
-    fn signed(
-        secret: &Secret,
-        host: &str,
-        id: &str,
-        reply_to: &str,
-        body: &[u8],
-    ) -> BasicProperties {
-        let path = signed_path(&queue_name("rds-dbinit", host), id, id, reply_to);
-        let mut headers = FieldTable::default();
-        headers.insert(
-            ShortString::from(HOST_HEADER),
-            AMQPValue::LongString(host.into()),
-        );
-        for (name, value) in secret.sign(host, SIGNED_METHOD, &path, body) {
-            headers.insert(ShortString::from(name), AMQPValue::LongString(value.into()));
-        }
-        BasicProperties::default()
-            .with_message_id(ShortString::from(id))
-            .with_correlation_id(ShortString::from(id))
-            .with_reply_to(ShortString::from(reply_to))
-            .with_headers(headers)
-    }
-
-    #[test]
-    fn with_a_secret_only_signed_requests_pass_and_once() {
-        let secret = Secret::new("0123456789abcdef-secret");
-        let g = gate(Some(&secret));
-        let props = signed(&secret, "db-1", "ab01", "amq.gen-1", b"{}");
-        assert_eq!(check(b"{}", &props, &g), Ok(()));
-        assert_eq!(check(b"{}", &props, &g), Err(Refusal::Replayed));
-        // Unsigned, the wrong secret, another body, another reply queue.
-        assert_eq!(
-            check(b"{}", &BasicProperties::default(), &g),
-            Err(Refusal::Unsigned)
-        );
-        let wrong = Secret::new("another-secret-of-16");
-        let props = signed(&wrong, "db-1", "ab02", "amq.gen-1", b"{}");
-        assert_eq!(
-            check(b"{}", &props, &g),
-            Err(Refusal::BadSignature(auth::Refusal::BadSignature))
-        );
-        let props = signed(&secret, "db-1", "ab03", "amq.gen-1", b"{}");
-        assert_eq!(
-            check(b"{\"op\":\"ping\"}", &props, &g),
-            Err(Refusal::BadSignature(auth::Refusal::BodyMismatch))
-        );
-        let props = signed(&secret, "db-1", "ab04", "amq.gen-1", b"{}")
-            .with_reply_to(ShortString::from("amq.gen-thief"));
-        assert_eq!(
-            check(b"{}", &props, &g),
-            Err(Refusal::BadSignature(auth::Refusal::BadSignature))
-        );
-        // Signed for another host's queue: the host header says so first.
-        let props = signed(&secret, "db-2", "ab05", "amq.gen-1", b"{}");
-        assert_eq!(
-            check(b"{}", &props, &g),
-            Err(Refusal::OtherHost("db-2".into()))
-        );
-        // An agent without a secret takes a signed request too.
-        let props = signed(&secret, "db-1", "ab06", "amq.gen-1", b"{}");
-        assert_eq!(check(b"{}", &props, &gate(None)), Ok(()));
-    }
-
-    #[test]
-    fn signed_paths_of_different_ids_differ() {
-        assert_ne!(
-            signed_path("q", "a b", "c", "d"),
-            signed_path("q", "a", "b c", "d")
-        );
-    }
 
     #[test]
     fn duplicate_ids_are_noticed() {
