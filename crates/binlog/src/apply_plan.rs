@@ -15,7 +15,11 @@
 //!    slave), skipping the transactions in the data directory's
 //!    `executed_gtids` (MySQL `--exclude-gtids`; for MariaDB the GTID
 //!    position to start after). A slave's start needs those GTIDs: without
-//!    them the replay would apply again what the slave already had.
+//!    them the replay would apply again what the slave already had. A
+//!    slave whose `executed_gtids` is empty holds no transaction: its
+//!    replay starts at the first event of the start binlog when that
+//!    binlog begins the master's history, and is refused otherwise (see
+//!    [`crate::history`]).
 //! 4. **Stop**: to a directory (or a datetime equal to a backup's point), the
 //!    consistence point of the line (file and position); to a datetime
 //!    between two backups, that datetime, replaying up to the next backup's
@@ -35,16 +39,21 @@ use crate::chain::{BackupName, Chain};
 use crate::consistence::{BinlogPos, ConsistenceInfo, ConsistenceLine};
 use crate::format::POINT_DATETIME_FORMAT;
 use crate::gtid::GtidSet;
+use crate::history::{StartGtids, start_without_gtids};
 use crate::name::BinlogName;
 use crate::server_dir::ServerDir;
 
 /// What a server's directory in the target backup holds, beyond its line.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ServerFacts {
     /// `master_dir`: for a slave's directory, the master's directory name.
     pub master_dir: Option<ServerDir>,
-    /// `executed_gtids`, if the file exists.
+    /// `executed_gtids`, if the file exists and names GTIDs.
     pub executed_gtids: Option<GtidSet>,
+    /// `executed_gtids` exists and is empty: the backup found no
+    /// transaction in the data (a datasource never written to). A missing
+    /// file says nothing of the data.
+    pub executed_gtids_empty: bool,
 }
 
 /// What recovery read from one backup directory of the chain.
@@ -180,6 +189,40 @@ pub enum ApplyPlanError {
         /// The start position.
         start: BinlogPos,
     },
+    /// A slave's data holds no transaction, but the master's start binlog
+    /// does not begin its history.
+    #[error(
+        "datasource {datasource}: {dir} holds no transaction (empty executed_gtids) but binlog {binlog} \
+         begins after GTIDs {before}: whether the data holds them is unknown, so a replay from its start \
+         could apply transactions twice or miss them"
+    )]
+    HistoryBeforeStart {
+        /// The datasource.
+        datasource: String,
+        /// The slave's directory name.
+        dir: String,
+        /// `<file> of <master>`.
+        binlog: String,
+        /// The GTIDs logged before the binlog.
+        before: GtidSet,
+    },
+    /// A slave's data holds no transaction, and the GTIDs before the
+    /// master's start binlog are unknown.
+    #[error(
+        "datasource {datasource}: {dir} holds no transaction (empty executed_gtids) and the GTIDs \
+         logged before binlog {binlog} are unknown ({why}), so a replay from its start could apply \
+         transactions twice"
+    )]
+    StartGtidsUnknown {
+        /// The datasource.
+        datasource: String,
+        /// The slave's directory name.
+        dir: String,
+        /// `<file> of <master>`.
+        binlog: String,
+        /// Why they are unknown.
+        why: String,
+    },
     /// The start is after the stop, or in another binlog sequence.
     #[error("datasource {datasource}: replay would start at {start} but must end in {end}")]
     BadRange {
@@ -193,11 +236,24 @@ pub enum ApplyPlanError {
 }
 
 /// Plans the replay per datasource; see the module docs. `next` is required
-/// exactly when `chain.next` is set.
+/// exactly when `chain.next` is set. Refuses data that holds no
+/// transaction: [`plan_apply_with`] takes the binlog heads that decide it.
 pub fn plan_apply(
     chain: &Chain,
     target: &BackupFacts,
     next: Option<&BackupFacts>,
+) -> Result<ApplyPlan, ApplyPlanError> {
+    plan_apply_with(chain, target, next, &StartGtids::new())
+}
+
+/// [`plan_apply`] with the GTIDs logged before the binlogs
+/// [`crate::history::heads_needed`] names, which decide the replay of data
+/// that holds no transaction.
+pub fn plan_apply_with(
+    chain: &Chain,
+    target: &BackupFacts,
+    next: Option<&BackupFacts>,
+    heads: &StartGtids,
 ) -> Result<ApplyPlan, ApplyPlanError> {
     if target.name != chain.target() {
         return Err(wrong(&chain.target().to_string(), &target.name.to_string()));
@@ -215,7 +271,7 @@ pub fn plan_apply(
     let stop_datetime = chain.stop_datetime.filter(|_| next.is_some());
     let mut datasources = Vec::new();
     for ds in target.consistence.datasources() {
-        datasources.push(plan_datasource(ds, target, next, stop_datetime)?);
+        datasources.push(plan_datasource(ds, target, next, stop_datetime, heads)?);
     }
     Ok(ApplyPlan {
         chain: chain.clone(),
@@ -231,7 +287,7 @@ fn wrong(expected: &str, given: &str) -> ApplyPlanError {
 }
 
 /// Rule 1: the line whose data is restored, and the master directory.
-fn choose_line<'a>(
+pub(crate) fn choose_line<'a>(
     ds: &str,
     target: &'a BackupFacts,
 ) -> Result<(&'a ConsistenceLine, &'a ServerFacts, ServerDir), ApplyPlanError> {
@@ -266,17 +322,14 @@ fn plan_datasource(
     target: &BackupFacts,
     next: Option<&BackupFacts>,
     stop_datetime: Option<NaiveDateTime>,
+    heads: &StartGtids,
 ) -> Result<DatasourceApply, ApplyPlanError> {
     let (line, facts, binlog_dir) = choose_line(ds, target)?;
     let data_dir = line.server_dir();
     let master = binlog_dir.server.clone();
-    let start = line.xb_to.clone();
+    let mut start = line.xb_to.clone();
     if facts.master_dir.is_some() && facts.executed_gtids.is_none() {
-        return Err(ApplyPlanError::MissingExecutedGtids {
-            datasource: ds.to_owned(),
-            dir: data_dir.to_string(),
-            start,
-        });
+        start = start_without_gtids(ds, &data_dir.to_string(), facts, &master, &start, heads)?;
     }
     fn copied<'b>(
         ds: &str,

@@ -17,6 +17,7 @@ fn slave_facts() -> ServerFacts {
     ServerFacts {
         master_dir: Some(MASTER_DIR.parse().unwrap()),
         executed_gtids: Some(GtidSet::parse(GtidFlavor::Mysql, &format!("{UUID}:1-100")).unwrap()),
+        executed_gtids_empty: false,
     }
 }
 
@@ -161,10 +162,7 @@ fn a_backed_up_master_is_preferred_over_its_slaves() {
     let consistence = "172.17.134.76:16315\tnormal_0_1\tgreatdb-bin.000041\t631\tbelong-to-datasource=normal_0\txb-to-lsn=1\txb-to-binlog-name=greatdb-bin.000040\txb-to-binlog-pos=777\n\
                        172.17.134.71:16315\tnormal_0_0\tgreatdb-bin.000041\t631\tbelong-to-datasource=normal_0\txb-to-lsn=2\txb-to-binlog-name=greatdb-bin.000041\txb-to-binlog-pos=4\n\
                        192.168.122.110:13004\tauth_server\tmaster-bin.000001\t724\tbelong-to-datasource=auth\txb-to-lsn=1359021\txb-to-binlog-name=master-bin.000001\txb-to-binlog-pos=724\n";
-    let master = ServerFacts {
-        master_dir: None,
-        executed_gtids: None,
-    };
+    let master = ServerFacts::default();
     let target = facts(
         "UTC20240222014345.236-full",
         consistence,

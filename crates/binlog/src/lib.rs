@@ -17,6 +17,8 @@
 //! * [`chain`]: [`select_chain`] to a directory or a `stop-datetime`.
 //! * [`apply_plan`]: [`plan_apply`], per datasource the binlogs to replay,
 //!   start and stop; its `Display` is the `dbrecover --dry-run` view.
+//! * [`history`], [`head`]: the replay of data that holds no transaction,
+//!   decided by the GTID list at the head of the master's start binlog.
 //!
 //! ```
 //! use binlog::*;
@@ -46,7 +48,7 @@
 //!     consistence: "172.17.134.76:16315\tnormal_0_1\tgreatdb-bin.000041\t631\tbelong-to-datasource=normal_0\t\
 //!                   xb-to-lsn=21694916\txb-to-binlog-name=greatdb-bin.000041\txb-to-binlog-pos=4\n".parse()?,
 //!     binlogs: plan.backuped_binlogs_line().parse()?,
-//!     servers: [("normal_0_1".to_string(), ServerFacts { master_dir: None, executed_gtids: None })].into(),
+//!     servers: [("normal_0_1".to_string(), ServerFacts::default())].into(),
 //! };
 //! let replay = plan_apply(&chain, &target, None)?;
 //! assert_eq!(replay.datasources[0].stop.to_string(), "position greatdb-bin.000041:631");
@@ -65,11 +67,14 @@ pub mod chain;
 pub mod consistence;
 pub mod format;
 pub mod gtid;
+pub mod head;
+pub mod history;
 pub mod name;
 pub mod server_dir;
 
 pub use apply_plan::{
     ApplyPlan, ApplyPlanError, ApplyStop, BackupFacts, DatasourceApply, ServerFacts, plan_apply,
+    plan_apply_with,
 };
 pub use backup_plan::{
     BackupKind, BinlogCopyPlan, CopyPlanError, CopyRequest, CopyRole, LastGood, SlaveCut,
@@ -82,6 +87,8 @@ pub use chain::{
 pub use consistence::{BinlogPos, ConsistenceInfo, ConsistenceLine};
 pub use format::{FormatError, format_point_datetime, parse_point_datetime};
 pub use gtid::{GtidError, GtidFlavor, GtidSet, MariadbGtid, MariadbGtidPos, MysqlGtidSet};
+pub use head::{HEAD_BYTES, HeadError, gtids_before};
+pub use history::{StartGtids, heads_needed};
 pub use name::{BinaryLog, BinlogName};
 pub use server_dir::{MasterSlave, ServerDir};
 

@@ -10,7 +10,7 @@ use crate::plan::RecoveryPlan;
 use crate::restore::{Restore, Restored, ServerBinary};
 use crate::space;
 use binlog::apply_plan::BinlogSource;
-use binlog::{ApplyPlan, BackupName, RecoverTarget, plan_apply, select_chain};
+use binlog::{ApplyPlan, BackupName, RecoverTarget, select_chain};
 use conf::RecoverTo;
 use futures::StreamExt as _;
 use remote::{Command, Connector, Transport, quote};
@@ -183,8 +183,9 @@ pub async fn prepare(
         Some(n) => Some(reader.facts(n).await?),
         None => None,
     };
-    let apply = plan_apply(&chain, &target_facts, next_facts.as_ref())
-        .map_err(|e| RecoveryError::Plan(e.to_string()))?;
+    let apply = reader
+        .plan(&chain, &target_facts, next_facts.as_ref())
+        .await?;
     if !encrypted {
         // An encrypted chain's binlogs are inside its tarballs: checked on
         // the job server once shipped, still before any restore.

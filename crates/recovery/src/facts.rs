@@ -58,32 +58,47 @@ impl Reader<'_> {
             let tarball = self
                 .store
                 .path(&layout::encrypted_tarball(&backup.to_string()));
-            let cmd = Command::new("bash")
-                .arg("-c")
-                .arg(tarball_frames_script(dbcrypt, &tarball, &inside))
-                .env("DBCRYPT_PASSWORD", password.as_str());
-            let host = self.store.host();
             let step = format!("reading {} from {tarball}", inside.join(", "));
-            // Bounded by the tarball's size, not by a small command's timeout.
-            let bound = std::time::Duration::from_secs(24 * 3600);
-            let out = self
-                .store
-                .transport()
-                .exec(&cmd, bound)
-                .await
-                .map_err(|e| RecoveryError::host(host, &step, e))?;
-            if !out.success() {
-                return Err(RecoveryError::host(
-                    host,
-                    format!("decrypting {tarball}"),
-                    out.stderr_str().trim(),
-                ));
-            }
-            let files =
-                frames::parse(&out.stdout).map_err(|e| RecoveryError::host(host, &step, e))?;
+            let script = tarball_frames_script(dbcrypt, &tarball, &inside);
+            let stdout = self.decrypting(&script, password, &tarball, &step).await?;
+            let files = frames::parse(&stdout)
+                .map_err(|e| RecoveryError::host(self.store.host(), &step, e))?;
             found.extend(files.into_iter().map(text));
         }
         Ok(found)
+    }
+
+    /// Runs `script`, which decrypts `tarball` (exit 10 when that failed),
+    /// on the store host with the password in its environment; returns its
+    /// output.
+    pub(crate) async fn decrypting(
+        &self,
+        script: &str,
+        password: &Zeroizing<String>,
+        tarball: &str,
+        step: &str,
+    ) -> Result<Vec<u8>, RecoveryError> {
+        let cmd = Command::new("bash")
+            .arg("-c")
+            .arg(script)
+            .env("DBCRYPT_PASSWORD", password.as_str());
+        let host = self.store.host();
+        // Bounded by the tarball's size, not by a small command's timeout.
+        let bound = std::time::Duration::from_secs(24 * 3600);
+        let out = self
+            .store
+            .transport()
+            .exec(&cmd, bound)
+            .await
+            .map_err(|e| RecoveryError::host(host, step, e))?;
+        if !out.success() {
+            return Err(RecoveryError::host(
+                host,
+                format!("decrypting {tarball}"),
+                out.stderr_str().trim(),
+            ));
+        }
+        Ok(out.stdout)
     }
 
     /// What recovery needs from one backup: its consistence info, copied
@@ -134,7 +149,9 @@ impl Reader<'_> {
                 ),
                 None => None,
             };
-            let executed_gtids = match files.remove(&gtids_file) {
+            let gtids_text = files.remove(&gtids_file);
+            let executed_gtids_empty = gtids_text.as_ref().is_some_and(|t| t.trim().is_empty());
+            let executed_gtids = match gtids_text {
                 Some(t) if !t.trim().is_empty() => {
                     let t = t.trim();
                     let flavor = if t.contains(':') {
@@ -151,6 +168,7 @@ impl Reader<'_> {
                 ServerFacts {
                     master_dir,
                     executed_gtids,
+                    executed_gtids_empty,
                 },
             );
         }
@@ -195,10 +213,11 @@ fn text((name, bytes): (String, Vec<u8>)) -> (String, String) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+    use std::path::{Path, PathBuf};
 
-    fn run_sh(script: &str) -> std::process::Output {
+    pub(crate) fn run_sh(script: &str) -> std::process::Output {
         std::process::Command::new("bash")
             .arg("-c")
             .arg(script)
@@ -206,48 +225,62 @@ mod tests {
             .unwrap()
     }
 
+    /// `<dir>/b.tar` holding `files` (path in the archive, bytes).
+    pub(crate) fn tarball(dir: &Path, files: &[(&str, &[u8])]) -> PathBuf {
+        let src = dir.join("src");
+        for (rel, bytes) in files {
+            let path = src.join(rel);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, bytes).unwrap();
+        }
+        let tar = dir.join("b.tar");
+        let made = run_sh(&format!(
+            "cd {} && tar -cf {} *",
+            quote(src.to_str().unwrap()),
+            quote(tar.to_str().unwrap())
+        ));
+        assert!(made.status.success(), "{made:?}");
+        tar
+    }
+
+    /// Stand-ins for the decryption, with its arguments (`-d FILE -o -`):
+    /// one that passes the file through (`cat`), one that fails as a
+    /// wrong password does.
+    pub(crate) fn fake_dbcrypts(dir: &Path) -> (String, String) {
+        let make = |name: &str, body: &str| {
+            let path = dir.join(name);
+            std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+            std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+                .unwrap();
+            path.display().to_string()
+        };
+        (
+            make("fake-dbcrypt", "cat \"$2\""),
+            make("failing-dbcrypt", "echo 'wrong password' >&2; exit 1"),
+        )
+    }
+
     #[test]
     fn tarball_frames_come_from_tar_and_a_failed_decryption_fails() {
         let dir = tempfile::tempdir().unwrap();
-        let src = dir.path().join("src");
-        std::fs::create_dir_all(src.join("srv")).unwrap();
-        std::fs::write(src.join("srv/executed_gtids"), "0-1-5\n").unwrap();
-        std::fs::write(src.join("srv/backup.xbsteam"), vec![7u8; 100_000]).unwrap();
-        let tar = dir.path().join("b.tar");
-        assert!(
-            run_sh(&format!(
-                "cd {} && tar -cf {} srv",
-                quote(src.to_str().unwrap()),
-                quote(tar.to_str().unwrap())
-            ))
-            .status
-            .success()
+        let big = vec![7u8; 100_000];
+        let tar = tarball(
+            dir.path(),
+            &[
+                ("srv/executed_gtids", b"0-1-5\n"),
+                ("srv/backup.xbsteam", &big),
+            ],
         );
-        // `cat` stands in for the decryption: same pipe, same arguments.
-        let fake = dir.path().join("fake-dbcrypt");
-        std::fs::write(&fake, "#!/bin/sh\ncat \"$2\"\n").unwrap();
-        std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755))
-            .unwrap();
+        let (fake, failing) = fake_dbcrypts(dir.path());
         let rels = ["srv/executed_gtids", "srv/master_dir"];
-        let out = run_sh(&tarball_frames_script(
-            fake.to_str().unwrap(),
-            tar.to_str().unwrap(),
-            &rels,
-        ));
+        let out = run_sh(&tarball_frames_script(&fake, tar.to_str().unwrap(), &rels));
         assert!(out.status.success(), "{out:?}");
         let files = frames::parse(&out.stdout).unwrap();
         assert_eq!(files.len(), 1, "{files:?}");
         assert_eq!(files["srv/executed_gtids"], b"0-1-5\n");
 
-        let failing = dir.path().join("failing-dbcrypt");
-        std::fs::write(&failing, "#!/bin/sh\necho 'wrong password' >&2; exit 1\n").unwrap();
-        std::fs::set_permissions(
-            &failing,
-            std::os::unix::fs::PermissionsExt::from_mode(0o755),
-        )
-        .unwrap();
         let out = run_sh(&tarball_frames_script(
-            failing.to_str().unwrap(),
+            &failing,
             tar.to_str().unwrap(),
             &rels,
         ));

@@ -40,6 +40,7 @@ mod error;
 mod facts;
 pub mod fault;
 mod gtid_state;
+mod heads;
 mod observe;
 mod plan;
 mod restore;

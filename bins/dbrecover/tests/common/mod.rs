@@ -138,8 +138,13 @@ impl Env {
     /// asserts it succeeded, and returns the new backup's name and the run's
     /// output.
     pub async fn backup(&self, args: &[&str]) -> (String, Output) {
+        self.backup_with(&self.backup_conf(), args).await
+    }
+
+    /// [`Env::backup`] with the config file `conf` (one made from
+    /// [`Env::backup_conf`] for another cluster).
+    pub async fn backup_with(&self, conf: &Path, args: &[&str]) -> (String, Output) {
         let before = self.backups();
-        let conf = self.backup_conf();
         let mut argv = vec!["--config-file", conf.to_str().unwrap()];
         argv.extend_from_slice(args);
         let out = run(&dbbackup_bin(), &argv).await;
@@ -289,6 +294,23 @@ pub fn set_key(text: &str, section: &str, key: &str, value: &str) -> String {
         None => lines.insert(at + 1, setting),
     }
     lines.join("\n") + "\n"
+}
+
+/// `<run>/datadir/<ds>-...`: the one data directory a recovery run
+/// restored for datasource `ds`.
+pub fn restored_datadir(run: &Path, ds: &str) -> PathBuf {
+    let dirs: Vec<PathBuf> = std::fs::read_dir(run.join("datadir"))
+        .unwrap_or_else(|e| panic!("no datadir/ in {}: {e}", run.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with(&format!("{ds}-"))
+        })
+        .collect();
+    assert_eq!(dirs.len(), 1, "{ds}: {dirs:?}");
+    dirs.into_iter().next().unwrap()
 }
 
 /// Runs a bash script on this machine, panicking with its stderr and

@@ -116,15 +116,16 @@ pub(super) fn first_transaction_filter(files: &[String]) -> String {
 }
 
 /// A job-server loop that polls `SHOW SLAVE STATUS` every 50 ms while the
-/// SQL thread runs, for at most `rounds` polls, and prints the last status:
-/// one round trip per few seconds instead of one per poll.
+/// SQL thread runs and has relay log left to read, for at most `rounds`
+/// polls, and prints the last status: one round trip per few seconds
+/// instead of one per poll.
 pub(super) fn wait_status_script(client: &str, socket: &str, rounds: u32) -> String {
     format!(
         "i=0\n\
          while :; do\n\
          s=$({client} --no-defaults --socket={socket} --vertical --execute='SHOW SLAVE STATUS') || exit 1\n\
          i=$((i+1))\n\
-         case \"$s\" in *'Slave_SQL_Running: Yes'*) [ $i -lt {rounds} ] && {{ sleep 0.05; continue; }} ;; esac\n\
+         case \"$s\" in *'{IDLE}'*) ;; *'Slave_SQL_Running: Yes'*) [ $i -lt {rounds} ] && {{ sleep 0.05; continue; }} ;; esac\n\
          printf '%s\\n' \"$s\"; exit 0\n\
          done",
         client = quote(client),
@@ -132,11 +133,19 @@ pub(super) fn wait_status_script(client: &str, socket: &str, rounds: u32) -> Str
     )
 }
 
+/// `Slave_SQL_Running_State` of a SQL thread at the end of its relay
+/// logs, waiting for more: it stops there only when `UNTIL` names a later
+/// position, so a stop at the very end of the staged binlogs (a master
+/// idle since the consistence point) never stops it.
+const IDLE: &str = "Slave has read all relay log";
+
 /// The SQL thread's state, from `SHOW SLAVE STATUS` (vertical output).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SqlThread {
     /// `Slave_SQL_Running` is `Yes`.
     pub running: bool,
+    /// It has read all its relay logs and waits for more ([`IDLE`]).
+    pub idle: bool,
     /// `Last_SQL_Errno`, `Last_SQL_Error`.
     pub error: Option<String>,
     /// `Relay_Log_File`, `Relay_Log_Pos`: where it is.
@@ -155,6 +164,7 @@ impl SqlThread {
         let errno = field("Last_SQL_Errno").unwrap_or_default();
         SqlThread {
             running: field("Slave_SQL_Running").as_deref() == Some("Yes"),
+            idle: field("Slave_SQL_Running_State").is_some_and(|s| s.starts_with(IDLE)),
             error: (!errno.is_empty() && errno != "0").then(|| {
                 format!(
                     "error {errno}: {}",
@@ -214,7 +224,14 @@ mod tests {
         assert_eq!(s.error.as_deref(), Some("error 1062: Duplicate entry"));
         assert_eq!(s.at, Some(("mysql-bin.000003".into(), 1234)));
         let ok = SqlThread::parse("Slave_SQL_Running: Yes\nLast_SQL_Errno: 0\n");
-        assert!(ok.running && ok.error.is_none());
+        assert!(ok.running && ok.error.is_none() && !ok.idle);
+        // MariaDB 10.11 at the end of its relay logs, UNTIL their very end.
+        let idle = SqlThread::parse(
+            "  Relay_Log_File: mysql-bin.000001\n  Relay_Log_Pos: 351\n  Slave_SQL_Running: Yes\n \
+             Slave_SQL_Running_State: Slave has read all relay log; waiting for more updates\n",
+        );
+        assert!(idle.running && idle.idle);
+        assert_eq!(idle.at, Some(("mysql-bin.000001".into(), 351)));
     }
 
     /// A fake client that says the SQL thread runs for its first `runs`
@@ -252,6 +269,29 @@ mod tests {
             "4",
             "polled until the thread stopped, no more"
         );
+
+        // Idle at the end of its relay logs: nothing more to wait for.
+        let idle = tempfile::tempdir().unwrap();
+        let client = idle.path().join("client");
+        std::fs::write(
+            &client,
+            "#!/bin/sh\necho x >> $(dirname $0)/n; echo 'Slave_SQL_Running: Yes'; \
+             echo 'Slave_SQL_Running_State: Slave has read all relay log; waiting for more updates'\n",
+        )
+        .unwrap();
+        Sh::new("chmod").arg("755").arg(&client).status().unwrap();
+        let out = Sh::new("sh")
+            .arg("-c")
+            .arg(wait_status_script(
+                client.to_str().unwrap(),
+                "/no/sock",
+                100,
+            ))
+            .output()
+            .unwrap();
+        assert!(SqlThread::parse(&String::from_utf8_lossy(&out.stdout)).idle);
+        let calls = std::fs::read_to_string(idle.path().join("n")).unwrap();
+        assert_eq!(calls.lines().count(), 1, "returned at once");
 
         let busy = tempfile::tempdir().unwrap();
         let client = fake_client(busy.path(), 1000);

@@ -273,19 +273,27 @@ impl Restore<'_> {
                     format!("{e} (from {start}; relay logs in {})", relay.dir),
                 ));
             }
-            if !thread.running {
-                let stop = (relay.stop.file.to_string(), relay.stop.pos);
-                if thread.at.as_ref() != Some(&stop) {
-                    return Err(self.err(
-                        ds,
-                        step,
-                        format!(
-                            "the SQL thread stopped at {:?}, not at {}",
-                            thread.at, relay.stop
-                        ),
-                    ));
-                }
+            let stop = (relay.stop.file.to_string(), relay.stop.pos);
+            // At the stop, everything before it is applied (Relay_Log_Pos
+            // moves past a transaction once it commits): done, whether the
+            // UNTIL stopped the thread or it waits at the relay logs' end.
+            if thread.at.as_ref() == Some(&stop) {
                 break;
+            }
+            if !thread.running || thread.idle {
+                let how = if thread.running {
+                    "read all the relay logs"
+                } else {
+                    "stopped"
+                };
+                return Err(self.err(
+                    ds,
+                    step,
+                    format!(
+                        "the SQL thread {how} at {:?}, not at {}",
+                        thread.at, relay.stop
+                    ),
+                ));
             }
             if Instant::now() > deadline {
                 return Err(self.err(ds, step, "still running after 24 h"));
