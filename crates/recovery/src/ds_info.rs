@@ -11,8 +11,14 @@
 //! the file is replaced, not appended to, so a second run for the same time
 //! does not list every datasource twice.
 
+use crate::error::RecoveryError;
+use crate::plan::RecoveryPlan;
 use binlog::{BinlogName, DatasourceApply};
 use chrono::NaiveDateTime;
+use remote::{Command, Transport, quote};
+use std::sync::Arc;
+use std::time::Duration;
+use store::Store;
 
 /// Where the files go on the job server.
 pub const DIR: &str = "/tmp";
@@ -58,6 +64,98 @@ pub fn render<'a>(
         .filter(|(d, _)| d.datasource != SKIPPED_DATASOURCE)
         .map(|(d, binlog)| format!("{}\t{when}\t{binlog}\n", d.datasource))
         .collect()
+}
+
+/// For a point-in-time recovery, writes the `ds_info` files for the PIT
+/// tool; `None` for a recovery to a backup, or when they could not be
+/// written (a warning says why: the data is recovered either way, as in
+/// the seed).
+pub async fn write_for_pit(
+    job: &Arc<dyn Transport>,
+    store: &Store,
+    plan: &RecoveryPlan,
+) -> Option<DsInfo> {
+    let stop = plan.apply.chain.stop_datetime?;
+    match write(job, store, plan, stop).await {
+        Ok(info) => Some(info),
+        Err(e) => {
+            tracing::warn!(error = %e, "the ds_info file for the PIT tool was not written");
+            None
+        }
+    }
+}
+
+/// Writes `/tmp/ds_info_<id>` (and `/tmp/ds_info_file_name`) on the job
+/// server: per datasource the first binlog of its master in the target
+/// backup, as the job server holds it.
+async fn write(
+    job: &Arc<dyn Transport>,
+    store: &Store,
+    plan: &RecoveryPlan,
+    stop: chrono::NaiveDateTime,
+) -> Result<DsInfo, RecoveryError> {
+    let target = plan.apply.chain.target();
+    let mut rows = Vec::new();
+    for d in &plan.apply.datasources {
+        let dir = format!("{}/{}", plan.backup_dir(store.dir(), target), d.binlog_dir);
+        // A master directory without binlogs falls back to the first file
+        // the replay read.
+        let listing = job
+            .exec(
+                &Command::new("ls").arg("-1").arg(&dir),
+                Duration::from_secs(30),
+            )
+            .await
+            .map(|out| out.stdout_str())
+            .unwrap_or_default();
+        let like = d.binlogs.first().map(|b| &b.file);
+        let first = first_binlog(&listing, like)
+            .map(|f| format!("{dir}/{f}"))
+            .or_else(|| {
+                d.binlogs.first().map(|b| {
+                    format!(
+                        "{}/{}/{}",
+                        plan.backup_dir(store.dir(), b.backup),
+                        b.dir,
+                        b.file
+                    )
+                })
+            })
+            .ok_or_else(|| {
+                RecoveryError::host(
+                    job.host(),
+                    "writing ds_info",
+                    format!("datasource {}: no binlog in {dir}", d.datasource),
+                )
+            })?;
+        rows.push((d, first));
+    }
+    let text = render(stop, rows);
+    let name = file_name(stop);
+    let path = format!("{}/{name}", DIR);
+    let script = format!(
+        "set -e; t=$(mktemp {tmp}); cat > \"$t\"; chmod 644 \"$t\"; mv -f \"$t\" {path}; printf '%s\\n' {name} > {name_file}",
+        tmp = quote(&format!("{}/.{name}.XXXXXX", DIR)),
+        path = quote(&path),
+        name = quote(&name),
+        name_file = quote(&format!("{}/{}", DIR, NAME_FILE)),
+    );
+    let out = job
+        .exec(
+            &Command::shell(script).stdin(text.clone()),
+            Duration::from_secs(30),
+        )
+        .await
+        .map_err(|e| RecoveryError::host(job.host(), format!("writing {path}"), e))?;
+    if !out.success() {
+        return Err(RecoveryError::host(
+            job.host(),
+            format!("writing {path}"),
+            out.stderr_str().trim(),
+        ));
+    }
+    tracing::info!(path = %path, host = job.host(), "ds_info written for the PIT tool");
+    Ok(DsInfo { path, text })
 }
 
 #[cfg(test)]

@@ -5,19 +5,17 @@
 use crate::ds_info::{self, DsInfo};
 use crate::error::RecoveryError;
 use crate::facts::Reader;
-use crate::observe::{Observer, Shipping, Watch};
+use crate::observe::{Observer, Watch};
 use crate::plan::RecoveryPlan;
 use crate::restore::{Restore, Restored, ServerBinary};
-use crate::space;
-use binlog::apply_plan::BinlogSource;
-use binlog::{ApplyPlan, BackupName, RecoverTarget, select_chain};
+use crate::{precheck, server_binary, ship, space};
+use binlog::{BackupName, RecoverTarget, select_chain};
 use conf::RecoverTo;
 use futures::StreamExt as _;
-use remote::{Command, Connector, Transport, quote};
+use remote::{Connector, Transport};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use store::{Owner, RunLock, Store, layout};
-use stream::{Registry, Sink, Source, StreamConfig, Streamer};
 use zeroize::Zeroizing;
 
 /// How a recovery is asked for (beyond `recovery.conf`).
@@ -142,42 +140,10 @@ pub async fn prepare(
         cfg.connect.command_timeout,
     );
     let dirs = store.backup_dirs().await?;
-    let target = match &cfg.recover_to {
-        RecoverTo::Dir(d) => RecoverTarget::Dir(
-            d.parse::<BackupName>()
-                .map_err(|e| RecoveryError::Plan(format!("[recover-to] dir: {e}")))?,
-        ),
-        RecoverTo::StopDatetime(t) => RecoverTarget::StopDatetime(
-            chrono::NaiveDateTime::parse_from_str(t, "%Y-%m-%d %H:%M:%S").map_err(|e| {
-                RecoveryError::Plan(format!("[recover-to] stop-datetime {t:?}: {e}"))
-            })?,
-        ),
-    };
-    let chain = select_chain(&dirs, &target).map_err(|e| RecoveryError::Plan(e.to_string()))?;
-    let encrypted = store
-        .exists(&format!(
-            "{}/{}",
-            chain.target(),
-            layout::ENCRYPTED_SAMPLE_FILE
-        ))
-        .await?;
-    if encrypted {
-        check_password(
-            &store,
-            chain.target(),
-            options.password.as_deref().map(String::as_str),
-        )
-        .await?;
-    } else if options.password.is_some() {
-        tracing::warn!("a password was given but the chain is not encrypted; it is not used");
-    }
-    let reader = Reader {
-        store: &store,
-        encrypted: match (&options.password, encrypted) {
-            (Some(p), true) => Some((cfg.encrypt_bin.as_str(), p)),
-            _ => None,
-        },
-    };
+    let chain = select_chain(&dirs, &recover_target(&cfg.recover_to)?)
+        .map_err(|e| RecoveryError::Plan(e.to_string()))?;
+    let encrypted = is_encrypted(&store, chain.target(), &options).await?;
+    let reader = reader(&cfg, &store, &options, encrypted);
     let target_facts = reader.facts(chain.target()).await?;
     let next_facts = match chain.next {
         Some(n) => Some(reader.facts(n).await?),
@@ -189,18 +155,7 @@ pub async fn prepare(
     if !encrypted {
         // An encrypted chain's binlogs are inside its tarballs: checked on
         // the job server once shipped, still before any restore.
-        // All at once: one round trip each, none waiting for another.
-        let planned: Vec<_> = planned_binlogs(&apply).collect();
-        let names: Vec<String> = planned.iter().map(|(_, b)| b.to_string()).collect();
-        let present = futures::future::try_join_all(names.iter().map(|n| store.exists(n))).await?;
-        if let Some(((d, b), _)) = planned.iter().zip(present).find(|(_, there)| !there) {
-            return Err(missing_binlog(
-                d,
-                b,
-                store.host(),
-                &store.path(&b.to_string()),
-            ));
-        }
+        precheck::stored_binlogs(&store, &apply).await?;
     }
     let target_name = match &cfg.recover_to {
         RecoverTo::Dir(d) => d.clone(),
@@ -231,6 +186,61 @@ pub async fn prepare(
         started,
         _warm_up: warm_up,
     })
+}
+
+/// `[recover-to]` as the chain selection takes it.
+fn recover_target(to: &RecoverTo) -> Result<RecoverTarget, RecoveryError> {
+    Ok(match to {
+        RecoverTo::Dir(d) => RecoverTarget::Dir(
+            d.parse::<BackupName>()
+                .map_err(|e| RecoveryError::Plan(format!("[recover-to] dir: {e}")))?,
+        ),
+        RecoverTo::StopDatetime(t) => RecoverTarget::StopDatetime(
+            chrono::NaiveDateTime::parse_from_str(t, "%Y-%m-%d %H:%M:%S").map_err(|e| {
+                RecoveryError::Plan(format!("[recover-to] stop-datetime {t:?}: {e}"))
+            })?,
+        ),
+    })
+}
+
+/// Whether the chain's `target` backup is encrypted; if it is, the
+/// password given must open it.
+async fn is_encrypted(
+    store: &Store,
+    target: BackupName,
+    options: &Options,
+) -> Result<bool, RecoveryError> {
+    let encrypted = store
+        .exists(&format!("{target}/{}", layout::ENCRYPTED_SAMPLE_FILE))
+        .await?;
+    if encrypted {
+        check_password(
+            store,
+            target,
+            options.password.as_deref().map(String::as_str),
+        )
+        .await?;
+    } else if options.password.is_some() {
+        tracing::warn!("a password was given but the chain is not encrypted; it is not used");
+    }
+    Ok(encrypted)
+}
+
+/// How the chain's files are read: through the decryption program when
+/// the chain is `encrypted` and a password was given.
+fn reader<'a>(
+    cfg: &'a conf::RecoveryConfig,
+    store: &'a Store,
+    options: &'a Options,
+    encrypted: bool,
+) -> Reader<'a> {
+    Reader {
+        store,
+        encrypted: match (&options.password, encrypted) {
+            (Some(p), true) => Some((cfg.encrypt_bin.as_str(), p)),
+            _ => None,
+        },
+    }
 }
 
 async fn check_password(
@@ -277,6 +287,11 @@ pub async fn execute(prepared: Prepared) -> Result<Outcome, RecoveryError> {
     result
 }
 
+/// The steps, in order: pre-checks on the job server, the installed server
+/// (before shipping), shipping, the shipped files checked, the server
+/// binaries unpacked (when the backup carries them), the shipped binlogs
+/// (encrypted chains), every datasource restored, `ds_info` (point in
+/// time).
 async fn execute_locked(prepared: Prepared) -> Result<Outcome, RecoveryError> {
     let Prepared {
         cfg,
@@ -293,75 +308,22 @@ async fn execute_locked(prepared: Prepared) -> Result<Outcome, RecoveryError> {
     let mut t = stream::Timings::default();
     watch.starting("pre-checks");
     let pre_checks = Instant::now();
-    // The tool's flavor and the free space at once; then one round trip
-    // for the programs (the first missing one is printed).
-    let (tool, ()) = tokio::try_join!(
-        async {
-            xtrabackup::ops::detect_tool(&*job, &cfg.xtrabackup_bin)
-                .await
-                .map_err(|e| RecoveryError::PreCheck(format!("job server {}: {e}", job.host())))
-        },
-        check_free_space(&job, &plan, timeout),
-    )?;
-    // `xbstream-bin-dir`, when set, is the extractor that runs.
-    let tool = match &cfg.xbstream_bin {
-        Some(x) => tool.with_stream_program(x.as_str()),
-        None => tool,
-    };
-    let names: Vec<String> =
-        job_server_programs(&tool.stream_program, &cfg.client_name, plan.compressed)
-            .into_iter()
-            .map(|p| quote(p).into_owned())
-            .collect();
-    let out = job
-        .exec(
-            &Command::shell(format!(
-                "for p in {}; do command -v \"$p\" >/dev/null || {{ echo \"$p\"; exit 3; }}; done",
-                names.join(" ")
-            )),
-            Duration::from_secs(30),
-        )
-        .await
-        .map_err(|e| RecoveryError::host(job.host(), "pre-checks", e))?;
-    if !out.success() {
-        return Err(RecoveryError::PreCheck(format!(
-            "job server {}: {} is not installed (needed to restore)",
-            job.host(),
-            out.stdout_str().trim()
-        )));
-    }
+    let tool = precheck::job_server(&cfg, &job, &plan).await?;
     t.record("pre-checks on the job server", pre_checks.elapsed());
-    // Read before shipping (an encrypted backup keeps it in its tarball),
-    // so a job server without the right server fails before the transfer.
-    let full = plan.apply.chain.backups[0];
-    let reader = Reader {
-        store: &store,
-        encrypted: match (&options.password, plan.encrypted) {
-            (Some(p), true) => Some((cfg.encrypt_bin.as_str(), p)),
-            _ => None,
-        },
-    };
-    let installed = match reader.read(full, "datanode_base/system_basedir").await? {
-        Some(system) => Some(installed_server(&job, &system).await?),
-        None => None,
-    };
+    let reader = reader(&cfg, &store, &options, plan.encrypted);
+    let installed = server_binary::installed(&reader, &job, &plan).await?;
     crate::fault::point("shipping the chain");
     if !plan.in_place {
         watch.starting("shipping the chain");
-        t.time(
-            "shipping the chain",
-            ship(&cfg, &options, &store, &job, &plan, &watch),
-        )
-        .await?;
+        let password = options.password.as_ref();
+        let shipping = ship::chain(&cfg, password, &store, &job, &plan, &watch);
+        t.time("shipping the chain", shipping).await?;
     }
     crate::fault::point("checking the chain's files");
     if !options.skip_verify {
         watch.starting("checking the chain's files");
-        t.time(
-            "checking the chain's files",
-            crate::check::shipped_files(&job, store.dir(), &plan, &manifests, timeout),
-        )
-        .await?;
+        let checking = crate::check::shipped_files(&job, store.dir(), &plan, &manifests, timeout);
+        t.time("checking the chain's files", checking).await?;
     }
     let server = match installed {
         Some(program) => ServerBinary {
@@ -369,15 +331,12 @@ async fn execute_locked(prepared: Prepared) -> Result<Outcome, RecoveryError> {
             basedir: None,
         },
         None => {
-            t.time(
-                "unpacking the server binaries",
-                unpacked_server(&job, &store, &plan, timeout),
-            )
-            .await?
+            let unpacking = server_binary::unpacked(&job, &store, &plan, timeout);
+            t.time("unpacking the server binaries", unpacking).await?
         }
     };
     if plan.encrypted {
-        check_shipped_binlogs(&job, &store, &plan).await?;
+        precheck::shipped_binlogs(&job, &store, &plan).await?;
     }
     let restore = Restore {
         job: &job,
@@ -390,31 +349,10 @@ async fn execute_locked(prepared: Prepared) -> Result<Outcome, RecoveryError> {
         watch: watch.clone(),
     };
     crate::fault::point("restoring the datasources");
-    let parallel = options.parallel.unwrap_or(4).max(1);
     watch.starting("restoring the datasources");
-    let mut restored = t
-        .time("restoring the datasources", async {
-            let mut restored = Vec::new();
-            let mut running = futures::stream::iter(plan.apply.datasources.iter().enumerate())
-                .map(|(i, d)| restore.run(d, i))
-                .buffer_unordered(parallel);
-            while let Some(r) = running.next().await {
-                restored.push(r?);
-            }
-            Ok::<_, RecoveryError>(restored)
-        })
-        .await?;
-    restored.sort_by(|a, b| a.datasource.cmp(&b.datasource));
-    let ds_info = match plan.apply.chain.stop_datetime {
-        Some(stop) => match write_ds_info(&job, &store, &plan, stop).await {
-            Ok(info) => Some(info),
-            Err(e) => {
-                tracing::warn!(error = %e, "the ds_info file for the PIT tool was not written");
-                None
-            }
-        },
-        None => None,
-    };
+    let restoring = restore_all(&restore, options.parallel.unwrap_or(4).max(1));
+    let restored = t.time("restoring the datasources", restoring).await?;
+    let ds_info = ds_info::write_for_pit(&job, &store, &plan).await;
     Ok(Outcome {
         plan,
         restored,
@@ -426,335 +364,19 @@ async fn execute_locked(prepared: Prepared) -> Result<Outcome, RecoveryError> {
     })
 }
 
-/// Writes `/tmp/ds_info_<id>` (and `/tmp/ds_info_file_name`) on the job
-/// server: per datasource the first binlog of its master in the target
-/// backup, as the job server holds it.
-async fn write_ds_info(
-    job: &Arc<dyn Transport>,
-    store: &Store,
-    plan: &RecoveryPlan,
-    stop: chrono::NaiveDateTime,
-) -> Result<DsInfo, RecoveryError> {
-    let target = plan.apply.chain.target();
-    let mut rows = Vec::new();
-    for d in &plan.apply.datasources {
-        let dir = format!("{}/{}", plan.backup_dir(store.dir(), target), d.binlog_dir);
-        // A master directory without binlogs falls back to the first file
-        // the replay read.
-        let listing = job
-            .exec(
-                &Command::new("ls").arg("-1").arg(&dir),
-                Duration::from_secs(30),
-            )
-            .await
-            .map(|out| out.stdout_str())
-            .unwrap_or_default();
-        let like = d.binlogs.first().map(|b| &b.file);
-        let first = ds_info::first_binlog(&listing, like)
-            .map(|f| format!("{dir}/{f}"))
-            .or_else(|| {
-                d.binlogs.first().map(|b| {
-                    format!(
-                        "{}/{}/{}",
-                        plan.backup_dir(store.dir(), b.backup),
-                        b.dir,
-                        b.file
-                    )
-                })
-            })
-            .ok_or_else(|| {
-                RecoveryError::host(
-                    job.host(),
-                    "writing ds_info",
-                    format!("datasource {}: no binlog in {dir}", d.datasource),
-                )
-            })?;
-        rows.push((d, first));
+/// Every datasource of the plan restored, `parallel` at once; sorted by
+/// datasource.
+async fn restore_all(
+    restore: &Restore<'_>,
+    parallel: usize,
+) -> Result<Vec<Restored>, RecoveryError> {
+    let mut restored = Vec::new();
+    let mut running = futures::stream::iter(restore.plan.apply.datasources.iter().enumerate())
+        .map(|(i, d)| restore.run(d, i))
+        .buffer_unordered(parallel);
+    while let Some(r) = running.next().await {
+        restored.push(r?);
     }
-    let text = ds_info::render(stop, rows);
-    let name = ds_info::file_name(stop);
-    let path = format!("{}/{name}", ds_info::DIR);
-    let script = format!(
-        "set -e; t=$(mktemp {tmp}); cat > \"$t\"; chmod 644 \"$t\"; mv -f \"$t\" {path}; printf '%s\\n' {name} > {name_file}",
-        tmp = quote(&format!("{}/.{name}.XXXXXX", ds_info::DIR)),
-        path = quote(&path),
-        name = quote(&name),
-        name_file = quote(&format!("{}/{}", ds_info::DIR, ds_info::NAME_FILE)),
-    );
-    let out = job
-        .exec(
-            &Command::shell(script).stdin(text.clone()),
-            Duration::from_secs(30),
-        )
-        .await
-        .map_err(|e| RecoveryError::host(job.host(), format!("writing {path}"), e))?;
-    if !out.success() {
-        return Err(RecoveryError::host(
-            job.host(),
-            format!("writing {path}"),
-            out.stderr_str().trim(),
-        ));
-    }
-    tracing::info!(path = %path, host = job.host(), "ds_info written for the PIT tool");
-    Ok(DsInfo { path, text })
-}
-
-/// The work-dir's file system (the directory may not exist yet) has room
-/// for the plan's estimate.
-async fn check_free_space(
-    job: &Arc<dyn Transport>,
-    plan: &RecoveryPlan,
-    timeout: Duration,
-) -> Result<(), RecoveryError> {
-    // The store's probe measures any directory of its host, existing or not.
-    let free = Store::new(job.clone(), plan.job_dir.clone(), timeout)
-        .free_bytes()
-        .await?;
-    let needed = plan.space.needed();
-    if free < needed {
-        return Err(RecoveryError::PreCheck(format!(
-            "the job server {} has {free} bytes ({} MiB) free for {}, but this recovery needs {needed} bytes ({} MiB): {}",
-            job.host(),
-            free >> 20,
-            plan.job_dir,
-            needed >> 20,
-            plan.space
-        )));
-    }
-    tracing::info!(host = job.host(), dir = %plan.job_dir, free, needed, "room on the job server");
-    Ok(())
-}
-
-/// Every binlog the plan replays, with its datasource. `backuped_binlogs`
-/// only says a file was copied; one lost since would otherwise fail the
-/// replay after the whole chain was shipped and prepared.
-fn planned_binlogs(apply: &ApplyPlan) -> impl Iterator<Item = (&str, &BinlogSource)> {
-    apply
-        .datasources
-        .iter()
-        .flat_map(|d| d.binlogs.iter().map(|b| (d.datasource.as_str(), b)))
-}
-
-fn missing_binlog(datasource: &str, b: &BinlogSource, host: &str, path: &str) -> RecoveryError {
-    RecoveryError::Plan(format!(
-        "datasource {datasource}: binlog {} of {} is listed in {}/backuped_binlogs but {path} is missing on {host}",
-        b.file, b.dir, b.backup
-    ))
-}
-
-/// The shipped copy of every planned binlog is on the job server.
-async fn check_shipped_binlogs(
-    job: &Arc<dyn Transport>,
-    store: &Store,
-    plan: &RecoveryPlan,
-) -> Result<(), RecoveryError> {
-    for (d, b) in planned_binlogs(&plan.apply) {
-        let path = format!(
-            "{}/{}/{}",
-            plan.backup_dir(store.dir(), b.backup),
-            b.dir,
-            b.file
-        );
-        let out = job
-            .exec(
-                &Command::new("test").arg("-f").arg(&path),
-                Duration::from_secs(30),
-            )
-            .await
-            .map_err(|e| RecoveryError::host(job.host(), format!("looking for {path}"), e))?;
-        if !out.success() {
-            return Err(missing_binlog(d, b, job.host(), &path));
-        }
-    }
-    Ok(())
-}
-
-/// The server unpacked from the shipped `datanode_base/*.tar.gz` of the
-/// full backup (no system base directory was recorded).
-async fn unpacked_server(
-    job: &Arc<dyn Transport>,
-    store: &Store,
-    plan: &RecoveryPlan,
-    timeout: Duration,
-) -> Result<ServerBinary, RecoveryError> {
-    let full = plan.apply.chain.backups[0];
-    let dir = format!("{}/basedir", plan.job_dir);
-    let script = format!(
-        "set -e; mkdir -p {d}; for t in {src}/datanode_base/*.tar.gz; do tar -xzf \"$t\" -C {d}; done; \
-         ls -d {d}/*/bin/mariadbd {d}/*/bin/mysqld 2>/dev/null | head -n 1",
-        d = quote(&dir),
-        src = quote(&plan.backup_dir(store.dir(), full)),
-    );
-    let out = job
-        .exec(&Command::shell(script), timeout)
-        .await
-        .map_err(|e| RecoveryError::host(job.host(), "unpacking the server base directory", e))?;
-    let path = out.stdout_str().trim().to_owned();
-    if !out.success() || path.is_empty() {
-        return Err(RecoveryError::PreCheck(format!(
-            "{full}/datanode_base holds no server base directory with bin/mariadbd or bin/mysqld"
-        )));
-    }
-    let basedir = path
-        .rsplitn(3, '/')
-        .nth(2)
-        .map(str::to_owned)
-        .filter(|b| !b.is_empty());
-    Ok(ServerBinary {
-        program: path,
-        basedir,
-    })
-}
-
-/// The job server's installed `mariadbd`/`mysqld`, when the backup
-/// recorded a packaged server (`system_basedir`): it must be the same
-/// major version.
-async fn installed_server(job: &Arc<dyn Transport>, system: &str) -> Result<String, RecoveryError> {
-    let wanted = system
-        .lines()
-        .find_map(|l| l.strip_prefix("version="))
-        .unwrap_or_default()
-        .to_owned();
-    // Packaged servers live in sbin, which a non-login shell's PATH lacks.
-    let find = "PATH=$PATH:/usr/sbin:/usr/local/sbin; for p in mariadbd mysqld; do \
-                p=$(command -v $p) && { echo \"$p\"; \"$p\" --version; exit 0; }; done; exit 1";
-    let out = job
-        .exec(&Command::shell(find), Duration::from_secs(30))
-        .await
-        .map_err(|e| RecoveryError::host(job.host(), "checking the installed server", e))?;
-    let text = out.stdout_str();
-    let (program, have) = text.split_once('\n').unwrap_or((text.as_str(), ""));
-    if !out.success() {
-        return Err(RecoveryError::PreCheck(format!(
-            "the backup was taken from a packaged server {wanted:?}; the job server {} has no mariadbd or mysqld installed",
-            job.host()
-        )));
-    }
-    let major = |v: &str| v.split('.').take(2).collect::<Vec<_>>().join(".");
-    let wanted_major = major(&wanted);
-    if wanted_major.is_empty() || !have.contains(&format!("Ver {wanted_major}")) {
-        return Err(RecoveryError::PreCheck(format!(
-            "the backup was taken from a packaged server {wanted:?}; the job server {} has {:?}: install the same major version there",
-            job.host(),
-            have.trim()
-        )));
-    }
-    Ok(program.trim().to_owned())
-}
-
-/// What the restore runs on the job server besides the shell and its basic
-/// tools, looked for before anything is shipped rather than found missing
-/// afterwards: the stream extractor, the binlog reader, the temporary
-/// server's ping, the SQL client, what the row counts use, and `zstd` for
-/// a chain with compressed streams.
-fn job_server_programs<'a>(extractor: &'a str, client: &'a str, compressed: bool) -> Vec<&'a str> {
-    let mut programs = vec![
-        extractor,
-        "mariadb-binlog",
-        "mariadb-admin",
-        client,
-        "stdbuf",
-        "xargs",
-    ];
-    programs.extend(compressed.then_some("zstd"));
-    programs
-}
-
-/// Copies (or, encrypted, decrypts while copying) every backup of the chain
-/// to the job server: tar over socat, store to job server directly.
-async fn ship(
-    cfg: &conf::RecoveryConfig,
-    options: &Options,
-    store: &Store,
-    job: &Arc<dyn Transport>,
-    plan: &RecoveryPlan,
-    watch: &Watch,
-) -> Result<(), RecoveryError> {
-    let today = chrono::Local::now().date_naive();
-    let mut shipped = 0;
-    let socat_log = stream::socat_log_dir(&plan.job_dir, today);
-    job.exec(
-        &Command::new("mkdir").arg("-p").arg(&socat_log),
-        Duration::from_secs(30),
-    )
-    .await
-    .map_err(|e| RecoveryError::host(job.host(), "creating the work directory", e))?;
-    // As the seed ships (seed 001 `config['socat-port'] = socat_port2`):
-    // on socat-port2, bumped by 10 at most socat-retry-count times.
-    let mut scfg = StreamConfig::new(cfg.socat.port2, cfg.socat.port2, socat_log);
-    scfg.retry_count = cfg.socat.retry_count;
-    scfg.checksum = stream::Checksum::Off;
-    let streamer = Streamer::new(scfg, Registry::new());
-    for backup in plan.apply.chain.dirs_to_fetch() {
-        let dest = format!("{}/{backup}", plan.job_dir);
-        let unpack = Command::shell(format!(
-            "rm -rf {d} && mkdir -p {d} && tar -xf - -C {d}",
-            d = quote(&dest)
-        ));
-        let source = match (&options.password, plan.encrypted) {
-            (Some(pw), true) => Source::command(
-                Command::new(cfg.encrypt_bin.as_str())
-                    .arg("-d")
-                    .arg(store.path(&layout::encrypted_tarball(&backup.to_string())))
-                    .arg("-o")
-                    .arg("-")
-                    .env("DBCRYPT_PASSWORD", pw.as_str()),
-            ),
-            _ => Source::command(Command::shell(format!(
-                "tar -C {} -cf - .",
-                quote(&store.path(&backup.to_string()))
-            ))),
-        };
-        let progress = Shipping {
-            watch,
-            before: shipped,
-            now: Default::default(),
-        };
-        let report = streamer
-            .transfer(
-                store.transport(),
-                &source,
-                job,
-                &Sink::command(unpack),
-                &progress,
-            )
-            .await
-            .map_err(|e| RecoveryError::host(job.host(), format!("shipping {backup}"), e))?;
-        shipped += report.bytes;
-        if plan.encrypted {
-            // The planning files stay outside the tarball.
-            let planning = [
-                layout::CONSISTENCE_FILE,
-                layout::POINT_DATETIME_FILE,
-                layout::BACKUPED_BINLOGS_FILE,
-            ];
-            for (f, bytes) in store.read_files(&backup.to_string(), &planning).await? {
-                let cmd =
-                    Command::shell(format!("cat > {}", quote(&format!("{dest}/{f}")))).stdin(bytes);
-                job.exec(&cmd, Duration::from_secs(60)).await.map_err(|e| {
-                    RecoveryError::host(job.host(), format!("writing {dest}/{f}"), e)
-                })?;
-            }
-        }
-        tracing::info!(%backup, to = %dest, "shipped");
-    }
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn zstd_is_looked_for_only_when_a_stream_is_compressed() {
-        let plain = job_server_programs("mbstream", "mariadb", false);
-        assert!(
-            plain.contains(&"mbstream") && plain.contains(&"mariadb"),
-            "{plain:?}"
-        );
-        assert!(!plain.contains(&"zstd"), "{plain:?}");
-        let compressed = job_server_programs("mbstream", "mariadb", true);
-        assert_eq!(compressed.len(), plain.len() + 1);
-        assert!(compressed.contains(&"zstd"), "{compressed:?}");
-    }
+    restored.sort_by(|a, b| a.datasource.cmp(&b.datasource));
+    Ok(restored)
 }

@@ -42,7 +42,10 @@ pub mod fault;
 mod gtid_state;
 mod heads;
 mod observe;
+mod precheck;
 mod plan;
+mod server_binary;
+mod ship;
 mod restore;
 mod space;
 
