@@ -60,3 +60,42 @@ async fn the_rabbit_agent_refuses_other_host_expired_oversized_and_replayed_requ
     assert!(c.frames(id, Duration::from_secs(2)).await.is_empty());
     assert_eq!(std::fs::read_to_string(&marker).unwrap(), "x\n");
 }
+
+/// A command whose rabbit-agent dies under it (SIGKILL) ends within
+/// seconds with an error naming the agent's queue, instead of waiting out
+/// the command (here 10 minutes): the client watches the queue's
+/// consumers while a command runs. The command itself ends with the agent
+/// (its lifeline).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_whose_agent_dies_ends_with_an_error_naming_its_queue() {
+    let Some(sb) = testkit::Sandbox::get() else {
+        return;
+    };
+    let agent = common::AgentProc::rabbit(&sb).await;
+    let queue = remote::rabbit::queue_name("rds-dbinit", agent.host());
+    let client = agent.rabbit_client(&agent.uri);
+    // A duration no other process uses, to find the command by.
+    let nap = format!("600.{}", std::process::id());
+    let running = remote::Transport::spawn(
+        &client,
+        &remote::Command::new("sleep").arg(nap.as_str()),
+        None,
+    )
+    .await
+    .unwrap();
+    testkit::poll::until("the command running", Duration::from_secs(30), || {
+        Ok((!testkit::procs::naming(&nap).is_empty()).then_some(()))
+    })
+    .unwrap();
+    drop(agent);
+    let ended = tokio::time::timeout(Duration::from_secs(60), running.wait())
+        .await
+        .expect("the command still waits for its dead agent after 60 s");
+    let error = ended.expect_err("a command whose agent died succeeded").to_string();
+    assert!(
+        error.contains(&queue) && error.contains("stopped consuming"),
+        "the dead agent's queue is not named: {error}"
+    );
+    let left = testkit::procs::wait_none_naming(&nap, Duration::from_secs(30));
+    assert!(left.is_empty(), "the command outlived its agent: {left:?}");
+}

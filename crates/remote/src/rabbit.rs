@@ -39,6 +39,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{Semaphore, mpsc};
 
+mod watch;
+
 const KIND: &str = "rabbit-agent";
 
 /// Message header naming the host a request is meant for (the agent
@@ -216,11 +218,13 @@ impl std::fmt::Debug for Broker {
 }
 
 struct Link {
-    _conn: Connection,
+    conn: Connection,
     channel: Channel,
     reply_queue: String,
     pending: Arc<Mutex<HashMap<String, Waiter>>>,
     declared: Mutex<HashSet<String>>,
+    /// Counts the consumers of a running command's queue (`watch`).
+    probe: watch::Probe,
 }
 
 struct Waiter {
@@ -332,11 +336,12 @@ impl Broker {
             }
         });
         let link = Arc::new(Link {
-            _conn: conn,
+            conn,
             channel,
             reply_queue,
             pending,
             declared: Mutex::default(),
+            probe: watch::Probe::default(),
         });
         *guard = Some(link.clone());
         Ok(link)
@@ -344,11 +349,20 @@ impl Broker {
 }
 
 impl Link {
-    fn forget(&self, id: &str) {
+    /// Whether the command `id` still waits for frames.
+    fn is_pending(&self, id: &str) -> bool {
         self.pending
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .remove(id);
+            .contains_key(id)
+    }
+
+    /// Takes the command `id`'s waiter out (no more frames are routed to it).
+    fn take(&self, id: &str) -> Option<Waiter> {
+        self.pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(id)
     }
 }
 
@@ -483,14 +497,14 @@ impl Rabbit {
                 .await
         };
         if let Err(e) = published.await {
-            link.forget(&id.0);
+            drop(link.take(&id.0));
             return Err(broken(e));
         }
         if tokio::time::timeout(self.answer_timeout, rx_started)
             .await
             .is_err()
         {
-            link.forget(&id.0);
+            drop(link.take(&id.0));
             return Err(Error::Unreachable {
                 host: self.host.clone(),
                 transport: KIND,
@@ -500,6 +514,7 @@ impl Rabbit {
                 ),
             });
         }
+        watch::spawn(link, queue, id.0);
         Ok(d.running)
     }
 }
