@@ -17,6 +17,7 @@ pub const BINARIES: &[&str] = &[
     "dbcatalog",
     "dbagent",
     "dbcrypt",
+    "dbqpress",
 ];
 
 /// Builds the release binaries and writes everything into `target/dist`.

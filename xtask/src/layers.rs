@@ -15,6 +15,7 @@ pub const ALLOWED: &[(&str, &[&str])] = &[
     ("topology", &[]),
     ("binlog", &[]),
     ("aescrypt", &[]),
+    ("qpress", &[]),
     // reaching hosts and servers
     ("remote", &[]),
     ("router", &["topology"]),
@@ -77,6 +78,7 @@ pub const ALLOWED: &[(&str, &[&str])] = &[
     ("dbrecover", &["catalog", "cli", "conf", "recovery"]),
     ("dr-flashback", &["cli", "conf", "flashback"]),
     ("dbcrypt", &["aescrypt", "cli"]),
+    ("dbqpress", &["cli", "qpress"]),
     ("dbagent", &["cli", "remote"]),
     // test equipment: a dev-dependency only
     ("testkit", &[]),

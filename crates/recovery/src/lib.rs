@@ -54,5 +54,5 @@ pub use engine::{Options, Outcome, Prepared, execute, prepare};
 pub use error::RecoveryError;
 pub use observe::Observer;
 pub use plan::RecoveryPlan;
-pub use restore::{Restored, SqlThread, TableRows};
+pub use restore::{DBQPRESS, Restored, SqlThread, TableRows, decompress_qp, decompressed_with};
 pub use space::SpaceEstimate;

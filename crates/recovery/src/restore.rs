@@ -4,12 +4,14 @@
 //! master's binlogs to the target, store the recovered GTID position, shut
 //! it down.
 
+mod qp;
 mod relay;
 mod replay;
 mod report;
 mod server;
 mod writeback;
 
+pub use qp::{DBQPRESS, decompress_qp, decompressed_with};
 pub use relay::SqlThread;
 pub use report::TableRows;
 pub use server::ServerBinary;
@@ -170,6 +172,18 @@ impl Restore<'_> {
                 ),
             )
             .await?;
+            // Backups taken with --compress hold .qp files (seed 001
+            // decompresses them here, before prepare).
+            let out = self
+                .sh(
+                    ds,
+                    &format!("decompressing the .qp files in {target}"),
+                    qp::decompress_qp(&self.tool, &target, &format!("{base}/qpress-bin")),
+                )
+                .await?;
+            if let Some(by) = qp::decompressed_with(&out) {
+                tracing::info!(datasource = ds, %backup, by, "decompressed the .qp files");
+            }
             let more = i + 1 < chain.len();
             let prep = if i == 0 {
                 PrepareStep::Full {

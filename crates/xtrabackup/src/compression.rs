@@ -4,8 +4,10 @@
 //! which Debian lacks. So `compress = 1` compresses the whole *stream* with
 //! multi-threaded zstd on the sending host, for every flavor; recovery must
 //! know which one it has, hence a one-word marker ([`Compression::marker`])
-//! to store beside the stream. Old `.qp` backups stay readable where
-//! `qpress` exists ([`crate::decompress`]).
+//! to store beside the stream. `.qp` backups (the seed's `compress = 1`)
+//! are decompressed after extraction with [`crate::decompress`]: with
+//! `qpress`, or with our `dbqpress` standing in for it (recovery's
+//! `restore/qp.rs`).
 
 use std::fmt;
 use std::str::FromStr;
@@ -24,7 +26,7 @@ pub enum Compression {
         threads: u32,
     },
     /// Per-file QuickLZ inside the stream (`--compress`, legacy backups):
-    /// extract as usual, then `--decompress` with `qpress` present.
+    /// extract as usual, then `--decompress` (`qpress` or `dbqpress`).
     QuickLz,
 }
 

@@ -1,0 +1,159 @@
+//! The restore step on a backup taken with `--compress` (issue 21, item 8),
+//! on real data: a sandbox replica backed up with `mariabackup --backup`
+//! into the test's directory, every file but `xtrabackup_checkpoints`
+//! turned into a qpress archive `F.qp` by the test's encoder (as
+//! `mariabackup --compress` leaves them after extraction), then the
+//! restore's own commands run on it: `recovery::decompress_qp` (with no
+//! `qpress` on `PATH`, so `dbqpress` stands in) and `xtrabackup::prepare`.
+//! Every file must come back byte for byte and the prepare succeed.
+#![allow(clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use remote::{Command, Local, Transport};
+use testkit::Sandbox;
+use xtrabackup::PrepareStep;
+
+const STEP: Duration = Duration::from_secs(300);
+
+fn files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                todo.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+async fn sh(job: &Local, cmd: &Command, what: &str) -> String {
+    let out = job.exec(cmd, STEP).await.unwrap();
+    assert!(
+        out.success(),
+        "{what}: exit {}\n{}\n{}",
+        out.exit_status,
+        out.stdout_str(),
+        out.stderr_str()
+    );
+    out.stdout_str()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_compressed_backup_is_decompressed_by_dbqpress_and_prepared() {
+    let Some(sb) = Sandbox::get() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let raw = tmp.path().join("raw");
+    let data = tmp.path().join("datadir");
+    let replica = sb
+        .prod_servers()
+        .into_iter()
+        .find(|s| s.initial_role == "replica")
+        .unwrap();
+    let login = sb.mysql(&replica);
+    let defaults = tmp.path().join("client.cnf");
+    std::fs::write(
+        &defaults,
+        format!(
+            "[client]\nuser={}\npassword={}\nhost={}\nport={}\n",
+            login.user, login.password, login.host, login.port
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &defaults,
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+    let job = Local::new("job", 4);
+    let tool = xtrabackup::ops::detect_tool(&job, "mariabackup")
+        .await
+        .unwrap();
+    sh(
+        &job,
+        &Command::new(tool.program.as_str())
+            .arg(format!("--defaults-file={}", defaults.display()))
+            .arg("--backup")
+            .arg(format!("--target-dir={}", raw.display())),
+        "mariabackup --backup of a sandbox replica",
+    )
+    .await;
+    std::fs::remove_file(&defaults).unwrap();
+
+    // The extracted --compress backup: F.qp for every F but the checkpoints.
+    let originals = files(&raw);
+    let mut compressed = 0;
+    for f in &originals {
+        let rel = f.strip_prefix(&raw).unwrap();
+        let to = data.join(rel);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        let bytes = std::fs::read(f).unwrap();
+        if rel == Path::new("xtrabackup_checkpoints") {
+            std::fs::write(&to, &bytes).unwrap();
+        } else {
+            let name = rel.file_name().unwrap().to_str().unwrap();
+            let qp = qpress::encode::archive(name, &bytes, 65536);
+            std::fs::write(to.with_file_name(format!("{name}.qp")), qp).unwrap();
+            compressed += 1;
+        }
+    }
+    assert!(compressed > 10, "only {compressed} files to compress");
+
+    // The restore's step, on a PATH with dbqpress and no qpress.
+    let bin = Path::new(env!("CARGO_BIN_EXE_dbqpress")).parent().unwrap();
+    let step = recovery::decompress_qp(
+        &tool,
+        data.to_str().unwrap(),
+        tmp.path().join("qpress-bin").to_str().unwrap(),
+    );
+    let with_path = Command::shell(format!(
+        "command -v qpress >/dev/null && {{ echo 'qpress is installed: this test wants it absent' >&2; exit 1; }}; \
+         PATH={}:$PATH; export PATH; {}",
+        remote::quote(bin.to_str().unwrap()),
+        step.argv_shell()
+    ));
+    let out = sh(&job, &with_path, "decompressing the .qp files").await;
+    assert_eq!(
+        recovery::decompressed_with(&out),
+        Some(recovery::DBQPRESS),
+        "{out}"
+    );
+    assert!(!tmp.path().join("qpress-bin").exists());
+
+    let restored = files(&data);
+    assert_eq!(restored.len(), originals.len(), "{restored:?}");
+    for f in &originals {
+        let rel = f.strip_prefix(&raw).unwrap();
+        assert!(
+            std::fs::read(f).unwrap() == std::fs::read(data.join(rel)).unwrap(),
+            "{} differs after decompression",
+            rel.display()
+        );
+    }
+
+    // A second run finds nothing to do.
+    let out = sh(&job, &with_path, "decompressing again").await;
+    assert_eq!(recovery::decompressed_with(&out), None, "{out}");
+
+    let prepare = xtrabackup::prepare(
+        &tool,
+        data.to_str().unwrap(),
+        &PrepareStep::Full {
+            incrementals_follow: false,
+        },
+        Some("256M"),
+    );
+    let out = job.exec(&prepare, STEP).await.unwrap();
+    let log = format!("{}{}", out.stdout_str(), out.stderr_str());
+    assert!(
+        out.success() && log.contains("completed OK!"),
+        "prepare:\n{log}"
+    );
+}
