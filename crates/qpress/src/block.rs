@@ -1,4 +1,7 @@
-//! One QuickLZ block (QuickLZ 1.4/1.5, level 1, no streaming buffer).
+//! One QuickLZ block (QuickLZ 1.5, level 1, no streaming buffer: what
+//! xtrabackup and mariabackup bundle and write; checked against a file of
+//! `mariabackup --compress`, not against the standalone qpress 1.1 binary,
+//! which links QuickLZ 1.4).
 //!
 //! Header: a flags byte `01SSLLHC` (C: compressed, H: 9-byte header with
 //! u32 sizes instead of 3 bytes with u8 sizes, LL: level, SS: streaming
