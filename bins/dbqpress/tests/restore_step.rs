@@ -5,7 +5,9 @@
 //! `mariabackup --compress` leaves them after extraction), then the
 //! restore's own commands run on it: `recovery::decompress_qp` (with no
 //! `qpress` on `PATH`, so `dbqpress` stands in) and `xtrabackup::prepare`.
-//! Every file must come back byte for byte and the prepare succeed.
+//! Every file must come back byte for byte and the prepare succeed. And
+//! the same steps on a backup taken with `mariabackup --compress` (its own
+//! QuickLZ encoder): decompressed, then prepared.
 #![allow(clippy::unwrap_used)]
 
 use std::path::{Path, PathBuf};
@@ -13,7 +15,7 @@ use std::time::Duration;
 
 use remote::{Command, Local, Transport};
 use testkit::Sandbox;
-use xtrabackup::PrepareStep;
+use xtrabackup::{PrepareStep, Tool};
 
 const STEP: Duration = Duration::from_secs(300);
 
@@ -46,19 +48,15 @@ async fn sh(job: &Local, cmd: &Command, what: &str) -> String {
     out.stdout_str()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_compressed_backup_is_decompressed_by_dbqpress_and_prepared() {
-    let Some(sb) = Sandbox::get() else { return };
-    let tmp = tempfile::tempdir().unwrap();
-    let raw = tmp.path().join("raw");
-    let data = tmp.path().join("datadir");
+/// `mariabackup --backup [extra]` of a sandbox replica into `target`.
+async fn backup(sb: &Sandbox, job: &Local, tool: &Tool, target: &Path, extra: &[&str]) {
     let replica = sb
         .prod_servers()
         .into_iter()
         .find(|s| s.initial_role == "replica")
         .unwrap();
     let login = sb.mysql(&replica);
-    let defaults = tmp.path().join("client.cnf");
+    let defaults = target.with_extension("cnf");
     std::fs::write(
         &defaults,
         format!(
@@ -72,20 +70,60 @@ async fn a_compressed_backup_is_decompressed_by_dbqpress_and_prepared() {
         std::os::unix::fs::PermissionsExt::from_mode(0o600),
     )
     .unwrap();
+    let mut cmd = Command::new(tool.program.as_str())
+        .arg(format!("--defaults-file={}", defaults.display()))
+        .arg("--backup")
+        .arg(format!("--target-dir={}", target.display()));
+    for a in extra {
+        cmd = cmd.arg(*a);
+    }
+    sh(job, &cmd, "mariabackup --backup of a sandbox replica").await;
+    std::fs::remove_file(&defaults).unwrap();
+}
+
+/// The restore's decompress step for `data`, on a `PATH` with `dbqpress`
+/// and no `qpress`; returns its output.
+async fn decompress(job: &Local, tool: &Tool, data: &Path, shim: &Path) -> String {
+    let bin = Path::new(env!("CARGO_BIN_EXE_dbqpress")).parent().unwrap();
+    let step = recovery::decompress_qp(tool, data.to_str().unwrap(), shim.to_str().unwrap());
+    let with_path = Command::shell(format!(
+        "command -v qpress >/dev/null && {{ echo 'qpress is installed: this test wants it absent' >&2; exit 1; }}; \
+         PATH={}:$PATH; export PATH; {}",
+        remote::quote(bin.to_str().unwrap()),
+        step.argv_shell()
+    ));
+    sh(job, &with_path, "decompressing the .qp files").await
+}
+
+/// The restore's prepare of `data` completes.
+async fn prepared(job: &Local, tool: &Tool, data: &Path) {
+    let prepare = xtrabackup::prepare(
+        tool,
+        data.to_str().unwrap(),
+        &PrepareStep::Full {
+            incrementals_follow: false,
+        },
+        Some("256M"),
+    );
+    let out = job.exec(&prepare, STEP).await.unwrap();
+    let log = format!("{}{}", out.stdout_str(), out.stderr_str());
+    assert!(
+        out.success() && log.contains("completed OK!"),
+        "prepare:\n{log}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_compressed_backup_is_decompressed_by_dbqpress_and_prepared() {
+    let Some(sb) = Sandbox::get() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let raw = tmp.path().join("raw");
+    let data = tmp.path().join("datadir");
     let job = Local::new("job", 4);
     let tool = xtrabackup::ops::detect_tool(&job, "mariabackup")
         .await
         .unwrap();
-    sh(
-        &job,
-        &Command::new(tool.program.as_str())
-            .arg(format!("--defaults-file={}", defaults.display()))
-            .arg("--backup")
-            .arg(format!("--target-dir={}", raw.display())),
-        "mariabackup --backup of a sandbox replica",
-    )
-    .await;
-    std::fs::remove_file(&defaults).unwrap();
+    backup(&sb, &job, &tool, &raw, &[]).await;
 
     // The extracted --compress backup: F.qp for every F but the checkpoints.
     let originals = files(&raw);
@@ -106,26 +144,14 @@ async fn a_compressed_backup_is_decompressed_by_dbqpress_and_prepared() {
     }
     assert!(compressed > 10, "only {compressed} files to compress");
 
-    // The restore's step, on a PATH with dbqpress and no qpress.
-    let bin = Path::new(env!("CARGO_BIN_EXE_dbqpress")).parent().unwrap();
-    let step = recovery::decompress_qp(
-        &tool,
-        data.to_str().unwrap(),
-        tmp.path().join("qpress-bin").to_str().unwrap(),
-    );
-    let with_path = Command::shell(format!(
-        "command -v qpress >/dev/null && {{ echo 'qpress is installed: this test wants it absent' >&2; exit 1; }}; \
-         PATH={}:$PATH; export PATH; {}",
-        remote::quote(bin.to_str().unwrap()),
-        step.argv_shell()
-    ));
-    let out = sh(&job, &with_path, "decompressing the .qp files").await;
+    let shim = tmp.path().join("qpress-bin");
+    let out = decompress(&job, &tool, &data, &shim).await;
     assert_eq!(
         recovery::decompressed_with(&out),
         Some(recovery::DBQPRESS),
         "{out}"
     );
-    assert!(!tmp.path().join("qpress-bin").exists());
+    assert!(!shim.exists());
 
     let restored = files(&data);
     assert_eq!(restored.len(), originals.len(), "{restored:?}");
@@ -139,21 +165,40 @@ async fn a_compressed_backup_is_decompressed_by_dbqpress_and_prepared() {
     }
 
     // A second run finds nothing to do.
-    let out = sh(&job, &with_path, "decompressing again").await;
+    let out = decompress(&job, &tool, &data, &shim).await;
     assert_eq!(recovery::decompressed_with(&out), None, "{out}");
+    prepared(&job, &tool, &data).await;
+}
 
-    let prepare = xtrabackup::prepare(
-        &tool,
-        data.to_str().unwrap(),
-        &PrepareStep::Full {
-            incrementals_follow: false,
-        },
-        Some("256M"),
+/// The same on what mariabackup's own QuickLZ encoder wrote: a backup
+/// taken with `--compress`, decompressed by the restore's step with
+/// `dbqpress` standing in for `qpress`, then prepared.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mariabackup_compress_backup_is_decompressed_by_dbqpress_and_prepared() {
+    let Some(sb) = Sandbox::get() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("datadir");
+    let job = Local::new("job", 4);
+    let tool = xtrabackup::ops::detect_tool(&job, "mariabackup")
+        .await
+        .unwrap();
+    backup(&sb, &job, &tool, &data, &["--compress"]).await;
+    let qp = files(&data)
+        .into_iter()
+        .filter(|f| f.extension().is_some_and(|e| e == "qp"))
+        .count();
+    assert!(qp > 10, "only {qp} .qp files");
+    let out = decompress(&job, &tool, &data, &tmp.path().join("qpress-bin")).await;
+    assert_eq!(
+        recovery::decompressed_with(&out),
+        Some(recovery::DBQPRESS),
+        "{out}"
     );
-    let out = job.exec(&prepare, STEP).await.unwrap();
-    let log = format!("{}{}", out.stdout_str(), out.stderr_str());
     assert!(
-        out.success() && log.contains("completed OK!"),
-        "prepare:\n{log}"
+        files(&data)
+            .iter()
+            .all(|f| f.extension().is_none_or(|e| e != "qp"))
     );
+    assert!(data.join("ibdata1").exists() && data.join("xtrabackup_info").exists());
+    prepared(&job, &tool, &data).await;
 }
