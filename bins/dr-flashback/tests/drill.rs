@@ -10,6 +10,7 @@ mod common;
 use common::*;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use testkit::table_lock::{TableLock, backup_stage_waits};
 use testkit::{Sandbox, Server, procs};
 
 /// Runs `sql` on a router as its admin (the password in the client's
@@ -79,7 +80,39 @@ impl Drop for Guard<'_> {
                 eprintln!("could not drop {db}: {e}");
             }
         }
+        if !std::thread::panicking() {
+            let leaked = drill_files_holding_secrets(self.sb, &self.journal);
+            assert!(
+                leaked.is_empty(),
+                "files the drill left hold a password (file, which of common::secrets): {leaked:?}"
+            );
+        }
     }
+}
+
+/// The files a drill wrote that hold one of the sandbox's passwords: under
+/// the journal's directory, every DR server's tmpdir and snapshot directory
+/// (the servers' own data files aside, their logs included), and the
+/// routers' flush directories.
+fn drill_files_holding_secrets(sb: &Sandbox, journal: &str) -> Vec<(PathBuf, usize)> {
+    let mut dirs: Vec<PathBuf> = Path::new(journal)
+        .parent()
+        .and_then(Path::parent)
+        .map(Path::to_path_buf)
+        .into_iter()
+        .collect();
+    for server in sb.dr_servers() {
+        dirs.push(server.dir.join("tmp"));
+        dirs.push(server.dir.join("flashback_snapshot"));
+    }
+    dirs.extend(flush_dirs().iter().map(|d| Path::new("/tmp").join(d)));
+    let dirs: Vec<&Path> = dirs.iter().map(PathBuf::as_path).collect();
+    let secrets = secrets(sb);
+    let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
+    testkit::secrets::files_holding(&dirs, &secrets, |path| {
+        let log = path.extension().is_some_and(|e| e == "log" || e == "err");
+        !log && path.components().any(|c| c.as_os_str() == "data")
+    })
 }
 
 /// A journal in a fresh directory (kept while the `TempDir` lives), and
@@ -476,63 +509,6 @@ fn still_running(procs: &[procs::Proc]) -> Vec<String> {
         .filter(|p| now.iter().any(|q| q.pid == p.pid && q.cmdline == p.cmdline))
         .map(|p| format!("{} {}", p.pid, p.cmdline))
         .collect()
-}
-
-/// A session of the `mariadb` client holding `LOCK TABLES <table> WRITE`
-/// on `server` until dropped: mariabackup's `BACKUP STAGE START` there
-/// waits for it, before a byte of the backup is sent.
-struct TableLock {
-    client: std::process::Child,
-}
-
-impl TableLock {
-    fn hold(server: &Server, table: &str) -> TableLock {
-        use std::io::{BufRead as _, Write as _};
-        let mut client = Command::new("mariadb")
-            .arg(format!(
-                "--defaults-file={}",
-                server.dir.join("my.cnf").display()
-            ))
-            .args(["-uroot", "--batch", "--skip-column-names", "--unbuffered"])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .expect("the mariadb client runs");
-        let mut stdin = client.stdin.take().expect("piped stdin");
-        writeln!(stdin, "LOCK TABLES {table} WRITE; SELECT 'locked';").expect("the lock asked");
-        client.stdin = Some(stdin);
-        let mut line = String::new();
-        let stdout = client.stdout.as_mut().expect("piped stdout");
-        std::io::BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("the client answers");
-        assert_eq!(
-            line.trim(),
-            "locked",
-            "LOCK TABLES {table} on {}",
-            server.name
-        );
-        TableLock { client }
-    }
-}
-
-impl Drop for TableLock {
-    fn drop(&mut self) {
-        // End of input: the client quits, the lock goes with its session.
-        drop(self.client.stdin.take());
-        let _ = self.client.wait();
-    }
-}
-
-/// Whether a `BACKUP STAGE` statement waits for a lock on `server`.
-fn backup_stage_waits(sb: &Sandbox, server: &Server) -> bool {
-    one_value(
-        sb,
-        server,
-        "SELECT COUNT(*) FROM information_schema.processlist \
-         WHERE INFO LIKE 'BACKUP STAGE%' AND STATE LIKE 'Waiting%'",
-    )
-    .is_some_and(|n| n != "0")
 }
 
 /// The donor `start` would pick now (`start --dry-run --json`).

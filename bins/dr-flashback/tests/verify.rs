@@ -57,8 +57,9 @@ fn passes_over_the_agents() {
     let Some(sb) = Sandbox::get() else { return };
     let _lock = sb.exclusive_use();
     let agents = format!(
-        "\n[rabbit-agent]\nrabbitmq-uri = {}\n\n[adm-agent]\nport = {}\nsecret-file = {}\n",
+        "\n[rabbit-agent]\nrabbitmq-uri = {}\nsecret-file = {}\n\n[adm-agent]\nport = {}\nsecret-file = {}\n",
         sb.var("RABBITMQ_URI"),
+        sb.var("RABBIT_AGENT_SECRET_FILE"),
         sb.var("ADM_AGENT_PORT"),
         sb.var("ADM_AGENT_SECRET_FILE")
     );

@@ -64,14 +64,17 @@ impl std::fmt::Display for Run {
     }
 }
 
-/// The sandbox's secrets verify handles: the adm-agent secret, the routers'
+/// The sandbox's secrets verify handles: the agents' secrets, the routers'
 /// admin password, the ssh login's, the dataservers' (also base64, as the flushed config has it).
 pub fn secrets(sb: &Sandbox) -> Vec<String> {
     use base64::Engine as _;
     let mysql = sb.var("MYSQL_PASSWORD");
     let adm = std::fs::read_to_string(sb.var("ADM_AGENT_SECRET_FILE")).expect("the adm secret");
+    let rabbit =
+        std::fs::read_to_string(sb.var("RABBIT_AGENT_SECRET_FILE")).expect("the rabbit secret");
     vec![
         adm.trim().to_owned(),
+        rabbit.trim().to_owned(),
         sb.var("ROUTER_PASSWORD").to_owned(),
         sb.var("LOGIN_PASSWORD").to_owned(),
         mysql.to_owned(),

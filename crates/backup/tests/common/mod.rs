@@ -13,12 +13,19 @@ pub struct Store {
 }
 
 impl Store {
-    /// A store directory for `tag` under the sandbox's store.
+    /// A store directory for `tag` under the sandbox's store, with the
+    /// sandbox's ssh config.
     pub fn new(sb: &testkit::Sandbox, tag: &str) -> Store {
+        Store::with_config(sb, tag, "BACKUP_SSH_CONF")
+    }
+
+    /// A store directory for `tag` with the sandbox config `conf_key`
+    /// names (`BACKUP_ADM_CONF`, `BACKUP_RABBIT_CONF`, ...).
+    pub fn with_config(sb: &testkit::Sandbox, tag: &str, conf_key: &str) -> Store {
         let dir =
             PathBuf::from(sb.var("STORE_DIR")).join(format!("rules-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        let base_conf = std::fs::read_to_string(sb.var("BACKUP_SSH_CONF")).unwrap();
+        let base_conf = std::fs::read_to_string(sb.var(conf_key)).unwrap();
         Store {
             dir,
             base_conf,
