@@ -3,6 +3,7 @@
 //! `master_slave` and `executed_gtids`, retrying on an FTWRL / BACKUP STAGE
 //! dead-lock as the seed does.
 
+use crate::checkpoint;
 use crate::error::BackupError;
 use crate::plan::ServerPlan;
 use crate::run::Run;
@@ -51,8 +52,9 @@ pub struct ServerResult {
     pub timings: Timings,
 }
 
-/// What the server says about itself before its backup starts.
-struct ServerFacts {
+/// What the server says of its own setup (directories, pid file, a
+/// replica's relay position) before its backup starts.
+struct ServerSetup {
     tmpdir: String,
     pid_file: String,
     binlog_dir: String,
@@ -60,7 +62,7 @@ struct ServerFacts {
     relay_master_log_file: Option<String>,
 }
 
-async fn server_facts(plan: &ServerPlan, endpoint: &Endpoint) -> Result<ServerFacts, BackupError> {
+async fn server_setup(plan: &ServerPlan, endpoint: &Endpoint) -> Result<ServerSetup, BackupError> {
     let mut c = sql::connect(endpoint, plan.server.as_str()).await?;
     let rows = sql::query(
         &mut c,
@@ -90,7 +92,7 @@ async fn server_facts(plan: &ServerPlan, endpoint: &Endpoint) -> Result<ServerFa
     } else {
         None
     };
-    let facts = ServerFacts {
+    let facts = ServerSetup {
         pid_file: col(row, "pid_file").unwrap_or_default().to_owned(),
         tmpdir: col(row, "tmpdir")
             .unwrap_or("/tmp")
@@ -133,7 +135,7 @@ pub async fn remove_option_files(run: &Run, servers: &[ServerPlan]) {
                 cred.user.as_str(),
                 cred.password.expose(),
             );
-            let tmpdir = server_facts(plan, &endpoint).await?.tmpdir;
+            let tmpdir = server_setup(plan, &endpoint).await?.tmpdir;
             let host = run
                 .hosts
                 .host(
@@ -179,8 +181,15 @@ pub async fn backup_server(run: &Run, plan: &ServerPlan) -> Result<ServerResult,
     let mut t = Timings::of(plan.server.as_str());
     run.server_step(plan, "reading its variables");
     let facts = t
-        .time("reading its variables", server_facts(plan, &endpoint))
+        .time("reading its variables", server_setup(plan, &endpoint))
         .await?;
+    // The next incremental starts from this backup's start checkpoint.
+    run.server_step(plan, "making InnoDB checkpoint");
+    t.time(
+        "making InnoDB checkpoint",
+        checkpoint::catch_up(&endpoint, plan.server.as_str()),
+    )
+    .await;
     let host: Arc<dyn Transport> = run
         .hosts
         .host(&plan.host, &run.cfg.connect.server_login, AgentType::DbInit)
@@ -353,7 +362,7 @@ fn contained_gtids(log: &BackupLog) -> String {
 fn record(
     plan: &ServerPlan,
     log: &BackupLog,
-    facts: ServerFacts,
+    facts: ServerSetup,
     report: stream::TransferReport,
 ) -> Result<ServerResult, BackupError> {
     let lsn = log

@@ -3,7 +3,7 @@
 //! --dry-run` prints it and changes nothing.
 
 use crate::journal::{JournalState, Node, Role};
-use crate::verify::{Inspected, Report, ServerFacts, inspect};
+use crate::verify::{Inspected, Report, ServerAnswer, inspect};
 use crate::{FlashbackError, Journal, Settings};
 use binlog::gtid::{GtidFlavor, GtidSet};
 use std::fmt;
@@ -253,7 +253,7 @@ fn build(
     })
 }
 
-fn gtid(f: &ServerFacts) -> Result<GtidSet, FlashbackError> {
+fn gtid(f: &ServerAnswer) -> Result<GtidSet, FlashbackError> {
     GtidSet::parse(f.flavor, &f.gtid).map_err(|e| FlashbackError::BadGtid {
         server: f.name.clone(),
         source: e,
@@ -265,7 +265,7 @@ fn nodes<'a>(
     dr: &[&Dataserver],
     donor: &DonorChoice,
     master: &Dataserver,
-    facts: impl Fn(&Dataserver) -> Option<&'a ServerFacts>,
+    facts: impl Fn(&Dataserver) -> Option<&'a ServerAnswer>,
 ) -> Vec<Node> {
     dr.iter()
         .map(|d| Node {

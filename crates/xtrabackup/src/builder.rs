@@ -2,7 +2,7 @@
 //! return [`remote::Command`] values and run nothing.
 
 use crate::compression::Compression;
-use crate::pipeline::{self, Sink, Stage};
+use crate::pipeline::{self, PipelineOutput, Stage};
 use crate::tool::Tool;
 use crate::types::Lsn;
 use remote::{Command, quote};
@@ -140,7 +140,7 @@ impl BackupPipeline {
     /// A runnable command: the pipeline into `sink`, under bash, reporting
     /// each stage's status ([`crate::stage_statuses`]): stage 0 is the tool,
     /// then the compressor, then the sink command.
-    pub fn command(&self, sink: Sink<'_>) -> Command {
+    pub fn command(&self, sink: PipelineOutput<'_>) -> Command {
         pipeline::command(None, &self.stages(), None, sink)
     }
 }
@@ -184,7 +184,7 @@ pub fn extract(
         StreamSource::File(f) => Some(f),
     };
     let prelude = format!("mkdir -p -- {}", quote(dir));
-    pipeline::command(Some(prelude), &stages, input, Sink::Stdout)
+    pipeline::command(Some(prelude), &stages, input, PipelineOutput::Stdout)
 }
 
 /// What [`decompress`] prints on stderr (exit 3) when `qpress` is missing;

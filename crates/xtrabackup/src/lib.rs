@@ -23,7 +23,7 @@
 //! ```no_run
 //! use std::time::Duration;
 //! use remote::{Local, Zeroizing};
-//! use xtrabackup::{ops, BackupLog, BackupOptions, ClientDefaults, Compression, Sink};
+//! use xtrabackup::{ops, BackupLog, BackupOptions, ClientDefaults, Compression, PipelineOutput};
 //!
 //! # async fn demo() -> Result<(), xtrabackup::Error> {
 //! let host = Local::default();
@@ -40,7 +40,7 @@
 //!
 //! let mut opts = BackupOptions::new(tool, wrapper, "/srv/db/tmp", "/srv/db/tmp/backup.log");
 //! opts.compression = Compression::Zstd { threads: 4 };
-//! let sink = Sink::File("/store/full/backup.xbsteam");
+//! let sink = PipelineOutput::File("/store/full/backup.xbsteam");
 //! let result = ops::run_backup(&host, &opts, sink, Duration::from_secs(3600)).await;
 //! ops::remove_file(&host, wrapper).await?;
 //! // `Error::BackupFailed` carries the log's reasons (Access denied, ...).
@@ -82,6 +82,6 @@ pub use error::{Error, Result};
 pub use flavor::{Flavor, Version};
 pub use log::{BackupLog, Failure, FailureKind};
 pub use meta::{Checkpoints, parse_binlog_info};
-pub use pipeline::{STATUS_MARKER, Sink, stage_statuses};
+pub use pipeline::{PipelineOutput, STATUS_MARKER, stage_statuses};
 pub use tool::Tool;
 pub use types::{BinlogPosition, Lsn, SlavePosition};

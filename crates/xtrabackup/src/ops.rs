@@ -12,7 +12,7 @@ use crate::credentials::{self, ClientDefaults};
 use crate::error::Error;
 use crate::flavor::Flavor;
 use crate::log::BackupLog;
-use crate::pipeline::Sink;
+use crate::pipeline::PipelineOutput;
 use crate::pipeline::stage_statuses;
 use crate::tool::Tool;
 
@@ -149,7 +149,7 @@ pub async fn remove_file(t: &dyn Transport, path: &str) -> Result<(), Error> {
 pub async fn run_backup(
     t: &dyn Transport,
     opts: &BackupOptions,
-    sink: Sink<'_>,
+    sink: PipelineOutput<'_>,
     timeout: Duration,
 ) -> Result<BackupLog, Error> {
     let cmd = opts.pipeline().command(sink);

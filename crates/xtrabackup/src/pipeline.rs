@@ -11,9 +11,11 @@ use remote::{Command, quote};
 /// The marker line the pipelines print on stderr.
 pub const STATUS_MARKER: &str = "xtrabackup-pipeline-status:";
 
-/// Where a pipeline's stdout goes.
+/// Where a pipeline's stdout goes, on the host it runs on (the shell
+/// redirection of one host's pipeline; not `stream::Sink`, the receiving
+/// end of a host-to-host transfer).
 #[derive(Debug, Clone, Copy)]
-pub enum Sink<'a> {
+pub enum PipelineOutput<'a> {
     /// Inherited: the transport reads it (or a stream crate appends to the
     /// snippet).
     Stdout,
@@ -53,16 +55,16 @@ pub(crate) fn command(
     prelude: Option<String>,
     stages: &[Stage<'_>],
     stdin_from: Option<&str>,
-    sink: Sink<'_>,
+    sink: PipelineOutput<'_>,
 ) -> Command {
     let mut line = snippet(stages, stdin_from);
     match sink {
-        Sink::Stdout => {}
-        Sink::File(path) => {
+        PipelineOutput::Stdout => {}
+        PipelineOutput::File(path) => {
             line.push_str(" > ");
             line.push_str(&quote(path));
         }
-        Sink::Command(cmd) => {
+        PipelineOutput::Command(cmd) => {
             line.push_str(" | ");
             line.push_str(&cmd.argv_shell());
         }
@@ -106,7 +108,7 @@ mod tests {
                 stderr_to: None,
             },
         ];
-        let cmd = command(None, &stages, None, Sink::Stdout);
+        let cmd = command(None, &stages, None, PipelineOutput::Stdout);
         let (prog, args) = cmd.argv();
         let out = std::process::Command::new(prog)
             .args(args)
@@ -141,7 +143,7 @@ mod tests {
             Some("mkdir -p /d".into()),
             &stages,
             None,
-            Sink::Command(&sink),
+            PipelineOutput::Command(&sink),
         );
         assert!(cmd.argv().1[1].starts_with(
             "mkdir -p /d || exit\nxb --x 2> '/t/l og' | zstd -c | socat - TCP4:h:1\n"

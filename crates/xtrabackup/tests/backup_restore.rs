@@ -16,8 +16,8 @@ use remote::{Command, Transport, Zeroizing, quote};
 use router::Client;
 use testkit::{Sandbox, Server};
 use xtrabackup::{
-    BackupLog, BackupOptions, Checkpoints, ClientDefaults, Compression, Flavor, Lsn, PrepareStep,
-    Sink, StreamSource, Tool, extract, ops, parse_binlog_info, prepare,
+    BackupLog, BackupOptions, Checkpoints, ClientDefaults, Compression, Flavor, Lsn,
+    PipelineOutput, PrepareStep, StreamSource, Tool, extract, ops, parse_binlog_info, prepare,
 };
 
 const LONG: Duration = Duration::from_secs(300);
@@ -47,7 +47,7 @@ async fn backup(
     o.slave_info = c.role == "replica";
     o.incremental_from = from;
     o.compression = c.compression;
-    let cmd = o.pipeline().command(Sink::File(stream));
+    let cmd = o.pipeline().command(PipelineOutput::File(stream));
     ops::run(c.host, &cmd, LONG, "stream the backup")
         .await
         .unwrap();

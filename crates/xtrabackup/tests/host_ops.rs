@@ -11,7 +11,7 @@ use std::time::Duration;
 use common::*;
 use remote::{Command, Local, Transport, Zeroizing};
 use testkit::Sandbox;
-use xtrabackup::{BackupOptions, ClientDefaults, Error, Sink, ops};
+use xtrabackup::{BackupOptions, ClientDefaults, Error, PipelineOutput, ops};
 
 /// `'` and `\` escaped for a single-quoted SQL literal.
 fn sql_literal(s: &str) -> String {
@@ -73,7 +73,7 @@ async fn the_wrapper_option_file_carries_a_nasty_password() {
 
         let tool = ops::detect_tool(&host, "mariabackup").await.unwrap();
         let opts = BackupOptions::new(tool, &wrapper, &tmpdir, &log_file);
-        let cmd = opts.pipeline().command(Sink::File("/dev/null"));
+        let cmd = opts.pipeline().command(PipelineOutput::File("/dev/null"));
         ops::run(&host, &cmd, Duration::from_secs(120), "backup")
             .await
             .unwrap();

@@ -14,8 +14,8 @@ use remote::{Command, Transport, Zeroizing};
 use router::Client;
 use testkit::Sandbox;
 use xtrabackup::{
-    BackupOptions, ClientDefaults, Error, FailureKind, Flavor, LockDetector, RetryError, Sink, ops,
-    retry_on_lock_deadlock,
+    BackupOptions, ClientDefaults, Error, FailureKind, Flavor, LockDetector, PipelineOutput,
+    RetryError, ops, retry_on_lock_deadlock,
 };
 
 /// How long one mariabackup run may take.
@@ -85,7 +85,7 @@ async fn a_blocked_backup_stage_is_killed_and_retried() {
                 b.execute("UNLOCK TABLES").await.unwrap();
                 b.close().await.unwrap();
             }
-            let r = ops::run_backup(&host, &opts, Sink::File(&stream), RUN_LIMIT).await;
+            let r = ops::run_backup(&host, &opts, PipelineOutput::File(&stream), RUN_LIMIT).await;
             if let Err(e) = &r {
                 failures.lock().unwrap().push(e.to_string());
                 assert!(
@@ -113,7 +113,7 @@ async fn a_blocked_backup_stage_is_killed_and_retried() {
             .unwrap();
         let started = std::time::Instant::now();
         let r = retry_on_lock_deadlock(&mut detector, 1, async |_| {
-            ops::run_backup(&host, &opts, Sink::File(&stream), RUN_LIMIT).await
+            ops::run_backup(&host, &opts, PipelineOutput::File(&stream), RUN_LIMIT).await
         })
         .await;
         blocker.execute("UNLOCK TABLES").await.unwrap();

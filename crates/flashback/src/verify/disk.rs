@@ -6,7 +6,7 @@
 //! file system measured. Servers sharing a file system are each checked
 //! alone.
 
-use super::servers::ServerFacts;
+use super::servers::ServerAnswer;
 use super::{Check, CheckName, Failure};
 use crate::cluster::host;
 use remote::{Command, Connector, Login};
@@ -21,7 +21,7 @@ struct Measured {
 
 /// One line per DR server.
 pub(crate) async fn check_all(
-    dr: &[ServerFacts],
+    dr: &[ServerAnswer],
     login: &Login,
     hosts: &Connector,
     margin_percent: u32,
@@ -69,7 +69,7 @@ pub(crate) async fn check_all(
 }
 
 async fn measure(
-    server: &ServerFacts,
+    server: &ServerAnswer,
     login: &Login,
     hosts: &Connector,
     timeout: Duration,

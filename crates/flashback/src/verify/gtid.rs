@@ -3,12 +3,12 @@
 //! of `crates/binlog` instead of substring matching). DR behind production
 //! passes; a transaction written on the DR side fails.
 
-use super::servers::ServerFacts;
+use super::servers::ServerAnswer;
 use super::{Check, CheckName, Failure};
 use binlog::gtid::GtidSet;
 
 /// Compares each DR server with the production server DR replicates from.
-pub(crate) fn check_contained(production: &ServerFacts, dr: &[ServerFacts]) -> Check {
+pub(crate) fn check_contained(production: &ServerAnswer, dr: &[ServerAnswer]) -> Check {
     let name = CheckName::GtidContained;
     let subject = format!(
         "{} {}:{}",
@@ -48,7 +48,7 @@ fn shown(gtids: &GtidSet) -> String {
     }
 }
 
-fn parse(server: &ServerFacts) -> Result<GtidSet, Failure> {
+fn parse(server: &ServerAnswer) -> Result<GtidSet, Failure> {
     GtidSet::parse(server.flavor, &server.gtid).map_err(|e| Failure::BadGtid {
         server: server.name.clone(),
         cause: e.to_string(),
@@ -73,8 +73,8 @@ mod tests {
     use super::*;
     use binlog::gtid::GtidFlavor;
 
-    fn facts(name: &str, flavor: GtidFlavor, gtid: &str) -> ServerFacts {
-        ServerFacts {
+    fn facts(name: &str, flavor: GtidFlavor, gtid: &str) -> ServerAnswer {
+        ServerAnswer {
             name: name.into(),
             host: "h".into(),
             port: 1,

@@ -30,7 +30,7 @@ use crate::cluster::{Cluster, Side};
 use crate::{FlashbackError, Settings};
 use remote::Connector;
 use router::Endpoint;
-pub(crate) use servers::ServerFacts;
+pub(crate) use servers::ServerAnswer;
 
 /// Runs every check against the clusters `settings` name. An `Err` only
 /// when nothing could be checked; failed checks are in the report.
@@ -45,7 +45,7 @@ pub(crate) struct Inspected {
     pub production: Cluster,
     pub dr: Cluster,
     /// The DR servers that answered.
-    pub dr_facts: Vec<ServerFacts>,
+    pub dr_facts: Vec<ServerAnswer>,
 }
 
 /// The checks, and what they saw once both routers answered.
@@ -124,7 +124,7 @@ async fn check_clusters(
     }
 }
 
-fn gtid_check(source: Option<&ServerFacts>, dr: &[ServerFacts], dr_servers: usize) -> Check {
+fn gtid_check(source: Option<&ServerAnswer>, dr: &[ServerAnswer], dr_servers: usize) -> Check {
     match source {
         None => Check::skipped(
             CheckName::GtidContained,

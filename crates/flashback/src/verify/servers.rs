@@ -10,9 +10,10 @@ use router::{Client, Endpoint};
 use std::time::Duration;
 use topology::{Credential, Dataserver};
 
-/// What one server told.
+/// What one server answered to the checks: its address, GTID flavor and
+/// executed set, data directory.
 #[derive(Debug, Clone)]
-pub(crate) struct ServerFacts {
+pub(crate) struct ServerAnswer {
     pub name: String,
     pub host: String,
     pub port: u16,
@@ -32,7 +33,7 @@ pub(crate) async fn check_all(
     cluster: &Cluster,
     hosts: &Connector,
     timeouts: (Duration, Duration),
-) -> (Vec<Check>, Vec<ServerFacts>) {
+) -> (Vec<Check>, Vec<ServerAnswer>) {
     let runs = cluster.servers().map(|ds| {
         let credential = cluster.credentials.get(&ds.name);
         check_one(
@@ -60,7 +61,7 @@ async fn check_one(
     login: &Login,
     hosts: &Connector,
     timeouts: (Duration, Duration),
-) -> (Check, Option<ServerFacts>) {
+) -> (Check, Option<ServerAnswer>) {
     let subject = subject(side, ds);
     let result = async {
         if !ds.status.is_normal() {
@@ -100,7 +101,7 @@ async fn read_facts(
     ds: &Dataserver,
     credential: &Credential,
     timeouts: (Duration, Duration),
-) -> Result<ServerFacts, Failure> {
+) -> Result<ServerAnswer, Failure> {
     let address = ds.address();
     let endpoint = Endpoint::new(
         &ds.host,
@@ -120,7 +121,7 @@ async fn read_facts(
     if let Err(e) = client.close().await {
         tracing::debug!(%address, error = %e, "closing");
     }
-    Ok(ServerFacts {
+    Ok(ServerAnswer {
         name: ds.name.to_string(),
         host: ds.host.clone(),
         port: ds.port,
