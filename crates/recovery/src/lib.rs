@@ -42,11 +42,11 @@ pub mod fault;
 mod gtid_state;
 mod heads;
 mod observe;
-mod precheck;
 mod plan;
+mod precheck;
+mod restore;
 mod server_binary;
 mod ship;
-mod restore;
 mod space;
 
 pub use ds_info::DsInfo;
