@@ -91,7 +91,9 @@ async fn a_command_whose_agent_dies_ends_with_an_error_naming_its_queue() {
     let ended = tokio::time::timeout(Duration::from_secs(60), running.wait())
         .await
         .expect("the command still waits for its dead agent after 60 s");
-    let error = ended.expect_err("a command whose agent died succeeded").to_string();
+    let error = ended
+        .expect_err("a command whose agent died succeeded")
+        .to_string();
     assert!(
         error.contains(&queue) && error.contains("stopped consuming"),
         "the dead agent's queue is not named: {error}"

@@ -183,7 +183,9 @@ fn sandbox_env(paths: &Paths, s: &Secrets) -> String {
         ),
         (
             "RABBIT_AGENT_SECRET_FILE",
-            super::agents::rabbit_secret_file(paths).display().to_string(),
+            super::agents::rabbit_secret_file(paths)
+                .display()
+                .to_string(),
         ),
         ("SOCAT_PORT", SOCAT_PORT.to_string()),
         ("SOCAT_PORT2", SOCAT_PORT2.to_string()),
