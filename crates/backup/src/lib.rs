@@ -31,6 +31,7 @@
 //! environment variables over the transport's private channel, or not at
 //! all (the encryption check runs on the controller).
 
+mod checkpoint;
 mod encrypt;
 mod engine;
 mod error;
