@@ -183,13 +183,16 @@ pub async fn backup_server(run: &Run, plan: &ServerPlan) -> Result<ServerResult,
     let facts = t
         .time("reading its variables", server_setup(plan, &endpoint))
         .await?;
-    // The next incremental starts from this backup's start checkpoint.
-    run.server_step(plan, "making InnoDB checkpoint");
-    t.time(
-        "making InnoDB checkpoint",
-        checkpoint::catch_up(&endpoint, plan.server.as_str()),
-    )
-    .await;
+    // The next incremental starts from this backup's start checkpoint:
+    // opt-in, since it changes a server global for a few seconds.
+    if run.cfg.flush_before_backup {
+        run.server_step(plan, "making InnoDB checkpoint");
+        t.time(
+            "making InnoDB checkpoint",
+            checkpoint::catch_up(&endpoint, plan.server.as_str()),
+        )
+        .await;
+    }
     let host: Arc<dyn Transport> = run
         .hosts
         .host(&plan.host, &run.cfg.connect.server_login, AgentType::DbInit)

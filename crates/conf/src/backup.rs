@@ -121,6 +121,11 @@ pub struct BackupConfig {
     /// `store-bad-backup` (default on): bad backups go to `trash/` rather
     /// than being removed.
     pub store_bad_backup: bool,
+    /// `flush-before-backup` (new, default off): before each server's
+    /// backup, set `innodb_max_dirty_pages_pct` to 0 until the InnoDB
+    /// checkpoint catches up (at most 30 s), then put it back, so the next
+    /// incremental streams only what changed (docs/incrementals.md).
+    pub flush_before_backup: bool,
     /// The router.
     pub router: RouterConfig,
     /// The store.
@@ -195,6 +200,7 @@ impl BackupConfig {
                 .text("encrypt-bin")?
                 .unwrap_or_else(|| "dbcrypt".into()),
             store_bad_backup: misc.flag("store-bad-backup", true)?,
+            flush_before_backup: misc.flag("flush-before-backup", false)?,
             router: RouterConfig {
                 host: cluster.require("ip")?,
                 port: cluster.parse_required("port")?,
