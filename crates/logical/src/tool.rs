@@ -123,14 +123,31 @@ pub async fn run(
 ) -> Result<Ran, LogicalError> {
     tracing::debug!(program, ?args, "running");
     let mut cmd = tokio::process::Command::new(program);
-    cmd.args(args).stdin(Stdio::null()).kill_on_drop(true);
+    // Its own process group, killed whole if the run is dropped: a script
+    // (mariadb-install-db) leaves its children running otherwise, writing
+    // into a directory being removed.
+    cmd.args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true);
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let out = cmd.output().await.map_err(|source| LogicalError::Spawn {
+    let child = cmd.spawn().map_err(|source| LogicalError::Spawn {
         program: program.to_owned(),
         source,
     })?;
+    let mut group = GroupGuard(child.id());
+    let out = child
+        .wait_with_output()
+        .await
+        .map_err(|source| LogicalError::Spawn {
+            program: program.to_owned(),
+            source,
+        })?;
+    group.0 = None;
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stderr),
@@ -146,6 +163,25 @@ pub async fn run(
         ),
         tail,
     })
+}
+
+/// Kills the process group it names when dropped (a run dropped mid-way),
+/// and waits (at most 2 s) until the group is gone.
+struct GroupGuard(Option<u32>);
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        use nix::sys::signal::{Signal, killpg};
+        let Some(pgid) = self.0.and_then(|p| i32::try_from(p).ok()) else {
+            return;
+        };
+        let pgid = nix::unistd::Pid::from_raw(pgid);
+        let _ = killpg(pgid, Signal::SIGKILL);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+        while killpg(pgid, None).is_ok() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
 }
 
 /// `program --version`'s first line.

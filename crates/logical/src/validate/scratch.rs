@@ -163,3 +163,18 @@ impl Server {
         }
     }
 }
+
+impl Drop for Server {
+    /// A server dropped running (a run stopped by a signal) is killed and,
+    /// for at most 2 s, waited for before its directory is removed, so no
+    /// file it was still creating outlives the removal.
+    fn drop(&mut self) {
+        if !matches!(self.child.try_wait(), Ok(Some(_))) {
+            let _ = self.child.start_kill();
+            let deadline = Instant::now() + Duration::from_secs(2);
+            while !matches!(self.child.try_wait(), Ok(Some(_))) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+    }
+}
