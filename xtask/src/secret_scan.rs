@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 /// users, and the servers' own data under `mysql/` but their logs: data
 /// directories, a drill's snapshot and `.flashback_bak` copies of them
 /// (`master.info` holds the replication login, a binlog the `CREATE USER`
-/// of the sandbox's setup);
+/// of the sandbox's setup); the physical tools' catalog password file;
 /// and the copies of the user's own files the seed layout puts in every
 /// backup (`backup.conf`, the router's `calcnode_base/dbscale.conf`), on
 /// the store and shipped to the job server.
@@ -29,6 +29,7 @@ fn allowed(rel: &Path) -> bool {
             && (text.ends_with(".toml") || text.ends_with(".state.json"))
         || text == "agents/adm.secret"
         || text == "agents/rabbit.secret"
+        || text == "physical/catalog.password"
         || (text.starts_with("store/") || text.starts_with("jobserver/"))
             && (rel.ends_with("backup.conf") || rel.ends_with("calcnode_base/dbscale.conf"))
         || text.starts_with("pybackup/")
@@ -113,6 +114,7 @@ mod tests {
             "agents/adm.secret",
             "agents/rabbit.secret",
             "pybackup/rsync.password",
+            "physical/catalog.password",
         ] {
             assert!(allowed(Path::new(ok)), "{ok}");
         }
@@ -127,6 +129,7 @@ mod tests {
             "jobserver/a/tmp/dbrecover.log",
             "pybackup/backups/1/metadata",
             "rabbitmq/log/rabbit.log",
+            "physical/metrics/dbscale_backup.prom",
         ] {
             assert!(!allowed(Path::new(scanned)), "{scanned}");
         }
