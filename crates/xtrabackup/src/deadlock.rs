@@ -1,5 +1,6 @@
 //! FTWRL / BACKUP STAGE dead-lock detection (seed 000's
-//! `detect_ftwrl_lock`) and the retry loop around a backup attempt.
+//! `detect_ftwrl_lock`): which statements to kill; [`crate::retry`] runs
+//! the backup attempts around it.
 //!
 //! XtraBackup takes `FLUSH TABLES WITH READ LOCK` (or `LOCK TABLES/INSTANCE
 //! FOR BACKUP`); mariabackup 10.11 takes `BACKUP STAGE ...` locks. Either
@@ -9,8 +10,16 @@
 //! directly: its processlist shows the lock statement and how long it has
 //! run. Past the threshold the statement is killed (`KILL QUERY`), the tool
 //! fails, and the attempt is retried, up to `ftwrl-dead-lock-retry` times.
+//!
+//! MariaDB 10.11 has a second dead-lock no timeout ends: a `SET GLOBAL
+//! gtid_slave_pos` (a switchover turning the backed-up master into a
+//! replica) run while mariabackup holds `BACKUP STAGE BLOCK_COMMIT` waits
+//! for the backup lock *holding the global variables lock*, and
+//! mariabackup's next `SHOW VARIABLES` waits for that lock in a mutex,
+//! where `KILL` cannot reach it. The only statement of the cycle a kill
+//! ends is the `SET`: it is killed (its session gets "Query execution was
+//! interrupted" and may run it again) and the backup goes on unretried.
 
-use std::future::Future;
 use std::time::Duration;
 
 use topology::Row;
@@ -21,12 +30,29 @@ pub const DEFAULT_RETRY: u32 = 10;
 pub const DEFAULT_SECONDS: u64 = 8;
 
 /// The processlist query: running statements of other connections.
-pub const PROCESSLIST_QUERY: &str = "SELECT ID, USER, TIME, INFO FROM information_schema.PROCESSLIST \
+pub const PROCESSLIST_QUERY: &str = "SELECT ID, USER, TIME, STATE, INFO FROM information_schema.PROCESSLIST \
      WHERE COMMAND = 'Query' AND INFO IS NOT NULL AND ID <> CONNECTION_ID()";
 
-/// A backup lock statement that has waited too long.
+/// Why a statement is killed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WaitKind {
+    /// The backup's own lock statement, waiting behind another session:
+    /// killing it fails the attempt, which is retried.
+    BackupLock,
+    /// A `SET GLOBAL` waiting for the backup lock while the backup's own
+    /// statement (`blocked`) waits for the global variables lock the `SET`
+    /// holds: killing the `SET` lets the backup go on.
+    SetGlobalCycle {
+        /// The backup's statement it held up (first 100 characters).
+        blocked: String,
+    },
+}
+
+/// A statement that has waited too long and is (to be) killed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LockWait {
+    /// Why it is killed.
+    pub kind: WaitKind,
     /// The connection id (`KILL QUERY <id>`).
     pub id: u64,
     /// The connection's user.
@@ -69,6 +95,7 @@ pub fn stuck_lock_statements(
         .filter_map(|r| {
             let info = text(r, "INFO");
             let wait = LockWait {
+                kind: WaitKind::BackupLock,
                 id: text(r, "ID").parse().ok()?,
                 user: text(r, "USER"),
                 seconds: text(r, "TIME").parse().ok()?,
@@ -81,106 +108,72 @@ pub fn stuck_lock_statements(
         .collect()
 }
 
-/// Something that watches one server for a stuck backup lock statement.
-pub trait LockWatch {
-    /// `host:port` of the watched server.
-    fn server(&self) -> &str;
+/// The state of a statement reading the server's variables
+/// (`SHOW VARIABLES`, `information_schema` tables).
+const FILLING_SCHEMA_TABLE: &str = "Filling schema table";
+/// The state of a statement waiting for `BACKUP STAGE`'s lock.
+const WAITING_FOR_BACKUP_LOCK: &str = "Waiting for backup lock";
 
-    /// Polls until a backup lock statement has waited past the threshold,
-    /// kills it and returns what was killed. Never returns otherwise
-    /// (except on error): the caller races it against the backup.
-    fn watch(&mut self) -> impl Future<Output = Result<Vec<LockWait>, crate::Error>> + Send;
+/// Whether `sql` sets a global variable (`SET GLOBAL ...`,
+/// `SET @@global....`).
+pub fn is_set_global(sql: &str) -> bool {
+    let upper = sql.trim_start().to_ascii_uppercase();
+    let Some(rest) = upper.strip_prefix("SET") else {
+        return false;
+    };
+    rest.starts_with(char::is_whitespace)
+        && (rest.split_whitespace().any(|w| w == "GLOBAL") || rest.contains("@@GLOBAL."))
 }
 
-/// Why [`retry_on_lock_deadlock`] gave up.
-#[derive(Debug, thiserror::Error)]
-pub enum RetryError<E> {
-    /// Every attempt ran into the dead-lock and was killed.
-    #[error(
-        "FTWRL/BACKUP STAGE dead-lock on {server} persisted through {attempts} attempts (last killed: {last_statement:?} after {last_seconds}s)"
-    )]
-    Persisted {
-        /// `host:port`.
-        server: String,
-        /// How many attempts ran.
-        attempts: u32,
-        /// The statement killed last.
-        last_statement: String,
-        /// How long it had waited.
-        last_seconds: u64,
-    },
-    /// An attempt failed for another reason (nothing was killed): not
-    /// retried.
-    #[error("backup of {server} failed on attempt {attempt}: {source}")]
-    Attempt {
-        /// `host:port`.
-        server: String,
-        /// Which attempt (1-based).
-        attempt: u32,
-        /// The attempt's error.
-        #[source]
-        source: E,
-    },
+/// The `SET GLOBAL` statements in `rows` that hold up a backup: each has
+/// waited at least `threshold` for the backup lock while a statement of
+/// `user` (any user when `None`) has read variables for at least
+/// `threshold` (see the module docs). Empty unless both sides are there.
+pub fn stuck_set_global_cycle(
+    rows: &[Row],
+    threshold: Duration,
+    user: Option<&str>,
+) -> Vec<LockWait> {
+    let text = |r: &Row, c: &str| r.column(c).flatten().unwrap_or_default().to_owned();
+    let long = |r: &Row| {
+        text(r, "TIME")
+            .parse::<u64>()
+            .is_ok_and(|t| t >= threshold.as_secs())
+    };
+    let Some(blocked) = rows.iter().find(|r| {
+        long(r)
+            && text(r, "STATE") == FILLING_SCHEMA_TABLE
+            && user.is_none_or(|u| u == text(r, "USER"))
+    }) else {
+        return Vec::new();
+    };
+    let blocked_statement: String = text(blocked, "INFO").chars().take(100).collect();
+    rows.iter()
+        .filter(|r| {
+            long(r)
+                && text(r, "STATE") == WAITING_FOR_BACKUP_LOCK
+                && is_set_global(&text(r, "INFO"))
+        })
+        .filter_map(|r| {
+            Some(LockWait {
+                kind: WaitKind::SetGlobalCycle {
+                    blocked: blocked_statement.clone(),
+                },
+                id: text(r, "ID").parse().ok()?,
+                user: text(r, "USER"),
+                seconds: text(r, "TIME").parse().ok()?,
+                statement: text(r, "INFO").chars().take(100).collect(),
+            })
+        })
+        .collect()
 }
 
-/// Runs `attempt(n)` (n = 1, 2, ...) while `watch` looks for a stuck lock
-/// statement. An attempt that succeeds ends the loop. An attempt that fails
-/// after the watcher killed its lock statement is retried, up to
-/// `attempts` in all (0 counts as 1); one that fails with nothing killed
-/// fails at once. A watcher error only stops the watching for that
-/// attempt (logged): the backup itself is not abandoned for it.
-pub async fn retry_on_lock_deadlock<W, T, E, F>(
-    watch: &mut W,
-    attempts: u32,
-    mut attempt: F,
-) -> Result<T, RetryError<E>>
-where
-    W: LockWatch,
-    F: AsyncFnMut(u32) -> Result<T, E>,
-    E: std::fmt::Display,
-{
-    let attempts = attempts.max(1);
-    let server = watch.server().to_owned();
-    let mut last = None;
-    for n in 1..=attempts {
-        let run = attempt(n);
-        tokio::pin!(run);
-        let mut killed = None;
-        let result = tokio::select! {
-            r = &mut run => r,
-            w = watch.watch() => {
-                match w {
-                    Ok(k) => {
-                        tracing::warn!(%server, attempt = n, killed = ?k, "backup lock dead-lock: killed the waiting statement");
-                        killed = Some(k);
-                    }
-                    Err(e) => tracing::warn!(%server, attempt = n, error = %e, "dead-lock watcher failed; the backup goes on unwatched"),
-                }
-                run.await
-            }
-        };
-        match (result, killed) {
-            (Ok(v), _) => return Ok(v),
-            (Err(e), Some(k)) => {
-                tracing::warn!(%server, attempt = n, of = attempts, error = %e, "backup attempt failed after the dead-lock kill; retrying");
-                last = k.into_iter().last();
-            }
-            (Err(source), None) => {
-                return Err(RetryError::Attempt {
-                    server,
-                    attempt: n,
-                    source,
-                });
-            }
-        }
-    }
-    let (last_statement, last_seconds) = last.map(|w| (w.statement, w.seconds)).unwrap_or_default();
-    Err(RetryError::Persisted {
-        server,
-        attempts,
-        last_statement,
-        last_seconds,
-    })
+/// Every statement [`crate::LockWatch`] kills: [`stuck_lock_statements`] and
+/// [`stuck_set_global_cycle`].
+pub fn stuck_statements(rows: &[Row], threshold: Duration, user: Option<&str>) -> Vec<LockWait> {
+    let mut waits = stuck_lock_statements(rows, threshold, user);
+    waits.extend(stuck_set_global_cycle(rows, threshold, user));
+    waits
 }
 
 #[cfg(test)]
@@ -188,12 +181,84 @@ mod tests {
     use super::*;
 
     fn row(id: &str, user: &str, time: &str, info: &str) -> Row {
+        row_in(id, user, time, "executing", info)
+    }
+
+    fn row_in(id: &str, user: &str, time: &str, state: &str, info: &str) -> Row {
         Row::from_pairs([
             ("ID", Some(id)),
             ("USER", Some(user)),
             ("TIME", Some(time)),
+            ("STATE", Some(state)),
             ("INFO", Some(info)),
         ])
+    }
+
+    #[test]
+    fn recognises_set_global() {
+        assert!(is_set_global("SET GLOBAL gtid_slave_pos = '0-1-2'"));
+        assert!(is_set_global("set  global read_only=1"));
+        assert!(is_set_global(
+            "SET @@global.gtid_slave_pos = @@gtid_binlog_pos"
+        ));
+        assert!(!is_set_global("SET SESSION sql_log_bin = 0"));
+        assert!(!is_set_global("SETTINGS global"));
+        assert!(!is_set_global("SELECT 'SET GLOBAL x=1'"));
+    }
+
+    /// The rows of the MariaDB 10.11 cycle as the processlist showed them.
+    fn cycle(set_time: &str, show_time: &str, show_user: &str) -> Vec<Row> {
+        vec![
+            row_in(
+                "39",
+                "root",
+                set_time,
+                "Waiting for backup lock",
+                "SET GLOBAL gtid_slave_pos = @@gtid_binlog_pos",
+            ),
+            row_in(
+                "38",
+                show_user,
+                show_time,
+                "Filling schema table",
+                "SHOW VARIABLES",
+            ),
+            row_in(
+                "40",
+                "app",
+                "30",
+                "Waiting for backup lock",
+                "INSERT INTO t VALUES (1)",
+            ),
+        ]
+    }
+
+    #[test]
+    fn finds_the_set_global_cycle_once_both_sides_have_waited() {
+        let t = Duration::from_secs(DEFAULT_SECONDS);
+        let w = stuck_statements(&cycle("9", "8", "bk"), t, Some("bk"));
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert_eq!((w[0].id, w[0].user.as_str()), (39, "root"));
+        assert_eq!(
+            w[0].kind,
+            WaitKind::SetGlobalCycle {
+                blocked: "SHOW VARIABLES".into()
+            }
+        );
+        // Either side too young, or the variables read by somebody else:
+        // nothing (a DBA's slow SHOW VARIABLES is no reason to kill).
+        assert!(stuck_statements(&cycle("3", "8", "bk"), t, Some("bk")).is_empty());
+        assert!(stuck_statements(&cycle("9", "2", "bk"), t, Some("bk")).is_empty());
+        assert!(stuck_statements(&cycle("9", "8", "dba"), t, Some("bk")).is_empty());
+        // A write waiting for the backup lock is normal during a backup.
+        let only_writes = [row_in(
+            "40",
+            "app",
+            "30",
+            "Waiting for backup lock",
+            "INSERT INTO t VALUES (1)",
+        )];
+        assert!(stuck_statements(&only_writes, t, None).is_empty());
     }
 
     #[test]
@@ -224,102 +289,5 @@ mod tests {
         assert_eq!(w.len(), 1);
         assert_eq!((w[0].id, w[0].seconds), (5, 9));
         assert_eq!(stuck_lock_statements(&rows, t, None).len(), 2);
-    }
-
-    struct Fake {
-        kills: Vec<bool>,
-        broken: bool,
-    }
-
-    impl LockWatch for Fake {
-        fn server(&self) -> &str {
-            "h:1"
-        }
-        async fn watch(&mut self) -> Result<Vec<LockWait>, crate::Error> {
-            if self.broken {
-                return Err(crate::Error::NotFound {
-                    host: "h:1".into(),
-                    what: "connection lost".into(),
-                });
-            }
-            if self.kills.remove(0) {
-                Ok(vec![LockWait {
-                    id: 1,
-                    user: "u".into(),
-                    seconds: 8,
-                    statement: "BACKUP STAGE START".into(),
-                }])
-            } else {
-                std::future::pending().await
-            }
-        }
-    }
-
-    /// An attempt that fails (quickly) when the fake watcher killed it.
-    async fn attempt_for(killed: bool) -> Result<u32, String> {
-        if killed {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-            Err("interrupted".into())
-        } else {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-            Ok(7)
-        }
-    }
-
-    #[tokio::test]
-    async fn retries_after_kills_then_succeeds() {
-        let plan = vec![true, true, false];
-        let mut w = Fake {
-            kills: plan.clone(),
-            broken: false,
-        };
-        let mut calls = 0;
-        let r = retry_on_lock_deadlock(&mut w, 3, async |n| {
-            calls += 1;
-            attempt_for(plan[n as usize - 1]).await
-        })
-        .await;
-        assert_eq!(r.unwrap(), 7);
-        assert_eq!(calls, 3);
-    }
-
-    #[tokio::test]
-    async fn gives_up_with_the_clear_message() {
-        let mut w = Fake {
-            kills: vec![true, true],
-            broken: false,
-        };
-        let r = retry_on_lock_deadlock(&mut w, 2, async |_| attempt_for(true).await).await;
-        let e = r.unwrap_err().to_string();
-        assert!(
-            e.starts_with("FTWRL/BACKUP STAGE dead-lock on h:1 persisted through 2 attempts"),
-            "{e}"
-        );
-    }
-
-    #[tokio::test]
-    async fn other_failures_are_not_retried() {
-        let mut w = Fake {
-            kills: vec![false, false],
-            broken: false,
-        };
-        let r: Result<u32, _> =
-            retry_on_lock_deadlock(&mut w, 5, async |_| Err::<u32, _>("Access denied")).await;
-        match r {
-            Err(RetryError::Attempt {
-                attempt: 1, source, ..
-            }) => assert_eq!(source, "Access denied"),
-            other => panic!("{other:?}"),
-        }
-    }
-
-    #[tokio::test]
-    async fn a_broken_watcher_leaves_the_attempt_running() {
-        let mut w = Fake {
-            kills: vec![],
-            broken: true,
-        };
-        let r = retry_on_lock_deadlock(&mut w, 3, async |_| attempt_for(false).await).await;
-        assert_eq!(r.unwrap(), 7);
     }
 }

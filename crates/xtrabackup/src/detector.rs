@@ -4,14 +4,16 @@ use std::time::Duration;
 
 use router::{Client, Endpoint, RouterError};
 
-use crate::deadlock::{LockWait, LockWatch, PROCESSLIST_QUERY, stuck_lock_statements};
+use crate::deadlock::{LockWait, PROCESSLIST_QUERY, stuck_statements};
 use crate::error::Error;
+use crate::retry::LockWatch;
 
 /// MySQL's `Unknown thread id`: the statement to kill finished meanwhile.
 const UNKNOWN_THREAD: u16 = 1094;
 
 /// Watches one server's processlist for a backup lock statement waiting
-/// longer than a threshold, and kills it. Implements [`LockWatch`] for
+/// longer than a threshold, or a `SET GLOBAL` dead-locked with the
+/// backup's own statement, and kills it. Implements [`LockWatch`] for
 /// [`crate::retry_on_lock_deadlock`].
 pub struct LockDetector {
     client: Client,
@@ -58,21 +60,24 @@ impl LockDetector {
         self
     }
 
-    /// One look at the processlist: the lock statements waiting too long.
+    /// One look at the processlist: the statements to kill
+    /// ([`stuck_statements`]).
     pub async fn check(&mut self) -> Result<Vec<LockWait>, Error> {
         let rows = self
             .client
             .query(PROCESSLIST_QUERY)
             .await
             .map_err(|source| self.error("read the processlist", source))?;
-        Ok(stuck_lock_statements(
+        Ok(stuck_statements(
             &rows,
             self.threshold,
             self.user.as_deref(),
         ))
     }
 
-    /// `KILL QUERY` each statement (the tool then fails and exits). A
+    /// `KILL QUERY` each statement (the backup's own lock statement: the
+    /// tool then fails and exits; a dead-locked `SET GLOBAL`: the backup
+    /// goes on). A
     /// statement that finished meanwhile (error 1094, unknown thread id)
     /// is not an error.
     pub async fn kill(&mut self, waits: &[LockWait]) -> Result<(), Error> {

@@ -12,7 +12,8 @@
 //! * [`ClientDefaults`]: the 0600 option file that carries the password
 //!   (see [`credentials`] for why it wraps the server's own file);
 //! * dead-lock handling: [`LockDetector`] kills a `FLUSH TABLES WITH READ
-//!   LOCK` / `BACKUP STAGE` statement stuck behind other sessions, and
+//!   LOCK` / `BACKUP STAGE` statement stuck behind other sessions, or a
+//!   `SET GLOBAL` dead-locked with mariabackup inside MariaDB, and
 //!   [`retry_on_lock_deadlock`] retries the backup attempt;
 //! * [`ops`]: the small I/O steps over a [`remote::Transport`].
 //!
@@ -64,6 +65,7 @@ mod log;
 mod meta;
 pub mod ops;
 mod pipeline;
+mod retry;
 mod tool;
 mod types;
 
@@ -74,8 +76,9 @@ pub use builder::{
 pub use compression::Compression;
 pub use credentials::ClientDefaults;
 pub use deadlock::{
-    DEFAULT_RETRY, DEFAULT_SECONDS, LockWait, LockWatch, PROCESSLIST_QUERY, RetryError,
-    is_backup_lock_statement, retry_on_lock_deadlock, stuck_lock_statements,
+    DEFAULT_RETRY, DEFAULT_SECONDS, LockWait, PROCESSLIST_QUERY, WaitKind,
+    is_backup_lock_statement, is_set_global, stuck_lock_statements, stuck_set_global_cycle,
+    stuck_statements,
 };
 pub use detector::LockDetector;
 pub use error::{Error, Result};
@@ -83,5 +86,6 @@ pub use flavor::{Flavor, Version};
 pub use log::{BackupLog, Failure, FailureKind};
 pub use meta::{Checkpoints, parse_binlog_info};
 pub use pipeline::{PipelineOutput, STATUS_MARKER, stage_statuses};
+pub use retry::{LockWatch, RetryError, retry_on_lock_deadlock};
 pub use tool::Tool;
 pub use types::{BinlogPosition, Lsn, SlavePosition};

@@ -14,8 +14,8 @@ use remote::{Command, Transport, Zeroizing};
 use router::Client;
 use testkit::Sandbox;
 use xtrabackup::{
-    BackupOptions, ClientDefaults, Error, FailureKind, Flavor, LockDetector, PipelineOutput,
-    RetryError, ops, retry_on_lock_deadlock,
+    BackupOptions, ClientDefaults, Error, FailureKind, Flavor, LockDetector, LockWatch,
+    PipelineOutput, RetryError, WaitKind, ops, retry_on_lock_deadlock,
 };
 
 /// How long one mariabackup run may take.
@@ -151,6 +151,130 @@ async fn a_blocked_backup_stage_is_killed_and_retried() {
                 Duration::from_secs(30),
             )
             .await;
+    }
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+/// The processlist state of connection `id` (empty once it runs nothing).
+async fn state_of(admin: &mut Client, id: &str) -> String {
+    let rows = admin
+        .query(&format!(
+            "SELECT STATE FROM information_schema.PROCESSLIST WHERE ID = {id} AND COMMAND = 'Query'"
+        ))
+        .await
+        .unwrap();
+    rows.first()
+        .and_then(|r| r.column("STATE").flatten().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+/// MariaDB 10.11's own dead-lock, found by a switchover test: a `SET
+/// GLOBAL gtid_slave_pos` run while the backup holds `BACKUP STAGE
+/// BLOCK_COMMIT` waits for the backup lock holding the global variables
+/// lock, and the backup's `SHOW VARIABLES` then waits for that lock where
+/// no `KILL` reaches it. The backup's side is a session of the backup
+/// user running mariabackup's statements, which holds it at that point
+/// without depending on timing. The detector kills the `SET`, the
+/// backup's statement answers, and the `SET`'s session is told it was
+/// interrupted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_set_global_deadlocked_with_the_backup_is_killed_and_the_backup_goes_on() {
+    let Some(sb) = Sandbox::get() else { return };
+    let _exclusive = sb.exclusive().await;
+    // A master: `SET GLOBAL gtid_slave_pos` needs no replication running.
+    // The `SET` is the one `testkit::switchover` runs on a former master
+    // (setting the value it already has would not wait).
+    let mut server = None;
+    for s in sb.prod_servers() {
+        let mut c = sql(&sb, &s).await;
+        if c.query("SHOW ALL SLAVES STATUS").await.unwrap().is_empty() {
+            server = Some(s);
+            break;
+        }
+    }
+    let server = server.expect("a production server that replicates from nobody");
+    let mut admin = sql(&sb, &server).await;
+    let mut backup = sql(&sb, &server).await;
+    let mut switch = sql(&sb, &server).await;
+    let switch_id = value(&mut switch, "SELECT CONNECTION_ID()").await;
+    // Restored at the end if the `SET` went through after all.
+    let slave_pos = value(&mut admin, "SELECT @@gtid_slave_pos").await;
+    let backup_id = value(&mut backup, "SELECT CONNECTION_ID()").await;
+    let mut detector = LockDetector::connect(
+        &endpoint(&sb, &server),
+        Duration::from_secs(2),
+        Duration::from_secs(10),
+    )
+    .await
+    .unwrap()
+    .only_user(sb.var("MYSQL_USER"))
+    .poll_every(Duration::from_millis(300));
+
+    for stage in ["START", "FLUSH", "BLOCK_DDL", "BLOCK_COMMIT"] {
+        backup
+            .execute(&format!("BACKUP STAGE {stage}"))
+            .await
+            .unwrap();
+    }
+    let set = tokio::spawn(async move {
+        let r = switch
+            .execute("SET GLOBAL gtid_slave_pos = @@gtid_binlog_pos")
+            .await;
+        (switch, r)
+    });
+    let outcome = catch_panic(async {
+        eventually(Duration::from_secs(30), async || {
+            (state_of(&mut admin, &switch_id).await == "Waiting for backup lock").then_some(())
+        })
+        .await;
+        let show = tokio::spawn(async move {
+            // mariabackup's own statement: the whole list (a `LIKE`
+            // pattern such as 'gtid%' does not wait).
+            let r = backup.query("SHOW VARIABLES").await;
+            (backup, r)
+        });
+        eventually(Duration::from_secs(30), async || {
+            (state_of(&mut admin, &backup_id).await == "Filling schema table").then_some(())
+        })
+        .await;
+
+        let killed = tokio::time::timeout(Duration::from_secs(60), detector.watch())
+            .await
+            .expect("the detector found nothing within 60 s")
+            .unwrap();
+        assert_eq!(killed.len(), 1, "{killed:?}");
+        assert_eq!(killed[0].id.to_string(), switch_id, "{killed:?}");
+        assert!(
+            matches!(&killed[0].kind, WaitKind::SetGlobalCycle { blocked } if blocked.starts_with("SHOW VARIABLES")),
+            "{killed:?}"
+        );
+
+        let (mut backup, rows) = tokio::time::timeout(Duration::from_secs(30), show)
+            .await
+            .expect("the backup's SHOW VARIABLES still waits after the kill")
+            .unwrap();
+        assert!(rows.unwrap().len() > 100);
+        backup.execute("BACKUP STAGE END").await.unwrap();
+        let (_, r) = tokio::time::timeout(Duration::from_secs(30), set)
+            .await
+            .unwrap()
+            .unwrap();
+        let e = r.expect_err("the SET GLOBAL was not interrupted");
+        assert_eq!(e.server_error_number(), Some(1317), "{e}");
+    })
+    .await;
+    // Whatever happened, leave no session of the cycle waiting: the
+    // server's variables stay locked while the `SET` waits.
+    for id in [&switch_id, &backup_id] {
+        let _ = admin.execute(&format!("KILL {id}")).await;
+    }
+    if value(&mut admin, "SELECT @@gtid_slave_pos").await != slave_pos {
+        admin
+            .execute(&format!("SET GLOBAL gtid_slave_pos = '{slave_pos}'"))
+            .await
+            .unwrap();
     }
     if let Err(panic) = outcome {
         std::panic::resume_unwind(panic);
