@@ -21,6 +21,20 @@ use xtrabackup::{
 /// How long one mariabackup run may take.
 const RUN_LIMIT: Duration = Duration::from_secs(120);
 
+/// The detector as `dbbackup` sets it up (the backup login's statements
+/// only), with a 2 s threshold polled every 300 ms.
+async fn detector(sb: &Sandbox, server: &testkit::Server) -> LockDetector {
+    LockDetector::connect(
+        &endpoint(sb, server),
+        Duration::from_secs(2),
+        Duration::from_secs(10),
+    )
+    .await
+    .unwrap()
+    .only_user(sb.var("MYSQL_USER"))
+    .poll_every(Duration::from_millis(300))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_blocked_backup_stage_is_killed_and_retried() {
     let Some(sb) = Sandbox::get() else { return };
@@ -60,15 +74,7 @@ async fn a_blocked_backup_stage_is_killed_and_retried() {
             .await
             .unwrap();
         let opts = BackupOptions::new(tool, &wrapper, &tmpdir, &log_file);
-        let mut detector = LockDetector::connect(
-            &endpoint(&sb, &server),
-            Duration::from_secs(2),
-            Duration::from_secs(10),
-        )
-        .await
-        .unwrap()
-        .only_user(sb.var("MYSQL_USER"))
-        .poll_every(Duration::from_millis(300));
+        let mut detector = detector(&sb, &server).await;
 
         // 1. Blocked, killed, retried after the blocker lets go.
         let mut blocker = sql(&sb, &server).await;
@@ -202,15 +208,7 @@ async fn a_set_global_deadlocked_with_the_backup_is_killed_and_the_backup_goes_o
     // Restored at the end if the `SET` went through after all.
     let slave_pos = value(&mut admin, "SELECT @@gtid_slave_pos").await;
     let backup_id = value(&mut backup, "SELECT CONNECTION_ID()").await;
-    let mut detector = LockDetector::connect(
-        &endpoint(&sb, &server),
-        Duration::from_secs(2),
-        Duration::from_secs(10),
-    )
-    .await
-    .unwrap()
-    .only_user(sb.var("MYSQL_USER"))
-    .poll_every(Duration::from_millis(300));
+    let mut detector = detector(&sb, &server).await;
 
     for stage in ["START", "FLUSH", "BLOCK_DDL", "BLOCK_COMMIT"] {
         backup
