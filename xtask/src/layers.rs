@@ -17,10 +17,11 @@ pub const ALLOWED: &[(&str, &[&str])] = &[
     ("aescrypt", &[]),
     ("qpress", &[]),
     // reaching hosts and servers
-    ("remote", &[]),
+    ("remote-config", &[]),
+    ("remote", &["remote-config"]),
     ("router", &["topology"]),
     // the seeds' formats and the building blocks of the engines
-    ("conf", &["remote", "topology"]),
+    ("conf", &["remote-config", "topology"]),
     ("stream", &["remote"]),
     ("store", &["aescrypt", "binlog", "remote"]),
     ("xtrabackup", &["remote", "router", "topology"]),

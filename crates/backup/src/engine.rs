@@ -536,10 +536,8 @@ pub(crate) fn open_store(
     cfg: &conf::BackupConfig,
     hosts: &Connector,
 ) -> Result<Store, BackupError> {
-    let t = cfg
-        .store
-        .host
-        .transport(hosts)
+    let t = hosts
+        .host_with_login(&cfg.store.host)
         .map_err(|e| BackupError::host(&cfg.store.host.host, "connecting", e))?;
     Ok(Store::new(
         t,

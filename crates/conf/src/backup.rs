@@ -6,11 +6,12 @@
 //! metrics --textfile DIR` writes; see docs/operations.md).
 
 use crate::catalog::{self, CatalogConfig};
-use crate::connect::{Connect, HostLogin, connect, host_login};
+use crate::connect::{Connect, connect, host_login};
 use crate::error::ConfError;
 use crate::ini::Ini;
 use crate::values::{Section, warn_unread};
-use remote::ConnectMethod;
+use remote_config::ConnectMethod;
+use remote_config::HostLogin;
 use std::path::{Path, PathBuf};
 use topology::{SelectionConfig, SlaveSelection};
 use zeroize::Zeroizing;

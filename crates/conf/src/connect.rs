@@ -14,7 +14,9 @@
 
 use crate::error::ConfError;
 use crate::values::Section;
-use remote::{AdmConfig, ConnectConfig, ConnectMethod, HostKeyPolicy, Login, Secret, SshConfig};
+use remote_config::{
+    AdmConfig, ConnectConfig, ConnectMethod, HostKeyPolicy, HostLogin, Login, Secret, SshConfig,
+};
 use std::path::PathBuf;
 use std::time::Duration;
 use zeroize::Zeroizing;
@@ -22,26 +24,6 @@ use zeroize::Zeroizing;
 /// Where the adm-agent secret is read from when `[adm-agent] secret-file`
 /// is not set.
 pub const DEFAULT_ADM_SECRET_FILE: &str = "/etc/dbscale-backup/adm.secret";
-
-/// A host reached with its own login (`ip`, `port`, `user`, `password`).
-#[derive(Debug, Clone)]
-pub struct HostLogin {
-    /// Address.
-    pub host: String,
-    /// Its ssh login.
-    pub login: Login,
-}
-
-impl HostLogin {
-    /// This host's transport from `hosts` (the seeds' dbinit agent type;
-    /// ssh uses the login).
-    pub fn transport(
-        &self,
-        hosts: &remote::Connector,
-    ) -> remote::Result<std::sync::Arc<dyn remote::Transport>> {
-        hosts.host(&self.host, &self.login, remote::AgentType::DbInit)
-    }
-}
 
 /// Reads `ip port user password` from `section`; `port` and `password`
 /// may be empty when the hosts are reached through an agent.
@@ -79,7 +61,7 @@ pub fn login(section: &Section<'_>, method: ConnectMethod) -> Result<Login, Conf
 /// `[rabbit-agent]` and `[adm-agent]`.
 #[derive(Debug, Clone)]
 pub struct Connect {
-    /// What [`remote::Connector::new`] takes.
+    /// What `remote::Connector::new` takes.
     pub config: ConnectConfig,
     /// The login for database and router hosts (`[server-ssh-info]`).
     pub server_login: Login,

@@ -29,7 +29,7 @@ use crate::connect::{Connect, connect_method, connect_with};
 use crate::error::ConfError;
 use crate::ini::Ini;
 use crate::values::{Section, warn_unread};
-use remote::{ConnectMethod, Login};
+use remote_config::{ConnectMethod, Login};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use zeroize::Zeroizing;

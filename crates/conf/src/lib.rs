@@ -38,10 +38,11 @@ pub mod values;
 
 pub use backup::{BackupConfig, RouterConfig, SocatConfig, StoreConfig, max_time_sec};
 pub use catalog::CatalogConfig;
-pub use connect::{Connect, HostLogin};
+pub use connect::Connect;
 pub use error::ConfError;
 pub use flashback::{ClusterSection, FlashbackConfig};
 pub use ini::Ini;
 pub use pbackup::PbackupConfig;
 pub use recovery::{JobServerConfig, RecoverTo, RecoveryConfig};
+pub use remote_config::HostLogin;
 pub use values::Section;

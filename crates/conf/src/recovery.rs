@@ -2,10 +2,11 @@
 
 use crate::backup::{SocatConfig, StoreConfig};
 use crate::catalog::{self, CatalogConfig};
-use crate::connect::{Connect, HostLogin, connect, host_login};
+use crate::connect::{Connect, connect, host_login};
 use crate::error::ConfError;
 use crate::ini::Ini;
 use crate::values::{Section, warn_unread};
+use remote_config::HostLogin;
 use std::path::{Path, PathBuf};
 
 /// What to recover to (`[recover-to]`: exactly one of the two keys).

@@ -123,15 +123,11 @@ pub async fn prepare(
     let started = Instant::now();
     let hosts = Connector::new(cfg.connect.config.clone())
         .map_err(|e| RecoveryError::PreCheck(e.to_string()))?;
-    let store_t = cfg
-        .store
-        .host
-        .transport(&hosts)
+    let store_t = hosts
+        .host_with_login(&cfg.store.host)
         .map_err(|e| RecoveryError::host(&cfg.store.host.host, "connecting", e))?;
-    let job = cfg
-        .job_server
-        .host
-        .transport(&hosts)
+    let job = hosts
+        .host_with_login(&cfg.job_server.host)
         .map_err(|e| RecoveryError::host(&cfg.job_server.host.host, "connecting", e))?;
     let warm_up = WarmUp::start(&job, &cfg.store.host.host);
     let store = Store::new(

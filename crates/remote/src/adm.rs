@@ -6,54 +6,17 @@
 //! address (see [`crate::tls`]); without it, plain HTTP.
 
 use crate::agent::adm_server::{EXEC, KILL, PING};
-use crate::agent::auth::Secret;
 use crate::agent::{Request, decode_stream, demux, ended_early};
 use crate::command::Command;
 use crate::error::{Error, Result};
 use crate::transport::{CommandId, Running, Transport};
 use futures::TryStreamExt as _;
-use std::path::PathBuf;
+use remote_config::AdmConfig;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Semaphore;
 
 const KIND: &str = "adm-agent";
-
-/// How to reach the adm-agents.
-#[derive(Debug, Clone)]
-pub struct AdmConfig {
-    /// The agents' port.
-    pub port: u16,
-    /// The shared secret.
-    pub secret: Secret,
-    /// TCP connect timeout.
-    pub connect_timeout: Duration,
-    /// At most this many commands at once per host.
-    pub max_concurrent: usize,
-    /// PEM file of the CA certificate(s) that issued the agents' TLS
-    /// certificates (`[adm-agent] tls-ca-file`). When set, the transport
-    /// uses HTTPS and trusts exactly these CAs; when unset, plain HTTP.
-    pub tls_ca_file: Option<PathBuf>,
-}
-
-impl AdmConfig {
-    /// Port and secret with default limits.
-    pub fn new(port: u16, secret: Secret) -> Self {
-        Self {
-            port,
-            secret,
-            connect_timeout: Duration::from_secs(5),
-            max_concurrent: 64,
-            tls_ca_file: None,
-        }
-    }
-
-    /// The same, over HTTPS trusting the CA certificate(s) in `ca_file`.
-    pub fn with_tls_ca_file(mut self, ca_file: impl Into<PathBuf>) -> Self {
-        self.tls_ca_file = Some(ca_file.into());
-        self
-    }
-}
 
 /// Commands on one host through its adm-agent.
 #[derive(Debug, Clone)]

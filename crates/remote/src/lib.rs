@@ -43,13 +43,16 @@ pub mod ssh;
 pub mod tls;
 pub mod transport;
 
-pub use adm::{Adm, AdmConfig};
-pub use agent::auth::Secret;
+pub use adm::Adm;
 pub use command::{Command, Program, quote};
-pub use connector::{AgentType, ConnectConfig, ConnectMethod, Connector, Login};
+pub use connector::Connector;
 pub use error::{Error, Result};
 pub use local::Local;
 pub use rabbit::{Broker, Rabbit};
-pub use ssh::{HostKeyPolicy, Ssh, SshConfig};
+pub use remote_config::{
+    AdmConfig, AgentType, ConnectConfig, ConnectMethod, HostKeyPolicy, HostLogin, Login, Secret,
+    SshConfig, UnknownMethod, redact_uri_password,
+};
+pub use ssh::Ssh;
 pub use transport::{CommandId, Output, Reader, Running, Transport};
 pub use zeroize::Zeroizing;

@@ -9,7 +9,7 @@
 //! byte, a 4-byte big-endian length, the payload.
 
 pub mod adm_server;
-pub mod auth;
+pub use remote_config::auth;
 pub mod conn_guard;
 pub mod rabbit_checks;
 pub mod rabbit_server;
