@@ -19,6 +19,7 @@ pub const ALLOWED: &[(&str, &[&str])] = &[
     // reaching hosts and servers
     ("remote-config", &[]),
     ("remote", &["remote-config"]),
+    ("agent", &["remote"]),
     ("router", &["topology"]),
     // the seeds' formats and the building blocks of the engines
     ("conf", &["remote-config", "topology"]),
@@ -80,7 +81,7 @@ pub const ALLOWED: &[(&str, &[&str])] = &[
     ("dr-flashback", &["cli", "conf", "flashback"]),
     ("dbcrypt", &["aescrypt", "cli"]),
     ("dbqpress", &["cli", "qpress"]),
-    ("dbagent", &["cli", "remote"]),
+    ("dbagent", &["agent", "cli", "remote"]),
     // test equipment: a dev-dependency only
     ("testkit", &[]),
     ("dbscale-sim", &[]),

@@ -77,14 +77,14 @@ enum Mode {
         #[arg(long = "host-id", value_name = "NAME")]
         host_ids: Vec<String>,
         /// At most this many connections at once.
-        #[arg(long, default_value_t = remote::agent::conn_guard::MAX_CONNECTIONS)]
+        #[arg(long, default_value_t = agent::conn_guard::MAX_CONNECTIONS)]
         max_connections: usize,
         /// At most this many connections at once from one address.
-        #[arg(long, default_value_t = remote::agent::conn_guard::MAX_CONNECTIONS_PER_PEER)]
+        #[arg(long, default_value_t = agent::conn_guard::MAX_CONNECTIONS_PER_PEER)]
         max_connections_per_peer: usize,
         /// Seconds a new connection has to deliver a signed request's
         /// headers before it is closed.
-        #[arg(long, default_value_t = remote::agent::conn_guard::HEADER_TIMEOUT.as_secs())]
+        #[arg(long, default_value_t = agent::conn_guard::HEADER_TIMEOUT.as_secs())]
         header_timeout_secs: u64,
     },
     /// Consume this host's request queue on RabbitMQ (rabbit-agent).
@@ -146,8 +146,8 @@ async fn run(mode: Mode) -> Result<(), String> {
             max_connections_per_peer,
             header_timeout_secs,
         } => {
-            let options = remote::agent::adm_server::AdmOptions {
-                limits: remote::agent::conn_guard::ConnLimits {
+            let options = agent::adm_server::AdmOptions {
+                limits: agent::conn_guard::ConnLimits {
                     max_connections: max_connections.max(1),
                     max_per_peer: max_connections_per_peer.max(1),
                     header_timeout: std::time::Duration::from_secs(header_timeout_secs.max(1)),
@@ -173,15 +173,12 @@ async fn run(mode: Mode) -> Result<(), String> {
             let served = match tls {
                 Some(tls) => {
                     tracing::info!(%listen, "adm-agent listening (https)");
-                    remote::agent::adm_server::serve_tls(
-                        listener, tls, secret, local, identity, options,
-                    )
-                    .await
+                    agent::adm_server::serve_tls(listener, tls, secret, local, identity, options)
+                        .await
                 }
                 None => {
                     tracing::info!(%listen, "adm-agent listening (http)");
-                    remote::agent::adm_server::serve(listener, secret, local, identity, options)
-                        .await
+                    agent::adm_server::serve(listener, secret, local, identity, options).await
                 }
             };
             served.map_err(|e| format!("adm-agent on {listen} failed: {e}"))
@@ -203,7 +200,7 @@ async fn run(mode: Mode) -> Result<(), String> {
             };
             let local = remote::Local::new(host_id.clone(), max_concurrent);
             let agents = agent_types.iter().map(|agent_type| {
-                remote::agent::rabbit_server::serve(
+                agent::rabbit_server::serve(
                     &uri,
                     &host_id,
                     agent_type,

@@ -11,11 +11,11 @@
 
 mod common;
 
+use agent::rabbit_server::MAX_REQUEST_BYTES;
 use common::AgentProc;
 use common::rabbit::{RawClient, exec, now, refusal};
 use futures::StreamExt as _;
 use remote::agent::Frame;
-use remote::agent::rabbit_server::MAX_REQUEST_BYTES;
 use remote::{Secret, Transport as _};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -7,9 +7,9 @@
 
 mod common;
 
+use agent::rabbit_server::MAX_REQUEST_BYTES;
 use common::rabbit::{RawClient, exec, now, refusal};
 use remote::agent::Frame;
-use remote::agent::rabbit_server::MAX_REQUEST_BYTES;
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

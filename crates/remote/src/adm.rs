@@ -5,8 +5,7 @@
 //! must present a certificate issued by that CA for the host's name or
 //! address (see [`crate::tls`]); without it, plain HTTP.
 
-use crate::agent::adm_server::{EXEC, KILL, PING};
-use crate::agent::{Request, decode_stream, demux, ended_early};
+use crate::agent::{EXEC, KILL, PING, Request, decode_stream, demux, ended_early};
 use crate::command::Command;
 use crate::error::{Error, Result};
 use crate::transport::{CommandId, Running, Transport};

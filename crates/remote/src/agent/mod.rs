@@ -1,5 +1,6 @@
 //! The agent protocol, shared by the clients ([`crate::adm`],
-//! [`crate::rabbit`]) and the host-side agents (`dbagent`).
+//! [`crate::rabbit`]) and the host-side agents (the `agent` crate, run by
+//! `dbagent`): requests, frames, and [`serve_request`], which runs one.
 //!
 //! A request ([`Request`]) names a command id, the command and its timeout.
 //! The agent answers with a sequence of [`Frame`]s: `Started`, then stdout
@@ -8,13 +9,7 @@
 //! response body; over AMQP each frame is one message. Encoding: one tag
 //! byte, a 4-byte big-endian length, the payload.
 
-pub mod adm_server;
 pub use remote_config::auth;
-pub mod conn_guard;
-pub mod rabbit_checks;
-pub mod rabbit_server;
-pub mod refusal_log;
-pub mod tls_listener;
 
 use crate::command::Command;
 use crate::error::{Error, Result, WireError};
@@ -25,6 +20,13 @@ use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::sync::{mpsc, oneshot};
+
+/// Paths of the adm-agent API: run a command.
+pub const EXEC: &str = "/v1/exec";
+/// Kill a running command.
+pub const KILL: &str = "/v1/kill";
+/// Liveness.
+pub const PING: &str = "/v1/ping";
 
 /// Largest stdout/stderr chunk in one frame.
 pub const CHUNK: usize = 128 * 1024;

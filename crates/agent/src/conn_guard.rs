@@ -187,8 +187,8 @@ impl Connected<IncomingStream<'_, GuardedListener>> for ConnAddr {
     }
 }
 
-impl Connected<IncomingStream<'_, super::tls_listener::TlsListener>> for ConnAddr {
-    fn connect_info(stream: IncomingStream<'_, super::tls_listener::TlsListener>) -> Self {
+impl Connected<IncomingStream<'_, crate::tls_listener::TlsListener>> for ConnAddr {
+    fn connect_info(stream: IncomingStream<'_, crate::tls_listener::TlsListener>) -> Self {
         stream.remote_addr().clone()
     }
 }

@@ -6,7 +6,7 @@
 //! a plain-text `400` saying so, instead of a TLS alert it cannot read, so
 //! a controller missing `tls-ca-file` sees a clear error.
 
-use super::conn_guard::{Admission, ConnAddr, ConnLimits, Guarded, accept_admitted};
+use crate::conn_guard::{Admission, ConnAddr, ConnLimits, Guarded, accept_admitted};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
@@ -24,7 +24,7 @@ const TLS_HANDSHAKE_RECORD: u8 = 0x16;
 pub const PLAIN_HTTP_ANSWER: &str = "this adm-agent serves HTTPS only: give the client the CA \
 certificate of the agent's TLS certificate ([adm-agent] tls-ca-file)";
 
-/// A TLS connection under the connection limits (see [`super::conn_guard`]).
+/// A TLS connection under the connection limits (see [`crate::conn_guard`]).
 pub type GuardedTls = TlsStream<Guarded<TcpStream>>;
 
 /// Accepts TCP connections under the connection caps and yields them once

@@ -14,13 +14,13 @@
 //!
 //! Before running a request the agent refuses, with an `Error` frame
 //! naming the reason to the request's `reply_to` and a log line (at most
-//! [`super::refusal_log::REFUSALS_LOGGED_PER_SECOND`] a second, see
+//! [`crate::refusal_log::REFUSALS_LOGGED_PER_SECOND`] a second, see
 //! [`Checks`]): a body over [`MAX_REQUEST_BYTES`], a request naming another
-//! host in its [`crate::rabbit::HOST_HEADER`] header, a request whose `timestamp` property
-//! is more than [`super::auth::MAX_SKEW`] off the agent's clock (expired), and, when the
+//! host in its [`remote::rabbit::HOST_HEADER`] header, a request whose `timestamp` property
+//! is more than [`remote::agent::auth::MAX_SKEW`] off the agent's clock (expired), and, when the
 //! agent has a secret (`dbagent rabbit --secret-file`), a request that is
 //! not signed or whose signature does not pass (the adm-agent's scheme, see
-//! [`crate::rabbit`]: wrong secret, changed body or ids, stale, meant for
+//! [`remote::rabbit`]: wrong secret, changed body or ids, stale, meant for
 //! another host). A request it already took (the same nonce or message id:
 //! a replay or a redelivery) is dropped without an answer: it already ran.
 //! Without a secret the broker's credentials alone decide who may send a
@@ -34,13 +34,8 @@
 //! runs), and answered up to [`REFUSALS_ANSWERED_PER_SECOND`] a second by
 //! one publishing task (the rest go unanswered, counted in the log).
 
-use super::auth::Secret;
-pub use super::rabbit_checks::{Checks, MAX_REQUEST_BYTES, Refusal};
-use super::refusal_log::{PerSecond, RefusalLog};
-use super::{Frame, Request, serve_request};
-use crate::error::{WireError, WireKind};
-use crate::local::Local;
-use crate::rabbit::{declare_request_queue, identity, normalize_uri, queue_name};
+pub use crate::rabbit_checks::{Checks, MAX_REQUEST_BYTES, Refusal};
+use crate::refusal_log::{PerSecond, RefusalLog};
 use futures::{FutureExt as _, StreamExt as _};
 use lapin::Confirmation;
 use lapin::options::{
@@ -49,6 +44,11 @@ use lapin::options::{
 };
 use lapin::types::{FieldTable, ShortString};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
+use remote::Local;
+use remote::agent::auth::Secret;
+use remote::agent::{Frame, Request, serve_request};
+use remote::error::{WireError, WireKind};
+use remote::rabbit::{declare_request_queue, identity, normalize_uri, queue_name};
 use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

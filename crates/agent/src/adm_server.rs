@@ -1,11 +1,11 @@
 //! The adm-agent's HTTP server (axum): `POST /v1/exec`, `/v1/kill`,
-//! `/v1/ping`, every request signed (see [`super::auth`]). Plain HTTP
+//! `/v1/ping`, every request signed (see [`remote::agent::auth`]). Plain HTTP
 //! ([`serve`]) or HTTPS ([`serve_tls`], rustls).
 //!
 //! What a request goes through, in order, each refusal answered at once
 //! with `connection: close` and logged:
 //!
-//! 1. the connection caps and the header deadline ([`super::conn_guard`]);
+//! 1. the connection caps and the header deadline ([`crate::conn_guard`]);
 //! 2. a `content-length` (411 without) within the path's cap
 //!    ([`max_body`]; 413 above);
 //! 3. the signature headers: format, clock window, signature over the body
@@ -14,25 +14,20 @@
 //! 4. the body, read within [`BODY_TIMEOUT`] (408) and its cap, and checked
 //!    against the signed digest (401).
 
-use super::auth::{Refusal, Secret, Signed, Verifier};
-use super::conn_guard::{ConnAddr, ConnLimits, GuardedListener};
-use super::refusal_log::RefusalLog;
-use super::{Frame, Request, serve_request};
-use crate::local::Local;
+use crate::conn_guard::{ConnAddr, ConnLimits, GuardedListener};
+use crate::refusal_log::RefusalLog;
 use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse as _, Response};
+use remote::Local;
+use remote::agent::auth::{Refusal, Secret, Signed, Verifier};
+use remote::agent::{Frame, Request, serve_request};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 
-/// Paths of the adm-agent API.
-pub const EXEC: &str = "/v1/exec";
-/// Kill a running command.
-pub const KILL: &str = "/v1/kill";
-/// Liveness.
-pub const PING: &str = "/v1/ping";
+pub use remote::agent::{EXEC, KILL, PING};
 /// Largest `exec` body: the command plus its stdin (JSON, a byte array).
 /// Stdin legitimately carries files the tools write on a host (a backup's
 /// `manifest.json` and small files, option files, scripts), a few MiB at
@@ -58,7 +53,7 @@ pub struct AdmOptions {
     /// Connection caps and the header deadline.
     pub limits: ConnLimits,
     /// Names and addresses controllers may address this host by, besides
-    /// the address a request arrives at (see [`super::auth::host_tag`]).
+    /// the address a request arrives at (see [`remote::agent::auth::host_tag`]).
     pub host_ids: Vec<String>,
 }
 
@@ -88,7 +83,7 @@ pub async fn serve(
 }
 
 /// Serves the adm-agent over HTTPS (TLS with `tls`, see
-/// [`crate::tls::server_config`]) on `listener` until the task is dropped.
+/// [`remote::tls::server_config`]) on `listener` until the task is dropped.
 /// The requests are signed just as over plain HTTP: TLS adds privacy and
 /// the agent's identity, the shared secret still authenticates the client.
 pub async fn serve_tls(
@@ -99,7 +94,7 @@ pub async fn serve_tls(
     identity: String,
     options: AdmOptions,
 ) -> std::io::Result<()> {
-    let listener = super::tls_listener::TlsListener::new(listener, tls, options.limits)?;
+    let listener = crate::tls_listener::TlsListener::new(listener, tls, options.limits)?;
     let app = app(secret, local, identity, &options.host_ids);
     axum::serve(
         listener,

@@ -1,17 +1,17 @@
 //! What the rabbit-agent checks in a request before it runs it (see
 //! [`super::rabbit_server`]): size, host, timestamp, and with a secret the
-//! signature ([`crate::rabbit`] says what is signed). Pure: no broker, no
+//! signature ([`remote::rabbit`] says what is signed). Pure: no broker, no
 //! I/O but the clock.
 
-use super::auth::{self, MAX_SKEW, Secret, Verifier, host_tag};
-use crate::rabbit::{HOST_HEADER, SIGNED_METHOD, signed_path};
 use lapin::BasicProperties;
 use lapin::types::{AMQPValue, FieldTable, ShortString};
+use remote::agent::auth::{self, MAX_SKEW, Secret, Verifier, host_tag};
+use remote::rabbit::{HOST_HEADER, SIGNED_METHOD, signed_path};
 
 /// Largest request body taken: the command plus its stdin (JSON), the same
 /// cap as the adm-agent's `exec`
-/// ([`super::adm_server::MAX_EXEC_BODY`]).
-pub const MAX_REQUEST_BYTES: usize = super::adm_server::MAX_EXEC_BODY;
+/// ([`crate::adm_server::MAX_EXEC_BODY`]).
+pub const MAX_REQUEST_BYTES: usize = crate::adm_server::MAX_EXEC_BODY;
 
 /// The checks of one agent's queue.
 #[derive(Debug)]
@@ -141,7 +141,7 @@ fn printable(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rabbit::queue_name;
+    use remote::rabbit::queue_name;
 
     fn gate(secret: Option<&Secret>) -> Checks {
         Checks::new("db-1", &queue_name("rds-dbinit", "db-1"), secret.cloned())
