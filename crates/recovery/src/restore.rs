@@ -122,20 +122,87 @@ impl Restore<'_> {
         let ds = apply.datasource.as_str();
         let started = std::time::Instant::now();
         let mut t = stream::Timings::of(ds);
-        self.watch
-            .datasource_step(ds, "cleaning the restore directory");
         let base = self.plan.restore_dir(ds);
         let data = self.plan.datadir(&apply.data_dir);
+        self.clean(ds, &base, &data).await?;
+        self.extract_and_prepare_chain(ds, apply, &base, &data, &mut t)
+            .await?;
+        let port = self.plan.first_port as usize + index;
+        let port = u16::try_from(port).map_err(|_| {
+            self.err(
+                ds,
+                "choosing a port",
+                "server-tmp-port + index is not a port",
+            )
+        })?;
+        // The server's SQL thread replays when it can do so exactly (MariaDB,
+        // a position stop); its relay logs must be there before it starts.
+        let relay = relay::Relay::plan(apply, &base)
+            .filter(|_| flavor_of(self.tool.flavor) == GtidFlavor::Mariadb);
+        let server = TemporaryServer {
+            ds,
+            data: &data,
+            base: &base,
+            port,
+        };
+        let Replayed {
+            binlogs: replayed,
+            gtid,
+            tables,
+        } = self
+            .replay_on_temporary_server(apply, server, relay.as_ref(), &mut t)
+            .await?;
+        self.tidy(ds, &data, &base).await;
+        self.watch.datasource_step(ds, "done");
+        Ok(Restored {
+            datasource: ds.to_owned(),
+            data_dir: data,
+            binlogs: replayed,
+            replayed_by: match (replayed, &relay) {
+                (0, _) => "nothing",
+                (_, Some(_)) => "the SQL thread",
+                (_, None) => "mariadb-binlog",
+            },
+            stop_used: (replayed > 0).then(|| report::stop_used(&apply.stop, relay.is_some())),
+            position: match &apply.stop {
+                ApplyStop::Position(p) => Some(p.clone()),
+                ApplyStop::Datetime(_) => None,
+            },
+            gtid,
+            tables,
+            timings: t,
+            elapsed: started.elapsed(),
+        })
+    }
+
+    /// Empties (or creates) the restore and data directories.
+    async fn clean(&self, ds: &str, base: &str, data: &str) -> Result<(), RecoveryError> {
+        self.watch
+            .datasource_step(ds, "cleaning the restore directory");
         self.sh(
             ds,
             "cleaning the restore directory",
             Command::shell(format!(
                 "rm -rf {0} {1} && mkdir -p {0} {1}",
-                quote(&base),
-                quote(&data)
+                quote(base),
+                quote(data)
             )),
         )
-        .await?;
+        .await
+        .map(drop)
+    }
+
+    /// Extracts each backup of the chain (the full into `data`, the
+    /// incrementals beside it), decompresses `.qp` files, and prepares
+    /// them in order.
+    async fn extract_and_prepare_chain(
+        &self,
+        ds: &str,
+        apply: &DatasourceApply,
+        base: &str,
+        data: &str,
+        t: &mut stream::Timings,
+    ) -> Result<(), RecoveryError> {
         let chain = &self.plan.apply.chain.backups;
         for (i, backup) in chain.iter().enumerate() {
             let stream = format!(
@@ -144,7 +211,7 @@ impl Restore<'_> {
                 apply.data_dir
             );
             let target = if i == 0 {
-                data.clone()
+                data.to_owned()
             } else {
                 format!("{base}/inc{i}")
             };
@@ -202,26 +269,33 @@ impl Restore<'_> {
                 self.sh(
                     ds,
                     &format!("{step} in {data}"),
-                    xtrabackup::prepare(&self.tool, &data, &prep, Some("256M")),
+                    xtrabackup::prepare(&self.tool, data, &prep, Some("256M")),
                 ),
             )
             .await?;
             tracing::info!(datasource = ds, %backup, "extracted and prepared");
         }
-        let port = self.plan.first_port as usize + index;
-        let port = u16::try_from(port).map_err(|_| {
-            self.err(
-                ds,
-                "choosing a port",
-                "server-tmp-port + index is not a port",
-            )
-        })?;
-        let socket = socket_path(&base, port);
-        // The server's SQL thread replays when it can do so exactly (MariaDB,
-        // a position stop); its relay logs must be there before it starts.
-        let relay = relay::Relay::plan(apply, &base)
-            .filter(|_| flavor_of(self.tool.flavor) == GtidFlavor::Mariadb);
-        if let Some(r) = &relay {
+        Ok(())
+    }
+
+    /// Starts a temporary server on the prepared data, replays the binlogs
+    /// (through its SQL thread when `relay` is staged), counts the rows,
+    /// and stops it whatever happened.
+    async fn replay_on_temporary_server(
+        &self,
+        apply: &DatasourceApply,
+        server: TemporaryServer<'_>,
+        relay: Option<&relay::Relay>,
+        t: &mut stream::Timings,
+    ) -> Result<Replayed, RecoveryError> {
+        let TemporaryServer {
+            ds,
+            data,
+            base,
+            port,
+        } = server;
+        let socket = socket_path(base, port);
+        if let Some(r) = relay {
             let sources = binlog_paths(self.plan, self.store_dir, apply);
             self.sh(
                 ds,
@@ -235,14 +309,14 @@ impl Restore<'_> {
         let server = t
             .time(
                 "starting the temporary server",
-                self.start_server(ds, &data, &base, &socket, port, relay.as_ref()),
+                self.start_server(ds, data, base, &socket, port, relay),
             )
             .await?;
         self.watch.datasource_step(ds, "replaying binlogs");
         let replay = t
             .time(
                 "replaying binlogs",
-                self.replay_with_state(ds, apply, &socket, relay.as_ref()),
+                self.replay_with_state(ds, apply, &socket, relay),
             )
             .await;
         let tables = match &replay {
@@ -260,11 +334,20 @@ impl Restore<'_> {
                 self.stop_server(ds, &socket, server),
             )
             .await;
-        let (replayed, gtid) = replay?;
+        let (binlogs, gtid) = replay?;
         let tables = tables.unwrap_or(Ok(Vec::new()))?;
         stop?;
-        // A copied auto.cnf would give the new server the old one's uuid;
-        // the replay's binary log is scratch once its position is stored.
+        Ok(Replayed {
+            binlogs,
+            gtid,
+            tables,
+        })
+    }
+
+    /// Removes what must not go with the data: a copied auto.cnf would give
+    /// the new server the old one's uuid, and the replay's binary log is
+    /// scratch once its position is stored. Best effort.
+    async fn tidy(&self, ds: &str, data: &str, base: &str) {
         let _ = self
             .sh(
                 ds,
@@ -272,30 +355,10 @@ impl Restore<'_> {
                 Command::shell(format!(
                     "rm -rf {} {base}/{REPLAY_BINLOG}.* {base}/relay",
                     quote(&format!("{data}/auto.cnf")),
-                    base = quote(&base)
+                    base = quote(base)
                 )),
             )
             .await;
-        self.watch.datasource_step(ds, "done");
-        Ok(Restored {
-            datasource: ds.to_owned(),
-            data_dir: data,
-            binlogs: replayed,
-            replayed_by: match (replayed, &relay) {
-                (0, _) => "nothing",
-                (_, Some(_)) => "the SQL thread",
-                (_, None) => "mariadb-binlog",
-            },
-            stop_used: (replayed > 0).then(|| report::stop_used(&apply.stop, relay.is_some())),
-            position: match &apply.stop {
-                ApplyStop::Position(p) => Some(p.clone()),
-                ApplyStop::Datetime(_) => None,
-            },
-            gtid,
-            tables,
-            timings: t,
-            elapsed: started.elapsed(),
-        })
     }
 
     /// Row counts of every application table, read from the temporary server.
@@ -352,4 +415,25 @@ impl Restore<'_> {
             },
         )
     }
+}
+/// Where a datasource's temporary server runs.
+#[derive(Debug, Clone, Copy)]
+struct TemporaryServer<'a> {
+    ds: &'a str,
+    /// The prepared data directory.
+    data: &'a str,
+    /// The restore directory (socket, logs, relay logs).
+    base: &'a str,
+    port: u16,
+}
+
+/// What a replay on the temporary server reached.
+#[derive(Debug)]
+struct Replayed {
+    /// Binlogs replayed.
+    binlogs: usize,
+    /// The GTID position the server reached.
+    gtid: Option<GtidSet>,
+    /// Row counts of every table.
+    tables: Vec<TableRows>,
 }
