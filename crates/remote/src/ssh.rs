@@ -345,6 +345,85 @@ impl Ssh {
         MasterFailure::Fatal(self.transport_err("connect", last))
     }
 
+    /// Sends the run script on a channel (`warm` if given, else a fresh
+    /// one) and reads its first line. The first line tells whether the
+    /// script ran, so a channel lost before it is safe to retry: a dead warm
+    /// channel on a fresh one, a dead fresh channel once more on a fresh
+    /// master. Gives the channel, its stdout past that line, when the
+    /// command started, and the master used.
+    async fn start_on_a_channel(
+        &self,
+        mut master: Arc<Master>,
+        mut warm: Option<SshChild>,
+        script: &str,
+        program: &str,
+    ) -> Result<(
+        SshChild,
+        BufReader<openssh::ChildStdout>,
+        Instant,
+        Arc<Master>,
+    )> {
+        let mut reconnected = false;
+        loop {
+            let was_warm = warm.is_some();
+            let mut child = match warm.take() {
+                Some(child) => child,
+                None => open_channel(&master.session)
+                    .await
+                    .map_err(|e| self.transport_err(program, e))?,
+            };
+            // The clock starts before the host can start the command's
+            // timer, so a remote timeout is never judged shorter than its
+            // limit (see `Exit::judge`), however late "S" is read.
+            let started = Instant::now();
+            // A failed write shows as a missing first line below.
+            let _ = send_script(&mut child, script).await;
+            let mut stdout = BufReader::new(
+                child
+                    .stdout()
+                    .take()
+                    .ok_or_else(|| self.transport_err(program, "no stdout pipe"))?,
+            );
+            let mut first = String::new();
+            let _ = stdout.read_line(&mut first).await;
+            match first.trim_end() {
+                "S" => return Ok((child, stdout, started, master)),
+                "N" => {
+                    let _ = child.wait().await;
+                    return Err(Error::NotFound {
+                        host: self.host.clone(),
+                        program: program.to_owned(),
+                    });
+                }
+                other if other.starts_with('E') => {
+                    let _ = child.wait().await;
+                    return Err(Error::Spawn {
+                        host: self.host.clone(),
+                        program: program.to_owned(),
+                        detail: other.trim_start_matches("E ").to_owned(),
+                    });
+                }
+                _ if was_warm => {
+                    drop(child);
+                    master.warm.clear();
+                    tracing::debug!(host = %self.host, "a warm ssh channel had closed; using a fresh one");
+                }
+                _ => {
+                    let status = child.wait().await;
+                    if reconnected {
+                        return Err(self.transport_err(
+                            program,
+                            format!("the remote side did not start the command ({status:?})"),
+                        ));
+                    }
+                    tracing::info!(host = %self.host, "ssh channel failed before the command started; reconnecting");
+                    reconnected = true;
+                    master = self.master(true).await?;
+                }
+            }
+        }
+    }
+
     fn transport_err(&self, program: &str, detail: impl Into<String>) -> Error {
         Error::Transport {
             host: self.host.clone(),
@@ -369,6 +448,87 @@ impl Ssh {
             .await
             .map_err(|e| self.transport_err(program, e))?;
         Ok(child)
+    }
+}
+
+/// One command's channel to the host.
+type SshChild = openssh::Child<Arc<openssh::Session>>;
+
+/// A command given stdin bytes gets them, then EOF (it dies with the
+/// controller only if that EOF ends it). Any other command's stdin is
+/// /dev/null and the channel's stdin its lifeline (see `run_script`),
+/// returned here: held open until the command ended, closed by the kernel
+/// when this process dies, or when `Running` is dropped.
+fn feed_stdin(child: &mut SshChild, cmd: &Command) -> Option<openssh::ChildStdin> {
+    let mut stdin = child.stdin().take()?;
+    match cmd.stdin.clone() {
+        Some(bytes) => {
+            tokio::spawn(async move {
+                let _ = stdin.write_all(&bytes).await;
+                let _ = stdin.shutdown().await;
+            });
+            None
+        }
+        None => Some(stdin),
+    }
+}
+
+/// What it takes to turn a channel's end into the command's exit code.
+struct Exit {
+    host: String,
+    session: Arc<openssh::Session>,
+    id: CommandId,
+    program: String,
+    timeout: Option<Duration>,
+    started: Instant,
+}
+
+impl Exit {
+    /// The exit code, telling a lost connection from a command's own 255,
+    /// a missing program (127) and the remote timeout (124 after the limit).
+    async fn judge(
+        self,
+        status: std::result::Result<std::process::ExitStatus, openssh::Error>,
+    ) -> Result<i32> {
+        let Exit {
+            host,
+            session,
+            id,
+            program,
+            timeout,
+            started,
+        } = self;
+        if matches!(status, Err(openssh::Error::RemoteProcessTerminated))
+            && real_255(&session, &id).await
+        {
+            return Ok(255);
+        }
+        if status.as_ref().is_err_and(is_exit_127) {
+            return Ok(127);
+        }
+        let status = status.map_err(|e| Error::Transport {
+            host: host.clone(),
+            transport: KIND,
+            program: program.clone(),
+            detail: match e {
+                openssh::Error::RemoteProcessTerminated => {
+                    "the ssh connection was lost (exit 255)".to_owned()
+                }
+                other => other.to_string(),
+            },
+        })?;
+        let code = status.code().unwrap_or(255);
+        if let Some(t) = timeout
+            && code == 124
+            && started.elapsed() >= t
+        {
+            return Err(Error::Timeout {
+                host,
+                program,
+                after: t,
+            });
+        }
+        Ok(code)
     }
 }
 
@@ -499,136 +659,36 @@ impl Transport for Ssh {
         let id = CommandId::random();
         let script = run_script(cmd, &id, timeout);
         let program = cmd.name().to_owned();
-        let mut master = self.master(false).await?;
-        let (permit, mut warm) = match master.warm.take() {
+        let master = self.master(false).await?;
+        let (permit, warm) = match master.warm.take() {
             Some(w) => (w.permit, Some(w.child)),
             None => (
                 crate::transport::admit(cmd, &self.limit, &self.host, KIND).await?,
                 None,
             ),
         };
-        // The first line tells whether the script ran, so a channel lost
-        // before it is safe to retry: a dead warm channel on a fresh one,
-        // a dead fresh channel once more on a fresh master.
-        let mut reconnected = false;
-        let (mut child, stdout, started) = loop {
-            let was_warm = warm.is_some();
-            let mut child = match warm.take() {
-                Some(child) => child,
-                None => open_channel(&master.session)
-                    .await
-                    .map_err(|e| self.transport_err(&program, e))?,
-            };
-            // The clock starts before the host can start the command's
-            // timer, so a remote timeout is never judged shorter than its
-            // limit (see the 124 check below), however late "S" is read.
-            let started = Instant::now();
-            // A failed write shows as a missing first line below.
-            let _ = send_script(&mut child, &script).await;
-            let mut stdout = BufReader::new(
-                child
-                    .stdout()
-                    .take()
-                    .ok_or_else(|| self.transport_err(&program, "no stdout pipe"))?,
-            );
-            let mut first = String::new();
-            let _ = stdout.read_line(&mut first).await;
-            match first.trim_end() {
-                "S" => break (child, stdout, started),
-                "N" => {
-                    let _ = child.wait().await;
-                    return Err(Error::NotFound {
-                        host: self.host.clone(),
-                        program,
-                    });
-                }
-                other if other.starts_with('E') => {
-                    let _ = child.wait().await;
-                    return Err(Error::Spawn {
-                        host: self.host.clone(),
-                        program,
-                        detail: other.trim_start_matches("E ").to_owned(),
-                    });
-                }
-                _ if was_warm => {
-                    drop(child);
-                    master.warm.clear();
-                    tracing::debug!(host = %self.host, "a warm ssh channel had closed; using a fresh one");
-                }
-                _ => {
-                    let status = child.wait().await;
-                    if reconnected {
-                        return Err(self.transport_err(
-                            &program,
-                            format!("the remote side did not start the command ({status:?})"),
-                        ));
-                    }
-                    tracing::info!(host = %self.host, "ssh channel failed before the command started; reconnecting");
-                    reconnected = true;
-                    master = self.master(true).await?;
-                }
-            }
-        };
+        let (mut child, stdout, started, master) = self
+            .start_on_a_channel(master, warm, &script, &program)
+            .await?;
         master.warm.fill(&master.session, &self.limit);
         let stderr = child
             .stderr()
             .take()
             .ok_or_else(|| self.transport_err(&program, "no stderr pipe"))?;
-        // A command given stdin bytes gets them, then EOF (it dies with the
-        // controller only if that EOF ends it). Any other command's stdin
-        // is /dev/null and the channel's stdin its lifeline (see
-        // `run_script`): held open until the command ended, closed by the
-        // kernel when this process dies, or when `Running` is dropped.
-        let mut lifeline = None;
-        if let Some(mut stdin) = child.stdin().take() {
-            match cmd.stdin.clone() {
-                Some(bytes) => {
-                    tokio::spawn(async move {
-                        let _ = stdin.write_all(&bytes).await;
-                        let _ = stdin.shutdown().await;
-                    });
-                }
-                None => lifeline = Some(stdin),
-            }
-        }
-        let host = self.host.clone();
-        let session = master.session.clone();
-        let wait_id = id.clone();
+        let lifeline = feed_stdin(&mut child, cmd);
+        let exit = Exit {
+            host: self.host.clone(),
+            session: master.session.clone(),
+            id: id.clone(),
+            program,
+            timeout,
+            started,
+        };
         let wait = async move {
             let _permit = permit;
             let status = child.wait().await;
             drop(lifeline);
-            if matches!(status, Err(openssh::Error::RemoteProcessTerminated))
-                && real_255(&session, &wait_id).await
-            {
-                return Ok(255);
-            }
-            if status.as_ref().is_err_and(is_exit_127) {
-                return Ok(127);
-            }
-            let status = status.map_err(|e| Error::Transport {
-                host: host.clone(),
-                transport: KIND,
-                program: program.clone(),
-                detail: match e {
-                    openssh::Error::RemoteProcessTerminated => {
-                        "the ssh connection was lost (exit 255)".to_owned()
-                    }
-                    other => other.to_string(),
-                },
-            })?;
-            let code = status.code().unwrap_or(255);
-            if let Some(t) = timeout
-                && code == 124
-                && started.elapsed() >= t
-            {
-                return Err(Error::Timeout {
-                    host,
-                    program,
-                    after: t,
-                });
-            }
-            Ok(code)
+            exit.judge(status).await
         };
         Ok(Running::new(
             id,
