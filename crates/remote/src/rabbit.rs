@@ -425,40 +425,8 @@ impl Rabbit {
             what: "request".into(),
             detail: e.to_string(),
         })?;
-        let (tx_started, rx_started) = tokio::sync::oneshot::channel::<()>();
-        let host = self.host.clone();
-        let program_owned = program.to_owned();
-        let id_text = id.0.clone();
-        let d = demux(id.clone(), move |last| {
-            drop(permit);
-            match last {
-                Some(Ok(code)) => Ok(code),
-                Some(Err(w)) => Err(Error::from_wire(
-                    w,
-                    &host,
-                    KIND,
-                    &program_owned,
-                    timeout,
-                    &id_text,
-                )),
-                None => Err(ended_early(&host, KIND, &program_owned)),
-            }
-        });
-        // Frames from the reply consumer go through a relay that notices
-        // the agent's Started frame.
-        let (relay_tx, mut relay_rx) = mpsc::channel::<Frame>(64);
-        let frames = d.frames;
-        tokio::spawn(async move {
-            let mut started = Some(tx_started);
-            while let Some(f) = relay_rx.recv().await {
-                if let Some(s) = started.take() {
-                    let _ = s.send(());
-                }
-                if frames.send(f).await.is_err() {
-                    break;
-                }
-            }
-        });
+        let d = self.demux(&id, program, timeout, permit);
+        let (relay_tx, rx_started) = relay_noticing_start(d.frames);
         link.pending
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -469,21 +437,7 @@ impl Rabbit {
                     frames: relay_tx,
                 },
             );
-        let props = BasicProperties::default()
-            .with_reply_to(ShortString::from(link.reply_queue.as_str()))
-            .with_correlation_id(ShortString::from(id.0.as_str()))
-            .with_message_id(ShortString::from(id.0.as_str()))
-            .with_content_type(ShortString::from("application/json"))
-            .with_expiration(ShortString::from(
-                self.answer_timeout.as_millis().to_string(),
-            ))
-            .with_timestamp(unix_now())
-            .with_headers(request_headers(
-                &self.host,
-                self.broker.secret.as_ref(),
-                &signed_path(&queue, &id.0, &id.0, &link.reply_queue),
-                &body,
-            ));
+        let props = self.properties(&link, &queue, &id, &body);
         let published = async {
             link.channel
                 .basic_publish(
@@ -516,6 +470,50 @@ impl Rabbit {
         }
         watch::spawn(link, queue, id.0);
         Ok(d.running)
+    }
+
+    /// The demultiplexer of one command's frames; its end releases
+    /// `permit` and turns the last frame into the exit code or error.
+    fn demux(
+        &self,
+        id: &CommandId,
+        program: &str,
+        timeout: Option<Duration>,
+        permit: Option<tokio::sync::OwnedSemaphorePermit>,
+    ) -> crate::agent::Demux {
+        let host = self.host.clone();
+        let program = program.to_owned();
+        let id_text = id.0.clone();
+        demux(id.clone(), move |last| {
+            drop(permit);
+            match last {
+                Some(Ok(code)) => Ok(code),
+                Some(Err(w)) => Err(Error::from_wire(
+                    w, &host, KIND, &program, timeout, &id_text,
+                )),
+                None => Err(ended_early(&host, KIND, &program)),
+            }
+        })
+    }
+
+    /// The request message's properties: where to answer, the ids, an
+    /// expiry of the answer timeout, and the signature headers.
+    fn properties(&self, link: &Link, queue: &str, id: &CommandId, body: &[u8]) -> BasicProperties {
+        BasicProperties::default()
+            .with_reply_to(ShortString::from(link.reply_queue.as_str()))
+            .with_correlation_id(ShortString::from(id.0.as_str()))
+            .with_message_id(ShortString::from(id.0.as_str()))
+            .with_content_type(ShortString::from("application/json"))
+            .with_expiration(ShortString::from(
+                self.answer_timeout.as_millis().to_string(),
+            ))
+            .with_timestamp(unix_now())
+            .with_headers(request_headers(
+                &self.host,
+                self.broker.secret.as_ref(),
+                &signed_path(queue, &id.0, &id.0, &link.reply_queue),
+                body,
+            ))
     }
 }
 
@@ -556,6 +554,28 @@ impl Transport for Rabbit {
             .await?;
         running.wait().await.map(drop)
     }
+}
+
+/// Frames from the reply consumer go through a relay that notices the
+/// agent's first frame (`Started`): the sender to give the reply consumer,
+/// and what fires on that first frame.
+fn relay_noticing_start(
+    frames: mpsc::Sender<Frame>,
+) -> (mpsc::Sender<Frame>, tokio::sync::oneshot::Receiver<()>) {
+    let (tx_started, rx_started) = tokio::sync::oneshot::channel::<()>();
+    let (relay_tx, mut relay_rx) = mpsc::channel::<Frame>(64);
+    tokio::spawn(async move {
+        let mut started = Some(tx_started);
+        while let Some(f) = relay_rx.recv().await {
+            if let Some(s) = started.take() {
+                let _ = s.send(());
+            }
+            if frames.send(f).await.is_err() {
+                break;
+            }
+        }
+    });
+    (relay_tx, rx_started)
 }
 
 #[cfg(test)]
