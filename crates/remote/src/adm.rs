@@ -5,7 +5,7 @@
 //! must present a certificate issued by that CA for the host's name or
 //! address (see [`crate::tls`]); without it, plain HTTP.
 
-use crate::agent::{EXEC, KILL, PING, Request, decode_stream, demux, ended_early};
+use crate::agent::{EXEC, KILL, PING, Request, client_demux, decode_stream, demux, ended_early};
 use crate::command::Command;
 use crate::error::{Error, Result};
 use crate::transport::{CommandId, Running, Transport};
@@ -217,19 +217,7 @@ impl Transport for Adm {
         let id = CommandId::random();
         let req = Request::exec(&id, cmd, timeout);
         let body = self.send(EXEC, &req, cmd.name()).await?;
-        let host = self.host.clone();
-        let program = cmd.name().to_owned();
-        let id_text = id.0.clone();
-        let d = demux(id, move |last| {
-            drop(permit);
-            match last {
-                Some(Ok(code)) => Ok(code),
-                Some(Err(w)) => Err(Error::from_wire(
-                    w, &host, KIND, &program, timeout, &id_text,
-                )),
-                None => Err(ended_early(&host, KIND, &program)),
-            }
-        });
+        let d = client_demux(id, &self.host, KIND, cmd.name(), timeout, permit);
         let frames = d.frames;
         let host = self.host.clone();
         tokio::spawn(async move {

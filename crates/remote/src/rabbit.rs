@@ -26,7 +26,7 @@
 //! `/name` means `name`; `%2F` encodes a `/` inside a vhost name.
 
 use crate::agent::auth::Secret;
-use crate::agent::{Frame, Request, demux, ended_early};
+use crate::agent::{Frame, Request, client_demux};
 use crate::command::Command;
 use crate::error::{Error, Result};
 use crate::transport::{CommandId, Running, Transport};
@@ -425,7 +425,7 @@ impl Rabbit {
             what: "request".into(),
             detail: e.to_string(),
         })?;
-        let d = self.demux(&id, program, timeout, permit);
+        let d = client_demux(id.clone(), &self.host, KIND, program, timeout, permit);
         let (relay_tx, rx_started) = relay_noticing_start(d.frames);
         link.pending
             .lock()
@@ -470,30 +470,6 @@ impl Rabbit {
         }
         watch::spawn(link, queue, id.0);
         Ok(d.running)
-    }
-
-    /// The demultiplexer of one command's frames; its end releases
-    /// `permit` and turns the last frame into the exit code or error.
-    fn demux(
-        &self,
-        id: &CommandId,
-        program: &str,
-        timeout: Option<Duration>,
-        permit: Option<tokio::sync::OwnedSemaphorePermit>,
-    ) -> crate::agent::Demux {
-        let host = self.host.clone();
-        let program = program.to_owned();
-        let id_text = id.0.clone();
-        demux(id.clone(), move |last| {
-            drop(permit);
-            match last {
-                Some(Ok(code)) => Ok(code),
-                Some(Err(w)) => Err(Error::from_wire(
-                    w, &host, KIND, &program, timeout, &id_text,
-                )),
-                None => Err(ended_early(&host, KIND, &program)),
-            }
-        })
     }
 
     /// The request message's properties: where to answer, the ids, an

@@ -287,6 +287,33 @@ pub struct Demux {
 /// Where a demuxed command's end comes from.
 pub type EndRx = oneshot::Receiver<std::result::Result<i32, WireError>>;
 
+/// [`demux`] as both agent transports use it: the end releases `permit`
+/// (the command's share of the host's concurrency) and turns the final
+/// frame into the exit code, the agent's error (naming host, transport and
+/// program), or [`ended_early`] when the frames stop without one.
+pub fn client_demux<P: Send + 'static>(
+    id: CommandId,
+    host: &str,
+    transport: &'static str,
+    program: &str,
+    timeout: Option<Duration>,
+    permit: P,
+) -> Demux {
+    let host = host.to_owned();
+    let program = program.to_owned();
+    let id_text = id.0.clone();
+    demux(id, move |last| {
+        drop(permit);
+        match last {
+            Some(Ok(code)) => Ok(code),
+            Some(Err(w)) => Err(Error::from_wire(
+                w, &host, transport, &program, timeout, &id_text,
+            )),
+            None => Err(ended_early(&host, transport, &program)),
+        }
+    })
+}
+
 /// Builds the client-side plumbing for command `id`: frames pushed into
 /// `Demux::frames` come out of `Demux::running`. `end` maps the final frame
 /// (or the frame stream closing early) to the result the caller sees.
