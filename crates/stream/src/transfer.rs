@@ -255,39 +255,20 @@ impl Streamer {
             // its log, not stderr: quote them so the cause is in the error.
             received.stderr = socat_log_errors(to, &listening.log).await;
         }
-        let result = self.judge(
+        let route = Route {
             from,
             source,
-            &sender,
-            sent,
             to,
             sink,
-            &receiver,
-            received,
             port,
-            &listening.log,
-        );
+            log: &listening.log,
+        };
+        let result = self.judge(&route, &sender, sent, &receiver, received);
         if let Ok(bytes) = &result {
             report(bytes.0, true);
         }
-        let (bytes, mut sha256) = result?;
-        if let Sink::File(path) = sink
-            && self.cfg.checksum.after_receipt(sink)
-        {
-            let (size, digest) = self.stored_digest(to, path, true).await?;
-            if size != bytes {
-                return Err(Error::Mismatch {
-                    from_host: from.host().to_owned(),
-                    to_host: to.host().to_owned(),
-                    port,
-                    sent: bytes,
-                    received: size,
-                    detail: format!("{path} changed size after the transfer"),
-                    log: listening.log.clone(),
-                });
-            }
-            sha256 = digest;
-        }
+        let (bytes, sha256) = result?;
+        let sha256 = self.digest_after_receipt(&route, bytes, sha256).await?;
         Ok(TransferReport {
             bytes,
             sha256,
@@ -422,20 +403,52 @@ impl Streamer {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// With the after-receipt check on for a file sink, the stored file's
+    /// size (must be `bytes`) and SHA-256, read back on its host; else
+    /// `sha256` as the transfer computed it.
+    async fn digest_after_receipt(
+        &self,
+        route: &Route<'_>,
+        bytes: u64,
+        sha256: Option<String>,
+    ) -> Result<Option<String>> {
+        let Sink::File(path) = route.sink else {
+            return Ok(sha256);
+        };
+        if !self.cfg.checksum.after_receipt(route.sink) {
+            return Ok(sha256);
+        }
+        let (size, digest) = self.stored_digest(route.to, path, true).await?;
+        if size != bytes {
+            return Err(Error::Mismatch {
+                from_host: route.from.host().to_owned(),
+                to_host: route.to.host().to_owned(),
+                port: route.port,
+                sent: bytes,
+                received: size,
+                detail: format!("{path} changed size after the transfer"),
+                log: route.log.to_owned(),
+            });
+        }
+        Ok(digest)
+    }
+
     fn judge(
         &self,
-        from: &Arc<dyn Transport>,
-        source: &Source,
+        route: &Route<'_>,
         sender: &End,
         sent: Finished,
-        to: &Arc<dyn Transport>,
-        sink: &Sink,
         receiver: &End,
         received: Finished,
-        port: u16,
-        log: &str,
     ) -> Result<(u64, Option<String>)> {
+        let Route {
+            from,
+            source,
+            to,
+            sink,
+            port,
+            log,
+        } = *route;
         let send_fail = sent.failure(&sender.stages);
         let recv_fail = received.failure(&receiver.stages);
         if let Some(reason) = self.registry.stop_reason()
@@ -655,6 +668,19 @@ fn timed_out(which: &str, bound: Duration) -> Finished {
         status: Err("timed out".into()),
         stderr: String::new(),
     }
+}
+
+/// The two ends of one transfer, once its listener is up.
+#[derive(Clone, Copy)]
+struct Route<'a> {
+    from: &'a Arc<dyn Transport>,
+    source: &'a Source,
+    to: &'a Arc<dyn Transport>,
+    sink: &'a Sink,
+    /// The listener's port.
+    port: u16,
+    /// The listener's socat log on `to`.
+    log: &'a str,
 }
 
 #[cfg(test)]
