@@ -211,67 +211,34 @@ pub async fn backup_server(run: &Run, plan: &ServerPlan) -> Result<ServerResult,
     .map_err(xerr)?;
     t.record("detecting the backup tool", tool_took);
     t.record("finding its option file", cnf_took);
-    let dir = format!("{}/{}", run.plan.name, plan.dir);
-    let wrapper = run_file(&facts.tmpdir, &run.plan.name, plan, "cnf");
-    let log_file = run_file(&facts.tmpdir, &run.plan.name, plan, "log");
-    // A run killed mid-way never removes its option file (it holds the
-    // backup login's password) nor its log: remove those of the bad
-    // backups this run moved away, whose runs are dead.
-    for bad in &run.plan.cleaned {
-        for ext in ["cnf", "log"] {
-            let path = run_file(&facts.tmpdir, bad, plan, ext);
-            if let Err(e) = ops::remove_file(&*host, &path).await {
-                tracing::warn!(server = %plan.server, file = %path, error = %e, "could not remove a killed run's file");
-            }
-        }
-    }
+    let files = RunFiles {
+        dir: format!("{}/{}", run.plan.name, plan.dir),
+        wrapper: run_file(&facts.tmpdir, &run.plan.name, plan, "cnf"),
+        log_file: run_file(&facts.tmpdir, &run.plan.name, plan, "log"),
+        tmpdir: facts.tmpdir.clone(),
+    };
+    remove_killed_runs_files(run, plan, &host, &facts.tmpdir).await;
+    let RunFiles {
+        dir,
+        wrapper,
+        log_file,
+        ..
+    } = &files;
 
     let login = ClientDefaults {
         server_defaults_file: server_cnf.clone(),
         user: cred.user.clone(),
         password: zeroize::Zeroizing::new(cred.password.expose().to_owned()),
     };
-    ops::write_client_defaults(&*host, &login, &wrapper)
+    ops::write_client_defaults(&*host, &login, wrapper)
         .await
         .map_err(xerr)?;
-    // my.conf and the topology markers (a few KiB: read over the transport
-    // and written on the store) while the stream flows.
-    let copy_conf = async {
-        let step = format!("copying {server_cnf}");
-        let out = host
-            .exec(
-                &remote::Command::new("cat")
-                    .arg("--")
-                    .arg(server_cnf.as_str()),
-                Duration::from_secs(60),
-            )
-            .await
-            .map_err(|e| server_err(plan, format!("{step}: {e}")))?;
-        if !out.success() {
-            return Err(server_err(
-                plan,
-                format!("{step}: {}", out.stderr_str().trim()),
-            ));
-        }
-        run.store
-            .write_file(&format!("{dir}/my.conf"), out.stdout)
-            .await?;
-        write_topology_marker(run, plan, &dir).await
-    };
-    let stream = stream_with_retry(
-        run,
-        plan,
-        &endpoint,
-        &host,
-        tool,
-        &wrapper,
-        &facts.tmpdir,
-        &log_file,
-        &dir,
-    );
+    // my.conf and the topology markers (a few KiB) while the stream flows.
+    let copy_conf = copy_conf_and_markers(run, plan, &host, &server_cnf, dir);
+    let stream = stream_with_retry(run, plan, &endpoint, &host, tool, &files);
     run.server_step(plan, "streaming the backup");
     let joined = tokio::try_join!(timed(copy_conf), timed(stream));
-    if let Err(e) = ops::remove_file(&*host, &wrapper).await {
+    if let Err(e) = ops::remove_file(&*host, wrapper).await {
         tracing::warn!(server = %plan.server, file = %wrapper, error = %e, "could not remove the option file holding the backup login");
     }
     let (((), conf_took), (report, stream_took)) = joined?;
@@ -279,22 +246,12 @@ pub async fn backup_server(run: &Run, plan: &ServerPlan) -> Result<ServerResult,
     t.record("streaming the backup", stream_took);
 
     run.server_step(plan, "reading the tool's log");
-    let (log, text) = t
-        .time("reading the tool's log", ops::read_log(&*host, &log_file))
-        .await
-        .map_err(xerr)?;
-    run.store
-        .write_file(&format!("{dir}/{LOG_FILE}"), text.into_bytes())
+    let log = t
+        .time(
+            "reading the tool's log",
+            save_tool_log(run, plan, &host, &files),
+        )
         .await?;
-    if let Some(failure) = log.failure() {
-        return Err(server_err(
-            plan,
-            format!(
-                "the backup tool failed ({failure}); log saved to {}",
-                run.store_path(&format!("{dir}/{LOG_FILE}"))
-            ),
-        ));
-    }
     let mut result = record(plan, &log, facts, report)?;
     run.store
         .write_file(
@@ -302,23 +259,111 @@ pub async fn backup_server(run: &Run, plan: &ServerPlan) -> Result<ServerResult,
             format!("{}\n", result.executed_gtids),
         )
         .await?;
-    let _ = ops::remove_file(&*host, &log_file).await;
+    let _ = ops::remove_file(&*host, log_file).await;
     result.timings = t;
     Ok(result)
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Where one server's backup keeps its files: on the store (`dir`) and in
+/// the server's tmpdir (the option file with the login, the tool's log).
+struct RunFiles {
+    /// `<backup>/<server dir>` on the store.
+    dir: String,
+    /// The 0600 option file carrying the backup login.
+    wrapper: String,
+    /// The tool's log.
+    log_file: String,
+    /// The server's tmpdir.
+    tmpdir: String,
+}
+
+/// A run killed mid-way never removes its option file (it holds the
+/// backup login's password) nor its log: removes those of the bad backups
+/// this run moved away, whose runs are dead. Best effort, warned.
+async fn remove_killed_runs_files(
+    run: &Run,
+    plan: &ServerPlan,
+    host: &Arc<dyn Transport>,
+    tmpdir: &str,
+) {
+    for bad in &run.plan.cleaned {
+        for ext in ["cnf", "log"] {
+            let path = run_file(tmpdir, bad, plan, ext);
+            if let Err(e) = ops::remove_file(&**host, &path).await {
+                tracing::warn!(server = %plan.server, file = %path, error = %e, "could not remove a killed run's file");
+            }
+        }
+    }
+}
+
+/// Reads the tool's log on the server, saves it to the store beside the
+/// stream, and fails naming the saved copy when the tool failed.
+async fn save_tool_log(
+    run: &Run,
+    plan: &ServerPlan,
+    host: &Arc<dyn Transport>,
+    files: &RunFiles,
+) -> Result<BackupLog, BackupError> {
+    let (log, text) = ops::read_log(&**host, &files.log_file)
+        .await
+        .map_err(|e| server_err(plan, e.to_string()))?;
+    let saved = format!("{}/{LOG_FILE}", files.dir);
+    run.store.write_file(&saved, text.into_bytes()).await?;
+    if let Some(failure) = log.failure() {
+        return Err(server_err(
+            plan,
+            format!(
+                "the backup tool failed ({failure}); log saved to {}",
+                run.store_path(&saved)
+            ),
+        ));
+    }
+    Ok(log)
+}
+
+/// Copies the server's option file to `<dir>/my.conf` on the store (read
+/// over the transport) and writes the topology marker.
+async fn copy_conf_and_markers(
+    run: &Run,
+    plan: &ServerPlan,
+    host: &Arc<dyn Transport>,
+    server_cnf: &str,
+    dir: &str,
+) -> Result<(), BackupError> {
+    let step = format!("copying {server_cnf}");
+    let out = host
+        .exec(
+            &remote::Command::new("cat").arg("--").arg(server_cnf),
+            Duration::from_secs(60),
+        )
+        .await
+        .map_err(|e| server_err(plan, format!("{step}: {e}")))?;
+    if !out.success() {
+        return Err(server_err(
+            plan,
+            format!("{step}: {}", out.stderr_str().trim()),
+        ));
+    }
+    run.store
+        .write_file(&format!("{dir}/my.conf"), out.stdout)
+        .await?;
+    write_topology_marker(run, plan, dir).await
+}
+
 async fn stream_with_retry(
     run: &Run,
     plan: &ServerPlan,
     endpoint: &Endpoint,
     host: &Arc<dyn Transport>,
     tool: xtrabackup::Tool,
-    wrapper: &str,
-    tmpdir: &str,
-    log_file: &str,
-    dir: &str,
+    files: &RunFiles,
 ) -> Result<stream::TransferReport, BackupError> {
+    let RunFiles {
+        dir,
+        wrapper,
+        log_file,
+        tmpdir,
+    } = files;
     let mut opts = BackupOptions::new(tool, wrapper, tmpdir, log_file);
     opts.slave_info = plan.role == Role::Replica;
     opts.incremental_from = plan.incremental_from.map(Lsn);
