@@ -166,6 +166,21 @@ impl fmt::Debug for ConnectConfig {
     }
 }
 
+impl ConnectConfig {
+    /// `method` with the shared ssh settings and nothing else: no broker,
+    /// no adm-agent settings, requests unsigned, each caller's agent type.
+    pub fn new(method: ConnectMethod, ssh: SshConfig) -> Self {
+        ConnectConfig {
+            method,
+            ssh,
+            rabbitmq_uri: None,
+            adm: None,
+            rabbit_agent_type: None,
+            rabbit_secret: None,
+        }
+    }
+}
+
 /// `scheme://user:password@host...` with the password replaced.
 pub fn redact_uri_password(uri: &str) -> String {
     let Some(scheme_end) = uri.find("://") else {
@@ -189,12 +204,8 @@ mod tests {
 
     fn cfg(method: ConnectMethod) -> ConnectConfig {
         ConnectConfig {
-            method,
-            ssh: SshConfig::new("u", std::env::temp_dir()),
             rabbitmq_uri: Some("rabbit://guest:guest@127.0.0.1:5672//".into()),
-            adm: None,
-            rabbit_agent_type: None,
-            rabbit_secret: None,
+            ..ConnectConfig::new(method, SshConfig::new("u", std::env::temp_dir()))
         }
     }
 

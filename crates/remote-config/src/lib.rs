@@ -11,14 +11,10 @@
 //! ```
 //! use remote_config::{ConnectConfig, ConnectMethod, SshConfig};
 //!
-//! let cfg = ConnectConfig {
-//!     method: "ssh".parse().unwrap(),
-//!     ssh: SshConfig::new("backup", "/var/lib/dbscale-backup"),
-//!     rabbitmq_uri: None,
-//!     adm: None,
-//!     rabbit_agent_type: None,
-//!     rabbit_secret: None,
-//! };
+//! let cfg = ConnectConfig::new(
+//!     "ssh".parse().unwrap(),
+//!     SshConfig::new("backup", "/var/lib/dbscale-backup"),
+//! );
 //! assert_eq!(cfg.method, ConnectMethod::Ssh);
 //! assert!("telnet".parse::<ConnectMethod>().is_err());
 //! ```

@@ -152,15 +152,12 @@ mod tests {
 
     fn cfg(method: ConnectMethod) -> ConnectConfig {
         ConnectConfig {
-            method,
-            ssh: SshConfig::new("u", std::env::temp_dir()),
             rabbitmq_uri: Some("rabbit://guest:guest@127.0.0.1:5672//".into()),
             adm: Some(AdmConfig::new(
                 19999,
                 crate::Secret::new(b"0123456789abcdef0123456789abcdef"),
             )),
-            rabbit_agent_type: None,
-            rabbit_secret: None,
+            ..ConnectConfig::new(method, SshConfig::new("u", std::env::temp_dir()))
         }
     }
 
