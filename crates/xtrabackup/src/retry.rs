@@ -69,18 +69,18 @@ where
     for n in 1..=attempts {
         let run = attempt(n);
         tokio::pin!(run);
-        let mut killed: Vec<LockWait> = Vec::new();
+        // The backup's own lock statement killed in this attempt, if any.
+        let mut own_kill: Option<LockWait> = None;
         let result = loop {
             tokio::select! {
                 r = &mut run => break r,
                 w = watch.watch() => match w {
                     Ok(k) => {
-                        let own = k.iter().any(|w| w.kind == WaitKind::BackupLock);
                         log_kills(&server, n, &k);
-                        killed.extend(k);
+                        own_kill = k.into_iter().rfind(|w| w.kind == WaitKind::BackupLock);
                         // Only the backup's own lock statement fails the
                         // attempt; after a cycle kill it goes on, watched.
-                        if own {
+                        if own_kill.is_some() {
                             break run.await;
                         }
                     }
@@ -91,13 +91,11 @@ where
                 }
             }
         };
-        killed.retain(|w| w.kind == WaitKind::BackupLock);
-        let killed = (!killed.is_empty()).then_some(killed);
-        match (result, killed) {
+        match (result, own_kill) {
             (Ok(v), _) => return Ok(v),
             (Err(e), Some(k)) => {
                 tracing::warn!(%server, attempt = n, of = attempts, error = %e, "backup attempt failed after the dead-lock kill; retrying");
-                last = k.into_iter().next_back();
+                last = Some(k);
             }
             (Err(source), None) => {
                 return Err(RetryError::Attempt {
