@@ -93,7 +93,7 @@ impl Ssh {
 
     /// Opens the master connection now (password first, then key).
     pub async fn connect(&self) -> Result<()> {
-        self.master(false).await.map(drop)
+        self.master(None).await.map(drop)
     }
 
     /// Closes the master connection (the next command opens a new one).
@@ -112,10 +112,16 @@ impl Ssh {
     }
 
     /// The live master, (re)connecting when there is none or it died.
-    async fn master(&self, force_new: bool) -> Result<Arc<Master>> {
+    ///
+    /// `failed` is a master a channel just failed on: it is replaced even
+    /// if its socket still answers (a SIGKILLed master's socket accepts
+    /// until the kernel has torn the process down). A different master in
+    /// its place was started by a command that saw the same failure: it is
+    /// used, not replaced, since commands may already run on it.
+    async fn master(&self, failed: Option<&Arc<Master>>) -> Result<Arc<Master>> {
         let mut guard = self.master.lock().await;
         if let Some(m) = guard.as_ref()
-            && !force_new
+            && failed.is_none_or(|f| !Arc::ptr_eq(f, m))
             && tokio::net::UnixStream::connect(&m.socket).await.is_ok()
         {
             return Ok(m.clone());
@@ -418,7 +424,7 @@ impl Ssh {
                     }
                     tracing::info!(host = %self.host, "ssh channel failed before the command started; reconnecting");
                     reconnected = true;
-                    master = self.master(true).await?;
+                    master = self.master(Some(&master)).await?;
                 }
             }
         }
@@ -476,7 +482,10 @@ fn feed_stdin(child: &mut SshChild, cmd: &Command) -> Option<openssh::ChildStdin
 /// What it takes to turn a channel's end into the command's exit code.
 struct Exit {
     host: String,
-    session: Arc<openssh::Session>,
+    /// The master the command runs over, held until the command ended: a
+    /// master is killed when dropped, and another command that replaced it
+    /// in [`Ssh`] (its own channel failed) must not end this one.
+    master: Arc<Master>,
     id: CommandId,
     program: String,
     timeout: Option<Duration>,
@@ -492,14 +501,14 @@ impl Exit {
     ) -> Result<i32> {
         let Exit {
             host,
-            session,
+            master,
             id,
             program,
             timeout,
             started,
         } = self;
         if matches!(status, Err(openssh::Error::RemoteProcessTerminated))
-            && real_255(&session, &id).await
+            && real_255(&master.session, &id).await
         {
             return Ok(255);
         }
@@ -659,7 +668,7 @@ impl Transport for Ssh {
         let id = CommandId::random();
         let script = run_script(cmd, &id, timeout);
         let program = cmd.name().to_owned();
-        let master = self.master(false).await?;
+        let master = self.master(None).await?;
         let (permit, warm) = match master.warm.take() {
             Some(w) => (w.permit, Some(w.child)),
             None => (
@@ -678,7 +687,7 @@ impl Transport for Ssh {
         let lifeline = feed_stdin(&mut child, cmd);
         let exit = Exit {
             host: self.host.clone(),
-            session: master.session.clone(),
+            master: master.clone(),
             id: id.clone(),
             program,
             timeout,
@@ -699,7 +708,7 @@ impl Transport for Ssh {
     }
 
     async fn kill(&self, id: &CommandId) -> Result<()> {
-        let master = self.master(false).await?;
+        let master = self.master(None).await?;
         let mut child = self.start(&master, &kill_script(id), "kill").await?;
         if let Some(mut stdin) = child.stdin().take() {
             let _ = stdin.shutdown().await;

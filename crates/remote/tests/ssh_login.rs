@@ -162,3 +162,62 @@ async fn a_dead_master_is_replaced() {
     t.disconnect().await;
     t.ping().await.unwrap();
 }
+
+/// The master SIGKILLed, then commands at once: each notices the dead
+/// master (its socket may still accept while the kernel tears the process
+/// down), one replaces it and the others use the replacement. A command
+/// must never lose its channel because another replaced the master it runs
+/// on (a dropped master is killed). Its own host: the master is found among
+/// this process's children by it, and the other tests here use another.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_master_is_replaced_once_under_concurrent_commands() {
+    let Some(sb) = testkit::Sandbox::get() else {
+        return;
+    };
+    let host = sb.var("JOB_HOST").to_owned();
+    let state = tempfile::tempdir().unwrap();
+    let mut cfg = config(&sb, &state);
+    cfg.key = Some(PathBuf::from(sb.var("SSH_KEY")));
+    cfg.warm_channels = 2;
+    let t = Arc::new(Ssh::new(host.clone(), cfg));
+    let masters = || {
+        let me = std::process::id();
+        testkit::procs::children_of(me)
+            .into_iter()
+            .filter(|p| {
+                p.cmdline.starts_with("ssh ")
+                    && p.cmdline.split(' ').any(|a| a == "-M")
+                    && p.cmdline.ends_with(&host)
+                    && p.alive()
+            })
+            .collect::<Vec<_>>()
+    };
+    for round in 0..5 {
+        t.ping().await.unwrap();
+        let before = masters();
+        assert_eq!(before.len(), 1, "round {round}: {before:?}");
+        before[0].signal("-KILL");
+        // Long enough that a command replacing the master meanwhile would
+        // end these if it killed the one they run on.
+        let runs = (0..6).map(|i| {
+            let t = t.clone();
+            async move {
+                let cmd = Command::shell(format!("sleep 0.3; echo {i}"));
+                let out = t.exec(&cmd, T).await;
+                (i, out.map(|o| o.stdout_str()))
+            }
+        });
+        for (i, out) in futures::future::join_all(runs).await {
+            assert_eq!(
+                out.map_err(|e| e.to_string()),
+                Ok(format!("{i}\n")),
+                "round {round}, command {i}"
+            );
+        }
+        let after = masters();
+        assert!(
+            after.len() == 1 && after[0].pid != before[0].pid,
+            "round {round}: {before:?} then {after:?}"
+        );
+    }
+}
