@@ -258,11 +258,7 @@ async fn prepare_locked(
         )
         .await?,
     );
-    let mut stream_cfg = StreamConfig::new(cfg.socat.port, cfg.socat.port2, socat_log);
-    // The manifest's digests, of what the store holds: each stream read
-    // back once it is written, from the page cache (a tee on a busy
-    // 2-core store cost more than the hash itself).
-    stream_cfg.checksum = stream::Checksum::Stored;
+    let mut stream_cfg = stream_config(&cfg, socat_log);
     if let Some(every) = options.progress_every {
         stream_cfg.progress_every = every;
     }
@@ -283,6 +279,18 @@ async fn prepare_locked(
         timings: t,
         lock: None,
     })
+}
+
+/// How a run's streams go, from `[misc]`: the socat ports and how often a
+/// busy one is bumped (`socat-retry-count`), and the manifest's digests.
+pub(crate) fn stream_config(cfg: &conf::BackupConfig, socat_log: String) -> StreamConfig {
+    let mut stream_cfg = StreamConfig::new(cfg.socat.port, cfg.socat.port2, socat_log);
+    stream_cfg.retry_count = cfg.socat.retry_count;
+    // The manifest's digests, of what the store holds: each stream read
+    // back once it is written, from the page cache (a tee on a busy
+    // 2-core store cost more than the hash itself).
+    stream_cfg.checksum = stream::Checksum::Stored;
+    stream_cfg
 }
 
 /// The `max-time-sec` watchdog's settings (no limit when unset): the
@@ -544,4 +552,34 @@ pub(crate) fn open_store(
         cfg.store.dir.display().to_string(),
         cfg.connect.command_timeout,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(misc: &str) -> conf::BackupConfig {
+        let text = format!(
+            "[misc]\nsocat-port = 45509\nsocat-port2 = 45514\nconnect-method = ssh\n{misc}\n\
+             [cluster]\nip = 10.1.2.4\nuser = admin\nport = 16310\npassword = pw\n\
+             [server-ssh-info]\nuser = dbsbk\npassword = pw\nport = 22\n\
+             [backup-store]\nip = 10.1.2.5\nport = 22\nuser = dbsbk\npassword = pw\n\
+             dir = /data/backup_dir\n"
+        );
+        let ini = conf::Ini::parse(&text, std::path::Path::new("backup.conf")).unwrap();
+        conf::BackupConfig::from_ini(&ini).unwrap()
+    }
+
+    #[test]
+    fn streams_bump_a_busy_port_as_often_as_socat_retry_count_says() {
+        let s = stream_config(&config("socat-retry-count = 0"), "log".into());
+        assert_eq!(s.retry_count, 0);
+        let s = stream_config(&config("socat-retry-count = 3"), "log".into());
+        assert_eq!(
+            (s.retry_count, s.socat_port, s.socat_port2),
+            (3, 45509, 45514)
+        );
+        let s = stream_config(&config(""), "log".into());
+        assert_eq!(s.retry_count, 10, "the seed's default");
+    }
 }

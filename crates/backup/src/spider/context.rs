@@ -11,7 +11,7 @@ use catalog::tasks::{Filter, Task, TaskDb};
 use remote::Connector;
 use std::time::Duration;
 use store::Store;
-use stream::{Registry, StreamConfig, Streamer};
+use stream::{Registry, Streamer};
 
 /// How long connecting to a master may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -98,9 +98,7 @@ impl ClusterCtx {
     pub async fn into_run(self, plan: BackupPlan) -> Result<Run, BackupError> {
         let today = chrono::Local::now().date_naive();
         let socat_log = self.store.prepare(today).await?;
-        let mut stream_cfg =
-            StreamConfig::new(self.cfg.socat.port, self.cfg.socat.port2, socat_log);
-        stream_cfg.checksum = stream::Checksum::Stored;
+        let stream_cfg = crate::engine::stream_config(&self.cfg, socat_log);
         Ok(Run {
             streamer: Streamer::new(stream_cfg, Registry::new()),
             cfg: self.cfg,
