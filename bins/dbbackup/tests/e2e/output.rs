@@ -111,25 +111,13 @@ async fn a_terminal_shows_the_bytes_moving_and_a_pipe_shows_no_progress() {
     let _serial = serial().await;
     let server = first_replica(&sb);
     let (_dir, program) = throttled_mariabackup();
-    let on_tty = TestStore::new(
-        &sb,
-        "BACKUP_SSH_CONF",
-        "progress-tty",
-        &[
-            ("debug", "0"),
-            ("xtrabackup-bin-dir", program.to_str().unwrap()),
-        ],
-    );
-    // Throttled too: a stream long enough that a drawing would show.
-    let piped = TestStore::new(
-        &sb,
-        "BACKUP_SSH_CONF",
-        "progress-pipe",
-        &[
-            ("debug", "0"),
-            ("xtrabackup-bin-dir", program.to_str().unwrap()),
-        ],
-    );
+    // Both throttled: streams long enough that a drawing would show.
+    let throttled = [
+        ("debug", "0"),
+        ("xtrabackup-bin-dir", program.to_str().unwrap()),
+    ];
+    let on_tty = TestStore::new(&sb, "BACKUP_SSH_CONF", "progress-tty", &throttled);
+    let piped = TestStore::new(&sb, "BACKUP_SSH_CONF", "progress-pipe", &throttled);
 
     let (code, drawn) = run_on_terminal(&on_tty, &["--progress-every-ms", EVERY_MS]);
     assert_eq!(code, Some(0), "{drawn}");
