@@ -36,7 +36,12 @@ pub async fn job_server(
     };
     check_programs(
         job,
-        &job_server_programs(&tool.stream_program, &cfg.client_name, plan.compressed),
+        &job_server_programs(
+            tool.flavor,
+            &tool.stream_program,
+            &cfg.client_name,
+            plan.compressed,
+        ),
     )
     .await?;
     Ok(tool)
@@ -95,16 +100,21 @@ async fn check_free_space(
 /// tools, looked for before anything is shipped rather than found missing
 /// afterwards: the stream extractor, the binlog reader, the temporary
 /// server's ping, the SQL client, what the row counts use, and `zstd` for
-/// a chain with compressed streams.
-fn job_server_programs<'a>(extractor: &'a str, client: &'a str, compressed: bool) -> Vec<&'a str> {
-    let mut programs = vec![
-        extractor,
-        "mariadb-binlog",
-        "mariadb-admin",
-        client,
-        "stdbuf",
-        "xargs",
-    ];
+/// a chain with compressed streams. MySQL's binlog reader and admin
+/// client are not looked for on `PATH`: as in seed 001 they may come with
+/// the server's base directory the backup ships (`datanode_base`), and are
+/// run from there when it has them.
+fn job_server_programs<'a>(
+    flavor: xtrabackup::Flavor,
+    extractor: &'a str,
+    client: &'a str,
+    compressed: bool,
+) -> Vec<&'a str> {
+    let mut programs = vec![extractor, client, "stdbuf", "xargs"];
+    if let xtrabackup::Flavor::Mariabackup { .. } = flavor {
+        programs.push(crate::restore::binlog_reader_name(flavor));
+        programs.push(crate::restore::admin_name(flavor));
+    }
     programs.extend(compressed.then_some("zstd"));
     programs
 }
@@ -173,17 +183,39 @@ pub async fn shipped_binlogs(
 #[cfg(test)]
 mod tests {
     use super::job_server_programs;
+    use xtrabackup::{Flavor, Version};
+
+    const MARIADB: Flavor = Flavor::Mariabackup {
+        server: Version {
+            major: 10,
+            minor: 11,
+            patch: 19,
+        },
+    };
 
     #[test]
     fn zstd_is_looked_for_only_when_a_stream_is_compressed() {
-        let plain = job_server_programs("mbstream", "mariadb", false);
-        assert!(
-            plain.contains(&"mbstream") && plain.contains(&"mariadb"),
-            "{plain:?}"
-        );
+        let plain = job_server_programs(MARIADB, "mbstream", "mariadb", false);
+        for p in ["mbstream", "mariadb", "mariadb-binlog", "mariadb-admin"] {
+            assert!(plain.contains(&p), "{p} in {plain:?}");
+        }
         assert!(!plain.contains(&"zstd"), "{plain:?}");
-        let compressed = job_server_programs("mbstream", "mariadb", true);
+        let compressed = job_server_programs(MARIADB, "mbstream", "mariadb", true);
         assert_eq!(compressed.len(), plain.len() + 1);
         assert!(compressed.contains(&"zstd"), "{compressed:?}");
+    }
+
+    /// MySQL's binlog reader may come with the shipped base directory.
+    #[test]
+    fn mysqls_clients_are_not_required_on_path() {
+        let mysql = Flavor::Xtrabackup {
+            server: Version {
+                major: 8,
+                minor: 0,
+                patch: 26,
+            },
+        };
+        let programs = job_server_programs(mysql, "xbstream", "mysql", false);
+        assert_eq!(programs, ["xbstream", "mysql", "stdbuf", "xargs"]);
     }
 }

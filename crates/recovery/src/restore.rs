@@ -4,6 +4,7 @@
 //! master's binlogs to the target, store the recovered GTID position, shut
 //! it down.
 
+mod programs;
 mod qp;
 mod relay;
 mod replay;
@@ -21,6 +22,7 @@ use crate::gtid_state::flavor_of;
 use crate::plan::RecoveryPlan;
 use binlog::GtidFlavor;
 use binlog::{ApplyStop, BinlogPos, DatasourceApply, GtidSet};
+pub(crate) use programs::{admin_name, binlog_reader_name};
 use remote::{Command, Transport, quote};
 use replay::binlog_paths;
 use server::socket_path;
@@ -161,7 +163,7 @@ impl Restore<'_> {
             replayed_by: match (replayed, &relay) {
                 (0, _) => "nothing",
                 (_, Some(_)) => "the SQL thread",
-                (_, None) => "mariadb-binlog",
+                (_, None) => binlog_reader_name(self.tool.flavor),
             },
             stop_used: (replayed > 0).then(|| report::stop_used(&apply.stop, relay.is_some())),
             position: match &apply.stop {

@@ -12,7 +12,7 @@ use binlog::{ApplyStop, BinlogPos, DatasourceApply, GtidSet};
 use remote::{Command, quote};
 use std::time::{Duration, Instant};
 
-/// What `mariadb-binlog` is run for.
+/// What the binlog reader (`mariadb-binlog`, `mysqlbinlog`) is run for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Reading {
     /// The replay: from the start (after the executed GTIDs) to the stop.
@@ -51,12 +51,14 @@ pub(super) fn binlog_paths(
         .collect()
 }
 
-/// The `mariadb-binlog` command line over `apply`'s files: for the replay
+/// The binlog reader's command line over `apply`'s files (`reader`: the
+/// shell word that runs it, see [`super::ServerBinary::companion`]): for the replay
 /// from after the executed GTIDs (MariaDB: a GTID start position; MySQL:
 /// `--exclude-gtids` and the byte start) to the stop; for a listing, every
 /// event up to a stop position (a datetime stop is left out: listing more
 /// GTIDs only makes [`Restore::nothing_after`] answer no).
 fn binlog_command(
+    reader: &str,
     plan: &RecoveryPlan,
     store_dir: &str,
     apply: &DatasourceApply,
@@ -82,7 +84,7 @@ fn binlog_command(
     }
     args.extend(binlog_paths(plan, store_dir, apply));
     format!(
-        "mariadb-binlog {}",
+        "{reader} {}",
         args.iter()
             .map(|a| quote(a).into_owned())
             .collect::<Vec<_>>()
@@ -91,6 +93,12 @@ fn binlog_command(
 }
 
 impl Restore<'_> {
+    /// The shell word running the binlog reader of the backup's flavor.
+    fn binlog_reader(&self) -> String {
+        self.server
+            .companion(super::binlog_reader_name(self.tool.flavor))
+    }
+
     /// No replication configured, the GTID history set to the restored
     /// data's, the replay, then the recovered position stored in the data.
     /// Returns the files replayed and the recovered GTID state.
@@ -180,7 +188,13 @@ impl Restore<'_> {
         if apply.binlogs.is_empty() {
             return Ok(0);
         }
-        let reader = binlog_command(self.plan, self.store_dir, apply, Reading::Replay);
+        let reader = binlog_command(
+            &self.binlog_reader(),
+            self.plan,
+            self.store_dir,
+            apply,
+            Reading::Replay,
+        );
         let script = format!(
             "set -o pipefail; {reader} | {client} --no-defaults --socket={socket} --binary-mode --max-allowed-packet={MAX_PACKET}",
             client = quote(&self.client),
@@ -229,7 +243,13 @@ impl Restore<'_> {
                 // No pipefail: the filter stops reading at the first match.
                 let script = format!(
                     "{} | {}",
-                    binlog_command(self.plan, self.store_dir, apply, Reading::Replay),
+                    binlog_command(
+                        &self.binlog_reader(),
+                        self.plan,
+                        self.store_dir,
+                        apply,
+                        Reading::Replay
+                    ),
                     relay::first_transaction_filter(&files)
                 );
                 let out = self
@@ -325,7 +345,13 @@ impl Restore<'_> {
     ) -> Result<bool, RecoveryError> {
         let script = format!(
             "{} | grep -o 'GTID [0-9]*-[0-9]*-[0-9]*' | cut -d' ' -f2 | sort -u",
-            binlog_command(self.plan, self.store_dir, apply, Reading::Listing)
+            binlog_command(
+                &self.binlog_reader(),
+                self.plan,
+                self.store_dir,
+                apply,
+                Reading::Listing
+            )
         );
         let out = self
             .sh(
@@ -411,13 +437,13 @@ mod tests {
         let files = "/w/t/UTC20260101000000.000-full/ds0-s1-127.0.0.11-3306/mysql-bin.000001 \
                      /w/t/UTC20260101000000.000-full/ds0-s1-127.0.0.11-3306/mysql-bin.000002";
         assert_eq!(
-            binlog_command(&plan, "/s", &apply, Reading::Replay),
+            binlog_command("mariadb-binlog", &plan, "/s", &apply, Reading::Replay),
             format!(
                 "mariadb-binlog --no-defaults --start-position=0-1-7 --stop-position=900 {files}"
             )
         );
         assert_eq!(
-            binlog_command(&plan, "/s", &apply, Reading::Listing),
+            binlog_command("mariadb-binlog", &plan, "/s", &apply, Reading::Listing),
             format!("mariadb-binlog --no-defaults --stop-position=900 {files}")
         );
     }
@@ -428,18 +454,18 @@ mod tests {
         let t = chrono::NaiveDateTime::parse_from_str("2026-01-02 03:04:05", "%Y-%m-%d %H:%M:%S")
             .unwrap();
         let (plan, apply) = sample(Some(&format!("{u}:1-5")), ApplyStop::Datetime(t));
-        let replay = binlog_command(&plan, "/s", &apply, Reading::Replay);
+        let replay = binlog_command("mariadb-binlog", &plan, "/s", &apply, Reading::Replay);
         assert!(
             replay.starts_with(&format!(
                 "mariadb-binlog --no-defaults --exclude-gtids={u}:1-5 --start-position=400 '--stop-datetime=2026-01-02 03:04:05' /w/t/"
             )),
             "{replay}"
         );
-        let listing = binlog_command(&plan, "/s", &apply, Reading::Listing);
+        let listing = binlog_command("mariadb-binlog", &plan, "/s", &apply, Reading::Listing);
         assert!(!listing.contains("stop"), "{listing}");
         let (plan, apply) = sample(None, ApplyStop::Datetime(t));
         assert!(
-            binlog_command(&plan, "/s", &apply, Reading::Replay)
+            binlog_command("mariadb-binlog", &plan, "/s", &apply, Reading::Replay)
                 .contains("--no-defaults --start-position=400 '--stop")
         );
     }

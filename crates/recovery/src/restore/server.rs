@@ -93,7 +93,7 @@ impl Restore<'_> {
              --skip-grant-tables --skip-slave-start --innodb-buffer-pool-size=128M \
              {log_bin} --server-id={port} --innodb-flush-log-at-trx-commit=2 \
              --innodb-flush-method=fsync --innodb-read-ahead-threshold=0 \
-             --max-allowed-packet={MAX_PACKET} --slave-max-allowed-packet={MAX_PACKET} {extra}",
+             --max-allowed-packet={MAX_PACKET} --slave-max-allowed-packet={MAX_PACKET} {flavor} {extra}",
             prog = quote(&self.server.program),
             basedir = self.server.options(),
             data = quote(data),
@@ -106,6 +106,7 @@ impl Restore<'_> {
                 ),
                 Tracking::SlavePos => String::new(),
             },
+            flavor = super::programs::server_options(self.tool.flavor),
             extra = extra_options.unwrap_or_default(),
         );
         let running = self
@@ -126,9 +127,12 @@ impl Restore<'_> {
         // Pinged on the job server every 50 ms, ~2 s per round trip.
         let ping = Command::shell(format!(
             "i=0; while [ $i -lt 40 ]; do \
-             mariadb-admin --no-defaults --socket={} ping >/dev/null 2>&1 && exit 0; \
+             {admin} --no-defaults --socket={socket} ping >/dev/null 2>&1 && exit 0; \
              i=$((i+1)); sleep 0.05; done; exit 1",
-            quote(socket)
+            admin = self
+                .server
+                .companion(super::programs::admin_name(self.tool.flavor)),
+            socket = quote(socket)
         ));
         loop {
             if let Ok(out) = self.job.exec(&ping, Duration::from_secs(10)).await
