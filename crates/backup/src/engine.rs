@@ -282,10 +282,18 @@ async fn prepare_locked(
 }
 
 /// How a run's streams go, from `[misc]`: the socat ports and how often a
-/// busy one is bumped (`socat-retry-count`), and the manifest's digests.
+/// busy one is bumped (`socat-retry-count`), files by scp to the store's
+/// login with `using-scp` (as the seed's `transfer_file_in_conn`), and the
+/// manifest's digests.
 pub(crate) fn stream_config(cfg: &conf::BackupConfig, socat_log: String) -> StreamConfig {
     let mut stream_cfg = StreamConfig::new(cfg.socat.port, cfg.socat.port2, socat_log);
     stream_cfg.retry_count = cfg.socat.retry_count;
+    stream_cfg.scp = cfg.socat.using_scp.then(|| stream::ScpConfig {
+        user: cfg.store.host.login.user.clone(),
+        port: cfg.store.host.login.port,
+        identity: cfg.store.scp_identity.clone(),
+        known_hosts: None,
+    });
     // The manifest's digests, of what the store holds: each stream read
     // back once it is written, from the page cache (a tee on a busy
     // 2-core store cost more than the hash itself).
@@ -581,5 +589,20 @@ mod tests {
         );
         let s = stream_config(&config(""), "log".into());
         assert_eq!(s.retry_count, 10, "the seed's default");
+        assert_eq!(s.scp, None);
+    }
+
+    #[test]
+    fn using_scp_sends_files_to_the_stores_login() {
+        let s = stream_config(&config("using-scp ="), "log".into());
+        assert_eq!(
+            s.scp,
+            Some(stream::ScpConfig {
+                user: "dbsbk".into(),
+                port: 22,
+                identity: None,
+                known_hosts: None,
+            })
+        );
     }
 }

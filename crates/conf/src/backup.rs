@@ -82,6 +82,26 @@ pub struct StoreConfig {
     pub host: HostLogin,
     /// The directory backups go into.
     pub dir: PathBuf,
+    /// `scp-identity`: with `using-scp`, the private key file on the
+    /// sending hosts that their login user gives scp to log in to the store
+    /// (unset: that user's default keys). scp runs in batch mode: the
+    /// store's password is never typed into it, as the seed's watcher did.
+    pub scp_identity: Option<String>,
+}
+
+impl StoreConfig {
+    /// Reads `[backup-store]` (`ip port user password dir`, and
+    /// `scp-identity`), as backup and recovery both have it.
+    pub(crate) fn read(store: &Section<'_>, method: ConnectMethod) -> Result<Self, ConfError> {
+        Ok(StoreConfig {
+            host: host_login(store, method)?,
+            dir: PathBuf::from(store.require("dir")?),
+            scp_identity: store
+                .text("scp-identity")?
+                .map(|k| k.trim().to_owned())
+                .filter(|k| !k.is_empty()),
+        })
+    }
 }
 
 /// Everything `backup.conf` says.
@@ -208,10 +228,7 @@ impl BackupConfig {
                 user: cluster.require("user")?,
                 password: Zeroizing::new(cluster.require("password")?),
             },
-            store: StoreConfig {
-                host: host_login(&store, method)?,
-                dir: PathBuf::from(store.require("dir")?),
-            },
+            store: StoreConfig::read(&store, method)?,
             catalog: catalog::read(&cat, ini.has_section(catalog::SECTION))?,
             metrics_textfile_dir: metrics
                 .text("textfile-dir")?

@@ -123,10 +123,7 @@ impl RecoveryConfig {
                 .text("encrypt-bin")?
                 .unwrap_or_else(|| "dbcrypt".into()),
             for_testing: misc.text("for-testing")?.is_some(),
-            store: StoreConfig {
-                host: host_login(&store, method)?,
-                dir: PathBuf::from(store.require("dir")?),
-            },
+            store: StoreConfig::read(&store, method)?,
             job_server: JobServerConfig {
                 host: host_login(&job, method)?,
                 work_dir: PathBuf::from(job.require("work-dir")?),

@@ -180,7 +180,8 @@ impl Streamer {
     /// Sends `source` from the host of `from` to `sink` on the host of `to`
     /// (the sender connects to `to.host()`), checking both ends' exit
     /// statuses, byte counts and (when configured) SHA-256. With `using-scp`
-    /// configured, files go by scp instead.
+    /// configured, a file into a file goes by scp instead, as the seed's
+    /// `transfer_file_in_conn` does; streams (xbstream, tar) always by socat.
     pub async fn transfer(
         &self,
         from: &Arc<dyn Transport>,
@@ -189,7 +190,7 @@ impl Streamer {
         sink: &Sink,
         progress: &dyn Progress,
     ) -> Result<TransferReport> {
-        if let Some(scp) = &self.cfg.scp {
+        if let (Some(scp), Source::File(_), Sink::File(_)) = (&self.cfg.scp, source, sink) {
             return crate::scp::copy(self, scp, from, source, to, sink).await;
         }
         let started = Instant::now();

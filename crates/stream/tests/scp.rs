@@ -7,7 +7,7 @@ mod common;
 
 use common::Fx;
 use std::os::unix::fs::PermissionsExt as _;
-use stream::{Error, NoProgress, Registry, ScpConfig, Sink, Source, StreamConfig, Streamer};
+use stream::{NoProgress, Registry, ScpConfig, Sink, Source, StreamConfig, Streamer};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scp_copies_a_file_host_to_host_with_a_key() {
@@ -28,7 +28,11 @@ async fn scp_copies_a_file_host_to_host_with_a_key() {
     std::os::unix::fs::chown(&key, Some(uid), Some(gid)).unwrap();
     std::os::unix::fs::chown(keys.path(), Some(uid), Some(gid)).unwrap();
 
-    let mut cfg = StreamConfig::new(1, 1, fx.log_dir());
+    let mut cfg = StreamConfig::new(
+        fx.port("SOCAT_PORT", 700),
+        fx.port("SOCAT_PORT2", 700),
+        fx.log_dir(),
+    );
     cfg.checksum = stream::Checksum::BothEnds;
     cfg.scp = Some(ScpConfig {
         user: fx.sb.var("LOGIN_USER").to_owned(),
@@ -57,18 +61,21 @@ async fn scp_copies_a_file_host_to_host_with_a_key() {
     assert_eq!(r.sha256.as_deref(), Some(want.as_str()));
     assert_eq!(fx.sha(&fx.store, &format!("'{dest}'")).await, want);
 
-    // Streams are not scp's business.
-    let err = s
+    // Streams are not scp's business: a directory goes by socat (a tar
+    // stream) even with using-scp on, as in the seed.
+    let tarball = format!("{}/dir.tar", fx.store_dir);
+    let r = s
         .transfer(
             &fx.src,
             &Source::dir(&fx.src_dir),
             &fx.store,
-            &Sink::file(&dest),
+            &Sink::file(&tarball),
             &NoProgress,
         )
         .await
-        .unwrap_err();
-    assert!(matches!(err, Error::Invalid(_)), "{err:?}");
+        .unwrap();
+    assert_eq!(r.method, "socat");
+    assert_eq!(r.port, fx.port("SOCAT_PORT", 700));
 
     // A missing source fails, naming the file and the host.
     let err = s
