@@ -1055,7 +1055,8 @@ fn basedir_tarball(env: &Env, top: &str, into: &std::path::Path) {
     let src = env.tmp.join("basedir-src");
     let script = format!(
         "set -euo pipefail; b={src}/{top}; mkdir -p $b/bin $b/share $b/lib/plugin; \
-         cp /usr/sbin/mariadbd $b/bin/; cp -r /usr/share/mysql/. $b/share/; \
+         cp /usr/sbin/mariadbd /usr/bin/mariadb-binlog /usr/bin/mariadb-admin $b/bin/; \
+         cp -r /usr/share/mysql/. $b/share/; \
          cp -r /usr/lib/mysql/plugin/. $b/lib/plugin/; \
          tar -C {src} -zcf {into}/{top}.tar.gz {top}; chmod 644 {into}/{top}.tar.gz; rm -rf {src}",
         src = src.display(),
@@ -1089,7 +1090,9 @@ fn manifest_swap(env: &Env, backup: &str, old: &str, new: &str) {
 /// package holds its base directory as `datanode_base/<dir>.tar.gz`; the
 /// recovery unpacks it on the job server and runs the temporary servers
 /// from it (seen as their /proc/<pid>/exe, with the unpacked messages
-/// directory), and the data comes out right. The sandbox's servers are
+/// directory; its `mariadb-admin` and `mariadb-binlog` run from there too,
+/// as seed 001 runs `<base>/bin/<client>binlog`), and the data comes out
+/// right. The sandbox's servers are
 /// packaged, so the test swaps the backup's `system_basedir` for such a
 /// tarball made from the installed package.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -112,12 +112,14 @@ async fn the_configured_backup_program_is_the_one_that_runs() {
     assert!(calls.lines().any(|l| l == "--version"), "{calls}");
 }
 
-/// Issue 21 item 3: with `using-scp`, each host sends its files (binlogs,
-/// `my.conf`) to the store with scp, logging in as the store's user with
-/// `scp-identity`, as the seed's `transfer_file_in_conn` does; the streams
-/// still go by socat, and the backup verifies good.
+/// Issue 21 item 3: with `using-scp`, each host sends its binlog files to
+/// the store with scp, logging in as the store's user with `scp-identity`,
+/// as the seed's `transfer_file_in_conn` does; the streams (and the binlog
+/// still being written, cut at its size) still go by socat, and the
+/// backups verify good. Every server's binlog is rotated between a full
+/// and an incremental, so the incremental copies whole, closed files.
 #[tokio::test(flavor = "multi_thread")]
-async fn using_scp_sends_the_files_by_scp_and_the_backup_verifies() {
+async fn using_scp_sends_the_binlogs_by_scp_and_the_backups_verify() {
     use std::os::unix::fs::PermissionsExt as _;
     let Some(sb) = testkit::Sandbox::get() else {
         return;
@@ -144,23 +146,38 @@ async fn using_scp_sends_the_files_by_scp_and_the_backup_verifies() {
     std::os::unix::fs::chown(&key, Some(id("-u")), Some(id("-g"))).unwrap();
     std::os::unix::fs::chown(keys.path(), Some(id("-u")), Some(id("-g"))).unwrap();
 
-    let mut cfg = store.conf(&[]);
-    cfg.socat.using_scp = true;
-    cfg.store.scp_identity = Some(key.display().to_string());
+    let scp_conf = || {
+        let mut cfg = store.conf(&[]);
+        cfg.socat.using_scp = true;
+        cfg.store.scp_identity = Some(key.display().to_string());
+        cfg
+    };
+    let full = common::take(scp_conf()).await;
+    for server in sb.prod_servers() {
+        let e = sb.mysql(&server);
+        let ep = router::Endpoint::new(e.host, e.port, e.user, e.password);
+        let mut c = router::Client::connect(&ep, std::time::Duration::from_secs(10))
+            .await
+            .unwrap();
+        c.execute("FLUSH BINARY LOGS").await.unwrap();
+        c.close().await.unwrap();
+    }
     let watch = testkit::procs::Watch::start(|c| c.starts_with("scp "));
-    let done = common::take(cfg).await;
+    let incremental = common::take(scp_conf()).await;
     let seen = watch.finish();
 
     let to_store = format!("{user}@{}:", sb.var("STORE_HOST"));
     let key_arg = format!("-i {}", key.display());
     assert!(
         seen.iter()
-            .any(|l| l.contains(&to_store) && l.contains(&key_arg) && l.contains("my.conf")),
-        "no scp of a my.conf to {to_store} with {key_arg} among {seen:?}"
+            .any(|l| l.contains(&to_store) && l.contains(&key_arg) && l.contains("-bin.")),
+        "no scp of a binlog to {to_store} with {key_arg} among {seen:?}"
     );
-    let named = backup::Which::Named(done.plan.name);
-    let verified = backup::verify(&store.conf(&[]), &named, None)
-        .await
-        .unwrap();
-    assert!(verified.len() == 1 && verified[0].is_good(), "{verified:?}");
+    for done in [full, incremental] {
+        let named = backup::Which::Named(done.plan.name);
+        let verified = backup::verify(&store.conf(&[]), &named, None)
+            .await
+            .unwrap();
+        assert!(verified.len() == 1 && verified[0].is_good(), "{verified:?}");
+    }
 }

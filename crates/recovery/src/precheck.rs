@@ -183,15 +183,7 @@ pub async fn shipped_binlogs(
 #[cfg(test)]
 mod tests {
     use super::job_server_programs;
-    use xtrabackup::{Flavor, Version};
-
-    const MARIADB: Flavor = Flavor::Mariabackup {
-        server: Version {
-            major: 10,
-            minor: 11,
-            patch: 19,
-        },
-    };
+    use crate::restore::test_flavors::{MARIADB, mysql};
 
     #[test]
     fn zstd_is_looked_for_only_when_a_stream_is_compressed() {
@@ -208,14 +200,7 @@ mod tests {
     /// MySQL's binlog reader may come with the shipped base directory.
     #[test]
     fn mysqls_clients_are_not_required_on_path() {
-        let mysql = Flavor::Xtrabackup {
-            server: Version {
-                major: 8,
-                minor: 0,
-                patch: 26,
-            },
-        };
-        let programs = job_server_programs(mysql, "xbstream", "mysql", false);
+        let programs = job_server_programs(mysql(8), "xbstream", "mysql", false);
         assert_eq!(programs, ["xbstream", "mysql", "stdbuf", "xargs"]);
     }
 }

@@ -22,6 +22,8 @@ use crate::gtid_state::flavor_of;
 use crate::plan::RecoveryPlan;
 use binlog::GtidFlavor;
 use binlog::{ApplyStop, BinlogPos, DatasourceApply, GtidSet};
+#[cfg(test)]
+pub(crate) use programs::test_flavors;
 pub(crate) use programs::{admin_name, binlog_reader_name};
 use remote::{Command, Transport, quote};
 use replay::binlog_paths;

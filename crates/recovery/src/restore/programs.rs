@@ -61,12 +61,22 @@ impl ServerBinary {
     }
 }
 
+/// Flavors for the crate's tests: MariaDB 10.11 and MySQL `major`.0.26.
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use xtrabackup::Version;
+pub(crate) mod test_flavors {
+    use xtrabackup::{Flavor, Version};
 
-    fn mysql(major: u32) -> Flavor {
+    /// mariabackup of MariaDB 10.11.19.
+    pub const MARIADB: Flavor = Flavor::Mariabackup {
+        server: Version {
+            major: 10,
+            minor: 11,
+            patch: 19,
+        },
+    };
+
+    /// XtraBackup of MySQL `major`.0.26.
+    pub fn mysql(major: u32) -> Flavor {
         Flavor::Xtrabackup {
             server: Version {
                 major,
@@ -75,14 +85,12 @@ mod tests {
             },
         }
     }
+}
 
-    const MARIADB: Flavor = Flavor::Mariabackup {
-        server: Version {
-            major: 10,
-            minor: 11,
-            patch: 19,
-        },
-    };
+#[cfg(test)]
+mod tests {
+    use super::test_flavors::{MARIADB, mysql};
+    use super::*;
 
     #[test]
     fn mysql_gets_the_seeds_options_and_no_x_plugin_from_8_0() {
