@@ -292,7 +292,7 @@ pub(crate) fn stream_config(cfg: &conf::BackupConfig, socat_log: String) -> Stre
         user: cfg.store.host.login.user.clone(),
         port: cfg.store.host.login.port,
         identity: cfg.store.scp_identity.clone(),
-        known_hosts: None,
+        known_hosts: cfg.store.scp_known_hosts.clone(),
     });
     // The manifest's digests, of what the store holds: each stream read
     // back once it is written, from the page cache (a tee on a busy

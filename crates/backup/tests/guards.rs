@@ -150,6 +150,9 @@ async fn using_scp_sends_the_binlogs_by_scp_and_the_backups_verify() {
         let mut cfg = store.conf(&[]);
         cfg.socat.using_scp = true;
         cfg.store.scp_identity = Some(key.display().to_string());
+        // This sandbox's host key, not one an earlier sandbox left in the
+        // user's own known_hosts (a fresh sandbox has a new key).
+        cfg.store.scp_known_hosts = Some(keys.path().join("known_hosts").display().to_string());
         cfg
     };
     let full = common::take(scp_conf()).await;

@@ -87,6 +87,11 @@ pub struct StoreConfig {
     /// (unset: that user's default keys). scp runs in batch mode: the
     /// store's password is never typed into it, as the seed's watcher did.
     pub scp_identity: Option<String>,
+    /// `scp-known-hosts`: with `using-scp`, the known_hosts file on the
+    /// sending hosts that scp checks the store's host key against (unset:
+    /// that user's own, `~/.ssh/known_hosts`). An unknown key is added; a
+    /// changed one is refused.
+    pub scp_known_hosts: Option<String>,
 }
 
 impl StoreConfig {
@@ -96,12 +101,18 @@ impl StoreConfig {
         Ok(StoreConfig {
             host: host_login(store, method)?,
             dir: PathBuf::from(store.require("dir")?),
-            scp_identity: store
-                .text("scp-identity")?
-                .map(|k| k.trim().to_owned())
-                .filter(|k| !k.is_empty()),
+            scp_identity: optional_path(store, "scp-identity")?,
+            scp_known_hosts: optional_path(store, "scp-known-hosts")?,
         })
     }
+}
+
+/// A path key's value, `None` when unset or empty.
+fn optional_path(section: &Section<'_>, key: &str) -> Result<Option<String>, ConfError> {
+    Ok(section
+        .text(key)?
+        .map(|k| k.trim().to_owned())
+        .filter(|k| !k.is_empty()))
 }
 
 /// Everything `backup.conf` says.

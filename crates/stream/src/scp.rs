@@ -34,7 +34,7 @@ pub struct ScpConfig {
 /// The scp command line (pure; for the sending host's shell).
 pub(crate) fn scp_line(cfg: &ScpConfig, src: &str, host: &str, dest: &str) -> String {
     let mut line = format!(
-        "scp -B -q -P {} -o StrictHostKeyChecking=accept-new -o ConnectTimeout=10",
+        "scp -B -P {} -o StrictHostKeyChecking=accept-new -o ConnectTimeout=10",
         cfg.port
     );
     if let Some(id) = &cfg.identity {
@@ -169,7 +169,7 @@ mod tests {
         let line = scp_line(&cfg, "/data/my.cnf", "127.0.0.50", "/store/a b/my.conf");
         assert_eq!(
             line,
-            "scp -B -q -P 2222 -o StrictHostKeyChecking=accept-new -o ConnectTimeout=10 \
+            "scp -B -P 2222 -o StrictHostKeyChecking=accept-new -o ConnectTimeout=10 \
              -o IdentitiesOnly=yes -i '/home/x/.ssh/id rsa' -oUserKnownHostsFile=/tmp/kh \
              -- /data/my.cnf 'dbsbk@127.0.0.50:/store/a b/my.conf'"
         );
