@@ -1051,16 +1051,21 @@ async fn a_recovery_into_a_work_dir_in_use_is_refused_naming_the_holder() {
 /// (bin/mariadbd, share/ with the messages and character sets, lib/plugin),
 /// tarred as the backup engine does (`tar -C parent -zcf top.tar.gz top`)
 /// into `into`.
-fn basedir_tarball(env: &Env, top: &str, into: &std::path::Path) {
+fn basedir_tarball(env: &Env, top: &str, into: &std::path::Path, admin_calls: &std::path::Path) {
     let src = env.tmp.join("basedir-src");
+    // Its mariadb-admin notes each call in `admin_calls`, then runs the
+    // installed one: the recovery's ping shows which one it ran.
     let script = format!(
         "set -euo pipefail; b={src}/{top}; mkdir -p $b/bin $b/share $b/lib/plugin; \
-         cp /usr/sbin/mariadbd /usr/bin/mariadb-binlog /usr/bin/mariadb-admin $b/bin/; \
+         cp /usr/sbin/mariadbd /usr/bin/mariadb-binlog $b/bin/; \
+         printf '#!/bin/sh\\necho \"$*\" >> {calls}\\nexec /usr/bin/mariadb-admin \"$@\"\\n' > $b/bin/mariadb-admin; \
+         chmod 755 $b/bin/mariadb-admin; \
          cp -r /usr/share/mysql/. $b/share/; \
          cp -r /usr/lib/mysql/plugin/. $b/lib/plugin/; \
          tar -C {src} -zcf {into}/{top}.tar.gz {top}; chmod 644 {into}/{top}.tar.gz; rm -rf {src}",
         src = src.display(),
         into = into.display(),
+        calls = admin_calls.display(),
     );
     bash(&script, "making the base directory tarball");
 }
@@ -1090,8 +1095,8 @@ fn manifest_swap(env: &Env, backup: &str, old: &str, new: &str) {
 /// package holds its base directory as `datanode_base/<dir>.tar.gz`; the
 /// recovery unpacks it on the job server and runs the temporary servers
 /// from it (seen as their /proc/<pid>/exe, with the unpacked messages
-/// directory; its `mariadb-admin` and `mariadb-binlog` run from there too,
-/// as seed 001 runs `<base>/bin/<client>binlog`), and the data comes out
+/// directory; its `mariadb-admin` pings them from there, as seed 001 runs
+/// its clients from `<base>/bin/`), and the data comes out
 /// right. The sandbox's servers are
 /// packaged, so the test swaps the backup's `system_basedir` for such a
 /// tarball made from the installed package.
@@ -1107,7 +1112,11 @@ async fn a_base_directory_tarball_runs_the_temporary_servers() {
         "the sandbox's servers are packaged: {full} should record system_basedir"
     );
     let top = "mariadb-10.11-linux-x86_64";
-    basedir_tarball(&env, top, &bases);
+    let calls =
+        std::path::PathBuf::from(format!("/tmp/dbrecover-admin-calls-{}", std::process::id()));
+    std::fs::write(&calls, "").unwrap();
+    std::fs::set_permissions(&calls, std::os::unix::fs::PermissionsExt::from_mode(0o666)).unwrap();
+    basedir_tarball(&env, top, &bases, &calls);
     std::fs::remove_file(bases.join("system_basedir")).unwrap();
     manifest_swap(
         &env,
@@ -1152,6 +1161,12 @@ async fn a_base_directory_tarball_runs_the_temporary_servers() {
         assert_eq!(exe, &program, "{cmdline}");
         assert!(cmdline.contains(&messages), "{cmdline}");
     }
+    let pings = std::fs::read_to_string(&calls).unwrap();
+    let _ = std::fs::remove_file(&calls);
+    assert!(
+        pings.lines().any(|l| l.contains("ping")),
+        "the base directory's mariadb-admin never pinged a temporary server: {pings:?}"
+    );
     let gtids = gtids_at(&env, &wl, full).await;
     check_restored(&env, &wl, &to, &truth_at(&env, &wl, full), &gtids);
 }
