@@ -270,73 +270,15 @@ pub fn plan_binlog_copy(req: &CopyRequest<'_>) -> Result<BinlogCopyPlan, CopyPla
     let server = req.server.to_owned();
     let mut logs = req.binary_logs.to_vec();
     logs.sort_by(|a, b| a.name.cmp(&b.name));
-    let (Some(oldest), Some(newest)) = (logs.first(), logs.last()) else {
+    let Some(newest) = logs.last().map(|b| b.name.clone()) else {
         return Err(CopyPlanError::NoBinlogs { server });
     };
-    let (oldest, newest) = (oldest.name.clone(), newest.name.clone());
-
-    let (role_start, role_reason, stop) = match &req.role {
-        CopyRole::BackedUpMaster {
-            xb_to_binlog,
-            point_binlog,
-        } => (
-            xb_to_binlog.clone(),
-            StartReason::XtrabackupFile,
-            Some(point_binlog.clone()),
-        ),
-        CopyRole::BackedUpSlave { xb_to_binlog } => {
-            (xb_to_binlog.clone(), StartReason::XtrabackupFile, None)
-        }
-        CopyRole::MasterForSlaves { slaves } => {
-            let first = slaves
-                .iter()
-                .min_by(|a, b| a.relay_master_log_file.cmp(&b.relay_master_log_file));
-            let stop = slaves.iter().map(|s| s.point_binlog.clone()).max();
-            let (Some(first), Some(stop)) = (first, stop) else {
-                return Err(CopyPlanError::NoBackedUpSlave { server });
-            };
-            let reason = StartReason::RelayMasterLogFile {
-                slave: first.server.clone(),
-            };
-            (first.relay_master_log_file.clone(), reason, Some(stop))
-        }
-    };
-
+    let (role_start, role_reason, stop) = role_range(req)?;
     let (start, start_reason) = match req.kind {
         BackupKind::Full => (role_start, role_reason),
-        BackupKind::Incremental(last_good) => match last_good.binlogs.last(req.server) {
-            None => (oldest.clone(), StartReason::OldestBinlog),
-            Some(last) => {
-                // Checked even when the role's start is earlier: if the last
-                // copied file is gone, so is the continuity with that backup.
-                if !logs.iter().any(|b| b.name == *last) {
-                    let after = logs
-                        .iter()
-                        .map(|b| &b.name)
-                        .find(|n| *n > last && n.same_sequence(last));
-                    let missing_last = match after {
-                        Some(a) => a.predecessor().unwrap_or_else(|| last.clone()),
-                        None => newest.clone(),
-                    };
-                    return Err(CopyPlanError::Gap {
-                        server,
-                        backup: last_good.name.to_owned(),
-                        missing_first: last.clone(),
-                        missing_last,
-                    });
-                }
-                if *last <= role_start {
-                    (
-                        last.clone(),
-                        StartReason::LastGoodBackup {
-                            backup: last_good.name.to_owned(),
-                        },
-                    )
-                } else {
-                    (role_start, role_reason)
-                }
-            }
-        },
+        BackupKind::Incremental(last_good) => {
+            incremental_start(req.server, &logs, &last_good, role_start, role_reason)?
+        }
     };
     let Some(start_at) = logs.iter().position(|b| b.name == start) else {
         let why = match &start_reason {
@@ -366,16 +308,7 @@ pub fn plan_binlog_copy(req: &CopyRequest<'_>) -> Result<BinlogCopyPlan, CopyPla
         });
     }
     let files = logs[start_at..=stop_at].to_vec();
-    for pair in files.windows(2) {
-        let expected = pair[0].name.successor();
-        if pair[1].name != expected {
-            return Err(CopyPlanError::Hole {
-                server,
-                after: pair[0].name.clone(),
-                missing: expected,
-            });
-        }
-    }
+    check_contiguous(req.server, &files)?;
     let current = files
         .last()
         .map(|b| b.name.clone())
@@ -387,6 +320,100 @@ pub fn plan_binlog_copy(req: &CopyRequest<'_>) -> Result<BinlogCopyPlan, CopyPla
         start: start_reason,
         stop: stop_reason,
     })
+}
+
+/// Rules 1 to 3: where the server's role starts the copy, why, and the
+/// file it stops at (`None`: the newest).
+fn role_range(
+    req: &CopyRequest<'_>,
+) -> Result<(BinlogName, StartReason, Option<BinlogName>), CopyPlanError> {
+    Ok(match &req.role {
+        CopyRole::BackedUpMaster {
+            xb_to_binlog,
+            point_binlog,
+        } => (
+            xb_to_binlog.clone(),
+            StartReason::XtrabackupFile,
+            Some(point_binlog.clone()),
+        ),
+        CopyRole::BackedUpSlave { xb_to_binlog } => {
+            (xb_to_binlog.clone(), StartReason::XtrabackupFile, None)
+        }
+        CopyRole::MasterForSlaves { slaves } => {
+            let first = slaves
+                .iter()
+                .min_by(|a, b| a.relay_master_log_file.cmp(&b.relay_master_log_file));
+            let stop = slaves.iter().map(|s| s.point_binlog.clone()).max();
+            let (Some(first), Some(stop)) = (first, stop) else {
+                return Err(CopyPlanError::NoBackedUpSlave {
+                    server: req.server.to_owned(),
+                });
+            };
+            let reason = StartReason::RelayMasterLogFile {
+                slave: first.server.clone(),
+            };
+            (first.relay_master_log_file.clone(), reason, Some(stop))
+        }
+    })
+}
+
+/// Rules 4 and 5: an incremental starts at the last file the last good
+/// backup copied of this server when that is not after the role's start
+/// (and that file must still be there), or at the server's oldest binlog
+/// when that backup has none of it. `logs` is sorted and not empty.
+fn incremental_start(
+    server: &str,
+    logs: &[BinaryLog],
+    last_good: &LastGood<'_>,
+    role_start: BinlogName,
+    role_reason: StartReason,
+) -> Result<(BinlogName, StartReason), CopyPlanError> {
+    let Some(last) = last_good.binlogs.last(server) else {
+        return Ok((logs[0].name.clone(), StartReason::OldestBinlog));
+    };
+    // Checked even when the role's start is earlier: if the last copied
+    // file is gone, so is the continuity with that backup.
+    if !logs.iter().any(|b| b.name == *last) {
+        let after = logs
+            .iter()
+            .map(|b| &b.name)
+            .find(|n| *n > last && n.same_sequence(last));
+        let missing_last = match after {
+            Some(a) => a.predecessor().unwrap_or_else(|| last.clone()),
+            None => logs[logs.len() - 1].name.clone(),
+        };
+        return Err(CopyPlanError::Gap {
+            server: server.to_owned(),
+            backup: last_good.name.to_owned(),
+            missing_first: last.clone(),
+            missing_last,
+        });
+    }
+    Ok(if *last <= role_start {
+        (
+            last.clone(),
+            StartReason::LastGoodBackup {
+                backup: last_good.name.to_owned(),
+            },
+        )
+    } else {
+        (role_start, role_reason)
+    })
+}
+
+/// Rule 6: the files to copy follow each other without a hole.
+fn check_contiguous(server: &str, files: &[BinaryLog]) -> Result<(), CopyPlanError> {
+    for pair in files.windows(2) {
+        let expected = pair[0].name.successor();
+        if pair[1].name != expected {
+            return Err(CopyPlanError::Hole {
+                server: server.to_owned(),
+                after: pair[0].name.clone(),
+                missing: expected,
+            });
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
