@@ -170,32 +170,7 @@ async fn prepare_locked(
     let run_id = now.format("UTC%Y%m%d%H%M%S%.3f").to_string();
     // The store and the router are independent: read both at once (each
     // starts with a first contact, an ssh handshake on its host).
-    let store_side = timed(async {
-        store.transport().ping().await.map_err(|e| {
-            BackupError::PreCheck(format!("backup store {}: {e}", cfg.store.host.host))
-        })?;
-        if !options.dry_run {
-            *lock = Some(lock_store(&store).await?);
-        }
-        let socat_log = if options.dry_run {
-            stream::socat_log_dir(store.dir(), today)
-        } else {
-            store.prepare(today).await?
-        };
-        let policy = match (options.dry_run, cfg.store_bad_backup) {
-            (true, _) => None,
-            (false, true) => Some(BadBackups::Trash),
-            (false, false) => Some(BadBackups::Remove),
-        };
-        let (cleanup, last) = facts::read_store(&store, policy).await?;
-        password::check(
-            &store,
-            last.as_ref(),
-            options.password.as_deref().map(String::as_str),
-        )
-        .await?;
-        Ok::<_, BackupError>((socat_log, cleanup, last))
-    });
+    let store_side = timed(read_store_side(&cfg, &options, &store, lock, today));
     let mut warm_ups = Vec::new();
     let router_side = timed(facts::read_router(&cfg, &hosts, &run_id, |cluster| {
         warm_ups = warm_up(cluster, &cfg, &hosts);
@@ -205,7 +180,14 @@ async fn prepare_locked(
     // is not cancelled half-way.
     let (store_side, router_side) = tokio::join!(store_side, router_side);
     let (
-        ((socat_log, cleanup, last), store_took),
+        (
+            StoreSide {
+                socat_log,
+                cleanup,
+                last,
+            },
+            store_took,
+        ),
         ((cluster, credentials, router_conf, router_basedir), router_took),
     ) = match (store_side, router_side) {
         (Ok(store), Ok(router)) => (store, router),
@@ -278,6 +260,59 @@ async fn prepare_locked(
         started,
         timings: t,
         lock: None,
+    })
+}
+
+/// What the store says before a run.
+struct StoreSide {
+    /// Where today's socat logs go.
+    socat_log: String,
+    /// What bad backups were (or, in a dry run, would be) moved away.
+    cleanup: store::Cleanup,
+    /// The last good backup, if any.
+    last: Option<facts::LastBackup>,
+}
+
+/// Reaches the store, takes its run lock (not in a dry run), prepares
+/// today's socat log directory, moves bad backups away (a dry run only
+/// says which) and reads the last good backup, checking the password
+/// against it.
+async fn read_store_side(
+    cfg: &conf::BackupConfig,
+    options: &Options,
+    store: &Store,
+    lock: &mut Option<RunLock>,
+    today: chrono::NaiveDate,
+) -> Result<StoreSide, BackupError> {
+    store
+        .transport()
+        .ping()
+        .await
+        .map_err(|e| BackupError::PreCheck(format!("backup store {}: {e}", cfg.store.host.host)))?;
+    if !options.dry_run {
+        *lock = Some(lock_store(store).await?);
+    }
+    let socat_log = if options.dry_run {
+        stream::socat_log_dir(store.dir(), today)
+    } else {
+        store.prepare(today).await?
+    };
+    let policy = match (options.dry_run, cfg.store_bad_backup) {
+        (true, _) => None,
+        (false, true) => Some(BadBackups::Trash),
+        (false, false) => Some(BadBackups::Remove),
+    };
+    let (cleanup, last) = facts::read_store(store, policy).await?;
+    password::check(
+        store,
+        last.as_ref(),
+        options.password.as_deref().map(String::as_str),
+    )
+    .await?;
+    Ok(StoreSide {
+        socat_log,
+        cleanup,
+        last,
     })
 }
 
