@@ -122,18 +122,11 @@ pub async fn backup(
     let login = effective_login(cfg, args);
     // The catalog is opened first so a wrong login shows before the dump,
     // but a catalog that is down never stops the backup.
-    let mut history = None;
-    let mut history_error = None;
-    if !opts.no_history {
-        match open_history(cfg).await {
-            Ok(h) => history = Some(h),
-            Err(e) if e.is_usage() => return Err(e),
-            Err(e) => {
-                tracing::warn!("{e}; the backup goes on, its record will be missing");
-                history_error = Some(e);
-            }
-        }
-    }
+    let catalog = if opts.no_history {
+        None
+    } else {
+        Some(open_catalog(cfg).await?)
+    };
     let (databases, server_version) = ask_server(cfg, &login, args).await?;
     let bk_id = new_bk_id();
     let backup_dir = outputdir.join(&bk_id);
@@ -152,29 +145,7 @@ pub async fn backup(
         .collect();
     let start = crate::tool::now();
     for run in &mut runs {
-        let mut argv = vec![path_arg("--defaults-file=", defaults.path())];
-        argv.extend(common.iter().cloned());
-        argv.push(path_arg("--outputdir=", &run.dir));
-        argv.extend(run.select.iter().cloned());
-        tracing::info!(databases = %run.databases.join(","), dir = %run.dir.display(), "mydumper started");
-        let ran = tool::run("mydumper", &argv, &[]).await?;
-        let meta = read_metadata(&run.dir);
-        run.ok = ran.ok && meta.as_ref().is_some_and(|m| m.finished.is_some());
-        if !run.ok {
-            let why = if ran.ok {
-                "no finished metadata file".to_owned()
-            } else {
-                format!(
-                    "mydumper {}: {}",
-                    ran.status,
-                    ran.tail.lines().last().unwrap_or_default()
-                )
-            };
-            tracing::warn!(databases = %run.databases.join(","), "backup failed: {why}");
-            run.failure = Some(why);
-        } else {
-            tracing::info!(databases = %run.databases.join(","), "mydumper done");
-        }
+        dump(run, defaults.path(), &common).await?;
     }
     drop(defaults);
     let end = crate::tool::now();
@@ -188,17 +159,7 @@ pub async fn backup(
         source,
     })?;
     let transfer = match &target {
-        Some(t) => {
-            tracing::info!(dest = %t.remote_dest(), "rsync started");
-            let sent = t.send(&outputdir, None).await?;
-            if let Some(e) = &sent.1 {
-                tracing::warn!(
-                    "{e}; send it later with `dbcatalog only-rsync --backup-dir={} --bk-id={bk_id}`",
-                    outputdir.display()
-                );
-            }
-            Some(sent)
-        }
+        Some(t) => Some(send(t, &outputdir, &bk_id).await?),
         None => None,
     };
     let record = BackupRecord {
@@ -240,14 +201,13 @@ pub async fn backup(
         is_deleted: NO.to_owned(),
         validate_status: NOT_APPLICABLE.to_owned(),
     };
-    let recorded = match (history, history_error) {
-        _ if opts.no_history => Recorded::Skipped,
-        (Some(h), _) => match h.insert_backup(&record).await {
+    let recorded = match catalog {
+        None => Recorded::Skipped,
+        Some(Ok(h)) => match h.insert_backup(&record).await {
             Ok(id) => Recorded::Yes(id),
             Err(e) => Recorded::Missing(e.into()),
         },
-        (None, Some(e)) => Recorded::Missing(e),
-        (None, None) => Recorded::Skipped,
+        Some(Err(e)) => Recorded::Missing(e),
     };
     Ok(BackupOutcome {
         record,
@@ -256,6 +216,69 @@ pub async fn backup(
         transfer,
         recorded,
     })
+}
+
+/// The catalog, or why it cannot be reached (warned: the backup goes on
+/// and its record will be missing); a wrong configuration stops the run.
+async fn open_catalog(
+    cfg: &PbackupConfig,
+) -> Result<Result<catalog::history::History, LogicalError>, LogicalError> {
+    match open_history(cfg).await {
+        Ok(h) => Ok(Ok(h)),
+        Err(e) if e.is_usage() => Err(e),
+        Err(e) => {
+            tracing::warn!("{e}; the backup goes on, its record will be missing");
+            Ok(Err(e))
+        }
+    }
+}
+
+/// Runs mydumper for `run` (the login in `defaults`, the user's options
+/// `common`) and judges it: complete only when mydumper succeeded and
+/// wrote a finished metadata file.
+async fn dump(run: &mut Run, defaults: &Path, common: &[String]) -> Result<(), LogicalError> {
+    let mut argv = vec![path_arg("--defaults-file=", defaults)];
+    argv.extend(common.iter().cloned());
+    argv.push(path_arg("--outputdir=", &run.dir));
+    argv.extend(run.select.iter().cloned());
+    tracing::info!(databases = %run.databases.join(","), dir = %run.dir.display(), "mydumper started");
+    let ran = tool::run("mydumper", &argv, &[]).await?;
+    let meta = read_metadata(&run.dir);
+    run.ok = ran.ok && meta.as_ref().is_some_and(|m| m.finished.is_some());
+    if run.ok {
+        tracing::info!(databases = %run.databases.join(","), "mydumper done");
+        return Ok(());
+    }
+    let why = if ran.ok {
+        "no finished metadata file".to_owned()
+    } else {
+        format!(
+            "mydumper {}: {}",
+            ran.status,
+            ran.tail.lines().last().unwrap_or_default()
+        )
+    };
+    tracing::warn!(databases = %run.databases.join(","), "backup failed: {why}");
+    run.failure = Some(why);
+    Ok(())
+}
+
+/// Sends `outputdir` to the rsync target; a failed transfer is warned
+/// about with the command that sends it later, and returned with it.
+async fn send(
+    target: &Target,
+    outputdir: &Path,
+    bk_id: &str,
+) -> Result<(Transfer, Option<LogicalError>), LogicalError> {
+    tracing::info!(dest = %target.remote_dest(), "rsync started");
+    let sent = target.send(outputdir, None).await?;
+    if let Some(e) = &sent.1 {
+        tracing::warn!(
+            "{e}; send it later with `dbcatalog only-rsync --backup-dir={} --bk-id={bk_id}`",
+            outputdir.display()
+        );
+    }
+    Ok(sent)
 }
 
 /// The server's databases and version.
