@@ -29,61 +29,73 @@ pub struct SpiderArgs {
 enum Action {
     /// On the controller: plan the backup as `dbbackup` would and write one
     /// task per chosen server into infodba_schema.global_backup.
-    Schedule {
-        /// Wait until every task of the backup id has ended (and the backup
-        /// is finished); exit 1 if any failed.
-        #[arg(long)]
-        wait: bool,
-        /// Use this backup id instead of a new UUID.
-        #[arg(long = "backup-id", value_name = "ID")]
-        backup_id: Option<String>,
-        /// Print the plan only; write no task.
-        #[arg(long, conflicts_with = "wait")]
-        dry_run: bool,
-        /// Seconds between two looks at the tasks while waiting.
-        #[arg(long, default_value_t = 5, hide = true)]
-        poll_secs: u64,
-        /// Failed looks in a row (router or a master unreachable) before
-        /// the wait gives up.
-        #[arg(long, default_value_t = 120, hide = true)]
-        tries: u32,
-    },
+    Schedule(ScheduleArgs),
     /// On each database host (cron, every minute): housekeeping of this
     /// host's tasks, then run its init tasks of the earliest backup id.
-    Check {
-        /// Run the tasks (required, as in the seed's command line).
-        #[arg(long, required = true)]
-        run: bool,
-        /// Only this backup id's tasks.
-        #[arg(long = "backup-id", value_name = "ID")]
-        backup_id: Option<String>,
-        /// The address of this host as tasks name it (default: the server
-        /// address of $SSH_CONNECTION and the addresses of `hostname -I`).
-        #[arg(long, value_name = "ADDR")]
-        host: Option<String>,
-        /// init/running tasks older than this are failed (48 h).
-        #[arg(long, default_value_t = 48 * 3600, hide = true)]
-        expire_after_secs: u64,
-        /// Seconds a quit task's worker gets after SIGTERM before SIGKILL.
-        #[arg(long, default_value_t = 10, hide = true)]
-        stop_wait_secs: u64,
-        /// Seconds between a running worker's looks at its own task (it
-        /// stops itself when the task is set to quit).
-        #[arg(long, default_value_t = 10, hide = true)]
-        quit_poll_secs: u64,
-    },
+    Check(CheckArgs),
     /// The tasks, as a table (or --json).
-    Query {
-        /// Only this backup id.
-        #[arg(long = "backupId", alias = "backup-id", value_name = "ID")]
-        backup_id: Option<String>,
-        /// Only tasks in this state (init, running, success, failed, quit).
-        #[arg(long = "backupStatus", alias = "backup-status", value_name = "STATUS")]
-        backup_status: Option<String>,
-        /// One JSON document instead of the table.
-        #[arg(long)]
-        json: bool,
-    },
+    Query(QueryArgs),
+}
+
+/// `spiderbackup schedule`.
+#[derive(Debug, clap::Args)]
+struct ScheduleArgs {
+    /// Wait until every task of the backup id has ended (and the backup
+    /// is finished); exit 1 if any failed.
+    #[arg(long)]
+    wait: bool,
+    /// Use this backup id instead of a new UUID.
+    #[arg(long = "backup-id", value_name = "ID")]
+    backup_id: Option<String>,
+    /// Print the plan only; write no task.
+    #[arg(long, conflicts_with = "wait")]
+    dry_run: bool,
+    /// Seconds between two looks at the tasks while waiting.
+    #[arg(long, default_value_t = 5, hide = true)]
+    poll_secs: u64,
+    /// Failed looks in a row (router or a master unreachable) before
+    /// the wait gives up.
+    #[arg(long, default_value_t = 120, hide = true)]
+    tries: u32,
+}
+
+/// `spiderbackup check`.
+#[derive(Debug, clap::Args)]
+struct CheckArgs {
+    /// Run the tasks (required, as in the seed's command line).
+    #[arg(long, required = true)]
+    run: bool,
+    /// Only this backup id's tasks.
+    #[arg(long = "backup-id", value_name = "ID")]
+    backup_id: Option<String>,
+    /// The address of this host as tasks name it (default: the server
+    /// address of $SSH_CONNECTION and the addresses of `hostname -I`).
+    #[arg(long, value_name = "ADDR")]
+    host: Option<String>,
+    /// init/running tasks older than this are failed (48 h).
+    #[arg(long, default_value_t = 48 * 3600, hide = true)]
+    expire_after_secs: u64,
+    /// Seconds a quit task's worker gets after SIGTERM before SIGKILL.
+    #[arg(long, default_value_t = 10, hide = true)]
+    stop_wait_secs: u64,
+    /// Seconds between a running worker's looks at its own task (it
+    /// stops itself when the task is set to quit).
+    #[arg(long, default_value_t = 10, hide = true)]
+    quit_poll_secs: u64,
+}
+
+/// `spiderbackup query`.
+#[derive(Debug, clap::Args)]
+struct QueryArgs {
+    /// Only this backup id.
+    #[arg(long = "backupId", alias = "backup-id", value_name = "ID")]
+    backup_id: Option<String>,
+    /// Only tasks in this state (init, running, success, failed, quit).
+    #[arg(long = "backupStatus", alias = "backup-status", value_name = "STATUS")]
+    backup_status: Option<String>,
+    /// One JSON document instead of the table.
+    #[arg(long)]
+    json: bool,
 }
 
 fn load(path: &Path) -> Result<conf::BackupConfig, ExitCode> {
@@ -135,145 +147,137 @@ fn my_host() -> String {
 /// Runs `dbbackup spiderbackup ...`.
 pub async fn run(args: SpiderArgs) -> ExitCode {
     match &args.action {
-        Action::Schedule {
-            wait,
-            backup_id,
-            dry_run,
-            poll_secs,
-            tries,
-        } => {
-            let cfg = match one_config(&args) {
-                Ok(c) => c,
-                Err(code) => return code,
-            };
-            let opts = ScheduleOptions {
-                backup_id: backup_id.clone(),
-                dry_run: *dry_run,
-            };
-            let scheduled = match spider::schedule(cfg.clone(), &opts).await {
-                Ok(s) => s,
-                Err(e) => return cli::fail(e),
-            };
-            print!("{}", scheduled.plan);
-            if !scheduled.written {
-                println!("dry run: no task written");
-                return ExitCode::SUCCESS;
-            }
+        Action::Schedule(a) => schedule(&args, a).await,
+        Action::Check(a) => check(&args, a).await,
+        Action::Query(a) => query(&args, a).await,
+    }
+}
+
+/// `schedule`: the plan, the tasks written, and with `--wait` their end.
+async fn schedule(args: &SpiderArgs, a: &ScheduleArgs) -> ExitCode {
+    let cfg = match one_config(args) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let opts = ScheduleOptions {
+        backup_id: a.backup_id.clone(),
+        dry_run: a.dry_run,
+    };
+    let scheduled = match spider::schedule(cfg.clone(), &opts).await {
+        Ok(s) => s,
+        Err(e) => return cli::fail(e),
+    };
+    print!("{}", scheduled.plan);
+    if !scheduled.written {
+        println!("dry run: no task written");
+        return ExitCode::SUCCESS;
+    }
+    println!(
+        "backup id {}: {} tasks written",
+        scheduled.backup_id,
+        scheduled.plan.servers.len()
+    );
+    if !a.wait {
+        return ExitCode::SUCCESS;
+    }
+    let wait_opts = spider::WaitOptions {
+        poll: Duration::from_secs(a.poll_secs.max(1)),
+        tries: a.tries.max(1),
+        worker: spider::this_worker(&my_host()),
+    };
+    let w = match spider::wait(&cfg, &scheduled.backup_id, &wait_opts).await {
+        Ok(w) => w,
+        Err(e) => return cli::fail(e),
+    };
+    print!("{}", tasks_table(&w.tasks));
+    match (w.overall, w.failure) {
+        (Overall::Succeeded, _) => {
             println!(
-                "backup id {}: {} tasks written",
-                scheduled.backup_id,
-                scheduled.plan.servers.len()
+                "backup id {} succeeded: {} has ok",
+                scheduled.backup_id, scheduled.plan.name
             );
-            if !wait {
-                return ExitCode::SUCCESS;
+            ExitCode::SUCCESS
+        }
+        (_, failure) => cli::fail(format_args!(
+            "backup id {} failed: {}",
+            scheduled.backup_id,
+            failure.unwrap_or_else(|| "a task failed".into())
+        )),
+    }
+}
+
+/// `check --run`: each config's housekeeping and this host's tasks; exit 1
+/// when any failed.
+async fn check(args: &SpiderArgs, a: &CheckArgs) -> ExitCode {
+    let configs = if args.config.is_empty() {
+        found_configs(Path::new("."))
+    } else {
+        args.config.clone()
+    };
+    if configs.is_empty() {
+        eprintln!("ERROR: no config given (-c) and no backup*.conf or dbbackup.*.ini here");
+        return ExitCode::from(cli::EXIT_USAGE);
+    }
+    let ssh = std::env::var("SSH_CONNECTION").ok();
+    let opts = CheckOptions {
+        hosts: spider::local_addresses(a.host.as_deref(), ssh.as_deref()),
+        backup_id: a.backup_id.clone(),
+        expire_after: Duration::from_secs(a.expire_after_secs),
+        stop_wait: Duration::from_secs(a.stop_wait_secs),
+        quit_poll: Duration::from_secs(a.quit_poll_secs.max(1)),
+    };
+    let mut failed = false;
+    for path in configs {
+        let cfg = match load(&path) {
+            Ok(c) => c,
+            Err(code) => return code,
+        };
+        match spider::check_run(cfg, &opts).await {
+            Ok(report) => {
+                print!("{}", check_report(&path, &report));
+                failed |= report.failed();
             }
-            let wait_opts = spider::WaitOptions {
-                poll: Duration::from_secs((*poll_secs).max(1)),
-                tries: (*tries).max(1),
-                worker: spider::this_worker(&my_host()),
-            };
-            match spider::wait(&cfg, &scheduled.backup_id, &wait_opts).await {
-                Ok(w) => {
-                    print!("{}", tasks_table(&w.tasks));
-                    match (w.overall, w.failure) {
-                        (Overall::Succeeded, _) => {
-                            println!(
-                                "backup id {} succeeded: {} has ok",
-                                scheduled.backup_id, scheduled.plan.name
-                            );
-                            ExitCode::SUCCESS
-                        }
-                        (_, failure) => cli::fail(format_args!(
-                            "backup id {} failed: {}",
-                            scheduled.backup_id,
-                            failure.unwrap_or_else(|| "a task failed".into())
-                        )),
-                    }
-                }
-                Err(e) => cli::fail(e),
+            Err(e) => {
+                eprintln!("ERROR: {}: {e}", path.display());
+                failed = true;
             }
         }
-        Action::Check {
-            run: _,
-            backup_id,
-            host,
-            expire_after_secs,
-            stop_wait_secs,
-            quit_poll_secs,
-        } => {
-            let configs = if args.config.is_empty() {
-                found_configs(Path::new("."))
-            } else {
-                args.config.clone()
-            };
-            if configs.is_empty() {
-                eprintln!("ERROR: no config given (-c) and no backup*.conf or dbbackup.*.ini here");
-                return ExitCode::from(cli::EXIT_USAGE);
-            }
-            let ssh = std::env::var("SSH_CONNECTION").ok();
-            let opts = CheckOptions {
-                hosts: spider::local_addresses(host.as_deref(), ssh.as_deref()),
-                backup_id: backup_id.clone(),
-                expire_after: Duration::from_secs(*expire_after_secs),
-                stop_wait: Duration::from_secs(*stop_wait_secs),
-                quit_poll: Duration::from_secs((*quit_poll_secs).max(1)),
-            };
-            let mut failed = false;
-            for path in configs {
-                let cfg = match load(&path) {
-                    Ok(c) => c,
-                    Err(code) => return code,
-                };
-                match spider::check_run(cfg, &opts).await {
-                    Ok(report) => {
-                        print!("{}", check_report(&path, &report));
-                        failed |= report.failed();
-                    }
-                    Err(e) => {
-                        eprintln!("ERROR: {}: {e}", path.display());
-                        failed = true;
-                    }
-                }
-            }
-            if failed {
-                ExitCode::FAILURE
-            } else {
-                ExitCode::SUCCESS
-            }
+    }
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// `query`: the tasks, filtered, as a table or JSON.
+async fn query(args: &SpiderArgs, a: &QueryArgs) -> ExitCode {
+    let status = match a.backup_status.as_deref().map(str::parse).transpose() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("ERROR: --backupStatus: {e}");
+            return ExitCode::from(cli::EXIT_USAGE);
         }
-        Action::Query {
-            backup_id,
-            backup_status,
-            json,
-        } => {
-            let status = match backup_status.as_deref().map(str::parse).transpose() {
-                Ok(s) => s,
-                Err(e) => {
-                    eprintln!("ERROR: --backupStatus: {e}");
-                    return ExitCode::from(cli::EXIT_USAGE);
-                }
-            };
-            let cfg = match one_config(&args) {
-                Ok(c) => c,
-                Err(code) => return code,
-            };
-            let filter = spider::Filter {
-                backup_id: backup_id.clone(),
-                status,
-                host: None,
-            };
-            match spider::query(cfg, &filter).await {
-                Ok(tasks) if *json => {
-                    println!("{:#}", tasks_json(&tasks));
-                    ExitCode::SUCCESS
-                }
-                Ok(tasks) => {
-                    print!("{}", tasks_table(&tasks));
-                    ExitCode::SUCCESS
-                }
-                Err(e) => cli::fail(e),
-            }
+    };
+    let cfg = match one_config(args) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let filter = spider::Filter {
+        backup_id: a.backup_id.clone(),
+        status,
+        host: None,
+    };
+    match spider::query(cfg, &filter).await {
+        Ok(tasks) if a.json => {
+            println!("{:#}", tasks_json(&tasks));
+            ExitCode::SUCCESS
         }
+        Ok(tasks) => {
+            print!("{}", tasks_table(&tasks));
+            ExitCode::SUCCESS
+        }
+        Err(e) => cli::fail(e),
     }
 }
 
