@@ -213,25 +213,7 @@ async fn run(cfg: conf::PbackupConfig, command: Command) -> ExitCode {
             match logical::only_rsync(&cfg, &backup_dir, bk_id.as_deref(), log_file.as_deref())
                 .await
             {
-                Ok(done) => {
-                    if let Some(false) = done.updated {
-                        eprintln!(
-                            "warning: the catalog has no backup {}; nothing recorded",
-                            bk_id.as_deref().unwrap_or_default()
-                        );
-                    }
-                    match done.failure {
-                        Some(e) => cli::fail(e),
-                        None => {
-                            println!(
-                                "rsync of {} done in {} s",
-                                backup_dir.display(),
-                                done.transfer.elapsed_secs()
-                            );
-                            ExitCode::SUCCESS
-                        }
-                    }
-                }
+                Ok(done) => report_rsync(&done, &backup_dir, bk_id.as_deref()),
                 Err(e) => fail(&e),
             }
         }
@@ -255,28 +237,7 @@ async fn run(cfg: conf::PbackupConfig, command: Command) -> ExitCode {
             log_file,
             scratch_dir,
         } => match logical::validate_backup(&cfg, &log_file, &scratch_dir).await {
-            Ok(None) => {
-                println!("nothing to validate");
-                ExitCode::SUCCESS
-            }
-            Ok(Some(v)) => {
-                for db in &v.databases {
-                    println!(
-                        "{}: {} {} ({} s)",
-                        v.bk_id,
-                        db.db,
-                        if db.ok { "restored" } else { "FAILED" },
-                        db.elapsed_secs
-                    );
-                }
-                match &v.failure {
-                    None => {
-                        println!("backup {} validated", v.bk_id);
-                        ExitCode::SUCCESS
-                    }
-                    Some(why) => cli::fail(format_args!("validation of {} failed: {why}", v.bk_id)),
-                }
-            }
+            Ok(validation) => report_validation(validation.as_ref()),
             Err(e) => fail(&e),
         },
         Command::List { json, limit } => match logical::list(&cfg, limit).await {
@@ -288,40 +249,96 @@ async fn run(cfg: conf::PbackupConfig, command: Command) -> ExitCode {
                 Err(e) => cli::fail(e),
             },
             Ok(rows) => {
-                println!(
-                    "{:<36}  {:<15}  {:<19}  {:>7}  {:>6}  {:<8}  {:<8}  {:<7}  databases",
-                    "bk_id", "server", "start", "size", "secs", "complete", "transfer", "valid"
-                );
-                for r in rows {
-                    println!(
-                        "{:<36}  {:<15}  {:<19}  {:>7}  {:>6}  {:<8}  {:<8}  {:<7}  {}{}",
-                        r.bk_id,
-                        r.bk_server,
-                        r.start_time.to_string(),
-                        r.bk_size,
-                        r.elapsed_time,
-                        r.is_complete.as_deref().map_or(
-                            "",
-                            |c| if c.split(',').all(|x| x == "Y") {
-                                "Y"
-                            } else {
-                                "N"
-                            }
-                        ),
-                        r.transfer_complete,
-                        r.validate_status,
-                        r.backuped_db.unwrap_or_default(),
-                        if r.is_deleted == "Y" {
-                            " (deleted)"
-                        } else {
-                            ""
-                        }
-                    );
-                }
+                print_list(rows);
                 ExitCode::SUCCESS
             }
             Err(e) => fail(&e),
         },
+    }
+}
+
+/// `only-rsync`'s lines: a missing catalog row warned about, the transfer
+/// failed or done.
+fn report_rsync(
+    done: &logical::maintain::OnlyRsync,
+    backup_dir: &std::path::Path,
+    bk_id: Option<&str>,
+) -> ExitCode {
+    if let Some(false) = done.updated {
+        eprintln!(
+            "warning: the catalog has no backup {}; nothing recorded",
+            bk_id.unwrap_or_default()
+        );
+    }
+    match &done.failure {
+        Some(e) => cli::fail(e),
+        None => {
+            println!(
+                "rsync of {} done in {} s",
+                backup_dir.display(),
+                done.transfer.elapsed_secs()
+            );
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+/// `validate-backup`'s lines: each database restored or not, then the
+/// verdict (exit 1 when the validation failed).
+fn report_validation(v: Option<&logical::validate::Validation>) -> ExitCode {
+    let Some(v) = v else {
+        println!("nothing to validate");
+        return ExitCode::SUCCESS;
+    };
+    for db in &v.databases {
+        println!(
+            "{}: {} {} ({} s)",
+            v.bk_id,
+            db.db,
+            if db.ok { "restored" } else { "FAILED" },
+            db.elapsed_secs
+        );
+    }
+    match &v.failure {
+        None => {
+            println!("backup {} validated", v.bk_id);
+            ExitCode::SUCCESS
+        }
+        Some(why) => cli::fail(format_args!("validation of {} failed: {why}", v.bk_id)),
+    }
+}
+
+/// `list`'s table: one row per backup, in the catalog's order.
+fn print_list(rows: Vec<catalog::history::BackupRecord>) {
+    println!(
+        "{:<36}  {:<15}  {:<19}  {:>7}  {:>6}  {:<8}  {:<8}  {:<7}  databases",
+        "bk_id", "server", "start", "size", "secs", "complete", "transfer", "valid"
+    );
+    for r in rows {
+        let complete = r.is_complete.as_deref().map_or("", |c| {
+            if c.split(',').all(|x| x == "Y") {
+                "Y"
+            } else {
+                "N"
+            }
+        });
+        println!(
+            "{:<36}  {:<15}  {:<19}  {:>7}  {:>6}  {:<8}  {:<8}  {:<7}  {}{}",
+            r.bk_id,
+            r.bk_server,
+            r.start_time.to_string(),
+            r.bk_size,
+            r.elapsed_time,
+            complete,
+            r.transfer_complete,
+            r.validate_status,
+            r.backuped_db.unwrap_or_default(),
+            if r.is_deleted == "Y" {
+                " (deleted)"
+            } else {
+                ""
+            }
+        );
     }
 }
 
