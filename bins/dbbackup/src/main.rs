@@ -188,21 +188,37 @@ fn main() -> ExitCode {
     cli::run_async(run(cli, cfg, password, display))
 }
 
+/// The backup's and the housekeeping's options given with a subcommand,
+/// which is its own mode. (clap's `args_conflicts_with_subcommands` would
+/// refuse the shared flags before it too: `--config-file F verify`.)
+fn options_beside_a_subcommand(cli: &Cli) -> Vec<&'static str> {
+    if cli.command.is_none() {
+        return Vec::new();
+    }
+    [
+        ("--purge-to", cli.purge_to.is_some()),
+        ("--clean-trash", cli.clean_trash),
+        ("--dry-run", cli.dry_run),
+        ("--parallel", cli.parallel.is_some()),
+        ("--json", cli.json),
+        ("--progress-every-ms", cli.progress_every_ms.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(flag, given)| given.then_some(flag))
+    .collect()
+}
+
 async fn run(
     cli: Cli,
     cfg: conf::BackupConfig,
     password: Option<Zeroizing<String>>,
     display: cli::progress::Display,
 ) -> ExitCode {
-    if cli.command.is_some()
-        && (cli.purge_to.is_some()
-            || cli.clean_trash
-            || cli.dry_run
-            || cli.parallel.is_some()
-            || cli.json)
-    {
+    let beside = options_beside_a_subcommand(&cli);
+    if !beside.is_empty() {
         eprintln!(
-            "ERROR: verify, info and metrics go with none of --purge-to, --clean-trash, --dry-run, --parallel, --json (info has its own --json)"
+            "ERROR: {} cannot go with verify, info, metrics or spiderbackup (they are options of a backup run; info has its own --json after it)",
+            beside.join(", ")
         );
         return ExitCode::from(cli::EXIT_USAGE);
     }
@@ -390,6 +406,39 @@ mod tests {
         ] {
             let cli = parse(args).unwrap_or_else(|e| panic!("{args:?}: {e}"));
             assert!(cli.dry_run);
+        }
+    }
+
+    /// A subcommand is its own mode: the backup's and the housekeeping's
+    /// options are refused with it, naming them; the shared flags (config,
+    /// password, -d, --log-*, -q) go with it.
+    #[test]
+    fn a_subcommand_takes_no_backup_or_housekeeping_option() {
+        for (args, named) in [
+            (&["--dry-run", "verify"][..], "--dry-run"),
+            (&["--json", "info"], "--json"),
+            (
+                &["--parallel", "2", "metrics", "--textfile", "d"],
+                "--parallel",
+            ),
+            (&["--clean-trash", "verify", "--all"], "--clean-trash"),
+            (&["--purge-to", "2026-01-01 00:00:00", "info"], "--purge-to"),
+            (
+                &["--progress-every-ms", "100", "spiderbackup", "query"],
+                "--progress-every-ms",
+            ),
+        ] {
+            let cli = parse(args).unwrap_or_else(|e| panic!("{args:?}: {e}"));
+            assert_eq!(options_beside_a_subcommand(&cli), [named], "{args:?}");
+        }
+        for args in [
+            &["-d", "--config-file", "b.conf", "verify"][..],
+            &["-q", "spiderbackup", "query"],
+            &["--password-file", "p", "info", "--json"],
+            &["--dry-run", "--parallel", "2"],
+        ] {
+            let cli = parse(args).unwrap_or_else(|e| panic!("{args:?}: {e}"));
+            assert!(options_beside_a_subcommand(&cli).is_empty(), "{args:?}");
         }
     }
 
