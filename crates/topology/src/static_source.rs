@@ -189,36 +189,7 @@ impl StaticTopology {
         if file.datasource.is_empty() {
             return Err(StaticTopologyError::NoDatasource);
         }
-        let sets = file
-            .credentials
-            .into_iter()
-            .map(|(name, set)| {
-                let password = match (set.password, set.password_env, set.password_file) {
-                    (None, None, None) => PasswordSource::None,
-                    (Some(p), None, None) => PasswordSource::Inline(Password::new(p)),
-                    (None, Some(var), None) => PasswordSource::Env(var),
-                    (None, None, Some(path)) => PasswordSource::File(path),
-                    _ => return Err(StaticTopologyError::SeveralPasswordSources { set: name }),
-                };
-                Ok((
-                    name.clone(),
-                    CredentialRef {
-                        set: name,
-                        user: set.user,
-                        password,
-                    },
-                ))
-            })
-            .collect::<Result<BTreeMap<_, _>, _>>()?;
-        let lookup = |name: &str, used_by: &str| {
-            sets.get(name)
-                .cloned()
-                .ok_or_else(|| StaticTopologyError::UnknownCredentials {
-                    name: name.to_owned(),
-                    used_by: used_by.to_owned(),
-                })
-        };
-
+        let sets = credential_sets(file.credentials)?;
         let mut datasources = Vec::new();
         let mut servers = BTreeMap::new();
         let mut credentials = BTreeMap::new();
@@ -237,42 +208,14 @@ impl StaticTopology {
             let master_name = ServerName::new(&master.name);
             let mut replicas = Vec::new();
             for s in &entry.servers {
-                let role = match s.role {
-                    RoleEntry::Master => Role::Master,
-                    RoleEntry::Replica => Role::Replica,
-                };
                 let name = ServerName::new(&s.name);
-                if role == Role::Replica {
+                if s.role == RoleEntry::Replica {
                     replicas.push(name.clone());
                 }
-                let set = match (&s.credentials, &entry.credentials) {
-                    (Some(set), _) => Some(lookup(set, &format!("server {}", s.name))?),
-                    (None, Some(set)) => Some(lookup(set, &format!("datasource {}", entry.name))?),
-                    (None, None) => sets.get("default").cloned(),
-                };
-                if let Some(set) = set {
+                if let Some(set) = server_credentials(&sets, s, &entry)? {
                     credentials.insert(name.clone(), set);
                 }
-                let server = Dataserver {
-                    name: name.clone(),
-                    host: s.host.clone(),
-                    port: s.port,
-                    username: None,
-                    status: match (&s.status, role) {
-                        (Some(text), _) => ServerStatus::parse(text),
-                        (None, Role::Master) => ServerStatus::of_kind(StatusKind::ServerNormal),
-                        (None, Role::Replica) => ServerStatus::of_kind(StatusKind::SlaveNormal),
-                    },
-                    master_online: Some(match role {
-                        Role::Master => MasterOnline::MasterOnline,
-                        Role::Replica => MasterOnline::NotAMaster,
-                    }),
-                    master_backup: None,
-                    remote_user: None,
-                    remote_port: None,
-                    master_priority: None,
-                };
-                if servers.insert(name.clone(), server).is_some() {
+                if servers.insert(name.clone(), dataserver(s)).is_some() {
                     return Err(TopologyError::Duplicate {
                         what: "server",
                         name: name.to_string(),
@@ -296,6 +239,82 @@ impl StaticTopology {
             cluster: Cluster::new(datasources, servers, None)?,
             credentials,
         })
+    }
+}
+
+/// The file's named credential sets, each with at most one password source.
+fn credential_sets(
+    sets: BTreeMap<String, CredentialSet>,
+) -> Result<BTreeMap<String, CredentialRef>, StaticTopologyError> {
+    sets.into_iter()
+        .map(|(name, set)| {
+            let password = match (set.password, set.password_env, set.password_file) {
+                (None, None, None) => PasswordSource::None,
+                (Some(p), None, None) => PasswordSource::Inline(Password::new(p)),
+                (None, Some(var), None) => PasswordSource::Env(var),
+                (None, None, Some(path)) => PasswordSource::File(path),
+                _ => return Err(StaticTopologyError::SeveralPasswordSources { set: name }),
+            };
+            Ok((
+                name.clone(),
+                CredentialRef {
+                    set: name,
+                    user: set.user,
+                    password,
+                },
+            ))
+        })
+        .collect()
+}
+
+/// A server's credential set: its own, else its datasource's, else the set
+/// named `default` if there is one; a name that is not a set is an error
+/// naming who used it.
+fn server_credentials(
+    sets: &BTreeMap<String, CredentialRef>,
+    s: &ServerEntry,
+    entry: &DatasourceEntry,
+) -> Result<Option<CredentialRef>, StaticTopologyError> {
+    let lookup = |name: &str, used_by: String| {
+        sets.get(name)
+            .cloned()
+            .ok_or_else(|| StaticTopologyError::UnknownCredentials {
+                name: name.to_owned(),
+                used_by,
+            })
+    };
+    Ok(match (&s.credentials, &entry.credentials) {
+        (Some(set), _) => Some(lookup(set, format!("server {}", s.name))?),
+        (None, Some(set)) => Some(lookup(set, format!("datasource {}", entry.name))?),
+        (None, None) => sets.get("default").cloned(),
+    })
+}
+
+/// The dataserver a server entry describes: a master online, or a
+/// replica, normal unless its `status` says otherwise.
+fn dataserver(s: &ServerEntry) -> Dataserver {
+    let role = match s.role {
+        RoleEntry::Master => Role::Master,
+        RoleEntry::Replica => Role::Replica,
+    };
+    Dataserver {
+        name: ServerName::new(&s.name),
+        host: s.host.clone(),
+        port: s.port,
+        username: None,
+        status: match (&s.status, role) {
+            (Some(text), _) => ServerStatus::parse(text),
+            (None, Role::Master) => ServerStatus::of_kind(StatusKind::ServerNormal),
+            (None, Role::Replica) => ServerStatus::of_kind(StatusKind::SlaveNormal),
+        },
+        master_online: Some(match role {
+            Role::Master => MasterOnline::MasterOnline,
+            Role::Replica => MasterOnline::NotAMaster,
+        }),
+        master_backup: None,
+        remote_user: None,
+        remote_port: None,
+        master_priority: None,
     }
 }
 
