@@ -117,6 +117,72 @@ struct Entry {
     kill: watch::Sender<bool>,
 }
 
+/// What a started command's end needs: its group to stop on timeout or
+/// kill, its entry to remove, the lifeline to tell.
+struct End {
+    host: String,
+    program: String,
+    id: CommandId,
+    pgid: i32,
+    timeout: Option<Duration>,
+    kill_rx: watch::Receiver<bool>,
+    lifeline: Option<Arc<Lifeline>>,
+    running: Arc<Mutex<HashMap<CommandId, Entry>>>,
+}
+
+impl End {
+    /// Waits for `child` to exit, or stops its process group at the
+    /// timeout or on kill; gives its exit code (128 + signal when killed by
+    /// one) or the timeout.
+    async fn wait(mut self, mut child: tokio::process::Child) -> Result<i32> {
+        let pgid = self.pgid;
+        let timeout = self.timeout;
+        let deadline = async {
+            match timeout {
+                Some(t) => tokio::time::sleep(t).await,
+                None => std::future::pending().await,
+            }
+        };
+        let kill_rx = &mut self.kill_rx;
+        let killed = async {
+            let _ = kill_rx.wait_for(|k| *k).await;
+        };
+        let mut timed_out = false;
+        let status = tokio::select! {
+            s = child.wait() => s,
+            () = deadline => {
+                timed_out = true;
+                stop_group(pgid, &mut child).await
+            }
+            () = killed => stop_group(pgid, &mut child).await,
+        };
+        if let Some(l) = &self.lifeline {
+            l.note('-', pgid);
+        }
+        self.running
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&self.id);
+        let End { host, program, .. } = self;
+        let status = status.map_err(|source| Error::Io {
+            host: host.clone(),
+            program: program.clone(),
+            source,
+        })?;
+        if timed_out {
+            tracing::warn!(%host, %program, ?timeout, "command timed out; process group killed");
+            return Err(Error::Timeout {
+                host,
+                program,
+                after: timeout.unwrap_or_default(),
+            });
+        }
+        Ok(status
+            .code()
+            .unwrap_or_else(|| 128 + status.signal().unwrap_or(0)))
+    }
+}
+
 impl Default for Local {
     fn default() -> Self {
         Self::new("localhost", 256)
@@ -161,36 +227,7 @@ impl Local {
         timeout: Option<Duration>,
     ) -> Result<Running> {
         let permit = crate::transport::admit(cmd, &self.limit, &self.host, "local").await?;
-        let (program, args) = cmd.argv();
-        let mut proc = tokio::process::Command::new(program);
-        proc.args(args)
-            .envs(cmd.env.iter().map(|(k, v)| (k, v)))
-            .stdin(if cmd.stdin.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0)
-            .kill_on_drop(false);
-        if let Some(dir) = &cmd.cwd {
-            proc.current_dir(dir);
-        }
-        let mut child = proc.spawn().map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound
-                if cmd
-                    .cwd
-                    .as_ref()
-                    .is_none_or(|d| std::path::Path::new(d).is_dir()) =>
-            {
-                Error::NotFound {
-                    host: self.host.clone(),
-                    program: cmd.name().to_owned(),
-                }
-            }
-            _ => self.spawn_err(cmd, e.to_string()),
-        })?;
+        let mut child = self.start_process(cmd)?;
         let pgid = child
             .id()
             .and_then(|p| i32::try_from(p).ok())
@@ -199,7 +236,7 @@ impl Local {
         if let Some(l) = &lifeline {
             l.note('+', pgid);
         }
-        let (kill_tx, mut kill_rx) = watch::channel(false);
+        let (kill_tx, kill_rx) = watch::channel(false);
         self.lock().insert(
             id.clone(),
             Entry {
@@ -217,53 +254,19 @@ impl Local {
         let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
             return Err(self.spawn_err(cmd, "no pipes".into()));
         };
-        let host = self.host.clone();
-        let program = cmd.name().to_owned();
-        let running = self.running.clone();
-        let wait_id = id.clone();
+        let end = End {
+            host: self.host.clone(),
+            program: cmd.name().to_owned(),
+            id: id.clone(),
+            pgid,
+            timeout,
+            kill_rx,
+            lifeline,
+            running: self.running.clone(),
+        };
         let wait = async move {
             let _permit = permit;
-            let deadline = async {
-                match timeout {
-                    Some(t) => tokio::time::sleep(t).await,
-                    None => std::future::pending().await,
-                }
-            };
-            let killed = async {
-                let _ = kill_rx.wait_for(|k| *k).await;
-            };
-            let mut timed_out = false;
-            let status = tokio::select! {
-                s = child.wait() => s,
-                () = deadline => {
-                    timed_out = true;
-                    stop_group(pgid, &mut child).await
-                }
-                () = killed => stop_group(pgid, &mut child).await,
-            };
-            if let Some(l) = &lifeline {
-                l.note('-', pgid);
-            }
-            running
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .remove(&wait_id);
-            let status = status.map_err(|source| Error::Io {
-                host: host.clone(),
-                program: program.clone(),
-                source,
-            })?;
-            if timed_out {
-                tracing::warn!(%host, %program, ?timeout, "command timed out; process group killed");
-                return Err(Error::Timeout {
-                    host,
-                    program,
-                    after: timeout.unwrap_or_default(),
-                });
-            }
-            Ok(status
-                .code()
-                .unwrap_or_else(|| 128 + status.signal().unwrap_or(0)))
+            end.wait(child).await
         };
         Ok(Running::new(
             id,
@@ -271,6 +274,42 @@ impl Local {
             Box::new(stderr),
             Box::pin(wait),
         ))
+    }
+
+    /// The command's process, leading its own process group, its stdin
+    /// piped only when it is given bytes; a program that is not there (in
+    /// a working directory that is) is [`Error::NotFound`].
+    fn start_process(&self, cmd: &Command) -> Result<tokio::process::Child> {
+        let (program, args) = cmd.argv();
+        let mut proc = tokio::process::Command::new(program);
+        proc.args(args)
+            .envs(cmd.env.iter().map(|(k, v)| (k, v)))
+            .stdin(if cmd.stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .kill_on_drop(false);
+        if let Some(dir) = &cmd.cwd {
+            proc.current_dir(dir);
+        }
+        proc.spawn().map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound
+                if cmd
+                    .cwd
+                    .as_ref()
+                    .is_none_or(|d| std::path::Path::new(d).is_dir()) =>
+            {
+                Error::NotFound {
+                    host: self.host.clone(),
+                    program: cmd.name().to_owned(),
+                }
+            }
+            _ => self.spawn_err(cmd, e.to_string()),
+        })
     }
 
     /// Kills the process group of a command started here.
