@@ -139,6 +139,31 @@ fn assert_strictly_grows(
 /// and compares its ids with `expected`; it must have no replication
 /// configured and report the GTID position of `gtids` (its master's at the
 /// target) as both its slave and its current position.
+/// The router's files staged as seed 001's `prepare_calcnode_base` does:
+/// `<run>/calcnode_base/` holds the full's base directory tarball and the
+/// target backup's config.
+fn check_calcnode_base(env: &Env, to: &To) {
+    let staged = env.run_dir(to).join("calcnode_base");
+    assert!(
+        staged.join("dbscale.tar.gz").is_file(),
+        "{to:?}: no {}/dbscale.tar.gz",
+        staged.display()
+    );
+    let conf = std::fs::read(staged.join("dbscale.conf")).unwrap_or_default();
+    assert!(
+        !conf.is_empty(),
+        "{to:?}: no {}/dbscale.conf",
+        staged.display()
+    );
+    if let To::Dir(d) = to {
+        let stored = std::fs::read(env.store.join(d).join("calcnode_base/dbscale.conf")).unwrap();
+        assert!(
+            conf == stored,
+            "{to:?}: the staged dbscale.conf is not {d}'s (not printed: it holds passwords)"
+        );
+    }
+}
+
 fn check_restored(
     env: &Env,
     wl: &Workload,
@@ -146,6 +171,7 @@ fn check_restored(
     expected: &BTreeMap<String, BTreeSet<u64>>,
     gtids: &BTreeMap<String, MariadbGtidPos>,
 ) {
+    check_calcnode_base(env, to);
     for (ds, want) in expected {
         let data = restored_datadir(&env.run_dir(to), ds);
         let server = CheckServer::start(&data, &env.tmp.join(format!("check-{ds}")));

@@ -334,6 +334,8 @@ async fn execute_locked(prepared: Prepared) -> Result<Outcome, RecoveryError> {
     if plan.encrypted {
         precheck::shipped_binlogs(&job, &store, &plan).await?;
     }
+    let mut warnings = Vec::new();
+    warnings.extend(crate::calcnode::stage(&job, &plan, store.dir(), timeout).await?);
     let restore = Restore {
         job: &job,
         plan: &plan,
@@ -356,7 +358,7 @@ async fn execute_locked(prepared: Prepared) -> Result<Outcome, RecoveryError> {
         server: server.program,
         elapsed: started.elapsed(),
         timings: t,
-        warnings: Vec::new(),
+        warnings,
     })
 }
 

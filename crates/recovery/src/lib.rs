@@ -33,6 +33,7 @@
 //! private channel; no plaintext copy of an encrypted backup is written on
 //! the store.
 
+mod calcnode;
 mod check;
 mod ds_info;
 mod engine;

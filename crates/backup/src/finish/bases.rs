@@ -73,7 +73,14 @@ async fn copy_bases(run: &Run, results: &[ServerResult]) -> Result<(), BackupErr
                 )
                 .await?;
         } else {
-            send_tar(run, &host, &r.basedir, &format!("{name}/datanode_base")).await?;
+            send_tar(
+                run,
+                &host,
+                &r.basedir,
+                &format!("{name}/datanode_base"),
+                DATANODE_EXCLUDES,
+            )
+            .await?;
         }
     }
     let router_host = run
@@ -90,8 +97,18 @@ async fn copy_bases(run: &Run, results: &[ServerResult]) -> Result<(), BackupErr
             run.facts.router_conf.clone(),
         )
         .await?;
-    if let Some(basedir) = &run.facts.router_basedir {
-        send_tar(run, &router_host, basedir, &format!("{name}/calcnode_base")).await?;
+    if let Some(exe) = &run.facts.router_basedir {
+        // `DBScale_basedir` names the executable; its directory is the
+        // router's base directory (seed 000 `cluster_exe_file[0:-len("/dbscale")]`).
+        let basedir = router_base_directory(exe);
+        send_tar(
+            run,
+            &router_host,
+            basedir,
+            &format!("{name}/calcnode_base"),
+            ROUTER_EXCLUDES,
+        )
+        .await?;
         // The seed stores it as dbscale.tar.gz whatever the directory's name.
         let base = basedir
             .trim_end_matches('/')
@@ -119,22 +136,43 @@ async fn server_version(run: &Run, server: &str) -> Result<String, BackupError> 
     Ok(v)
 }
 
-/// `tar -zcf - DIR` (logs excluded, as the seed) into `<into>/<name>.tar.gz`.
+/// What the router's tarball leaves out: seed 000's exclude file
+/// (`*.log *.log_slow *.log_audit *.log_zk`).
+const ROUTER_EXCLUDES: &[&str] = &["*.log", "*.log_slow", "*.log_audit", "*.log_zk"];
+
+/// What a server base directory's tarball leaves out: logs, which an
+/// install directory should not hold but sometimes does (the seed tars it
+/// whole).
+const DATANODE_EXCLUDES: &[&str] = &["*.log", "*.log.*", "logs"];
+
+/// The router's base directory: the directory of the executable
+/// `DBScale_basedir` names (`/data/app/dbscale/dbscale` → `/data/app/dbscale`).
+fn router_base_directory(exe: &str) -> &str {
+    let exe = exe.trim_end_matches('/');
+    match exe.rsplit_once('/') {
+        Some(("", _)) => "/",
+        Some((dir, _)) => dir,
+        None => exe,
+    }
+}
+
+/// `tar -zcf - DIR` without `excludes` into `<into>/<name>.tar.gz`.
 async fn send_tar(
     run: &Run,
     host: &Arc<dyn Transport>,
     dir: &str,
     into: &str,
+    excludes: &[&str],
 ) -> Result<(), BackupError> {
     let dir = dir.trim_end_matches('/');
     run.store.mkdir(into).await?;
     let (parent, base) = dir.rsplit_once('/').unwrap_or(("/", dir));
     let parent = if parent.is_empty() { "/" } else { parent };
-    let script = format!(
-        "tar -C {} -zcf - --exclude='*.log' --exclude='*.log.*' --exclude='logs' {}",
-        quote(parent),
-        quote(base)
-    );
+    let excludes: String = excludes
+        .iter()
+        .map(|e| format!(" {}", quote(&format!("--exclude={e}"))))
+        .collect();
+    let script = format!("tar -C {} -zcf -{excludes} {}", quote(parent), quote(base));
     run.transfer(
         host,
         &Source::command(Command::shell(script)),
@@ -143,4 +181,19 @@ async fn send_tar(
     .await
     .map_err(|e| BackupError::host(host.host(), format!("sending {dir}"), e))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::router_base_directory;
+
+    #[test]
+    fn the_routers_base_directory_is_the_executables_directory() {
+        assert_eq!(
+            router_base_directory("/data/app/dbscale/dbscale"),
+            "/data/app/dbscale"
+        );
+        assert_eq!(router_base_directory("/dbscale"), "/");
+        assert_eq!(router_base_directory("dbscale"), "dbscale");
+    }
 }

@@ -273,6 +273,7 @@ pub fn check_backup(
             conf.contains(&format!("user = {}", sb.var("MYSQL_USER"))),
             "{name}: calcnode_base/dbscale.conf is not the router's config"
         );
+        assert_router_tarball(&dir, name, full);
     }
     if !encrypted {
         // Compared without printing: the config holds the sandbox's passwords.
@@ -377,4 +378,39 @@ fn check_manifest(dir: &Path, name: &str, kind: BackupType) -> serde_json::Value
         );
     }
     manifest
+}
+
+/// A full backup's `calcnode_base/dbscale.tar.gz` holds the router's base
+/// directory (the emulator's: the executable, `bin/`, its config) without
+/// the logs seed 000 leaves out (`*.log *.log_slow *.log_audit *.log_zk`);
+/// an incremental has none (the seed copies only the config then).
+fn assert_router_tarball(dir: &Path, name: &str, full: bool) {
+    let tarball = dir.join("calcnode_base/dbscale.tar.gz");
+    if !full {
+        assert!(!tarball.exists(), "{name}: an incremental with {tarball:?}");
+        return;
+    }
+    let out = std::process::Command::new("tar")
+        .arg("-tzf")
+        .arg(&tarball)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{name}: tar -tzf {tarball:?} failed");
+    let listed: BTreeSet<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.trim_end_matches('/').to_owned())
+        .collect();
+    for kept in [
+        "dbscale/dbscale",
+        "dbscale/bin/dbscale-admin",
+        "dbscale/dbscale.conf",
+    ] {
+        assert!(listed.contains(kept), "{name}: {kept} not in {listed:?}");
+    }
+    for left_out in [".log", ".log_slow", ".log_audit", ".log_zk"] {
+        assert!(
+            !listed.iter().any(|f| f.ends_with(left_out)),
+            "{name}: a *{left_out} file in {listed:?}"
+        );
+    }
 }
