@@ -36,11 +36,12 @@ async fn first_line(r: &mut remote::Running) -> String {
 }
 
 async fn assert_gone(pid: i32) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while common::pid_alive(pid) {
-        assert!(Instant::now() < deadline, "process {pid} still alive");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    testkit::poll::Poll::within(Duration::from_secs(10))
+        .every(Duration::from_millis(20))
+        .wait_async(&format!("process {pid} gone"), || async move {
+            !common::pid_alive(pid)
+        })
+        .await;
 }
 
 async fn echo(fx: Fx) {

@@ -586,14 +586,11 @@ async fn a_validation_stopped_by_sigterm_cleans_up_and_its_backup_is_taken_again
         .spawn()
         .unwrap();
     // Stopped while its scratch server exists.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while std::fs::read_dir(&scratch).unwrap().next().is_none() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no scratch directory appeared"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    testkit::poll::Poll::within(std::time::Duration::from_secs(60))
+        .every(std::time::Duration::from_millis(20))
+        .wait("a scratch directory", || {
+            std::fs::read_dir(&scratch).unwrap().next().is_some()
+        });
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap()),
         nix::sys::signal::Signal::SIGTERM,

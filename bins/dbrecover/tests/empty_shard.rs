@@ -45,15 +45,11 @@ fn caught_up(cluster: &SmallCluster) {
     {
         let master = cluster.server(&format!("{}_0", replica.datasource));
         let want = cluster.sql(master, "SELECT @@GLOBAL.gtid_binlog_pos;");
-        let deadline = std::time::Instant::now() + Duration::from_secs(30);
-        while cluster.sql(replica, "SELECT @@GLOBAL.gtid_slave_pos;") != want {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "{} did not catch up with {want}",
-                replica.name
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        testkit::poll::Poll::within(Duration::from_secs(30))
+            .every(Duration::from_millis(50))
+            .wait(&format!("{} catching up with {want}", replica.name), || {
+                cluster.sql(replica, "SELECT @@GLOBAL.gtid_slave_pos;") == want
+            });
     }
 }
 

@@ -7,7 +7,7 @@
 
 use flashback::snapshot::{self, Bounds, Donor, Receiver};
 use remote::{AgentType, ConnectConfig, ConnectMethod, Connector, Login, SshConfig};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use testkit::{Sandbox, Server};
 use topology::{Credential, Password};
 
@@ -64,12 +64,8 @@ impl Drop for Cleanup<'_> {
     }
 }
 
-fn wait_until(what: &str, mut ready: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !ready() {
-        assert!(Instant::now() < deadline, "{what}: not within 60 s");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+fn wait_until(what: &str, ready: impl FnMut() -> bool) {
+    testkit::poll::Poll::within(Duration::from_secs(60)).wait(what, ready);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

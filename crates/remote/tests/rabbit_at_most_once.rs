@@ -11,7 +11,8 @@ use remote::rabbit::{
     Broker, Rabbit, SIGNED_METHOD, normalize_uri, queue_name, reply_consumer, signed_path,
 };
 use remote::{Command, CommandId, Secret, Transport, quote};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use testkit::poll::Poll;
 
 #[tokio::test]
 async fn a_request_published_twice_runs_once() {
@@ -70,32 +71,33 @@ async fn a_request_published_twice_runs_once() {
     }
 
     // The first copy runs: wait (bounded) for its line.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::fs::read_to_string(&marker)
-        .unwrap_or_default()
-        .is_empty()
-    {
-        assert!(Instant::now() < deadline, "the request never ran");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let quick = Poll::within(Duration::from_secs(20)).every(Duration::from_millis(20));
+    let m = &marker;
+    quick
+        .wait_async("the request running", || async move {
+            !std::fs::read_to_string(m).unwrap_or_default().is_empty()
+        })
+        .await;
     // The agent says in its log when it drops a duplicate (a bounded wait:
     // an agent that ran the copy instead never says it, and the test fails
     // here rather than racing the copy's write against the read below).
     let log = sb.dir.join("agents").join(format!("rabbit-{host}.log"));
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !std::fs::read_to_string(&log)
-        .unwrap_or_default()
-        .lines()
-        .any(|l| l.contains("duplicate request not run again") && l.contains(id.0.as_str()))
-    {
-        assert!(
-            Instant::now() < deadline,
-            "{} never logged dropping the duplicate of {}",
-            log.display(),
-            id.0
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let what = format!(
+        "{} logging that it dropped the duplicate of {}",
+        log.display(),
+        id.0
+    );
+    let (l, wanted) = (&log, id.0.as_str());
+    quick
+        .wait_async(&what, || async move {
+            std::fs::read_to_string(l)
+                .unwrap_or_default()
+                .lines()
+                .any(|line| {
+                    line.contains("duplicate request not run again") && line.contains(wanted)
+                })
+        })
+        .await;
     // And the copy left no trace: one line only.
     let later = Rabbit::new(
         Broker::with_secret(uri, secret).unwrap(),

@@ -104,14 +104,13 @@ impl Workload {
         let (s, r) = (stop.clone(), rows.clone());
         let handle = super::on_own_thread(move || write_until(sb, masters, db, s, r));
         // Started means writing: the first rows are in before the test goes on.
-        let deadline = std::time::Instant::now() + Duration::from_secs(30);
-        while rows.load(Ordering::Relaxed) < 2 && !handle.is_finished() {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the writer never wrote"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        let (r, h) = (&rows, &handle);
+        testkit::poll::Poll::within(Duration::from_secs(30))
+            .every(Duration::from_millis(20))
+            .wait_async("the writer's first rows", || async move {
+                r.load(Ordering::Relaxed) >= 2 || h.is_finished()
+            })
+            .await;
         Writer {
             stop,
             rows,
