@@ -604,24 +604,19 @@ async fn a_validation_stopped_by_sigterm_cleans_up_and_its_backup_is_taken_again
         stderr(&out)
     );
     // Nothing of it is left: no scratch directory, no server on it.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    loop {
-        let left = std::fs::read_dir(&scratch).unwrap().count();
-        let scratch_text = scratch.display().to_string();
-        let servers = std::fs::read_dir("/proc")
-            .unwrap()
-            .filter_map(|e| std::fs::read(e.ok()?.path().join("cmdline")).ok())
-            .filter(|c| String::from_utf8_lossy(c).contains(&scratch_text))
-            .count();
-        if left == 0 && servers == 0 {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{left} scratch entries, {servers} processes left"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    let scratch_text = scratch.display().to_string();
+    let cleared = testkit::poll::Poll::within(std::time::Duration::from_secs(30))
+        .every(std::time::Duration::from_millis(50))
+        .until("the scratch directory emptied", || {
+            let left = std::fs::read_dir(&scratch).unwrap().count();
+            let servers = testkit::procs::naming(&scratch_text).len();
+            if left == 0 && servers == 0 {
+                Ok(Some(()))
+            } else {
+                Err(format!("{left} scratch entries, {servers} processes left"))
+            }
+        });
+    cleared.unwrap_or_else(|e| panic!("{e}"));
     let st = format!("SELECT validate_status FROM user_backup WHERE bk_id = '{bk_id}'");
     assert_eq!(
         w.rows(&st).await[0]["validate_status"].as_deref(),

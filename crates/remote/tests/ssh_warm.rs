@@ -11,7 +11,8 @@
 use remote::{Command, Ssh, SshConfig, Transport, Zeroizing};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use testkit::poll::Poll;
 
 const HOST: &str = "127.0.0.13";
 const T: Duration = Duration::from_secs(30);
@@ -60,12 +61,15 @@ async fn echo(t: &Ssh, text: &str) {
     assert_eq!(out.stdout_str(), format!("{text}\n"));
 }
 
+/// Asks every 10 ms for at most 20 s.
+const QUICK: Poll = Poll::within(Duration::from_secs(20)).every(Duration::from_millis(10));
+
 async fn await_ready(t: &Ssh, n: usize) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while t.warm_channels_ready().await != n {
-        assert!(Instant::now() < deadline, "warm channels never reached {n}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    QUICK
+        .wait_async(&format!("{n} warm channels"), || async move {
+            t.warm_channels_ready().await == n
+        })
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -146,14 +150,10 @@ async fn warm_channels() {
     echo(&t, "cold").await;
     // The command's own channel ends with it (its ssh client exits soon
     // after, however loaded the machine); a warm one would stay.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !our_ssh_children().1.is_empty() {
-        assert!(
-            Instant::now() < deadline,
-            "an ssh channel stayed open: {:?}",
-            our_ssh_children()
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    QUICK
+        .wait_async("every ssh channel closed", || async {
+            our_ssh_children().1.is_empty()
+        })
+        .await;
     assert_eq!(t.warm_channels_ready().await, 0);
 }

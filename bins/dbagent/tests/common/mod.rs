@@ -413,14 +413,11 @@ impl AgentProc {
             .unwrap();
         self.child = Some(child);
         if let Some(addr) = self.addr {
-            let deadline = Instant::now() + Duration::from_secs(20);
-            while TcpStream::connect_timeout(&addr, Duration::from_millis(100)).is_err() {
-                assert!(
-                    Instant::now() < deadline,
-                    "dbagent did not listen on {addr}"
-                );
-                std::thread::sleep(Duration::from_millis(10));
-            }
+            testkit::poll::Poll::within(Duration::from_secs(20))
+                .every(Duration::from_millis(10))
+                .wait(&format!("dbagent listening on {addr}"), || {
+                    TcpStream::connect_timeout(&addr, Duration::from_millis(100)).is_ok()
+                });
         }
     }
 

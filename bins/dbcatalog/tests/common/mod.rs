@@ -12,7 +12,7 @@ use sqlx::mysql::{MySqlConnectOptions, MySqlConnection};
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use testkit::Sandbox;
 
 /// The master `pbackup.conf`'s [TDB] names.
@@ -166,14 +166,12 @@ impl World {
             .expect("rsync --daemon");
         self.rsync = Some(Rsyncd { child });
         let addr = format!("{}:{}", self.sb.var("STORE_HOST"), self.rsync_port);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(&addr).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "the test's rsync daemon never listened on {addr}"
+        testkit::poll::Poll::within(Duration::from_secs(20))
+            .every(Duration::from_millis(50))
+            .wait(
+                &format!("the test's rsync daemon listening on {addr}"),
+                || std::net::TcpStream::connect(&addr).is_ok(),
             );
-            std::thread::sleep(Duration::from_millis(50));
-        }
     }
 
     pub fn stop_rsyncd(&mut self) {
