@@ -209,11 +209,11 @@ impl Held {
     fn stop(&mut self, p: &Proc) {
         p.signal("-STOP");
         self.0.push(p.clone());
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while p.alive() && !stopped(p.pid) {
-            assert!(Instant::now() < deadline, "{} did not stop", p.cmdline);
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        testkit::poll::Poll::within(Duration::from_secs(30))
+            .every(Duration::from_millis(10))
+            .wait(&format!("{} stopped", p.cmdline), || {
+                !p.alive() || stopped(p.pid)
+            });
     }
 
     /// Continues `pid` (if the test stopped it).
@@ -395,20 +395,23 @@ async fn killed_socat_listener(conf_var: &str) {
     // with it: what is there now is what had arrived.
     let arrived = std::fs::metadata(&file).map_or(0, |m| m.len());
     eprintln!("{out}\n{arrived} bytes had arrived");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let left = loop {
-        let left: Vec<String> = procs::naming(&name)
-            .into_iter()
-            .chain(procs::naming(&store.dir.display().to_string()))
-            .chain(procs::tree(pid).into_iter().filter(|p| p.pid != pid))
-            .map(|p| p.cmdline)
-            .collect();
-        if left.is_empty() || Instant::now() > deadline {
-            break left;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    assert!(left.is_empty(), "the failed run left processes: {left:#?}");
+    let store_dir = store.dir.display().to_string();
+    let gone = testkit::poll::Poll::within(Duration::from_secs(30))
+        .every(Duration::from_millis(100))
+        .until("the failed run's processes ended", || {
+            let left: Vec<String> = procs::naming(&name)
+                .into_iter()
+                .chain(procs::naming(&store_dir))
+                .chain(procs::tree(pid).into_iter().filter(|p| p.pid != pid))
+                .map(|p| p.cmdline)
+                .collect();
+            if left.is_empty() {
+                Ok(Some(()))
+            } else {
+                Err(format!("left: {left:#?}"))
+            }
+        });
+    gone.unwrap_or_else(|e| panic!("{e}"));
 
     // The server, and the step: its stream to the store, through socat.
     out.assert_failed_with(&format!(

@@ -292,12 +292,8 @@ impl InFlight {
 }
 
 /// Polls `ready` every 200 ms for at most 60 s.
-pub fn wait_until(what: &str, mut ready: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !ready() {
-        assert!(Instant::now() < deadline, "{what}: not within 60 s");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+pub fn wait_until(what: &str, ready: impl FnMut() -> bool) {
+    testkit::poll::Poll::within(Duration::from_secs(60)).wait(what, ready);
 }
 
 pub fn replicating(sb: &Sandbox, server: &Server) -> bool {
