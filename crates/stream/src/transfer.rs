@@ -571,12 +571,6 @@ impl Streamer {
                 end.next_line(),
             )
             .await;
-            let listener_err = |detail: String| Error::Listener {
-                host: host.clone(),
-                port,
-                detail,
-                log: last_log.clone(),
-            };
             match first {
                 Ok(Some(Line::Listening)) => {
                     self.ports.remember(family, port);
@@ -602,36 +596,7 @@ impl Streamer {
                     });
                 }
                 Ok(other) => {
-                    let finished = bounded(Duration::from_secs(5), end.finish(|_| {})).await;
-                    if let Some(reason) = self.registry.stop_reason() {
-                        return Err(Error::Stopped {
-                            host,
-                            step: format!("listener on port {port}"),
-                            reason,
-                        });
-                    }
-                    let mut detail = match other {
-                        Some(Line::Error(e)) => e,
-                        Some(Line::Failed(codes)) => {
-                            format!("socat ended before listening (exit {codes})")
-                        }
-                        Some(line) => format!("unexpected output {line:?}"),
-                        None => "the listener script ended without a word".to_owned(),
-                    };
-                    if let Some(f) = finished {
-                        if let Ok(code) = f.status {
-                            detail.push_str(&format!(" (script exit {code})"));
-                        }
-                        if !f.stderr.trim().is_empty() {
-                            detail.push_str(&format!(
-                                "; stderr: {}",
-                                f.stderr.split_whitespace().collect::<Vec<_>>().join(" ")
-                            ));
-                        }
-                    } else {
-                        end.kill(&self.registry).await;
-                    }
-                    return Err(listener_err(detail));
+                    return Err(self.listener_ended(end, other, host, port, last_log).await);
                 }
             }
         }
@@ -647,6 +612,54 @@ impl Streamer {
                 .join(", "),
             log: last_log,
         })
+    }
+}
+
+impl Streamer {
+    /// Why a listener script ended (or said something else) before it was
+    /// listening: the run's stop, or the script's own words, exit status
+    /// and stderr. One that does not end within 5 s is killed.
+    async fn listener_ended(
+        &self,
+        mut end: End,
+        said: Option<Line>,
+        host: String,
+        port: u16,
+        log: String,
+    ) -> Error {
+        let finished = bounded(Duration::from_secs(5), end.finish(|_| {})).await;
+        if let Some(reason) = self.registry.stop_reason() {
+            return Error::Stopped {
+                host,
+                step: format!("listener on port {port}"),
+                reason,
+            };
+        }
+        let mut detail = match said {
+            Some(Line::Error(e)) => e,
+            Some(Line::Failed(codes)) => format!("socat ended before listening (exit {codes})"),
+            Some(line) => format!("unexpected output {line:?}"),
+            None => "the listener script ended without a word".to_owned(),
+        };
+        if let Some(f) = finished {
+            if let Ok(code) = f.status {
+                detail.push_str(&format!(" (script exit {code})"));
+            }
+            if !f.stderr.trim().is_empty() {
+                detail.push_str(&format!(
+                    "; stderr: {}",
+                    f.stderr.split_whitespace().collect::<Vec<_>>().join(" ")
+                ));
+            }
+        } else {
+            end.kill(&self.registry).await;
+        }
+        Error::Listener {
+            host,
+            port,
+            detail,
+            log,
+        }
     }
 }
 
