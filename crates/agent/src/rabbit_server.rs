@@ -165,6 +165,45 @@ fn spawn_refusal_answers(channel: Channel, me: String) -> mpsc::Sender<RefusalAn
     tx
 }
 
+/// A connection consuming the request queue: the channel requests come
+/// on (prefetch bounded), and the probe channel (publisher confirms) that
+/// replies check their queue with.
+struct Consuming {
+    conn: Connection,
+    channel: Channel,
+    probe: Channel,
+    consumer: lapin::Consumer,
+}
+
+impl Consuming {
+    async fn start(uri: &str, queue: &str) -> lapin::Result<Consuming> {
+        let conn = Connection::connect(uri, ConnectionProperties::default()).await?;
+        let channel = conn.create_channel().await?;
+        declare_request_queue(&channel, queue).await?;
+        channel
+            .basic_qos(PREFETCH, BasicQosOptions::default())
+            .await?;
+        let probe = conn.create_channel().await?;
+        probe
+            .confirm_select(ConfirmSelectOptions::default())
+            .await?;
+        let consumer = channel
+            .basic_consume(
+                ShortString::from(queue),
+                ShortString::from(format!("dbagent-{}", std::process::id())),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+        Ok(Consuming {
+            conn,
+            channel,
+            probe,
+            consumer,
+        })
+    }
+}
+
 async fn run_once(
     uri: &str,
     agent_type: &str,
@@ -172,25 +211,13 @@ async fn run_once(
     seen: &Arc<Mutex<Seen>>,
     gate: &Gate,
 ) -> lapin::Result<()> {
-    let conn = Connection::connect(uri, ConnectionProperties::default()).await?;
-    let channel = conn.create_channel().await?;
+    let Consuming {
+        conn,
+        channel,
+        probe,
+        mut consumer,
+    } = Consuming::start(uri, &gate.queue).await?;
     let queue = &gate.queue;
-    declare_request_queue(&channel, queue).await?;
-    channel
-        .basic_qos(PREFETCH, BasicQosOptions::default())
-        .await?;
-    let probe = conn.create_channel().await?;
-    probe
-        .confirm_select(ConfirmSelectOptions::default())
-        .await?;
-    let mut consumer = channel
-        .basic_consume(
-            ShortString::from(queue.as_str()),
-            ShortString::from(format!("dbagent-{}", std::process::id())),
-            BasicConsumeOptions::default(),
-            FieldTable::default(),
-        )
-        .await?;
     let me = identity(agent_type, &gate.host_id);
     let refusal_answers = spawn_refusal_answers(conn.create_channel().await?, me.clone());
     let mut acks = Acks {
