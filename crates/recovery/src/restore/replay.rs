@@ -236,43 +236,16 @@ impl Restore<'_> {
         socket: &str,
         relay: &relay::Relay,
     ) -> Result<usize, RecoveryError> {
-        let step = "finding the first transaction to replay";
         let start = match &apply.skip_gtids {
             Some(GtidSet::Mariadb(after)) => {
-                let files: Vec<String> = apply.binlogs.iter().map(|b| b.file.to_string()).collect();
-                // No pipefail: the filter stops reading at the first match.
-                let script = format!(
-                    "{} | {}",
-                    binlog_command(
-                        &self.binlog_reader(),
-                        self.plan,
-                        self.store_dir,
-                        apply,
-                        Reading::Replay
-                    ),
-                    relay::first_transaction_filter(&files)
-                );
-                let out = self
-                    .sh(ds, step, Command::new("bash").arg("-c").arg(script))
-                    .await?;
-                match out.split_whitespace().collect::<Vec<_>>()[..] {
-                    [file, pos] => BinlogPos {
-                        file: file.parse().map_err(|e| self.err(ds, step, e))?,
-                        pos: pos.parse().map_err(|e| self.err(ds, step, e))?,
-                    },
-                    [] if self.nothing_after(ds, apply, after).await? => {
+                match self.first_transaction(ds, apply, after).await? {
+                    Some(start) => start,
+                    None => {
                         tracing::info!(
                             datasource = ds,
                             "the restored data already reaches the target: no binlog to replay"
                         );
                         return Ok(0);
-                    }
-                    _ => {
-                        return Err(self.err(
-                            ds,
-                            step,
-                            format!("no transaction after GTID position {after} in the binlogs, but not every one is applied: {out}"),
-                        ));
                     }
                 }
             }
@@ -281,9 +254,80 @@ impl Restore<'_> {
         let step = "replaying binlogs (SQL thread over the relay logs)";
         self.sql(ds, socket, step, &relay.statements(&start))
             .await?;
+        self.await_sql_thread(ds, socket, relay, &start, step)
+            .await?;
+        // The replication set up for the replay goes too (and its relay logs,
+        // which are links or copies).
+        self.sql(
+            ds,
+            socket,
+            "removing the replay's replication configuration",
+            &["STOP SLAVE".to_owned(), "RESET SLAVE ALL".to_owned()],
+        )
+        .await?;
+        tracing::info!(datasource = ds, from = %start, to = %relay.stop, "replayed by the SQL thread");
+        Ok(apply
+            .binlogs
+            .iter()
+            .filter(|b| b.file >= start.file)
+            .count())
+    }
+
+    /// Where the replay starts: the first transaction after the GTID
+    /// position `after` in the binlogs; `None` when there is none and the
+    /// data already holds every transaction of the range.
+    async fn first_transaction(
+        &self,
+        ds: &str,
+        apply: &DatasourceApply,
+        after: &binlog::MariadbGtidPos,
+    ) -> Result<Option<BinlogPos>, RecoveryError> {
+        let step = "finding the first transaction to replay";
+        let files: Vec<String> = apply.binlogs.iter().map(|b| b.file.to_string()).collect();
+        // No pipefail: the filter stops reading at the first match.
+        let script = format!(
+            "{} | {}",
+            binlog_command(
+                &self.binlog_reader(),
+                self.plan,
+                self.store_dir,
+                apply,
+                Reading::Replay
+            ),
+            relay::first_transaction_filter(&files)
+        );
+        let out = self
+            .sh(ds, step, Command::new("bash").arg("-c").arg(script))
+            .await?;
+        match out.split_whitespace().collect::<Vec<_>>()[..] {
+            [file, pos] => Ok(Some(BinlogPos {
+                file: file.parse().map_err(|e| self.err(ds, step, e))?,
+                pos: pos.parse().map_err(|e| self.err(ds, step, e))?,
+            })),
+            [] if self.nothing_after(ds, apply, after).await? => Ok(None),
+            _ => Err(self.err(
+                ds,
+                step,
+                format!("no transaction after GTID position {after} in the binlogs, but not every one is applied: {out}"),
+            )),
+        }
+    }
+
+    /// Waits until the SQL thread has applied everything up to the relay
+    /// logs' stop; its error, an early stop or an idle thread short of the
+    /// stop fail the step.
+    async fn await_sql_thread(
+        &self,
+        ds: &str,
+        socket: &str,
+        relay: &relay::Relay,
+        start: &BinlogPos,
+        step: &str,
+    ) -> Result<(), RecoveryError> {
         // Polled on the job server (every 50 ms, ~5 s per round trip).
         let status = Command::shell(relay::wait_status_script(&self.client, socket, 100));
         let deadline = Instant::now() + Duration::from_secs(24 * 3600);
+        let stop = (relay.stop.file.to_string(), relay.stop.pos);
         loop {
             let thread = relay::SqlThread::parse(&self.sh(ds, step, status.clone()).await?);
             if let Some(e) = thread.error {
@@ -293,12 +337,11 @@ impl Restore<'_> {
                     format!("{e} (from {start}; relay logs in {})", relay.dir),
                 ));
             }
-            let stop = (relay.stop.file.to_string(), relay.stop.pos);
             // At the stop, everything before it is applied (Relay_Log_Pos
             // moves past a transaction once it commits): done, whether the
             // UNTIL stopped the thread or it waits at the relay logs' end.
             if thread.at.as_ref() == Some(&stop) {
-                break;
+                return Ok(());
             }
             if !thread.running || thread.idle {
                 let how = if thread.running {
@@ -319,21 +362,6 @@ impl Restore<'_> {
                 return Err(self.err(ds, step, "still running after 24 h"));
             }
         }
-        // The replication set up for the replay goes too (and its relay logs,
-        // which are links or copies).
-        self.sql(
-            ds,
-            socket,
-            "removing the replay's replication configuration",
-            &["STOP SLAVE".to_owned(), "RESET SLAVE ALL".to_owned()],
-        )
-        .await?;
-        tracing::info!(datasource = ds, from = %start, to = %relay.stop, "replayed by the SQL thread");
-        Ok(apply
-            .binlogs
-            .iter()
-            .filter(|b| b.file >= start.file)
-            .count())
     }
 
     /// Whether every GTID in the replay range is already in `pos`.
