@@ -128,9 +128,24 @@ fn main_job(paths: &Paths, sandbox: &testkit::Sandbox, runtime: &Runtime) -> Res
         bail!("dbrecover failed ({status})");
     }
     step("checking every restored datasource against the source");
+    check_restored(&job_dir, &expected, &stop_at)?;
+    Ok(format!(
+        "three backups in {}, the cluster recovered to {stop_at} in {}",
+        store.display(),
+        job_dir.display()
+    ))
+}
+
+/// Each datasource's restored data under `job_dir` holds the rows written
+/// before `stop_at`, no more, no less.
+fn check_restored(
+    job_dir: &Path,
+    expected: &[(String, u64)],
+    stop_at: &str,
+) -> Result<()> {
     let mut all_ok = true;
-    for (datasource, want) in &expected {
-        let data = std::fs::read_dir(&job_dir)?
+    for (datasource, want) in expected {
+        let data = std::fs::read_dir(job_dir)?
             .filter_map(|e| e.ok())
             .flat_map(|e| {
                 std::fs::read_dir(e.path().join("datadir"))
@@ -157,11 +172,7 @@ fn main_job(paths: &Paths, sandbox: &testkit::Sandbox, runtime: &Runtime) -> Res
     if !all_ok {
         bail!("the recovered cluster does not match the source");
     }
-    Ok(format!(
-        "three backups in {}, the cluster recovered to {stop_at} in {}",
-        store.display(),
-        job_dir.display()
-    ))
+    Ok(())
 }
 
 /// The DR drill, step by step: `dr-flashback verify`, `start`, rows
