@@ -138,11 +138,7 @@ fn main_job(paths: &Paths, sandbox: &testkit::Sandbox, runtime: &Runtime) -> Res
 
 /// Each datasource's restored data under `job_dir` holds the rows written
 /// before `stop_at`, no more, no less.
-fn check_restored(
-    job_dir: &Path,
-    expected: &[(String, u64)],
-    stop_at: &str,
-) -> Result<()> {
+fn check_restored(job_dir: &Path, expected: &[(String, u64)], stop_at: &str) -> Result<()> {
     let mut all_ok = true;
     for (datasource, want) in expected {
         let data = std::fs::read_dir(job_dir)?

@@ -70,19 +70,12 @@ enum Command {
         #[arg(long)]
         print: bool,
     },
-    /// Run a benchmark: `crypt` (dbcrypt vs pyAesCrypt vs `openssl enc`, 1 GiB),
-    /// `remote` (round trips and stream throughput per transport),
-    /// `stream` (1 GiB through socat: the stream crate vs the raw pipeline),
-    /// `backup` (dbbackup vs raw per-server `mariabackup | socat`, BENCH_MIB
-    /// MiB per datasource, default 1024), `recovery` (dbrecover vs the raw
-    /// restore commands, BENCH_MIB default 256; binlog replay by the pipe vs
-    /// the SQL thread, BENCH_BINLOG_MIB default 500), `logical`
-    /// (dbcatalog mydumper vs mydumper by hand, BENCH_MIB default 1024),
-    /// `flashback` (dr-flashback start vs the raw snapshot pipeline, stop
-    /// vs the servers' restart, BENCH_MIB default 1024 in the DR cluster).
+    /// Run a benchmark: ours against the raw commands, side by side in one
+    /// run (alternating rounds, best of each); docs/benchmarks.md.
     Bench {
         /// Which benchmark.
-        name: String,
+        #[arg(value_enum)]
+        name: Bench,
     },
     /// Build the release binaries, their man pages and shell completions
     /// into target/dist.
@@ -102,6 +95,29 @@ enum Command {
     },
 }
 
+/// The benchmarks.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum Bench {
+    /// dbbackup vs raw per-server `mariabackup | socat`, BENCH_MIB MiB per
+    /// datasource (default 1024).
+    Backup,
+    /// dbcrypt vs pyAesCrypt vs `openssl enc`, 1 GiB.
+    Crypt,
+    /// dr-flashback start vs the raw snapshot pipeline, stop vs the
+    /// servers' restart, BENCH_MIB (default 1024) in the DR cluster.
+    Flashback,
+    /// dbcatalog mydumper vs mydumper by hand, BENCH_MIB (default 1024).
+    Logical,
+    /// dbrecover vs the raw restore commands, BENCH_MIB (default 256);
+    /// binlog replay by the pipe vs the SQL thread, BENCH_BINLOG_MIB
+    /// (default 500).
+    Recovery,
+    /// Round trips and stream throughput per transport.
+    Remote,
+    /// 1 GiB through socat: the stream crate vs the raw pipeline.
+    Stream,
+}
+
 fn main() {
     let cli = Cli::parse();
     let result: Result<()> = match cli.command {
@@ -117,18 +133,18 @@ fn main() {
             Ok(())
         }
         Command::Layers { print: false } => layers::run(),
-        Command::Bench { name } => match name.as_str() {
-            "backup" => bench_backup::run(&util::workspace_root()),
-            "crypt" => bench_crypt::run(&util::workspace_root()),
-            "flashback" => bench_flashback::run(&util::workspace_root()),
-            "logical" => bench_logical::run(&util::workspace_root()),
-            "recovery" => bench_recovery::run(&util::workspace_root()),
-            "remote" => bench_remote::run(&util::workspace_root()),
-            "stream" => bench_stream::run(&util::workspace_root()),
-            other => Err(anyhow::anyhow!(
-                "unknown benchmark {other:?} (known: backup, crypt, flashback, logical, recovery, remote, stream)"
-            )),
-        },
+        Command::Bench { name } => {
+            let root = util::workspace_root();
+            match name {
+                Bench::Backup => bench_backup::run(&root),
+                Bench::Crypt => bench_crypt::run(&root),
+                Bench::Flashback => bench_flashback::run(&root),
+                Bench::Logical => bench_logical::run(&root),
+                Bench::Recovery => bench_recovery::run(&root),
+                Bench::Remote => bench_remote::run(&root),
+                Bench::Stream => bench_stream::run(&root),
+            }
+        }
     };
     if let Err(err) = result {
         eprintln!("ERROR: {err:#}");
