@@ -9,8 +9,17 @@
 //! no changed page can be missed.
 
 use crate::sql::{self, col};
+use remote::{Command, quote};
 use router::Endpoint;
 use std::time::Duration;
+use store::Store;
+
+/// Where a flush in progress records the server's own
+/// `innodb_max_dirty_pages_pct` (one file a server, named by it, holding
+/// the value), on the store: a run killed while the server flushes leaves
+/// it there, and the next run puts the value back ([`repair_left_over`]).
+/// Hidden from `ls`, as the run lock is.
+pub const PENDING_DIR: &str = ".dbscale-backup.flushing";
 
 /// How long to wait for the checkpoint: past it the backup goes on, only
 /// larger than it could be.
@@ -51,22 +60,34 @@ async fn status(c: &mut router::Client) -> Option<(u64, u64)> {
 /// Flushes the server's dirty pages by setting `innodb_max_dirty_pages_pct`
 /// to 0 until the checkpoint reaches the LSN read at the start, then puts the
 /// saved value back. Best effort: any failure (e.g. a login without
-/// `SUPER`) is logged and the backup goes on as before.
+/// `SUPER`) is logged and the backup goes on as before. The saved value is
+/// written to the store ([`PENDING_DIR`]) before the server is changed and
+/// removed once it is back, so a killed run is repaired by the next.
 ///
 /// It runs as its own task so that a cancelled backup still restores the
 /// variable.
-pub async fn catch_up(endpoint: &Endpoint, server: &str) {
+pub async fn catch_up(endpoint: &Endpoint, server: &str, store: &Store) {
     let endpoint = endpoint.clone();
     let server = server.to_owned();
+    let store = store.clone();
     let task = tokio::spawn(async move {
-        if let Err(e) = flush(&endpoint, &server).await {
+        if let Err(e) = flush(&endpoint, &server, &store).await {
             tracing::warn!(server = %server, error = %e, "could not make InnoDB checkpoint before the backup: an incremental on top of it copies more than it needs");
         }
     });
     let _ = task.await;
 }
 
-async fn flush(endpoint: &Endpoint, server: &str) -> Result<(), crate::error::BackupError> {
+/// The store path recording `server`'s own value during a flush.
+fn pending_path(server: &str) -> String {
+    format!("{PENDING_DIR}/{server}")
+}
+
+async fn flush(
+    endpoint: &Endpoint,
+    server: &str,
+    store: &Store,
+) -> Result<(), crate::error::BackupError> {
     let mut c = sql::connect(endpoint, server).await?;
     let Some((target, checkpoint)) = status(&mut c).await else {
         return Ok(());
@@ -84,6 +105,11 @@ async fn flush(endpoint: &Endpoint, server: &str) -> Result<(), crate::error::Ba
     if saved.parse::<f64>().is_err() {
         return Ok(());
     }
+    // Recorded first: without the record, a killed run would leave the
+    // server flushing hard for good.
+    store
+        .write_file(&pending_path(server), saved.clone())
+        .await?;
     tracing::info!(server = %server, innodb_max_dirty_pages_pct = %saved, "flushing dirty pages before the backup; the value is put back after");
     sql::query(&mut c, "SET GLOBAL innodb_max_dirty_pages_pct = 0").await?;
     let started = tokio::time::Instant::now();
@@ -106,11 +132,100 @@ async fn flush(endpoint: &Endpoint, server: &str) -> Result<(), crate::error::Ba
         let _ = again.close().await;
     }
     let _ = c.close().await;
+    forget(store, server).await?;
     match reached {
         Some(cp) => tracing::info!(server = %server, checkpoint = cp, "checkpoint caught up"),
         None => tracing::warn!(server = %server, target, "the checkpoint did not catch up in time"),
     }
     Ok(())
+}
+
+/// Removes `server`'s record: its own value is back.
+async fn forget(store: &Store, server: &str) -> Result<(), crate::error::BackupError> {
+    store
+        .run(
+            "removing the flush record",
+            Command::new("rm")
+                .arg("-f")
+                .arg(store.path(&pending_path(server))),
+        )
+        .await?;
+    Ok(())
+}
+
+/// The servers a killed run left flushing, with their own values, from
+/// the store's records ([`PENDING_DIR`]).
+async fn left_over(store: &Store) -> Result<Vec<(String, String)>, crate::error::BackupError> {
+    let script = format!(
+        "d={}; [ -d \"$d\" ] || exit 0; for f in \"$d\"/*; do [ -f \"$f\" ] && printf '%s\\t%s\\n' \"${{f##*/}}\" \"$(head -n 1 \"$f\")\"; done; exit 0",
+        quote(&store.path(PENDING_DIR))
+    );
+    let out = store
+        .run("reading the flush records", Command::shell(script))
+        .await?;
+    Ok(parse_left_over(&out.stdout_str()))
+}
+
+/// `server<TAB>value` lines; other lines are ignored.
+fn parse_left_over(text: &str) -> Vec<(String, String)> {
+    text.lines()
+        .filter_map(|l| l.split_once('\t'))
+        .filter(|(s, v)| !s.is_empty() && v.trim().parse::<f64>().is_ok())
+        .map(|(s, v)| (s.to_owned(), v.trim().to_owned()))
+        .collect()
+}
+
+/// Puts back `innodb_max_dirty_pages_pct` on every server a killed run
+/// left flushing (still at 0: a value someone set since is left alone),
+/// and says so; a server that cannot be reached keeps its record for the
+/// next run. Returns the warnings.
+pub async fn repair_left_over(run: &crate::run::Run) -> Vec<String> {
+    let records = match left_over(&run.store).await {
+        Ok(r) => r,
+        Err(e) => return vec![format!("cannot read the flush records on the store: {e}")],
+    };
+    let mut warnings = Vec::new();
+    for (server, saved) in records {
+        match put_back(run, &server, &saved).await {
+            Ok(true) => warnings.push(format!(
+                "{server}: a killed run had left innodb_max_dirty_pages_pct at 0 while flushing; put back to {saved}"
+            )),
+            Ok(false) => {}
+            Err(e) => warnings.push(format!(
+                "{server}: a killed run may have left innodb_max_dirty_pages_pct at 0 (its own value is {saved}); not repaired: {e}"
+            )),
+        }
+    }
+    for w in &warnings {
+        tracing::warn!("{w}");
+    }
+    warnings
+}
+
+/// Sets `server`'s value back to `saved` if it is still 0; whether it did.
+async fn put_back(
+    run: &crate::run::Run,
+    server: &str,
+    saved: &str,
+) -> Result<bool, crate::error::BackupError> {
+    let mut c = crate::finish::server_client(run, server, "repairing a killed run's flush").await?;
+    let now = sql::scalar(
+        &mut c,
+        "SELECT @@global.innodb_max_dirty_pages_pct AS v",
+        "v",
+    )
+    .await?;
+    let at_zero = now.parse::<f64>().is_ok_and(|v| v == 0.0);
+    if at_zero {
+        sql::query(
+            &mut c,
+            &format!("SET GLOBAL innodb_max_dirty_pages_pct = {saved}"),
+        )
+        .await?;
+    }
+    let _ = c.close().await;
+    forget(&run.store, server).await?;
+    Ok(at_zero)
 }
 
 #[cfg(test)]
@@ -125,6 +240,17 @@ mod tests {
         assert_eq!(
             log_position("Log sequence number x\nLast checkpoint at 3\n"),
             None
+        );
+    }
+
+    #[test]
+    fn flush_records_are_server_and_number() {
+        assert_eq!(
+            parse_left_over("normal_0_1\t90.000000\nbad\tx\n\tnothing\nnormal_1_1\t75\n"),
+            [
+                ("normal_0_1".to_owned(), "90.000000".to_owned()),
+                ("normal_1_1".to_owned(), "75".to_owned())
+            ]
         );
     }
 

@@ -362,6 +362,9 @@ pub async fn execute(prepared: Prepared) -> Result<Outcome, BackupError> {
         timings,
         lock,
     } = prepared;
+    // A run killed while a server flushed left it flushing hard: put back
+    // first (under this run's lock, so no other run is flushing now).
+    let warnings = crate::checkpoint::repair_left_over(&run).await;
     let result = supervise(
         &run,
         started,
@@ -376,7 +379,7 @@ pub async fn execute(prepared: Prepared) -> Result<Outcome, BackupError> {
         bytes,
         elapsed: started.elapsed(),
         consistence_point,
-        warnings: Vec::new(),
+        warnings,
         servers,
     })
 }

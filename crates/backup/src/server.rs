@@ -189,7 +189,7 @@ pub async fn backup_server(run: &Run, plan: &ServerPlan) -> Result<ServerResult,
         run.server_step(plan, "making InnoDB checkpoint");
         t.time(
             "making InnoDB checkpoint",
-            checkpoint::catch_up(&endpoint, plan.server.as_str()),
+            checkpoint::catch_up(&endpoint, plan.server.as_str(), &run.store),
         )
         .await;
     }

@@ -184,3 +184,80 @@ async fn using_scp_sends_the_binlogs_by_scp_and_the_backups_verify() {
         assert!(verified.len() == 1 && verified[0].is_good(), "{verified:?}");
     }
 }
+
+/// The value of `innodb_max_dirty_pages_pct` on `server`, or sets it.
+async fn dirty_pages_pct(
+    sb: &testkit::Sandbox,
+    server: &testkit::Server,
+    set: Option<&str>,
+) -> String {
+    let e = sb.mysql(server);
+    let ep = router::Endpoint::new(e.host, e.port, e.user, e.password);
+    let mut c = router::Client::connect(&ep, std::time::Duration::from_secs(10))
+        .await
+        .unwrap();
+    if let Some(v) = set {
+        c.execute(&format!("SET GLOBAL innodb_max_dirty_pages_pct = {v}"))
+            .await
+            .unwrap();
+    }
+    let rows = c
+        .query("SELECT @@global.innodb_max_dirty_pages_pct AS v")
+        .await
+        .unwrap();
+    let v = rows[0].column("v").flatten().unwrap_or_default().to_owned();
+    c.close().await.unwrap();
+    v
+}
+
+/// Issue 20 target 5: `flush-before-backup` sets a server's
+/// `innodb_max_dirty_pages_pct` to 0 for a moment. A run killed then (its
+/// record left on the store, the server at 0) is repaired by the next run,
+/// which says so; a run that flushes and ends leaves no record and the
+/// value as it was.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_flush_left_by_a_killed_run_is_put_back_by_the_next() {
+    let Some(sb) = testkit::Sandbox::get() else {
+        return;
+    };
+    let _serial = sb.exclusive().await;
+    let store = Store::new(&sb, "flush-repair");
+    let server = sb.prod_servers()[1].clone();
+    let own = dirty_pages_pct(&sb, &server, None).await;
+    assert_ne!(own.parse::<f64>().unwrap(), 0.0, "{own}");
+
+    // What a run killed mid-flush leaves.
+    dirty_pages_pct(&sb, &server, Some("0")).await;
+    let record = store
+        .dir
+        .join(".dbscale-backup.flushing")
+        .join(&server.name);
+    std::fs::create_dir_all(record.parent().unwrap()).unwrap();
+    std::fs::write(&record, format!("{own}\n")).unwrap();
+    let done = common::take(store.conf(&[])).await;
+    let after = dirty_pages_pct(&sb, &server, None).await;
+    if after != own {
+        dirty_pages_pct(&sb, &server, Some(&own)).await;
+    }
+    assert_eq!(after, own, "not put back");
+    assert!(!record.exists(), "the record is still there");
+    assert!(
+        done.warnings
+            .iter()
+            .any(|w| w.contains(&server.name) && w.contains("put back")),
+        "{:?}",
+        done.warnings
+    );
+
+    // A flush that ends puts the value back and forgets its record.
+    let done = common::take(store.conf(&[("flush-before-backup", "1")])).await;
+    assert!(done.warnings.is_empty(), "{:?}", done.warnings);
+    assert_eq!(dirty_pages_pct(&sb, &server, None).await, own);
+    assert!(
+        std::fs::read_dir(record.parent().unwrap())
+            .map(|d| d.count())
+            .unwrap_or(0)
+            == 0,
+        "a record left after a finished flush"
+    );
+}

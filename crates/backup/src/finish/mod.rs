@@ -53,7 +53,7 @@ fn bad_name(server: &str, e: impl std::fmt::Display) -> BackupError {
 /// A connection to `server` with the router's login for it; `purpose`
 /// goes into a failure's step (`connecting to normal_0_0 (listing its
 /// binlogs)`).
-async fn server_client(
+pub(crate) async fn server_client(
     run: &Run,
     server: &str,
     purpose: &str,

@@ -33,20 +33,36 @@ impl Store {
         }
     }
 
-    /// The sandbox config pointing at this store, with `[misc]` overrides.
+    /// The sandbox config pointing at this store, with `[misc]` overrides:
+    /// a key the file has is replaced, one it lacks is added to `[misc]`.
     pub fn conf(&self, misc: &[(&str, &str)]) -> conf::BackupConfig {
         let mut text = String::new();
+        let mut used = Vec::new();
         for line in self.base_conf.lines() {
             let key = line.split('=').next().unwrap_or_default().trim();
             if line.starts_with("dir = ") {
                 text += &format!("dir = {}\n", self.dir.display());
             } else if let Some((k, v)) = misc.iter().find(|(k, _)| *k == key) {
                 text += &format!("{k} = {v}\n");
+                used.push(*k);
             } else {
                 text += line;
                 text += "\n";
             }
+            if line.trim() == "[misc]" {
+                text += "#ADDED\n";
+            }
         }
+        let added: String = misc
+            .iter()
+            .filter(|(k, _)| !used.contains(k))
+            .map(|(k, v)| format!("{k} = {v}\n"))
+            .collect();
+        assert!(
+            added.is_empty() || text.contains("#ADDED\n"),
+            "no [misc] section to add {added} to"
+        );
+        let text = text.replace("#ADDED\n", &added);
         let file = self.files.path().join("backup.conf");
         std::fs::write(&file, text).unwrap();
         conf::BackupConfig::load(&file).unwrap()
