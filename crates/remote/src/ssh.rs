@@ -126,7 +126,11 @@ impl Ssh {
         {
             return Ok(m.clone());
         }
-        *guard = None;
+        // The old master lives on while commands run over it; its idle
+        // warm channels go now, with the permits they hold.
+        if let Some(old) = guard.take() {
+            old.warm.clear();
+        }
         let m = Arc::new(self.start_master().await?);
         *guard = Some(m.clone());
         Ok(m)
