@@ -101,6 +101,12 @@ async fn copy_bases(run: &Run, results: &[ServerResult]) -> Result<(), BackupErr
         // `DBScale_basedir` names the executable; its directory is the
         // router's base directory (seed 000 `cluster_exe_file[0:-len("/dbscale")]`).
         let basedir = router_base_directory(exe);
+        if is_system_prefix(basedir) {
+            // An executable installed into /usr/bin or / has no base
+            // directory of its own to tar.
+            tracing::warn!(router = %run.cfg.router.host, executable = %exe, "the router's executable is not in a base directory of its own: calcnode_base holds its config only");
+            return Ok(());
+        }
         send_tar(
             run,
             &router_host,
