@@ -101,7 +101,7 @@ async fn copy_bases(run: &Run, results: &[ServerResult]) -> Result<(), BackupErr
         // `DBScale_basedir` names the executable; its directory is the
         // router's base directory (seed 000 `cluster_exe_file[0:-len("/dbscale")]`).
         let basedir = router_base_directory(exe);
-        if is_system_prefix(basedir) {
+        if is_system_prefix(basedir) || is_program_directory(basedir) {
             // An executable installed into /usr/bin or / has no base
             // directory of its own to tar.
             tracing::warn!(router = %run.cfg.router.host, executable = %exe, "the router's executable is not in a base directory of its own: calcnode_base holds its config only");
@@ -162,6 +162,13 @@ fn router_base_directory(exe: &str) -> &str {
     }
 }
 
+/// Whether `dir` is a shared program directory (`/usr/bin`, `/usr/local/sbin`):
+/// not a base directory to tar.
+fn is_program_directory(dir: &str) -> bool {
+    let dir = dir.trim_end_matches('/');
+    dir.ends_with("/bin") || dir.ends_with("/sbin")
+}
+
 /// `tar -zcf - DIR` without `excludes` into `<into>/<name>.tar.gz`.
 async fn send_tar(
     run: &Run,
@@ -201,5 +208,16 @@ mod tests {
         );
         assert_eq!(router_base_directory("/dbscale"), "/");
         assert_eq!(router_base_directory("dbscale"), "dbscale");
+    }
+
+    #[test]
+    fn a_shared_program_directory_is_not_a_base_directory() {
+        for dir in ["/usr/bin", "/usr/local/sbin/", "/bin"] {
+            assert!(super::is_program_directory(dir), "{dir}");
+        }
+        for dir in ["/data/app/dbscale", "/opt/dbscale"] {
+            assert!(!super::is_program_directory(dir), "{dir}");
+        }
+        assert!(super::is_system_prefix(router_base_directory("/dbscale")));
     }
 }
