@@ -86,8 +86,14 @@ pub async fn plan(cfg: conf::BackupConfig) -> backup::BackupPlan {
 
 /// A backup taken.
 pub async fn take(cfg: conf::BackupConfig) -> backup::Outcome {
+    try_take(cfg).await.unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// A backup tried: its outcome or the error (its sentence), for tests that
+/// must put something back before they fail.
+pub async fn try_take(cfg: conf::BackupConfig) -> Result<backup::Outcome, String> {
     let prepared = backup::prepare(cfg, backup::Options::default())
         .await
-        .unwrap();
-    backup::execute(prepared).await.unwrap()
+        .map_err(|e| e.to_string())?;
+    backup::execute(prepared).await.map_err(|e| e.to_string())
 }
