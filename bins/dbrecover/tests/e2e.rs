@@ -797,6 +797,22 @@ async fn encrypted_chain_needs_its_password() {
     std::fs::remove_dir_all(&env.job).unwrap();
     let out = env.dbrecover(&conf, &args, &[password]).await;
     assert_missing_binlog_caught(&env, &out, &to, &p);
+
+    // With using-scp the chain is decrypted on the store straight into
+    // ssh (no socat, no plaintext on the store) and the same check holds.
+    std::fs::remove_dir_all(&env.job).unwrap();
+    let keys = sb.login_user_key();
+    let out = env
+        .dbrecover(&with_scp(&env, &conf, &keys), &args, &[password])
+        .await;
+    assert_missing_binlog_caught(&env, &out, &to, &p);
+    let logs = walk_names(&env.run_dir(&to).join("socat_log"));
+    assert!(logs.is_empty(), "shipped by socat with using-scp: {logs:?}");
+    let plaintext = walk_names(&env.store);
+    assert!(
+        !plaintext.iter().any(|n| n.ends_with(".tar")),
+        "a decrypted tarball on the store: {plaintext:?}"
+    );
 }
 
 /// `backup`'s consistence point of `datasource`.
@@ -1388,6 +1404,33 @@ async fn shipping_uses_socat_port2_and_bumps_a_taken_port_by_ten() {
         !logs.iter().any(|n| n.starts_with(&format!("{port}_"))),
         "shipped on socat-port: {logs:?}"
     );
+
+    // Issue 21 item 3: with using-scp each backup directory goes by
+    // `scp -r` (seed 001's transfer_folder_in_conn): socat-port2 stays
+    // taken, no retry is allowed, and the recovery completes all the same.
+    std::fs::remove_dir_all(&env.job).unwrap();
+    let keys = sb.login_user_key();
+    let out = env
+        .dbrecover(&with_scp(&env, &conf_with("0"), &keys), &[], &[])
+        .await;
+    out.assert_recovered();
+    let logs = walk_names(&env.run_dir(&to).join("socat_log"));
+    assert!(logs.is_empty(), "shipped by socat with using-scp: {logs:?}");
+    let truth = truth_at(&env, &wl, &b[0]);
+    check_restored(&env, &wl, &to, &truth, &gtids_at(&env, &wl, &b[0]).await);
+}
+
+/// `conf` with `using-scp` on, the store's login user logging in to the job
+/// server with the key `keys` (its own known_hosts file).
+fn with_scp(env: &Env, conf: &std::path::Path, keys: &testkit::LoginUserKey) -> std::path::PathBuf {
+    let text = std::fs::read_to_string(conf).unwrap();
+    let text = common::set_key(&text, "misc", "using-scp", "");
+    let job = "recovery-job-server";
+    let text = common::set_key(&text, job, "scp-identity", &keys.key.display().to_string());
+    let known_hosts = keys.known_hosts.display().to_string();
+    let text = common::set_key(&text, job, "scp-known-hosts", &known_hosts);
+    let n = walk_names(&env.tmp).len();
+    env.file(&format!("scp-{n}.conf"), &text)
 }
 
 /// The names of the files under `dir`, recursively.

@@ -120,31 +120,15 @@ async fn the_configured_backup_program_is_the_one_that_runs() {
 /// and an incremental, so the incremental copies whole, closed files.
 #[tokio::test(flavor = "multi_thread")]
 async fn using_scp_sends_the_binlogs_by_scp_and_the_backups_verify() {
-    use std::os::unix::fs::PermissionsExt as _;
     let Some(sb) = testkit::Sandbox::get() else {
         return;
     };
     let _serial = sb.exclusive().await;
     let store = Store::new(&sb, "scp");
-    // The hosts' login user needs a key the store accepts: a copy of the
-    // sandbox key, owned by that user, in a directory of this test.
+    // The hosts' login user needs a key the store accepts.
     let user = sb.var("LOGIN_USER").to_owned();
-    let id = |flag: &str| -> u32 {
-        let out = std::process::Command::new("id")
-            .args([flag, &user])
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
-    };
-    let keys = tempfile::Builder::new()
-        .prefix("backup-scp-")
-        .tempdir_in("/tmp")
-        .unwrap();
-    let key = keys.path().join("id");
-    std::fs::copy(sb.var("SSH_KEY"), &key).unwrap();
-    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
-    std::os::unix::fs::chown(&key, Some(id("-u")), Some(id("-g"))).unwrap();
-    std::os::unix::fs::chown(keys.path(), Some(id("-u")), Some(id("-g"))).unwrap();
+    let keys = sb.login_user_key();
+    let key = &keys.key;
 
     let scp_conf = || {
         let mut cfg = store.conf(&[]);
@@ -152,7 +136,7 @@ async fn using_scp_sends_the_binlogs_by_scp_and_the_backups_verify() {
         cfg.store.scp_identity = Some(key.display().to_string());
         // This sandbox's host key, not one an earlier sandbox left in the
         // user's own known_hosts (a fresh sandbox has a new key).
-        cfg.store.scp_known_hosts = Some(keys.path().join("known_hosts").display().to_string());
+        cfg.store.scp_known_hosts = Some(keys.known_hosts.display().to_string());
         cfg
     };
     let full = common::take(scp_conf()).await;

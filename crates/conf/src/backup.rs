@@ -108,7 +108,7 @@ impl StoreConfig {
 }
 
 /// A path key's value, `None` when unset or empty.
-fn optional_path(section: &Section<'_>, key: &str) -> Result<Option<String>, ConfError> {
+pub(crate) fn optional_path(section: &Section<'_>, key: &str) -> Result<Option<String>, ConfError> {
     Ok(section
         .text(key)?
         .map(|k| k.trim().to_owned())

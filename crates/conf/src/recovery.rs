@@ -1,6 +1,6 @@
 //! `recovery.conf`: every key seed 001 reads, with its defaults.
 
-use crate::backup::{SocatConfig, StoreConfig};
+use crate::backup::{SocatConfig, StoreConfig, optional_path};
 use crate::catalog::{self, CatalogConfig};
 use crate::connect::{Connect, connect, host_login};
 use crate::error::ConfError;
@@ -26,6 +26,15 @@ pub struct JobServerConfig {
     pub host: HostLogin,
     /// `work-dir`: the chain is shipped and restored under it.
     pub work_dir: PathBuf,
+    /// `scp-identity` (new): with `using-scp`, the private key file on the
+    /// store host that its login user gives scp to log in to the job
+    /// server (unset: that user's default keys); batch mode, no password.
+    pub scp_identity: Option<String>,
+    /// `scp-known-hosts` (new): with `using-scp`, the known_hosts file on
+    /// the store host that the job server's host key is checked against
+    /// (unset: the user's own). An unknown key is added; a changed one is
+    /// refused.
+    pub scp_known_hosts: Option<String>,
 }
 
 /// Everything `recovery.conf` says.
@@ -127,6 +136,8 @@ impl RecoveryConfig {
             job_server: JobServerConfig {
                 host: host_login(&job, method)?,
                 work_dir: PathBuf::from(job.require("work-dir")?),
+                scp_identity: optional_path(&job, "scp-identity")?,
+                scp_known_hosts: optional_path(&job, "scp-known-hosts")?,
             },
             catalog: catalog::read(&cat, ini.has_section(catalog::SECTION))?,
             connect,

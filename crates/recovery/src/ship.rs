@@ -1,6 +1,9 @@
 //! Shipping: every backup of the chain copied (or, encrypted, decrypted
-//! while copying) from the store to the job server, tar over socat, store
-//! to job server directly.
+//! while copying) from the store to the job server, store to job server
+//! directly: a tar stream over socat, or with `using-scp` as seed 001's
+//! `transfer_folder_in_conn` does, `scp -r` of the backup directory (an
+//! encrypted one decrypted on the store into `ssh ... tar -x`, so no
+//! plaintext is written on the store).
 
 use crate::error::RecoveryError;
 use crate::observe::{Shipping, Watch};
@@ -9,7 +12,7 @@ use remote::{Command, Transport, quote};
 use std::sync::Arc;
 use std::time::Duration;
 use store::{Store, layout};
-use stream::{Registry, Sink, Source, StreamConfig, Streamer};
+use stream::{Progress as _, Registry, Sink, Source, StreamConfig, Streamer};
 use zeroize::Zeroizing;
 
 /// Copies (or, encrypted, decrypts while copying with `password`) every
@@ -23,6 +26,7 @@ pub async fn chain(
     watch: &Watch,
 ) -> Result<(), RecoveryError> {
     let streamer = streamer(cfg, job, plan).await?;
+    let scp = scp_config(cfg);
     let mut shipped = 0;
     for backup in plan.apply.chain.dirs_to_fetch() {
         let dest = format!("{}/{backup}", plan.job_dir);
@@ -31,8 +35,8 @@ pub async fn chain(
             "rm -rf {d} && mkdir -p {d} && tar -xf - -C {d}",
             d = quote(&dest)
         ));
-        let source = match (password, plan.encrypted) {
-            (Some(pw), true) => Source::command(
+        let decrypt = match (password, plan.encrypted) {
+            (Some(pw), true) => Some(
                 Command::new(cfg.encrypt_bin.as_str())
                     .arg("-d")
                     .arg(store.path(&layout::encrypted_tarball(&backup)))
@@ -40,26 +44,44 @@ pub async fn chain(
                     .arg("-")
                     .env("DBCRYPT_PASSWORD", pw.as_str()),
             ),
-            _ => Source::command(Command::shell(format!(
-                "tar -C {} -cf - .",
-                quote(&store.path(&backup))
-            ))),
+            _ => None,
         };
         let progress = Shipping {
             watch,
             before: shipped,
             now: Default::default(),
         };
-        let report = streamer
-            .transfer(
-                store.transport(),
-                &source,
-                job,
-                &Sink::command(unpack),
-                &progress,
-            )
-            .await
-            .map_err(|e| RecoveryError::host(job.host(), format!("shipping {backup}"), e))?;
+        let from = store.transport();
+        let report = match (&scp, decrypt) {
+            (Some(scp), Some(decrypt)) => {
+                streamer.ssh_pipe(scp, from, &decrypt, job, &unpack).await
+            }
+            (Some(scp), None) => {
+                let shipped = streamer
+                    .scp_dir(scp, from, &store.path(&backup), job, &dest)
+                    .await;
+                if let Ok(r) = &shipped {
+                    progress.update(&stream::Update {
+                        label: format!("scp -r {backup} -> {}", job.host()),
+                        bytes: r.bytes,
+                        total: Some(r.bytes),
+                        elapsed: r.elapsed,
+                        done: true,
+                    });
+                }
+                shipped
+            }
+            (None, decrypt) => {
+                let source = Source::command(decrypt.unwrap_or_else(|| {
+                    Command::shell(format!("tar -C {} -cf - .", quote(&store.path(&backup))))
+                }));
+                let sink = Sink::command(unpack);
+                streamer
+                    .transfer(from, &source, job, &sink, &progress)
+                    .await
+            }
+        }
+        .map_err(|e| RecoveryError::host(job.host(), format!("shipping {backup}"), e))?;
         shipped += report.bytes;
         if plan.encrypted {
             planning_files(store, job, &backup, &dest).await?;
@@ -89,6 +111,17 @@ async fn streamer(
     scfg.retry_count = cfg.socat.retry_count;
     scfg.checksum = stream::Checksum::Off;
     Ok(Streamer::new(scfg, Registry::new()))
+}
+
+/// With `using-scp`, how the store logs in to the job server for scp and
+/// ssh: the job server's login user and port, and its scp keys.
+fn scp_config(cfg: &conf::RecoveryConfig) -> Option<stream::ScpConfig> {
+    cfg.socat.using_scp.then(|| stream::ScpConfig {
+        user: cfg.job_server.host.login.user.clone(),
+        port: cfg.job_server.host.login.port,
+        identity: cfg.job_server.scp_identity.clone(),
+        known_hosts: cfg.job_server.scp_known_hosts.clone(),
+    })
 }
 
 /// An encrypted backup's planning files, which stay outside its tarball,

@@ -144,6 +144,16 @@ pub enum Error {
         #[source]
         source: Box<remote::Error>,
     },
+    /// A step of a transfer (clearing, counting, an scp) failed.
+    #[error("{step} on {host} failed: {detail}")]
+    Step {
+        /// The host.
+        host: String,
+        /// The step.
+        step: String,
+        /// Which stage failed and how, plus the tail of its stderr.
+        detail: String,
+    },
     /// A step did not finish within its bound.
     #[error("{step} on {host} did not finish within {after:?}")]
     Timeout {

@@ -4,9 +4,12 @@
 //! The key is a file on the sending host ([`ScpConfig::identity`]), or that
 //! host's login user's default key. The data still flows host to host.
 //!
-//! Only files go this way (the seed uses scp only for files; xbstream and
-//! tar streams always use socat). Sizes, and SHA-256 when configured, are
-//! checked on both ends afterwards.
+//! In a backup only files go this way (seed 000 uses scp only for files;
+//! xbstream and tar streams always use socat). Recovery copies whole
+//! backup directories with `scp -r` ([`Streamer::scp_dir`], seed 001's
+//! `transfer_folder_in_conn`), and pipes a decrypting command into `ssh`
+//! ([`Streamer::ssh_pipe`]), so no plaintext is written on the store.
+//! Sizes, and SHA-256 when configured, are checked on both ends afterwards.
 
 use crate::error::{Error, Result};
 use crate::pipe::End;
@@ -33,10 +36,49 @@ pub struct ScpConfig {
 
 /// The scp command line (pure; for the sending host's shell).
 pub(crate) fn scp_line(cfg: &ScpConfig, src: &str, host: &str, dest: &str) -> String {
-    let mut line = format!(
-        "scp -B -P {} -o StrictHostKeyChecking=accept-new -o ConnectTimeout=10",
-        cfg.port
-    );
+    scp_line_with(cfg, "", src, host, dest)
+}
+
+/// [`scp_line`] with `flags` (such as ` -r`) after `-B`.
+fn scp_line_with(cfg: &ScpConfig, flags: &str, src: &str, host: &str, dest: &str) -> String {
+    let mut line = format!("scp -B{flags} -P {}", cfg.port);
+    line.push_str(&login_options(cfg));
+    line.push_str(&format!(
+        " -- {} {}",
+        quote(src),
+        quote(&format!("{}@{host}:{dest}", cfg.user))
+    ));
+    line
+}
+
+/// The ssh command line running `remote` (a shell line) on `host`, in batch
+/// mode with scp's options (pure).
+fn ssh_line(cfg: &ScpConfig, host: &str, remote: &str) -> String {
+    let mut line = format!("ssh -o BatchMode=yes -p {}", cfg.port);
+    line.push_str(&login_options(cfg));
+    line.push_str(&format!(
+        " -- {} {}",
+        quote(&format!("{}@{host}", cfg.user)),
+        quote(remote)
+    ));
+    line
+}
+
+/// Sets `n` to the total size of the regular files under `dir` (a script
+/// fragment; fails naming `dir` when it is not a directory).
+fn tally(dir: &str) -> String {
+    format!(
+        "[ -d {d} ] || {{ echo {e}; exit 125; }}\n\
+         n=$(find {d} -type f -printf '%s\\n' | awk '{{b += $1}} END {{print b + 0}}') || exit 125\n",
+        d = quote(dir),
+        e = quote(&format!("E {dir} is not a directory"))
+    )
+}
+
+/// The options scp and ssh share: the host key policy, a bounded connect,
+/// the key and the known_hosts file when configured.
+fn login_options(cfg: &ScpConfig) -> String {
+    let mut line = String::from(" -o StrictHostKeyChecking=accept-new -o ConnectTimeout=10");
     if let Some(id) = &cfg.identity {
         line.push_str(&format!(" -o IdentitiesOnly=yes -i {}", quote(id)));
     }
@@ -46,11 +88,6 @@ pub(crate) fn scp_line(cfg: &ScpConfig, src: &str, host: &str, dest: &str) -> St
             quote(&format!("-oUserKnownHostsFile={kh}"))
         ));
     }
-    line.push_str(&format!(
-        " -- {} {}",
-        quote(src),
-        quote(&format!("{}@{host}:{dest}", cfg.user))
-    ));
     line
 }
 
@@ -154,6 +191,146 @@ pub(crate) async fn copy(
     })
 }
 
+impl Streamer {
+    /// Copies the directory `src` on the host of `from` to `dest` on the
+    /// host of `to` with `scp -r` run on the sending host (seed 001's
+    /// `transfer_folder_in_conn`). `dest` is replaced; its parent must
+    /// exist. The bytes of the regular files are compared on both ends.
+    pub async fn scp_dir(
+        &self,
+        cfg: &ScpConfig,
+        from: &Arc<dyn Transport>,
+        src: &str,
+        to: &Arc<dyn Transport>,
+        dest: &str,
+    ) -> Result<TransferReport> {
+        let started = Instant::now();
+        let clear = format!("rm -rf -- {}\necho 'R 0;0;-'\n", quote(dest));
+        self.run_script(to, clear, format!("clearing {dest}"))
+            .await?;
+        let mut s = String::from("set -o pipefail\n");
+        s.push_str(&tally(src));
+        s.push_str(&scp_line_with(cfg, " -r -p", src, to.host(), dest));
+        s.push_str("\nrc=$?\necho \"R $rc;$n;-\"\nexit \"$rc\"\n");
+        let what = format!("scp -r of {src} to {}:{dest}", to.host());
+        let sent = self.run_script(from, s, what).await?;
+        let received_script = format!("{}echo \"R 0;$n;-\"\n", tally(dest));
+        let received = self
+            .run_script(to, received_script, format!("the size of {dest}"))
+            .await?;
+        if sent != received {
+            return Err(Error::Mismatch {
+                from_host: from.host().to_owned(),
+                to_host: to.host().to_owned(),
+                port: cfg.port,
+                sent,
+                received,
+                detail: format!("the files under {dest} differ in size from {src} after scp -r"),
+                log: "(scp: no socat log)".to_owned(),
+            });
+        }
+        Ok(TransferReport {
+            bytes: sent,
+            sha256: None,
+            port: 0,
+            log_file: String::new(),
+            elapsed: started.elapsed(),
+            method: "scp",
+        })
+    }
+
+    /// Runs `producer` on the host of `from` and pipes its output through
+    /// ssh into `consumer` on the host of `to`, judging both. The
+    /// producer's environment stays off every command line; the consumer
+    /// must not need one. The stream is not counted (bytes 0): its
+    /// consumer, such as tar, checks what it reads.
+    pub async fn ssh_pipe(
+        &self,
+        cfg: &ScpConfig,
+        from: &Arc<dyn Transport>,
+        producer: &Command,
+        to: &Arc<dyn Transport>,
+        consumer: &Command,
+    ) -> Result<TransferReport> {
+        let started = Instant::now();
+        if !consumer.env.is_empty() || consumer.stdin.is_some() || producer.stdin.is_some() {
+            return Err(Error::Invalid(format!(
+                "ssh_pipe of {} into {} takes no consumer environment and no stdin bytes",
+                producer.name(),
+                consumer.name()
+            )));
+        }
+        producer.validate().map_err(Error::Invalid)?;
+        let s = format!(
+            "set -o pipefail\n( {} ) | {}\nrc=\"${{PIPESTATUS[*]}}\"\necho \"R $rc;0;-\"\n\
+             case \"$rc\" in *[!0\\ ]*) exit 1;; esac\n",
+            producer.to_shell(),
+            ssh_line(cfg, to.host(), &consumer.to_shell())
+        );
+        let what = format!(
+            "{} on {} piped by ssh into {} on {}",
+            producer.name(),
+            from.host(),
+            consumer.name(),
+            to.host()
+        );
+        let mut command = Command::new("bash").arg("-c").arg(s);
+        command.env = producer.env.clone();
+        let script = Script {
+            command,
+            stages: vec![producer.name().to_owned(), "ssh".into()],
+        };
+        self.run(from, script, what).await?;
+        Ok(TransferReport {
+            bytes: 0,
+            sha256: None,
+            port: 0,
+            log_file: String::new(),
+            elapsed: started.elapsed(),
+            method: "ssh",
+        })
+    }
+
+    /// Runs a `bash -c` script that ends in an `R` line, giving its bytes.
+    async fn run_script(&self, on: &Arc<dyn Transport>, s: String, what: String) -> Result<u64> {
+        let script = Script {
+            command: Command::new("bash").arg("-c").arg(s),
+            stages: vec!["bash".into()],
+        };
+        self.run(on, script, what).await
+    }
+
+    /// Runs `script` on `on`: the bytes of its `R` line, or an error naming
+    /// the host and `what` (the run's stop when it was stopped).
+    async fn run(&self, on: &Arc<dyn Transport>, script: Script, what: String) -> Result<u64> {
+        let registry = self.registry();
+        let mut end = End::start(
+            on,
+            registry,
+            script,
+            what.clone(),
+            self.config().command_timeout,
+        )
+        .await?;
+        let done = end.finish(|_| {}).await;
+        if let Some(detail) = done.failure(&end.stages) {
+            if let Some(reason) = registry.stop_reason() {
+                return Err(Error::Stopped {
+                    host: on.host().to_owned(),
+                    step: what,
+                    reason,
+                });
+            }
+            return Err(Error::Step {
+                host: on.host().to_owned(),
+                step: what,
+                detail,
+            });
+        }
+        Ok(done.outcome.and_then(|o| o.bytes).unwrap_or(0))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -172,6 +349,40 @@ mod tests {
             "scp -B -P 2222 -o StrictHostKeyChecking=accept-new -o ConnectTimeout=10 \
              -o IdentitiesOnly=yes -i '/home/x/.ssh/id rsa' -oUserKnownHostsFile=/tmp/kh \
              -- /data/my.cnf 'dbsbk@127.0.0.50:/store/a b/my.conf'"
+        );
+    }
+    #[test]
+    fn recursive_scp_and_ssh_lines_share_the_login_options() {
+        let cfg = ScpConfig {
+            user: "dbsbk".into(),
+            port: 22,
+            identity: None,
+            known_hosts: None,
+        };
+        assert_eq!(
+            scp_line_with(
+                &cfg,
+                " -r -p",
+                "/store/UTC1",
+                "127.0.0.40",
+                "/work/job/UTC1"
+            ),
+            "scp -B -r -p -P 22 -o StrictHostKeyChecking=accept-new -o ConnectTimeout=10 \
+             -- /store/UTC1 dbsbk@127.0.0.40:/work/job/UTC1"
+        );
+        assert_eq!(
+            ssh_line(&cfg, "127.0.0.40", "exec tar -xf -"),
+            "ssh -o BatchMode=yes -p 22 -o StrictHostKeyChecking=accept-new -o ConnectTimeout=10 \
+             -- dbsbk@127.0.0.40 'exec tar -xf -'"
+        );
+    }
+
+    #[test]
+    fn the_tally_names_a_missing_directory() {
+        let s = tally("/no such");
+        assert!(
+            s.contains("[ -d '/no such' ] || { echo 'E /no such is not a directory'; exit 125; }"),
+            "{s}"
         );
     }
 }
