@@ -29,6 +29,7 @@ PASSWORD (encryption, AES Crypt; the first that is given wins):
   --password-file F   first line of F
   -p PASS             as the seed tool; visible to other users in `ps`
   DBBACKUP_PASSWORD   environment variable
+  One given but empty is an error (not taken as no password).
   Every backup of a chain must use the same password (checked before any
   data moves).
 
@@ -59,12 +60,9 @@ struct Cli {
     /// The seed-format configuration file.
     #[arg(long = "config-file", default_value = "backup.conf", global = true)]
     config_file: PathBuf,
-    /// Encryption password (visible in `ps`: prefer --password-file).
-    #[arg(short = 'p', long = "password", global = true)]
-    password: Option<String>,
-    /// Read the encryption password from the first line of this file.
-    #[arg(long, global = true)]
-    password_file: Option<PathBuf>,
+    /// The encryption password.
+    #[command(flatten)]
+    password: cli::PasswordArgs,
     /// Move every backup started at or before this UTC time ('Y-m-d H:M:S',
     /// the time in the backup names) to trash, then exit. A full backup that
     /// a kept incremental builds on is kept.
@@ -169,7 +167,7 @@ fn main() -> ExitCode {
         }
     };
     if let Some(Sub::Spiderbackup(args)) = cli.command {
-        if cli.password.is_some() || cli.password_file.is_some() {
+        if cli.password.given() {
             eprintln!("ERROR: spiderbackup does not encrypt: no password may sit in a task row");
             return ExitCode::from(cli::EXIT_USAGE);
         }
@@ -177,8 +175,7 @@ fn main() -> ExitCode {
     }
     let (cfg, password) = match cli::config_and_password(
         || conf::BackupConfig::load(&cli.config_file),
-        cli.password_file.as_deref(),
-        cli.password.as_deref(),
+        &cli.password,
         "DBBACKUP_PASSWORD",
     ) {
         Ok(loaded) => loaded,

@@ -23,6 +23,7 @@ PASSWORD (the first that is given wins):
                        machine can read it from the process list, so dbcrypt warns
   DBCRYPT_PASSWORD     environment variable
   prompt               on the terminal (asked twice when encrypting)
+  One given but empty is an error (exit status 2).
 
 STREAMING WITH `-o -`:
   Decrypting to stdout writes plaintext as it is decrypted. The password is checked
@@ -75,13 +76,9 @@ pub struct Cli {
     #[arg(short, long = "out", value_name = "OUT")]
     pub output: Option<PathBuf>,
 
-    /// The password on the command line (visible to other users; see PASSWORD below).
-    #[arg(short, long, value_name = "PASS", conflicts_with = "password_file")]
-    pub password: Option<String>,
-
-    /// Read the password from the first line of this file.
-    #[arg(long, value_name = "PATH")]
-    pub password_file: Option<PathBuf>,
+    /// The password (see PASSWORD below).
+    #[command(flatten)]
+    pub password: ::cli::PasswordArgs,
 
     /// Bytes processed per step (a multiple of 16); memory use is 3-4x this.
     #[arg(long, value_name = "BYTES", default_value_t = aescrypt::DEFAULT_BUFFER_SIZE)]

@@ -9,7 +9,6 @@
 //! `dbcrypt --help` explains everything.
 
 mod cli;
-mod secret;
 
 use std::fs::File;
 use std::io::{self, Read, Write};
@@ -95,7 +94,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
     // Open the input before asking for a password, so a typo in the file
     // name is reported before the prompt.
     let reader = open_input(&input)?;
-    let password = secret::obtain(cli.password_file.as_deref(), cli.password, cli.encrypt)?;
+    let password = password(&cli)?;
 
     let verb = if cli.encrypt { "encrypt" } else { "decrypt" };
     let result = match (&output, cli.encrypt) {
@@ -114,6 +113,29 @@ fn run(cli: Cli) -> Result<(), Failure> {
 }
 
 /// pyAesCrypt's defaults: `FILE.aes`, or `FILE` minus `.aes`.
+/// The password, as every binary reads it (`cli::password`), else asked
+/// on the terminal (twice when encrypting).
+fn password(cli: &Cli) -> Result<aescrypt::Password, Failure> {
+    let prompt = if cli.encrypt {
+        ::cli::Prompt::Confirmed
+    } else {
+        ::cli::Prompt::Once
+    };
+    let text = cli
+        .password
+        .read(PASSWORD_ENV, prompt)
+        .map_err(|e| match e {
+            ::cli::PasswordError::Unreadable { .. } => Failure::io(e.to_string()),
+            _ => Failure::usage(e.to_string()),
+        })?;
+    // read() gives a password or an error when it may prompt.
+    let text = text.ok_or_else(|| Failure::usage("no password given".into()))?;
+    aescrypt::Password::from_str_ref(&text).map_err(|e| Failure::usage(e.to_string()))
+}
+
+/// The environment variable dbcrypt reads the password from.
+const PASSWORD_ENV: &str = "DBCRYPT_PASSWORD";
+
 fn default_output(input: &Path, encrypt: bool) -> Result<PathBuf, Failure> {
     let mut name = input.as_os_str().to_owned();
     if encrypt {

@@ -27,6 +27,7 @@ PASSWORD (an encrypted chain; the first that is given wins):
   --password-file F   first line of F
   -p PASS             as the seed tool; visible to other users in `ps`
   DBRECOVER_PASSWORD  environment variable
+  One given but empty is an error (not taken as no password).
 
 EXIT STATUS:
   0 recovered; 1 failed (one ERROR: line says why); 2 bad arguments or
@@ -44,12 +45,9 @@ struct Cli {
     /// The seed-format configuration file.
     #[arg(long = "config-file", default_value = "recovery.conf")]
     config_file: PathBuf,
-    /// The chain's encryption password (visible in `ps`: prefer --password-file).
-    #[arg(short = 'p', long = "password")]
-    password: Option<String>,
-    /// Read the password from the first line of this file.
-    #[arg(long)]
-    password_file: Option<PathBuf>,
+    /// The chain's encryption password.
+    #[command(flatten)]
+    password: cli::PasswordArgs,
     /// Print the chain and the binlogs to replay per datasource (start and
     /// stop positions) and exit; nothing is touched.
     #[arg(long)]
@@ -97,8 +95,7 @@ fn main() -> ExitCode {
     };
     let (cfg, password) = match cli::config_and_password(
         || conf::RecoveryConfig::load(&cli.config_file),
-        cli.password_file.as_deref(),
-        cli.password.as_deref(),
+        &cli.password,
         "DBRECOVER_PASSWORD",
     ) {
         Ok(loaded) => loaded,

@@ -10,8 +10,7 @@
 //!     cli::init_logging(0, &["dbbackup", "backup"]);
 //!     let (cfg, password) = match cli::config_and_password(
 //!         || conf::BackupConfig::load(std::path::Path::new("backup.conf")),
-//!         None,
-//!         None,
+//!         &cli::PasswordArgs::default(),
 //!         "DBBACKUP_PASSWORD",
 //!     ) {
 //!         Ok(loaded) => loaded,
@@ -26,15 +25,15 @@
 
 mod generate;
 mod logging;
+pub mod password;
 pub mod progress;
 pub mod units;
 
 pub use generate::{Generate, generate_if_asked, render};
 pub use logging::{LogFormat, Logging, init_logging};
+pub use password::{PasswordArgs, PasswordError, Prompt};
 
 use std::fmt::Display;
-use std::io::Read as _;
-use std::path::Path;
 use std::process::ExitCode;
 use zeroize::Zeroizing;
 
@@ -48,20 +47,21 @@ pub fn fail(message: impl Display) -> ExitCode {
 }
 
 /// Loads the configuration with `load`, then the password (see
-/// [`password`]). On a failure of either, prints `ERROR: ...` and gives the
-/// exit status of bad configuration ([`EXIT_USAGE`]).
+/// [`password`]; no prompt). On a failure of either, prints `ERROR: ...`
+/// and gives the exit status of bad configuration ([`EXIT_USAGE`]).
 pub fn config_and_password<C, E: Display>(
     load: impl FnOnce() -> Result<C, E>,
-    password_file: Option<&Path>,
-    password_flag: Option<&str>,
-    password_env: &str,
+    password: &PasswordArgs,
+    password_env: &'static str,
 ) -> Result<(C, Option<Zeroizing<String>>), ExitCode> {
     let usage = |message: &dyn Display| {
         eprintln!("ERROR: {message}");
         ExitCode::from(EXIT_USAGE)
     };
     let cfg = load().map_err(|e| usage(&e))?;
-    let password = password(password_file, password_flag, password_env).map_err(|e| usage(&e))?;
+    let password = password
+        .read(password_env, Prompt::Never)
+        .map_err(|e| usage(&e))?;
     Ok((cfg, password))
 }
 
@@ -72,37 +72,6 @@ pub fn run_async(job: impl Future<Output = ExitCode>) -> ExitCode {
         Ok(runtime) => runtime.block_on(job),
         Err(e) => fail(format_args!("cannot start the async runtime: {e}")),
     }
-}
-
-/// The password from, in order: the first line of `file`, the `-p` value
-/// `flag` (with a warning: other users see it in `ps`), the environment
-/// variable `env`. `Ok(None)` when none is given.
-pub fn password(
-    file: Option<&Path>,
-    flag: Option<&str>,
-    env: &str,
-) -> Result<Option<Zeroizing<String>>, String> {
-    if let Some(path) = file {
-        let mut text = Zeroizing::new(String::new());
-        std::fs::File::open(path)
-            .and_then(|mut f| f.read_to_string(&mut text))
-            .map_err(|e| format!("cannot read the password file {}: {e}", path.display()))?;
-        let line = text.lines().next().unwrap_or_default();
-        if line.is_empty() {
-            return Err(format!("the password file {} is empty", path.display()));
-        }
-        return Ok(Some(Zeroizing::new(line.to_owned())));
-    }
-    if let Some(p) = flag {
-        eprintln!(
-            "warning: -p puts the password on the command line, where other users can see it; prefer --password-file"
-        );
-        return Ok(Some(Zeroizing::new(p.to_owned())));
-    }
-    Ok(std::env::var(env)
-        .ok()
-        .filter(|p| !p.is_empty())
-        .map(Zeroizing::new))
 }
 
 /// The flags every seed-compatible binary shares.
@@ -160,39 +129,6 @@ pub fn version_line() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_file_wins_and_only_its_first_line_counts() {
-        let dir = tempfile::tempdir().unwrap();
-        let f = dir.path().join("pw");
-        std::fs::write(&f, "s3cret\nignored\n").unwrap();
-        let p = password(Some(&f), Some("other"), "CLI_TEST_NO_SUCH_VAR").unwrap();
-        assert_eq!(p.as_deref().map(String::as_str), Some("s3cret"));
-        std::fs::write(&f, "\n").unwrap();
-        assert!(
-            password(Some(&f), None, "X")
-                .unwrap_err()
-                .contains("is empty")
-        );
-        let missing = dir.path().join("nope");
-        assert!(
-            password(Some(&missing), None, "X")
-                .unwrap_err()
-                .contains("nope")
-        );
-        assert_eq!(
-            password(None, Some("flag"), "X")
-                .unwrap()
-                .as_deref()
-                .map(String::as_str),
-            Some("flag")
-        );
-        assert!(
-            password(None, None, "CLI_TEST_NO_SUCH_VAR")
-                .unwrap()
-                .is_none()
-        );
-    }
 
     #[test]
     fn the_version_line_is_the_seeds() {
