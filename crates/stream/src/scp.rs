@@ -181,14 +181,24 @@ pub(crate) async fn copy(
     if checksum.on_sender() && outcome.sha256 != sha {
         return Err(mismatch("SHA-256 differs after scp".into()));
     }
-    Ok(TransferReport {
-        bytes: sent,
-        sha256: sha,
+    Ok(without_socat("scp", sent, sha, started))
+}
+
+/// The report of a copy that used no socat (no port, no socat log).
+fn without_socat(
+    method: &'static str,
+    bytes: u64,
+    sha256: Option<String>,
+    started: Instant,
+) -> TransferReport {
+    TransferReport {
+        bytes,
+        sha256,
         port: 0,
         log_file: String::new(),
         elapsed: started.elapsed(),
-        method: "scp",
-    })
+        method,
+    }
 }
 
 impl Streamer {
@@ -229,14 +239,7 @@ impl Streamer {
                 log: "(scp: no socat log)".to_owned(),
             });
         }
-        Ok(TransferReport {
-            bytes: sent,
-            sha256: None,
-            port: 0,
-            log_file: String::new(),
-            elapsed: started.elapsed(),
-            method: "scp",
-        })
+        Ok(without_socat("scp", sent, None, started))
     }
 
     /// Runs `producer` on the host of `from` and pipes its output through
@@ -281,14 +284,7 @@ impl Streamer {
             stages: vec![producer.name().to_owned(), "ssh".into()],
         };
         self.run(from, script, what).await?;
-        Ok(TransferReport {
-            bytes: 0,
-            sha256: None,
-            port: 0,
-            log_file: String::new(),
-            elapsed: started.elapsed(),
-            method: "ssh",
-        })
+        Ok(without_socat("ssh", 0, None, started))
     }
 
     /// Runs a `bash -c` script that ends in an `R` line, giving its bytes.
