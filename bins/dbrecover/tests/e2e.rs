@@ -463,14 +463,12 @@ async fn a_transaction_bigger_than_the_default_packet_limit_is_replayed() {
     let time = wl
         .eval("DATE_FORMAT(NOW() + INTERVAL 1 SECOND, '%Y-%m-%d %H:%i:%s')")
         .await;
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while wl.eval(&format!("NOW() > '{time}'")).await != "1" {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the clock did not pass {time}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    testkit::poll::Poll::within(Duration::from_secs(10))
+        .every(Duration::from_millis(100))
+        .wait_async(&format!("the clock passing {time}"), || async {
+            wl.eval(&format!("NOW() > '{time}'")).await == "1"
+        })
+        .await;
     let _ = c.close().await;
     env.backup(&[]).await;
 
@@ -991,14 +989,12 @@ async fn a_job_server_filling_up_mid_recovery_fails_naming_it_and_the_next_run_c
         ];
         let run = env.dbrecover_with_env(&conf, &[], &[], &envs);
         let fill = async {
-            let deadline = std::time::Instant::now() + Duration::from_secs(300);
-            while std::fs::read_to_string(&pause_file).ok().as_deref() != Some(point) {
-                assert!(
-                    std::time::Instant::now() < deadline,
-                    "{point}: the run never paused there"
-                );
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
+            testkit::poll::Poll::within(Duration::from_secs(300))
+                .every(Duration::from_millis(50))
+                .wait_async(&format!("the run pausing at {point}"), || async {
+                    std::fs::read_to_string(&pause_file).ok().as_deref() == Some(point)
+                })
+                .await;
             let filler = tmpfs.fill();
             std::fs::remove_file(&pause_file).unwrap();
             filler

@@ -46,18 +46,18 @@ impl KilledRun {
     /// lifelines end its remote commands (SIGTERM, SIGKILL after 2 s) and
     /// its masters get SIGTERM with it.
     pub(crate) fn assert_all_ended(&self) {
-        let limit = Duration::from_secs(15);
-        let deadline = std::time::Instant::now() + limit;
-        loop {
-            let left = self.survivors();
-            if left.is_empty() {
-                return;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "still running {limit:?} after dbbackup was killed: {left:#?}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
+        let ended = testkit::poll::Poll::within(Duration::from_secs(15))
+            .every(Duration::from_millis(100))
+            .until("the killed dbbackup's processes ending", || {
+                let left = self.survivors();
+                if left.is_empty() {
+                    Ok(Some(()))
+                } else {
+                    Err(format!("still running: {left:#?}"))
+                }
+            });
+        if let Err(e) = ended {
+            panic!("{e}");
         }
     }
 }

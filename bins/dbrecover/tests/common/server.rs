@@ -4,7 +4,8 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use testkit::poll::Poll;
 
 /// A running check server.
 pub struct CheckServer {
@@ -51,23 +52,27 @@ impl CheckServer {
             socket,
             dir: dir.to_path_buf(),
         };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if server.admin("ping") {
-                return server;
-            }
-            let exited = server.child.try_wait().unwrap();
-            if exited.is_some() || Instant::now() > deadline {
-                let tail = std::fs::read_to_string(&log).unwrap_or_default();
-                let tail: Vec<&str> = tail.lines().rev().take(15).collect();
-                panic!(
-                    "the check server on {} did not start ({exited:?}); its log ends:\n{}",
-                    data.display(),
-                    tail.into_iter().rev().collect::<Vec<_>>().join("\n")
-                );
-            }
-            std::thread::sleep(Duration::from_millis(100));
+        let started = Poll::within(Duration::from_secs(60))
+            .every(Duration::from_millis(100))
+            .until("the check server's ping", || {
+                if server.admin("ping") {
+                    return Ok(Some(()));
+                }
+                match server.child.try_wait() {
+                    Ok(Some(exited)) => Err(format!("it exited: {exited}")),
+                    _ => Ok(None),
+                }
+            });
+        if let Err(e) = started {
+            let tail = std::fs::read_to_string(&log).unwrap_or_default();
+            let tail: Vec<&str> = tail.lines().rev().take(15).collect();
+            panic!(
+                "the check server on {} did not start ({e}); its log ends:\n{}",
+                data.display(),
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            );
         }
+        server
     }
 
     fn admin(&self, what: &str) -> bool {
@@ -118,16 +123,10 @@ impl CheckServer {
 
 impl Drop for CheckServer {
     fn drop(&mut self) {
-        if self.admin("shutdown") {
-            let deadline = Instant::now() + Duration::from_secs(60);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = self.child.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(100));
-            }
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let within = if self.admin("shutdown") { 60 } else { 0 };
+        // Killed and reaped if it did not stop by then.
+        let _ = Poll::within(Duration::from_secs(within))
+            .every(Duration::from_millis(100))
+            .child("the check server's shutdown", &mut self.child);
     }
 }

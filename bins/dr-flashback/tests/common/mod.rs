@@ -247,17 +247,10 @@ impl InFlight {
     /// Waits until it ends, killing it after [`RUN_LIMIT`]; how it ended
     /// (checked as [`dr_flashback`] checks a run).
     pub fn wait(mut self, sb: &Sandbox) -> Run {
-        let deadline = Instant::now() + RUN_LIMIT;
-        let status = loop {
-            if let Some(status) = self.child.try_wait().expect("waiting for dr-flashback") {
-                break status;
-            }
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                panic!("dr-flashback ran over {RUN_LIMIT:?}");
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        };
+        let status = testkit::poll::Poll::within(RUN_LIMIT)
+            .every(Duration::from_millis(50))
+            .child("dr-flashback", &mut self.child)
+            .unwrap_or_else(|e| panic!("{e}: killed"));
         self.ended(sb, status)
     }
 

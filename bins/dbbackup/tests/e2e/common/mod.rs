@@ -12,7 +12,8 @@ pub mod workload;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use testkit::poll::Poll;
 
 use base64::Engine as _;
 use testkit::Sandbox;
@@ -361,29 +362,17 @@ pub fn wait_limited(mut child: Child, limit: Duration) -> (Option<i32>, String, 
         std::io::Read::read_to_string(&mut err, &mut s).unwrap();
         s
     });
-    let deadline = Instant::now() + limit;
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("dbbackup did not finish within {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = Poll::within(limit)
+        .every(Duration::from_millis(50))
+        .child("dbbackup", &mut child)
+        .unwrap_or_else(|e| panic!("{e}: killed"));
     (status.code(), t_out.join().unwrap(), t_err.join().unwrap())
 }
 
 /// Polls `f` every 100 ms until it yields `Some`, at most `within`.
 pub fn poll<T>(within: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + within;
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "{what}: not within {within:?}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    Poll::within(within)
+        .every(Duration::from_millis(100))
+        .until(what, || Ok(f()))
+        .unwrap_or_else(|e| panic!("{e}"))
 }
