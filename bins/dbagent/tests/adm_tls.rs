@@ -136,18 +136,10 @@ fn agent_fails(args: &[&str]) -> (i32, String) {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if std::time::Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("dbagent adm {args:?} kept running");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = testkit::poll::Poll::within(Duration::from_secs(20))
+        .every(Duration::from_millis(20))
+        .child(&format!("dbagent adm {args:?}"), &mut child)
+        .unwrap_or_else(|e| panic!("{e}: killed"));
     let mut stderr = String::new();
     std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
     (status.code().unwrap_or(-1), stderr)

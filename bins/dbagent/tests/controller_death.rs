@@ -18,7 +18,7 @@
 use remote::{Adm, AdmConfig, Broker, Command, CommandId, Local, Rabbit, Secret, Transport};
 use std::io::BufRead as _;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 mod common;
 use common::{Fx, Kind};
@@ -72,13 +72,15 @@ fn children_of(parent: u32) -> Vec<i32> {
 
 /// Polls `what` every 50 ms until it holds, failing after `limit`.
 async fn within(limit: Duration, what: &str, mut check: impl FnMut() -> Result<(), String>) {
-    let deadline = Instant::now() + limit;
-    loop {
-        match check() {
-            Ok(()) => return,
-            Err(e) if Instant::now() > deadline => panic!("{what} not within {limit:?}: {e}"),
-            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
-        }
+    let checked = testkit::poll::Poll::within(limit)
+        .every(Duration::from_millis(50))
+        .until_async(what, || {
+            let now = check().map(Some);
+            async move { now }
+        })
+        .await;
+    if let Err(e) = checked {
+        panic!("{e}");
     }
 }
 
