@@ -41,7 +41,7 @@
 use crate::common;
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use binlog::BackupType;
 use common::dry_run::planned_replica;
@@ -243,19 +243,15 @@ where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, String>>,
 {
-    let deadline = Instant::now() + within;
-    loop {
-        run.assert_running();
-        let seen = match f().await {
-            Ok(v) => return v,
-            Err(seen) => seen,
-        };
-        assert!(
-            Instant::now() < deadline,
-            "{what}: not within {within:?} ({seen})"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let polled = testkit::poll::Poll::within(within)
+        .every(Duration::from_millis(100))
+        .until_async(what, || {
+            run.assert_running();
+            let seen = f();
+            async move { seen.await.map(Some) }
+        })
+        .await;
+    polled.unwrap_or_else(|e| panic!("{e}"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

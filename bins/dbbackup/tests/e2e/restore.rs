@@ -15,7 +15,7 @@ use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use binlog::{BackupType, ConsistenceLine, MariadbGtidPos};
 use common::layout::{Backup, check_backup, dir_name};
@@ -102,20 +102,29 @@ impl Restored {
             sb.var("MYSQL_USER"),
             sb.var("MYSQL_PASSWORD"),
         );
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            match Client::connect(&ep, Duration::from_secs(2)).await {
-                Ok(c) => return c,
-                Err(e) => {
-                    let exited = self.child.try_wait().unwrap();
-                    assert!(
-                        exited.is_none() && Instant::now() < deadline,
-                        "the restored mariadbd never answered ({e}; exited: {exited:?}):\n{}",
-                        self.error_log()
-                    );
-                    tokio::time::sleep(Duration::from_millis(200)).await;
+        let child = &mut self.child;
+        let connected = testkit::poll::Poll::within(Duration::from_secs(60))
+            .until_async("the restored mariadbd answering", || {
+                let exited = child.try_wait();
+                let ep = &ep;
+                async move {
+                    // An exited server ends the wait at once.
+                    match Client::connect(ep, Duration::from_secs(2)).await {
+                        Ok(c) => Ok(Some(Ok(c))),
+                        Err(e) => match exited {
+                            Ok(Some(status)) => Ok(Some(Err(format!("{e}; it exited: {status}")))),
+                            _ => Err(e.to_string()),
+                        },
+                    }
                 }
-            }
+            })
+            .await;
+        match connected {
+            Ok(Ok(c)) => c,
+            Ok(Err(e)) | Err(e) => panic!(
+                "the restored mariadbd never answered ({e}):\n{}",
+                self.error_log()
+            ),
         }
     }
 }
