@@ -112,14 +112,13 @@ async fn lowering_max_time_sec_kills_a_running_backup_on_its_host() {
         .unwrap_err();
     assert!(matches!(&err, Error::Stopped { .. }), "{err:?}");
     assert!(err.to_string().contains("reach max-time-sec"), "{err}");
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while alive(&fx.src, &pid).await {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "mariabackup {pid} still runs on 127.0.0.12"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    testkit::poll::Poll::within(Duration::from_secs(10))
+        .every(Duration::from_millis(100))
+        .wait_async(
+            &format!("mariabackup {pid} ending on 127.0.0.12"),
+            || async { !alive(&fx.src, &pid).await },
+        )
+        .await;
     assert!(registry.entries().is_empty());
     // Nothing new may start once the run is stopped.
     let late = streamer
