@@ -7,11 +7,16 @@ use std::path::PathBuf;
 
 /// DR drills on a DBScale DR cluster (seed 002's dr-flashback).
 #[derive(Debug, Parser)]
-#[command(name = "dr-flashback", version, about, after_help = crate::AFTER_HELP)]
+#[command(
+    name = "dr-flashback",
+    about,
+    after_help = crate::AFTER_HELP,
+    disable_version_flag = true
+)]
 pub struct Cli {
-    /// What to do.
+    /// What to do (none only with -v).
     #[command(subcommand)]
-    pub verb: Verb,
+    pub verb: Option<Verb>,
     /// The config file (default: dr_flashback.ini beside the binary).
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -22,8 +27,17 @@ pub struct Cli {
     /// Print the result as one JSON document on stdout.
     #[arg(long, global = true)]
     pub json: bool,
-    /// More log output (-v debug, -vv trace).
-    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    /// Print `version: <version>` and exit, as every tool of this project
+    /// and the seed tools do.
+    #[arg(
+        short = 'v',
+        long = "version",
+        visible_short_alias = 'V',
+        global = true
+    )]
+    pub version: bool,
+    /// More log output: -d debug, -dd trace (the other tools' spelling).
+    #[arg(short = 'd', long = "verbose", global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
 }
 
@@ -127,19 +141,27 @@ mod tests {
     fn the_seed_command_line_parses() {
         let cli =
             parse("dr-flashback verify -si 10.0.0.1:3307 -ti 10.0.0.2:3307 -config x.ini").unwrap();
-        let r = cli.verb.routers().unwrap();
+        let r = cli.verb.as_ref().and_then(Verb::routers).unwrap();
         assert_eq!(
             (r.si.as_str(), r.ti.as_str()),
             ("10.0.0.1:3307", "10.0.0.2:3307")
         );
         assert_eq!(cli.config.as_deref(), Some(std::path::Path::new("x.ini")));
         let cli = parse("dr-flashback stop --si=a:1 -ti=b:2 --dry-run --json").unwrap();
-        assert!(matches!(&cli.verb, Verb::Stop(d) if d.dry_run && d.routers.si == "a:1"));
+        assert!(matches!(&cli.verb, Some(Verb::Stop(d)) if d.dry_run && d.routers.si == "a:1"));
         assert!(cli.json);
         assert!(matches!(
             parse("dr-flashback status").unwrap().verb,
-            Verb::Status
+            Some(Verb::Status)
         ));
+    }
+
+    #[test]
+    fn v_is_the_version_and_d_the_verbosity_as_in_every_tool() {
+        let cli = parse("dr-flashback -v").unwrap();
+        assert!(cli.version && cli.verb.is_none());
+        assert!(parse("dr-flashback status --version").unwrap().version);
+        assert_eq!(parse("dr-flashback status -dd").unwrap().verbose, 2);
     }
 
     #[test]

@@ -57,12 +57,20 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
     };
+    if cli.version {
+        println!("{}", cli::version_line());
+        return ExitCode::SUCCESS;
+    }
+    let Some(verb) = &cli.verb else {
+        eprintln!("ERROR: no verb given: dr-flashback verify|start|stop|status (see --help)");
+        return ExitCode::from(cli::EXIT_USAGE);
+    };
     cli::init_logging(cli.verbose, &["dr_flashback", "flashback"]);
-    match &cli.verb {
+    match verb {
         Verb::Status => status(&cli),
-        Verb::Verify(_) => with_settings(&cli, |settings| verify(&cli, settings)),
-        Verb::Start(drill) => with_settings(&cli, |settings| start(&cli, drill, settings)),
-        Verb::Stop(drill) => with_settings(&cli, |settings| stop(&cli, drill, settings)),
+        Verb::Verify(_) => with_settings(&cli, verb, |settings| verify(&cli, settings)),
+        Verb::Start(drill) => with_settings(&cli, verb, |settings| start(&cli, drill, settings)),
+        Verb::Stop(drill) => with_settings(&cli, verb, |settings| stop(&cli, drill, settings)),
     }
 }
 
@@ -89,13 +97,17 @@ fn journal(cli: &Cli, config: Option<&conf::FlashbackConfig>) -> flashback::Jour
     }
 }
 
-fn with_settings(cli: &Cli, run: impl FnOnce(flashback::Settings) -> ExitCode) -> ExitCode {
+fn with_settings(
+    cli: &Cli,
+    verb: &Verb,
+    run: impl FnOnce(flashback::Settings) -> ExitCode,
+) -> ExitCode {
     let usage = |message: &dyn std::fmt::Display| {
         eprintln!("ERROR: {message}");
         ExitCode::from(cli::EXIT_USAGE)
     };
-    let Some(routers) = cli.verb.routers() else {
-        return usage(&format_args!("{} takes no routers", cli.verb.name()));
+    let Some(routers) = verb.routers() else {
+        return usage(&format_args!("{} takes no routers", verb.name()));
     };
     let path = config_path(cli);
     let config = match conf::FlashbackConfig::load(&path) {

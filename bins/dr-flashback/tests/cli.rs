@@ -211,3 +211,19 @@ fn start_refuses_while_a_drill_is_open_and_stop_says_what_it_would_do() {
         "the journal is untouched"
     );
 }
+
+#[test]
+fn v_prints_the_version_as_every_tool_and_no_verb_is_a_usage_error() {
+    for flag in ["-v", "--version", "-V"] {
+        let out = run(&[flag]);
+        assert!(out.status.success(), "{flag}");
+        assert!(text(&out.stdout).starts_with("version: "), "{flag}");
+    }
+    let out = run(&[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).starts_with("ERROR: no verb given"),
+        "{}",
+        text(&out.stderr)
+    );
+}

@@ -316,7 +316,7 @@ fn a_drill_from_start_to_stop() {
     );
 
     // With -v: no secret in any log line either (the helper checks).
-    let run = dr_flashback(&sb, "start", &config, &["--journal", &journal, "-v"]);
+    let run = dr_flashback(&sb, "start", &config, &["--journal", &journal, "-d"]);
     assert_eq!(run.code, Some(0), "{run}");
     assert!(run.stdout.contains("exec start successfully"), "{run}");
     assert!(
@@ -354,7 +354,7 @@ fn a_drill_from_start_to_stop() {
         &sb,
         "stop",
         &config,
-        &["--journal", &journal, "-v", "--json"],
+        &["--journal", &journal, "-d", "--json"],
     );
     assert_eq!(run.code, Some(0), "{run}");
     let doc: serde_json::Value = serde_json::from_str(&run.stdout).expect("one JSON document");

@@ -15,7 +15,7 @@ fn passes_on_the_sandbox() {
     let Some(sb) = Sandbox::get() else { return };
     let _lock = sb.exclusive_use();
     let config = PathBuf::from(sb.var("DR_FLASHBACK_INI"));
-    let run = verify(&sb, &config, &["-v"]);
+    let run = verify(&sb, &config, &["-d"]);
     assert_eq!(run.code, Some(0), "{run}");
     let lines: Vec<&str> = run.stdout.lines().collect();
     assert!(
