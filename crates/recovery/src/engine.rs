@@ -136,8 +136,7 @@ pub async fn prepare(
         cfg.connect.command_timeout,
     );
     let dirs = store.backup_dirs().await?;
-    let chain = select_chain(&dirs, &recover_target(&cfg.recover_to)?)
-        .map_err(|e| RecoveryError::Plan(e.to_string()))?;
+    let chain = select_chain(&dirs, &recover_target(&cfg.recover_to)?)?;
     let encrypted = is_encrypted(&store, chain.target(), &options).await?;
     let reader = reader(&cfg, &store, &options, encrypted);
     let target_facts = reader.facts(chain.target()).await?;
@@ -187,13 +186,18 @@ pub async fn prepare(
 /// `[recover-to]` as the chain selection takes it.
 fn recover_target(to: &RecoverTo) -> Result<RecoverTarget, RecoveryError> {
     Ok(match to {
-        RecoverTo::Dir(d) => RecoverTarget::Dir(
-            d.parse::<BackupName>()
-                .map_err(|e| RecoveryError::Plan(format!("[recover-to] dir: {e}")))?,
-        ),
+        RecoverTo::Dir(d) => {
+            RecoverTarget::Dir(d.parse::<BackupName>().map_err(|e| RecoveryError::Target {
+                key: "dir".into(),
+                reason: e.to_string(),
+            })?)
+        }
         RecoverTo::StopDatetime(t) => RecoverTarget::StopDatetime(
             chrono::NaiveDateTime::parse_from_str(t, "%Y-%m-%d %H:%M:%S").map_err(|e| {
-                RecoveryError::Plan(format!("[recover-to] stop-datetime {t:?}: {e}"))
+                RecoveryError::Target {
+                    key: format!("stop-datetime {t:?}"),
+                    reason: e.to_string(),
+                }
             })?,
         ),
     })

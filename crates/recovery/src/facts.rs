@@ -104,12 +104,10 @@ impl Reader<'_> {
     /// What recovery needs from one backup: its consistence info, copied
     /// binlogs and, per backed-up server, `master_dir` and `executed_gtids`.
     pub async fn facts(&self, backup: BackupName) -> Result<BackupFacts, RecoveryError> {
-        let bad = |file: &str, e: &dyn std::fmt::Display| {
-            RecoveryError::Plan(format!(
-                "{} on {}: {e}",
-                self.store.path(&format!("{backup}/{file}")),
-                self.store.host()
-            ))
+        let bad = |file: &str, e: &dyn std::fmt::Display| RecoveryError::PlanningFile {
+            path: self.store.path(&format!("{backup}/{file}")),
+            host: self.store.host().to_owned(),
+            reason: e.to_string(),
         };
         let planning = [
             layout::CONSISTENCE_FILE.to_owned(),

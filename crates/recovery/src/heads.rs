@@ -37,7 +37,7 @@ impl Reader<'_> {
             }
             heads.insert(&source.dir.server, source.file.clone(), gtids);
         }
-        plan_apply_with(chain, target, next, &heads).map_err(|e| RecoveryError::Plan(e.to_string()))
+        Ok(plan_apply_with(chain, target, next, &heads)?)
     }
 
     /// The first [`HEAD_BYTES`] bytes of a binlog on the store (fewer when

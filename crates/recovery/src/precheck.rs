@@ -61,11 +61,10 @@ async fn check_programs(job: &Arc<dyn Transport>, programs: &[&str]) -> Result<(
         .await
         .map_err(|e| RecoveryError::host(job.host(), "pre-checks", e))?;
     if !out.success() {
-        return Err(RecoveryError::PreCheck(format!(
-            "job server {}: {} is not installed (needed to restore)",
-            job.host(),
-            out.stdout_str().trim()
-        )));
+        return Err(RecoveryError::NotInstalled {
+            host: job.host().to_owned(),
+            program: out.stdout_str().trim().to_owned(),
+        });
     }
     Ok(())
 }
@@ -83,14 +82,13 @@ async fn check_free_space(
         .await?;
     let needed = plan.space.needed();
     if free < needed {
-        return Err(RecoveryError::PreCheck(format!(
-            "the job server {} has {free} bytes ({} MiB) free for {}, but this recovery needs {needed} bytes ({} MiB): {}",
-            job.host(),
-            free >> 20,
-            plan.job_dir,
-            needed >> 20,
-            plan.space
-        )));
+        return Err(RecoveryError::NoRoom {
+            host: job.host().to_owned(),
+            free,
+            needed,
+            dir: plan.job_dir.clone(),
+            breakdown: plan.space.to_string(),
+        });
     }
     tracing::info!(host = job.host(), dir = %plan.job_dir, free, needed, "room on the job server");
     Ok(())
@@ -147,10 +145,12 @@ fn planned_binlogs(apply: &ApplyPlan) -> impl Iterator<Item = (&str, &BinlogSour
 }
 
 fn missing_binlog(datasource: &str, b: &BinlogSource, host: &str, path: &str) -> RecoveryError {
-    RecoveryError::Plan(format!(
-        "datasource {datasource}: binlog {} of {} is listed in {}/backuped_binlogs but {path} is missing on {host}",
-        b.file, b.dir, b.backup
-    ))
+    RecoveryError::MissingBinlog {
+        datasource: datasource.to_owned(),
+        binlog: Box::new(b.clone()),
+        path: path.to_owned(),
+        host: host.to_owned(),
+    }
 }
 
 /// The shipped copy of every planned binlog is on the job server.
@@ -182,8 +182,31 @@ pub async fn shipped_binlogs(
 
 #[cfg(test)]
 mod tests {
-    use super::job_server_programs;
+    use super::{job_server_programs, missing_binlog};
+    use crate::RecoveryError;
     use crate::restore::test_flavors::{MARIADB, mysql};
+    use binlog::apply_plan::BinlogSource;
+
+    /// Callers tell the case by its variant; the sentence is the one users
+    /// and the end-to-end tests read.
+    #[test]
+    fn a_missing_binlog_is_its_own_variant_naming_everything() {
+        let b = BinlogSource {
+            backup: "UTC20261122060000.500-full".parse().unwrap(),
+            dir: "normal_0-normal_0_0-127.0.0.11-16315".parse().unwrap(),
+            file: "mysql-bin.000007".parse().unwrap(),
+        };
+        let e = missing_binlog("normal_0", &b, "127.0.0.40", "/w/x/mysql-bin.000007");
+        assert!(
+            matches!(&e, RecoveryError::MissingBinlog { datasource, .. } if datasource == "normal_0")
+        );
+        assert_eq!(
+            e.to_string(),
+            "datasource normal_0: binlog mysql-bin.000007 of normal_0-normal_0_0-127.0.0.11-16315 \
+             is listed in UTC20261122060000.500-full/backuped_binlogs but \
+             /w/x/mysql-bin.000007 is missing on 127.0.0.40"
+        );
+    }
 
     #[test]
     fn zstd_is_looked_for_only_when_a_stream_is_compressed() {
