@@ -150,8 +150,31 @@ fn replay_in(work: &Path, mib: u64) -> Result<ReplayResult> {
         .arg(format!("--datadir={}", base.join("data").display()))
         .arg("--auth-root-authentication-method=normal")
         .stdout(Stdio::null()))?;
+    let source = write_source(work, &base, mib)?;
+    let runs = vec![
+        replay_by_pipe(work, &base, &source)?,
+        replay_by_sql_thread(work, &base, &source)?,
+    ];
+    Ok(ReplayResult {
+        bytes: source.bytes,
+        transactions: source.transactions,
+        runs,
+    })
+}
+
+/// What the source server wrote: its binlogs and where it ended.
+struct Written {
+    files: Vec<PathBuf>,
+    checksum: String,
+    gtid: String,
+    bytes: u64,
+    transactions: u64,
+}
+
+/// Writes `mib` MiB of row events on a scratch server made from `base`.
+fn write_source(work: &Path, base: &Path, mib: u64) -> Result<Written> {
     let src_dir = work.join("source");
-    run(Command::new("cp").arg("-a").arg(&base).arg(&src_dir))?;
+    run(Command::new("cp").arg("-a").arg(base).arg(&src_dir))?;
     let binlog = src_dir.join("data").join("bin");
     let source = Scratch::start(
         &src_dir,
@@ -165,41 +188,50 @@ fn replay_in(work: &Path, mib: u64) -> Result<ReplayResult> {
     println!("writing {mib} MiB of row events on a scratch server ...");
     let (bytes, transactions) = write_row_events(&source, mib)?;
     source.sql("FLUSH BINARY LOGS")?;
-    let checksum = source.sql("CHECKSUM TABLE w.t")?;
-    let gtid = source.sql("SELECT @@gtid_binlog_pos")?;
-    let files: Vec<PathBuf> = source
+    let files = source
         .sql("SHOW BINARY LOGS")?
         .lines()
         .filter_map(|l| l.split('\t').next())
         .map(|f| src_dir.join("data").join(f))
         .collect();
-    drop(source);
+    Ok(Written {
+        files,
+        checksum: source.sql("CHECKSUM TABLE w.t")?,
+        gtid: source.sql("SELECT @@gtid_binlog_pos")?,
+        bytes,
+        transactions,
+    })
+}
 
-    let mut runs = Vec::new();
+/// The seeds' way: `mariadb-binlog | mariadb` into a fresh server.
+fn replay_by_pipe(work: &Path, base: &Path, source: &Written) -> Result<ReplayRun> {
     let pipe_dir = work.join("pipe");
-    run(Command::new("cp").arg("-a").arg(&base).arg(&pipe_dir))?;
+    run(Command::new("cp").arg("-a").arg(base).arg(&pipe_dir))?;
     let pipe = Scratch::start(&pipe_dir, 28102, &["--skip-log-bin".to_owned()])?;
     let started = Instant::now();
     let mut reader = Command::new("mariadb-binlog");
-    reader.arg("--no-defaults").args(&files);
+    reader.arg("--no-defaults").args(&source.files);
     let script = format!(
         "set -o pipefail; {} | {} --binary-mode",
         quoted(&reader),
         quoted(&pipe.client())
     );
     run(Command::new("bash").arg("-c").arg(script))?;
-    runs.push(ReplayRun {
+    let elapsed = started.elapsed();
+    check(&pipe, &source.checksum, None, "the pipe")?;
+    Ok(ReplayRun {
         method: "`mariadb-binlog \\| mariadb` (the seeds' way)",
-        elapsed: started.elapsed(),
-    });
-    check(&pipe, &checksum, None, "the pipe")?;
-    drop(pipe);
+        elapsed,
+    })
+}
 
+/// The replication SQL thread over the binlogs as relay logs.
+fn replay_by_sql_thread(work: &Path, base: &Path, source: &Written) -> Result<ReplayRun> {
     let relay_dir = work.join("relay");
-    run(Command::new("cp").arg("-a").arg(&base).arg(&relay_dir))?;
+    run(Command::new("cp").arg("-a").arg(base).arg(&relay_dir))?;
     let relay = relay_dir.join("data").join("bin");
     let mut index = String::new();
-    for f in &files {
+    for f in &source.files {
         let name = f.file_name().context("a binlog without a name")?;
         let link = relay_dir.join("data").join(name);
         std::fs::hard_link(f, &link)?;
@@ -217,7 +249,7 @@ fn replay_in(work: &Path, mib: u64) -> Result<ReplayResult> {
             "--relay-log-purge=0".to_owned(),
         ],
     )?;
-    let first = files[0]
+    let first = source.files[0]
         .file_name()
         .context("a binlog without a name")?
         .to_string_lossy()
@@ -239,20 +271,20 @@ fn replay_in(work: &Path, mib: u64) -> Result<ReplayResult> {
                     thread.error.unwrap_or_default()
                 );
             }
-            Ok((applier.sql("SELECT @@gtid_slave_pos")? == gtid).then_some(()))
+            Ok((applier.sql("SELECT @@gtid_slave_pos")? == source.gtid).then_some(()))
         },
     )?;
-    runs.push(ReplayRun {
-        method: "replication SQL thread over the binlogs as relay logs",
-        elapsed: started.elapsed(),
-    });
+    let elapsed = started.elapsed();
     applier.sql("STOP SLAVE")?;
-    check(&applier, &checksum, Some(&gtid), "the SQL thread")?;
-    drop(applier);
-    Ok(ReplayResult {
-        bytes,
-        transactions,
-        runs,
+    check(
+        &applier,
+        &source.checksum,
+        Some(&source.gtid),
+        "the SQL thread",
+    )?;
+    Ok(ReplayRun {
+        method: "replication SQL thread over the binlogs as relay logs",
+        elapsed,
     })
 }
 
