@@ -131,6 +131,17 @@ fn flashback_ini(paths: &Paths, s: &Secrets) -> String {
     )
 }
 
+/// The config files `sandbox up` writes, and the variable naming each.
+const CONFIG_FILES: [(&str, &str); 7] = [
+    ("BACKUP_SSH_CONF", "backup-ssh.conf"),
+    ("BACKUP_RABBIT_CONF", "backup-rabbit.conf"),
+    ("BACKUP_ADM_CONF", "backup-adm.conf"),
+    ("RECOVERY_SSH_CONF", "recovery-ssh.conf"),
+    ("RECOVERY_RABBIT_CONF", "recovery-rabbit.conf"),
+    ("RECOVERY_ADM_CONF", "recovery-adm.conf"),
+    ("DR_FLASHBACK_INI", "dr_flashback.ini"),
+];
+
 fn sandbox_env(paths: &Paths, s: &Secrets) -> String {
     let servers = |cluster| {
         instances()
@@ -193,36 +204,13 @@ fn sandbox_env(paths: &Paths, s: &Secrets) -> String {
         ("STORE_DIR", paths.dir("store").display().to_string()),
         ("JOB_HOST", JOB_HOST.to_string()),
         ("JOB_DIR", paths.dir("jobserver").display().to_string()),
-        (
-            "BACKUP_SSH_CONF",
-            paths.file("backup-ssh.conf").display().to_string(),
-        ),
-        (
-            "BACKUP_RABBIT_CONF",
-            paths.file("backup-rabbit.conf").display().to_string(),
-        ),
-        (
-            "BACKUP_ADM_CONF",
-            paths.file("backup-adm.conf").display().to_string(),
-        ),
-        (
-            "RECOVERY_SSH_CONF",
-            paths.file("recovery-ssh.conf").display().to_string(),
-        ),
-        (
-            "RECOVERY_RABBIT_CONF",
-            paths.file("recovery-rabbit.conf").display().to_string(),
-        ),
-        (
-            "RECOVERY_ADM_CONF",
-            paths.file("recovery-adm.conf").display().to_string(),
-        ),
-        (
-            "DR_FLASHBACK_INI",
-            paths.file("dr_flashback.ini").display().to_string(),
-        ),
     ];
     let mut vars = vars;
+    vars.extend(
+        CONFIG_FILES
+            .iter()
+            .map(|(var, file)| (*var, paths.file(file).display().to_string())),
+    );
     vars.extend(super::pybackup::env_vars(paths));
     vars.extend(super::physical::env_vars(paths));
     let mut out =
