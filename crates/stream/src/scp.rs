@@ -264,8 +264,14 @@ impl Streamer {
             )));
         }
         producer.validate().map_err(Error::Invalid)?;
+        // The producer's environment (a password) is not ssh's: unset there.
+        let unset: String = producer
+            .env
+            .iter()
+            .map(|(k, _)| format!("-u {k} "))
+            .collect();
         let s = format!(
-            "set -o pipefail\n( {} ) | {}\nrc=\"${{PIPESTATUS[*]}}\"\necho \"R $rc;0;-\"\n\
+            "set -o pipefail\n( {} ) | env {unset}{}\nrc=\"${{PIPESTATUS[*]}}\"\necho \"R $rc;0;-\"\n\
              case \"$rc\" in *[!0\\ ]*) exit 1;; esac\n",
             producer.to_shell(),
             ssh_line(cfg, to.host(), &consumer.to_shell())
