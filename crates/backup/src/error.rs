@@ -41,7 +41,43 @@ pub enum BackupError {
         /// Why (with the log file to read, when there is one).
         detail: String,
     },
-    /// A pre-check failed: nothing was written.
+    /// The store has not the room the backup needs: nothing was written.
+    #[error(
+        "pre-check failed: the backup store {host}:{dir} has {free_mib} MiB free; this backup needs about {needed_mib} MiB (data and binlogs of the servers it reads, plus 10 %)"
+    )]
+    StoreFull {
+        /// The store host.
+        host: String,
+        /// The store directory.
+        dir: String,
+        /// MiB free.
+        free_mib: u64,
+        /// MiB the backup needs, headroom included.
+        needed_mib: u64,
+    },
+    /// The backup tool does not run on a server's host.
+    #[error("pre-check failed: the backup tool {program} on {host} ({server}): {reason}")]
+    BackupTool {
+        /// The configured program.
+        program: String,
+        /// The host.
+        host: String,
+        /// The server it would back up.
+        server: String,
+        /// Why.
+        reason: String,
+    },
+    /// A server is set up so it cannot be backed up (no binlog, no GTIDs).
+    #[error("pre-check failed: {server} ({address}): {problem}")]
+    ServerSetting {
+        /// The server's name.
+        server: String,
+        /// `host:port`.
+        address: String,
+        /// What is off.
+        problem: String,
+    },
+    /// Another pre-check failed: nothing was written.
     #[error("pre-check failed: {0}")]
     PreCheck(String),
     /// This host's clock is at or before the start of the newest backup on

@@ -63,11 +63,11 @@ pub async fn run(
             .map_err(|e| BackupError::PreCheck(format!("{}: {e}", s.host)))?;
         let flavor = xtrabackup::ops::detect_flavor(&*t, &cfg.xtrabackup_bin)
             .await
-            .map_err(|e| {
-                BackupError::PreCheck(format!(
-                    "the backup tool {} on {} ({}): {e}",
-                    cfg.xtrabackup_bin, s.host, s.server
-                ))
+            .map_err(|e| BackupError::BackupTool {
+                program: cfg.xtrabackup_bin.clone(),
+                host: s.host.to_string(),
+                server: s.server.to_string(),
+                reason: e.to_string(),
             })?;
         Ok::<_, BackupError>((s.host.clone(), format!("{flavor:?}")))
     }))
@@ -94,13 +94,12 @@ pub async fn run(
     let free = store.free_bytes().await?;
     let wanted = (estimate as f64 * HEADROOM) as u64;
     if free < wanted {
-        return Err(BackupError::PreCheck(format!(
-            "the backup store {}:{} has {} MiB free; this backup needs about {} MiB (data and binlogs of the servers it reads, plus 10 %)",
-            store.host(),
-            store.dir(),
-            free >> 20,
-            wanted >> 20
-        )));
+        return Err(BackupError::StoreFull {
+            host: store.host().to_owned(),
+            dir: store.dir().to_owned(),
+            free_mib: free >> 20,
+            needed_mib: wanted >> 20,
+        });
     }
     Ok(PreCheck {
         tools,
@@ -181,9 +180,11 @@ async fn check_server(facts: &Facts, name: &str) -> Result<Sizes, BackupError> {
         .await?;
         let row = rows.first();
         if row.and_then(|r| col(r, "log_bin")) != Some("1") {
-            return Err(BackupError::PreCheck(format!(
-                "{name} ({address}): the binary log is off; backups need log_bin (and GTIDs) on"
-            )));
+            return Err(BackupError::ServerSetting {
+                server: name.to_owned(),
+                address,
+                problem: "the binary log is off; backups need log_bin (and GTIDs) on".into(),
+            });
         }
         if row.and_then(|r| col(r, "strict")) != Some("1") {
             tracing::warn!(
@@ -194,9 +195,11 @@ async fn check_server(facts: &Facts, name: &str) -> Result<Sizes, BackupError> {
     } else {
         let mode = sql::scalar(&mut c, "SELECT @@gtid_mode AS m", "m").await?;
         if !mode.eq_ignore_ascii_case("ON") {
-            return Err(BackupError::PreCheck(format!(
-                "{name} ({address}): gtid_mode is {mode}, not ON"
-            )));
+            return Err(BackupError::ServerSetting {
+                server: name.to_owned(),
+                address,
+                problem: format!("gtid_mode is {mode}, not ON"),
+            });
         }
     }
     let data = data_size(&mut c, version.contains("MariaDB")).await?;
