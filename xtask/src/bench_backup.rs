@@ -9,7 +9,8 @@
 //! dbbackup's wall time within 10 % of the slowest raw pipeline plus 3 s.
 //!
 //! The servers first write the load's dirty pages out (a flush under way
-//! would slow whichever runs first); then raw and dbbackup alternate for
+//! would slow whichever runs first); then raw, dbbackup and dbbackup with
+//! a password (issue 20 target 4: encryption at most 1.15 x) alternate for
 //! `BENCH_ROUNDS` (default 3) rounds and the best of each is compared.
 
 use anyhow::{Context as _, Result, bail};
@@ -43,6 +44,7 @@ pub fn run(root: &Path) -> Result<()> {
     let replicas = measured.first().map(|m| m.0.clone()).unwrap_or_default();
     let raw: Vec<crate::rounds::RawRound> = measured.iter().map(|m| m.1.clone()).collect();
     let tool: Vec<Duration> = measured.iter().map(|m| m.2).collect();
+    let encrypted: Vec<Duration> = measured.iter().map(|m| m.3).collect();
     let (table, _) = crate::rounds::table(
         "raw `mariabackup \\| socat`",
         &raw,
@@ -50,6 +52,19 @@ pub fn run(root: &Path) -> Result<()> {
         &tool,
         "target: 1.1 x best slowest raw + 3 s",
         |raw_max| raw_max.mul_f64(1.1) + Duration::from_secs(3),
+    );
+    let plain: Vec<crate::rounds::RawRound> =
+        tool.iter().map(|d| vec![("dbbackup".into(), *d)]).collect();
+    let (encryption, _) = crate::rounds::table(
+        "`dbbackup` (plain, as above)",
+        &plain,
+        "`dbbackup --password-file` (encrypted)",
+        &encrypted,
+        "target: 1.15 x best plain",
+        |plain| plain.mul_f64(1.15),
+    );
+    let table = format!(
+        "{table}\nEncryption (the same backup, then tarred and encrypted on the store):\n\n{encryption}"
     );
     println!("{table}");
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
@@ -74,8 +89,14 @@ pub fn run(root: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Report of one measure: the servers, each raw pipeline's time, dbbackup's.
-type Measured = (Vec<testkit::Server>, Vec<(String, Duration)>, Duration);
+/// Report of one measure: the servers, each raw pipeline's time,
+/// dbbackup's, dbbackup's with a password.
+type Measured = (
+    Vec<testkit::Server>,
+    Vec<(String, Duration)>,
+    Duration,
+    Duration,
+);
 
 /// The raw pipelines, then dbbackup, into `store`.
 fn measure(
@@ -106,24 +127,61 @@ fn measure(
             ("force-full-backup", "force-full-backup = 1".to_owned()),
         ],
     )?;
+    let tool = timed_dbbackup(dbbackup, &conf, None)?;
+    backed_up_servers(store, &replicas)?;
+    // The same backup encrypted, into an empty store.
+    fresh_dir(store)?;
+    crate::rounds::sync()?;
+    let password = paths.file("bench-backup.password");
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&password)?;
+        std::io::Write::write_all(
+            &mut f,
+            (crate::util::random_password(24)? + "\n").as_bytes(),
+        )?;
+    }
+    let encrypted = timed_dbbackup(dbbackup, &conf, Some(&password))?;
+    let tarballs = std::fs::read_dir(store.join("dbbackup").join("encrypted"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    if tarballs != 1 {
+        bail!("the encrypted dbbackup left {tarballs} encrypted tarballs, not 1");
+    }
+    Ok((replicas, raw, tool, encrypted))
+}
+
+/// One forced full dbbackup run (with the password in `password_file`),
+/// timed.
+fn timed_dbbackup(dbbackup: &Path, conf: &Path, password_file: Option<&Path>) -> Result<Duration> {
     let started = Instant::now();
-    let status = Command::new(dbbackup)
-        .arg("--config-file")
-        .arg(&conf)
-        .stdout(Stdio::null())
-        .status()?;
-    let tool = started.elapsed();
+    let mut cmd = Command::new(dbbackup);
+    cmd.arg("--config-file").arg(conf);
+    if let Some(file) = password_file {
+        cmd.arg("--password-file").arg(file);
+    }
+    let status = cmd.stdout(Stdio::null()).status()?;
+    let took = started.elapsed();
     if !status.success() {
         bail!("dbbackup failed ({status})");
     }
-    // It must have streamed the loaded servers, not others.
+    Ok(took)
+}
+
+/// dbbackup streamed the loaded servers, not others.
+fn backed_up_servers(store: &Path, replicas: &[testkit::Server]) -> Result<()> {
     let backups: Vec<String> = std::fs::read_dir(store.join("dbbackup"))?
         .flat_map(|b| b.ok())
         .flat_map(|b| std::fs::read_dir(b.path()).into_iter().flatten())
         .flat_map(|e| e.ok())
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
-    for r in &replicas {
+    for r in replicas {
         if !backups.iter().any(|d| d.contains(&format!("-{}-", r.name))) {
             bail!(
                 "dbbackup did not back up {} (the loaded server): {backups:?}",
@@ -131,7 +189,7 @@ fn measure(
             );
         }
     }
-    Ok((replicas, raw, tool))
+    Ok(())
 }
 
 /// Empties `dir`, owned by the login user (what the benchmarks' tools
