@@ -270,31 +270,7 @@ impl Env {
     }
 }
 
-/// Sets `key = value` in `[section]` of an INI text (replacing the key's
-/// line, or adding it right after the section header).
-pub fn set_key(text: &str, section: &str, key: &str, value: &str) -> String {
-    let header = format!("[{section}]");
-    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
-    let at = lines
-        .iter()
-        .position(|l| l.trim() == header)
-        .unwrap_or_else(|| panic!("no {header} in the config"));
-    let end = lines[at + 1..]
-        .iter()
-        .position(|l| l.trim().starts_with('['))
-        .map_or(lines.len(), |n| at + 1 + n);
-    let setting = format!("{key} = {value}");
-    let existing = (at + 1..end).find(|&i| {
-        lines[i]
-            .split_once('=')
-            .is_some_and(|(k, _)| k.trim().eq_ignore_ascii_case(key))
-    });
-    match existing {
-        Some(i) => lines[i] = setting,
-        None => lines.insert(at + 1, setting),
-    }
-    lines.join("\n") + "\n"
-}
+pub use testkit::ini::set_key;
 
 /// `<run>/datadir/<ds>-...`: the one data directory a recovery run
 /// restored for datasource `ds`.
