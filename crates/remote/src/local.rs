@@ -227,12 +227,15 @@ impl Local {
         timeout: Option<Duration>,
     ) -> Result<Running> {
         let permit = crate::transport::admit(cmd, &self.limit, &self.host, "local").await?;
+        // The helper first: started after the command, it left a window
+        // (its fork and exec, long on a loaded host) in which this process
+        // could die with the command running and not yet listed.
+        let lifeline = self.lifeline();
         let mut child = self.start_process(cmd)?;
         let pgid = child
             .id()
             .and_then(|p| i32::try_from(p).ok())
             .ok_or_else(|| self.spawn_err(cmd, "no pid".into()))?;
-        let lifeline = self.lifeline();
         if let Some(l) = &lifeline {
             l.note('+', pgid);
         }
