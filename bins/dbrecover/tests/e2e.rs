@@ -14,7 +14,7 @@ use binlog::MariadbGtidPos;
 use common::server::CheckServer;
 use common::truth::{Point, committed_ids, gtid_at, gtid_before, points};
 use common::workload::Workload;
-use common::{Env, Output, To, bash, serial};
+use common::{Env, Output, To, bash, restored_datadir, serial};
 use testkit::Sandbox;
 
 /// The test's lock, its directories and its table.
@@ -1444,21 +1444,4 @@ fn walk_names(dir: &std::path::Path) -> Vec<String> {
         }
     }
     names
-}
-
-/// The restored data directory of datasource `ds` in a run directory, as
-/// the seed lays it out: `<run>/datadir/<ds>-<server>-<host>-<port>`.
-fn restored_datadir(run: &std::path::Path, ds: &str) -> std::path::PathBuf {
-    let dirs: Vec<std::path::PathBuf> = std::fs::read_dir(run.join("datadir"))
-        .unwrap_or_else(|e| panic!("no datadir/ in {}: {e}", run.display()))
-        .map(|e| e.unwrap().path())
-        .filter(|p| {
-            p.file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with(&format!("{ds}-"))
-        })
-        .collect();
-    assert_eq!(dirs.len(), 1, "{ds}: {dirs:?}");
-    dirs.into_iter().next().unwrap()
 }
