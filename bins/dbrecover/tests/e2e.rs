@@ -1429,8 +1429,8 @@ fn with_scp(env: &Env, conf: &std::path::Path, keys: &testkit::LoginUserKey) -> 
     let text = common::set_key(&text, job, "scp-identity", &keys.key.display().to_string());
     let known_hosts = keys.known_hosts.display().to_string();
     let text = common::set_key(&text, job, "scp-known-hosts", &known_hosts);
-    let n = walk_names(&env.tmp).len();
-    env.file(&format!("scp-{n}.conf"), &text)
+    let name = conf.file_name().unwrap().to_string_lossy();
+    env.file(&format!("scp-{name}"), &text)
 }
 
 /// The names of the files under `dir`, recursively.

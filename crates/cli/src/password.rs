@@ -94,7 +94,7 @@ pub enum PasswordError {
 }
 
 /// The warning `-p` gives.
-pub fn flag_warning(env: &str) -> String {
+fn flag_warning(env: &str) -> String {
     format!(
         "WARNING: -p puts the password on the command line, where other users of this \
          machine can read it; prefer --password-file or {env}."

@@ -12,7 +12,7 @@ use remote::{Command, Transport, quote};
 use std::sync::Arc;
 use std::time::Duration;
 use store::{Store, layout};
-use stream::{Progress as _, Registry, Sink, Source, StreamConfig, Streamer};
+use stream::{Registry, Sink, Source, StreamConfig, Streamer};
 use zeroize::Zeroizing;
 
 /// Copies (or, encrypted, decrypts while copying with `password`) every
@@ -57,19 +57,10 @@ pub async fn chain(
                 streamer.ssh_pipe(scp, from, &decrypt, job, &unpack).await
             }
             (Some(scp), None) => {
-                let shipped = streamer
-                    .scp_dir(scp, from, &store.path(&backup), job, &dest)
-                    .await;
-                if let Ok(r) = &shipped {
-                    progress.update(&stream::Update {
-                        label: format!("scp -r {backup} -> {}", job.host()),
-                        bytes: r.bytes,
-                        total: Some(r.bytes),
-                        elapsed: r.elapsed,
-                        done: true,
-                    });
-                }
-                shipped
+                let src = store.path(&backup);
+                streamer
+                    .scp_dir(scp, from, &src, job, &dest, &progress)
+                    .await
             }
             (None, decrypt) => {
                 let source = Source::command(decrypt.unwrap_or_else(|| {

@@ -205,7 +205,8 @@ impl Streamer {
     /// Copies the directory `src` on the host of `from` to `dest` on the
     /// host of `to` with `scp -r` run on the sending host (seed 001's
     /// `transfer_folder_in_conn`). `dest` is replaced; its parent must
-    /// exist. The bytes of the regular files are compared on both ends.
+    /// exist. The bytes of the regular files are compared on both ends;
+    /// `progress` hears of them once they are there (scp is not watched).
     pub async fn scp_dir(
         &self,
         cfg: &ScpConfig,
@@ -213,6 +214,7 @@ impl Streamer {
         src: &str,
         to: &Arc<dyn Transport>,
         dest: &str,
+        progress: &dyn crate::Progress,
     ) -> Result<TransferReport> {
         let started = Instant::now();
         let clear = format!("rm -rf -- {}\necho 'R 0;0;-'\n", quote(dest));
@@ -239,6 +241,13 @@ impl Streamer {
                 log: "(scp: no socat log)".to_owned(),
             });
         }
+        progress.update(&crate::Update {
+            label: format!("scp -r {src} -> {}:{dest}", to.host()),
+            bytes: sent,
+            total: Some(sent),
+            elapsed: started.elapsed(),
+            done: true,
+        });
         Ok(without_socat("scp", sent, None, started))
     }
 

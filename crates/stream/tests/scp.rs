@@ -121,7 +121,7 @@ async fn scp_dir_copies_a_tree_and_ssh_pipe_feeds_a_consumer() {
     )
     .await;
     let r = s
-        .scp_dir(&scp, &fx.src, &src, &fx.store, &dest)
+        .scp_dir(&scp, &fx.src, &src, &fx.store, &dest, &NoProgress)
         .await
         .unwrap();
     assert_eq!((r.method, r.bytes), ("scp", 100_003));
@@ -141,6 +141,7 @@ async fn scp_dir_copies_a_tree_and_ssh_pipe_feeds_a_consumer() {
             &format!("{}/nope", fx.src_dir),
             &fx.store,
             &dest,
+            &NoProgress,
         )
         .await
         .unwrap_err()
