@@ -30,12 +30,13 @@ pub fn run() -> Result<()> {
     let paths = crate::sandbox::paths();
     let started = crate::sandbox::up(&paths)?;
     step("tests");
-    let tests = run_cmd(
-        cargo()
-            .args(["test", "--workspace", "--no-fail-fast"])
-            .env("SANDBOX_DIR", paths.root())
-            .env("PYAESCRYPT_PYTHON", &python)
-            .env("SANDBOX_REQUIRED", "1"),
+    let tests = crate::test_pool::run(
+        TEST_JOBS,
+        &[
+            ("SANDBOX_DIR", paths.root().into()),
+            ("PYAESCRYPT_PYTHON", python.into()),
+            ("SANDBOX_REQUIRED", "1".into()),
+        ],
     );
     step("secret scan of the sandbox's files");
     let scan = crate::secret_scan::run(paths.root());
@@ -52,9 +53,34 @@ pub fn run() -> Result<()> {
     tests?;
     scan?;
     step("fuzz targets, 30 s each");
-    crate::fuzz::run_targets(30, &[])
+    let fuzz = crate::fuzz::run_targets(30, &[]);
+    step("done");
+    fuzz
 }
 
+/// `cargo xtask test`: the test step alone, against the sandbox if it is
+/// up, without requiring it.
+pub fn test(jobs: usize) -> Result<()> {
+    let paths = crate::sandbox::paths();
+    let mut env = vec![("SANDBOX_DIR", paths.root().into())];
+    if let Ok(python) = crate::pyaes::ensure_pyaescrypt(&crate::util::workspace_root()) {
+        env.push(("PYAESCRYPT_PYTHON", python.into()));
+    }
+    crate::test_pool::run(jobs, &env)
+}
+
+/// Test binaries run side by side: two keep this 2-core machine busy while
+/// the sandbox suites wait on their servers (see `test_pool`).
+const TEST_JOBS: usize = 2;
+
+/// Prints a step's banner, with the time the previous step took.
 fn step(name: &str) {
+    static LAST: std::sync::Mutex<Option<(String, std::time::Instant)>> =
+        std::sync::Mutex::new(None);
+    let mut last = LAST.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((previous, started)) = last.take() {
+        eprintln!("    ({previous}: {:.0} s)", started.elapsed().as_secs_f64());
+    }
     eprintln!("==> {name}");
+    *last = Some((name.to_string(), std::time::Instant::now()));
 }

@@ -34,6 +34,7 @@ mod pyaes;
 mod rounds;
 mod sandbox;
 mod secret_scan;
+mod test_pool;
 mod util;
 
 use anyhow::Result;
@@ -50,6 +51,14 @@ struct Cli {
 enum Command {
     /// Format check, clippy, unit and sandbox integration tests (what CI runs).
     Ci,
+    /// Every test binary and the doc tests, a few side by side, against
+    /// the sandbox if it is up (`cargo xtask sandbox up`); what CI's test
+    /// step runs. Logs in target/test-logs/.
+    Test {
+        /// How many test binaries run at once.
+        #[arg(long, default_value_t = 2)]
+        jobs: usize,
+    },
     /// Bring the sandbox up and run the main job against it, then a DR
     /// drill (`demo drill`: only the drill).
     Demo {
@@ -122,6 +131,7 @@ fn main() {
     let cli = Cli::parse();
     let result: Result<()> = match cli.command {
         Command::Ci => ci::run(),
+        Command::Test { jobs } => ci::test(jobs),
         Command::Dist => dist::run_dist(),
         Command::SecretScan => secret_scan::run(sandbox::paths().root()),
         Command::Fuzz { seconds, targets } => fuzz::run_targets(seconds, &targets),

@@ -22,13 +22,11 @@ impl RunRecord {
             c.password.as_str(),
             c.database.as_str(),
         );
-        let start = RunStart::now(
+        let start = RunStart::of_this_process(
             "dbbackup",
             env!("CARGO_PKG_VERSION"),
             &format!("{}:{}", cfg.router.host, cfg.router.port),
             &format!("{}:{}", cfg.store.host.host, cfg.store.dir.display()),
-            &controller(),
-            std::process::id(),
         );
         RunRecord(Recorder::start(login, start))
     }
@@ -90,10 +88,4 @@ fn planned(plan: &backup::BackupPlan) -> Planned {
             .map(|s| format!("{}@{}", s.server, s.address()))
             .collect(),
     }
-}
-
-/// This host's name (`controller`), or `unknown`.
-fn controller() -> String {
-    let name = std::fs::read_to_string("/proc/sys/kernel/hostname");
-    name.map_or_else(|_| "unknown".into(), |h| h.trim().to_owned())
 }

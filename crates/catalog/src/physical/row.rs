@@ -96,6 +96,21 @@ impl RunStart {
             started_at: chrono::Utc::now().naive_utc(),
         }
     }
+
+    /// A run of `tool` starting now in this process: the controller is
+    /// this host's name (`unknown` if it cannot be read), the pid ours.
+    pub fn of_this_process(tool: &str, version: &str, cluster: &str, store: &str) -> RunStart {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname");
+        let controller = host.map_or_else(|_| "unknown".into(), |h| h.trim().to_owned());
+        RunStart::now(
+            tool,
+            version,
+            cluster,
+            store,
+            &controller,
+            std::process::id(),
+        )
+    }
 }
 
 /// What a run says once it is planned.
