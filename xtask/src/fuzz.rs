@@ -137,22 +137,59 @@ pub fn run_targets(seconds: u64, targets: &[String]) -> Result<()> {
     let dir = workspace_root().join("fuzz");
     run(nightly_cargo(&dir).args(["fuzz", "build", "-O"]))
         .context("cannot build the fuzz targets")?;
-    for target in targets {
-        eprintln!("==> fuzz {target} for {seconds} s");
-        let corpus = dir.join("corpus").join(target);
-        std::fs::create_dir_all(&corpus)
-            .with_context(|| format!("cannot create {}", corpus.display()))?;
-        write_seeds(target, &corpus)?;
-        let mut cmd = nightly_cargo(&dir);
-        cmd.args(["fuzz", "run", "-O", target]).arg(&corpus);
-        cmd.arg("--").arg(format!("-max_total_time={seconds}"));
-        if run(&mut cmd).is_err() {
-            bail!(
-                "fuzz target {target} crashed: the input is in {}; make it a regression test",
-                dir.join("artifacts").join(target).display()
-            );
-        }
+    let logs = dir.join("logs");
+    std::fs::create_dir_all(&logs).with_context(|| format!("cannot create {}", logs.display()))?;
+    eprintln!(
+        "==> fuzz {} for {seconds} s each, {FUZZ_AT_ONCE} at a time; logs in {}",
+        targets.join(", "),
+        logs.display()
+    );
+    let crashed: Vec<String> = crate::util::each_in_parallel(targets, FUZZ_AT_ONCE, |target| {
+        fuzz_one(&dir, &logs, target, seconds)
+            .err()
+            .map(|e| format!("{e:#}"))
+    })
+    .into_iter()
+    .flatten()
+    .collect();
+    if !crashed.is_empty() {
+        bail!("{}", crashed.join("\n"));
     }
+    Ok(())
+}
+
+/// Targets fuzzed side by side: libFuzzer uses one core each.
+const FUZZ_AT_ONCE: usize = 2;
+
+/// Runs one target for `seconds` from its corpus, its output in
+/// `logs/<target>.log` (its tail printed when it crashes).
+fn fuzz_one(dir: &Path, logs: &Path, target: &str, seconds: u64) -> Result<()> {
+    let corpus = dir.join("corpus").join(target);
+    std::fs::create_dir_all(&corpus)
+        .with_context(|| format!("cannot create {}", corpus.display()))?;
+    write_seeds(target, &corpus)?;
+    let log = logs.join(format!("{target}.log"));
+    let out =
+        std::fs::File::create(&log).with_context(|| format!("cannot create {}", log.display()))?;
+    let err = out.try_clone().context("cannot share the log file")?;
+    let mut cmd = nightly_cargo(dir);
+    cmd.args(["fuzz", "run", "-O", target])
+        .arg(&corpus)
+        .arg("--")
+        .arg(format!("-max_total_time={seconds}"))
+        .stdout(out)
+        .stderr(err);
+    let status = cmd
+        .status()
+        .with_context(|| format!("cannot start {}", crate::util::describe(&cmd)))?;
+    if !status.success() {
+        eprintln!("{}", crate::util::tail(&log, 40));
+        bail!(
+            "fuzz target {target} crashed: the input is in {}; make it a regression test",
+            dir.join("artifacts").join(target).display()
+        );
+    }
+    eprintln!("fuzz {target}: {}", crate::util::tail(&log, 1).trim());
     Ok(())
 }
 

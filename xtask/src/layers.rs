@@ -83,7 +83,7 @@ pub const ALLOWED: &[(&str, &[&str])] = &[
     ("dbqpress", &["cli", "qpress"]),
     ("dbagent", &["agent", "cli", "remote"]),
     // test equipment: a dev-dependency only
-    ("testkit", &[]),
+    ("testkit", &["router"]),
     ("dbscale-sim", &[]),
 ];
 

@@ -13,11 +13,9 @@
 //! tests run through `cargo test --doc` as one more job.
 
 use anyhow::{Context, Result, bail};
-use std::collections::VecDeque;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// The binaries known to take minutes, started first so the short ones fill
@@ -69,23 +67,11 @@ pub fn run(jobs: usize, env: &[(&str, OsString)]) -> Result<()> {
         jobs,
         logs.display()
     );
-    let queue = Mutex::new(VecDeque::from(queue));
-    let outcomes = Mutex::new(Vec::new());
-    std::thread::scope(|scope| {
-        for _ in 0..jobs.max(1) {
-            scope.spawn(|| {
-                while let Some(job) = next(&queue) {
-                    let outcome = run_job(&job, env, &logs);
-                    report(&outcome);
-                    outcomes
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .push(outcome);
-                }
-            });
-        }
+    let outcomes = crate::util::each_in_parallel(queue, jobs, |job| {
+        let outcome = run_job(&job, env, &logs);
+        report(&outcome);
+        outcome
     });
-    let outcomes = outcomes.into_inner().unwrap_or_else(|e| e.into_inner());
     print_slowest(&outcomes, started.elapsed());
     let failed: Vec<&str> = outcomes
         .iter()
@@ -96,10 +82,6 @@ pub fn run(jobs: usize, env: &[(&str, OsString)]) -> Result<()> {
         bail!("{} test job(s) failed: {}", failed.len(), failed.join(", "));
     }
     Ok(())
-}
-
-fn next(queue: &Mutex<VecDeque<Job>>) -> Option<Job> {
-    queue.lock().unwrap_or_else(|e| e.into_inner()).pop_front()
 }
 
 /// The test executables of every workspace target, as `cargo test` would

@@ -184,6 +184,14 @@ mod tests {
     use super::*;
 
     #[test]
+    fn each_in_parallel_calls_every_item_once() {
+        let mut done = each_in_parallel((0..20).collect(), 3, |i| i * 2);
+        done.sort_unstable();
+        assert_eq!(done, (0..20).map(|i| i * 2).collect::<Vec<_>>());
+        assert_eq!(each_in_parallel(vec![1], 0, |i| i), [1]);
+    }
+
+    #[test]
     fn quotes_single_quotes() {
         assert_eq!(shell_quote("it's"), "'it'\\''s'");
     }
@@ -265,4 +273,27 @@ mod derive_conf_tests {
             "[s]\ndir = /new\nstop-datetime = y\nkeep = 1\n"
         );
     }
+}
+
+/// Calls `f` on every item, `at_once` at a time, in the items' order; the
+/// results in the order the calls finished.
+pub fn each_in_parallel<T: Send, R: Send>(
+    items: Vec<T>,
+    at_once: usize,
+    f: impl Fn(T) -> R + Sync,
+) -> Vec<R> {
+    let queue = std::sync::Mutex::new(std::collections::VecDeque::from(items));
+    let results = std::sync::Mutex::new(Vec::new());
+    let next = || queue.lock().unwrap_or_else(|e| e.into_inner()).pop_front();
+    std::thread::scope(|scope| {
+        for _ in 0..at_once.max(1) {
+            scope.spawn(|| {
+                while let Some(item) = next() {
+                    let r = f(item);
+                    results.lock().unwrap_or_else(|e| e.into_inner()).push(r);
+                }
+            });
+        }
+    });
+    results.into_inner().unwrap_or_else(|e| e.into_inner())
 }

@@ -13,6 +13,7 @@ use common::*;
 use remote::{Command, Transport, Zeroizing};
 use router::Client;
 use testkit::Sandbox;
+use testkit::poll::Poll;
 use xtrabackup::{
     BackupOptions, ClientDefaults, Error, FailureKind, Flavor, LockDetector, LockWatch,
     PipelineOutput, RetryError, WaitKind, ops, retry_on_lock_deadlock,
@@ -223,20 +224,22 @@ async fn a_set_global_deadlocked_with_the_backup_is_killed_and_the_backup_goes_o
         (switch, r)
     });
     let outcome = catch_panic(async {
-        eventually(Duration::from_secs(30), async || {
-            (state_of(&mut admin, &switch_id).await == "Waiting for backup lock").then_some(())
-        })
-        .await;
+        Poll::within(Duration::from_secs(30))
+            .wait_borrowing("the switch waiting for the backup lock", async || {
+                state_of(&mut admin, &switch_id).await == "Waiting for backup lock"
+            })
+            .await;
         let show = tokio::spawn(async move {
             // mariabackup's own statement: the whole list (a `LIKE`
             // pattern such as 'gtid%' does not wait).
             let r = backup.query("SHOW VARIABLES").await;
             (backup, r)
         });
-        eventually(Duration::from_secs(30), async || {
-            (state_of(&mut admin, &backup_id).await == "Filling schema table").then_some(())
-        })
-        .await;
+        Poll::within(Duration::from_secs(30))
+            .wait_borrowing("the backup's SHOW VARIABLES waiting", async || {
+                state_of(&mut admin, &backup_id).await == "Filling schema table"
+            })
+            .await;
 
         let killed = tokio::time::timeout(Duration::from_secs(60), detector.watch())
             .await

@@ -8,7 +8,8 @@ use binlog::MariadbGtidPos;
 
 use testkit::{Sandbox, Server};
 
-use super::workload::{Start, connect, first_value};
+use super::workload::{Start, connect};
+use testkit::sql::column;
 
 /// One line of a backup's `cluster_consistence_info`: the datasource and
 /// its master's binlog position at the consistent cut.
@@ -106,7 +107,7 @@ pub fn committed_ids(start: &Start, db: &str, stop: &Point) -> BTreeSet<u64> {
 pub async fn gtid_at(sb: &Sandbox, master: &Server, file: &str, pos: u64) -> MariadbGtidPos {
     let mut c = connect(sb, master).await;
     let q = format!("SELECT BINLOG_GTID_POS('{file}', {pos}) AS g");
-    let g = first_value(&mut c, &q, "g").await;
+    let g = column(&mut c, &q, "g").await;
     let _ = c.close().await;
     g.parse()
         .unwrap_or_else(|e| panic!("{q} on {}: {g:?}: {e}", master.name))

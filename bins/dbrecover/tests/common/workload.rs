@@ -6,28 +6,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use router::{Client, Endpoint};
+use router::Client;
+use testkit::sql::column;
 use testkit::{Sandbox, Server};
 
 /// Connects to a sandbox server as the backend (all privileges) user.
 pub async fn connect(sb: &Sandbox, server: &Server) -> Client {
-    let e = sb.mysql(server);
-    Client::connect(
-        &Endpoint::new(e.host, e.port, e.user, e.password),
-        Duration::from_secs(10),
-    )
-    .await
-    .unwrap_or_else(|e| panic!("connecting to {}: {e}", server.name))
-}
-
-/// The first value of the first row of `q`.
-pub async fn first_value(c: &mut Client, q: &str, col: &str) -> String {
-    let rows = c.query(q).await.unwrap_or_else(|e| panic!("{q}: {e}"));
-    let row = rows.first().unwrap_or_else(|| panic!("no row for {q}"));
-    row.column(col)
-        .flatten()
-        .unwrap_or_else(|| panic!("{q}: no {col}"))
-        .to_owned()
+    testkit::sql::connect(&sb.mysql(server)).await
 }
 
 /// Where a master's binlog stood before the test's first statement.
@@ -59,8 +44,8 @@ impl Workload {
         let mut starts = Vec::new();
         for master in masters(sb) {
             let mut c = connect(sb, &master).await;
-            let file = first_value(&mut c, "SHOW MASTER STATUS", "File").await;
-            let pos = first_value(&mut c, "SHOW MASTER STATUS", "Position")
+            let file = column(&mut c, "SHOW MASTER STATUS", "File").await;
+            let pos = column(&mut c, "SHOW MASTER STATUS", "Position")
                 .await
                 .parse()
                 .unwrap();
@@ -136,7 +121,7 @@ impl Workload {
     /// Evaluates a scalar SQL expression on the first master (date arithmetic).
     pub async fn eval(&self, expr: &str) -> String {
         let mut c = connect(&self.sb, &self.starts[0].master).await;
-        let v = first_value(&mut c, &format!("SELECT {expr} AS v"), "v").await;
+        let v = column(&mut c, &format!("SELECT {expr} AS v"), "v").await;
         let _ = c.close().await;
         v
     }

@@ -2,7 +2,7 @@
 //! SQL clients, unique names.
 #![allow(clippy::unwrap_used, dead_code)]
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use remote::{Command, Ssh, SshConfig, Transport};
 use router::{Client, Endpoint};
@@ -26,17 +26,10 @@ pub fn endpoint(sb: &Sandbox, server: &Server) -> Endpoint {
 
 /// Connects to a sandbox server.
 pub async fn sql(sb: &Sandbox, server: &Server) -> Client {
-    Client::connect(&endpoint(sb, server), Duration::from_secs(10))
-        .await
-        .unwrap()
+    testkit::sql::connect(&sb.mysql(server)).await
 }
 
-/// The first value of the first row of `q`.
-pub async fn value(c: &mut Client, q: &str) -> String {
-    let rows = c.query(q).await.unwrap();
-    let row = rows.first().unwrap_or_else(|| panic!("no row for {q}"));
-    row.iter().next().unwrap().1.unwrap_or_default().to_owned()
-}
+pub use testkit::sql::first_value as value;
 
 /// `(row count, CHECKSUM TABLE)` of `table`.
 pub async fn fingerprint(c: &mut Client, table: &str) -> (String, String) {
@@ -59,21 +52,6 @@ pub async fn wait_caught_up(master: &mut Client, replica: &mut Client) {
     let pos = value(master, "SELECT @@gtid_binlog_pos").await;
     let r = value(replica, &format!("SELECT MASTER_GTID_WAIT('{pos}', 60)")).await;
     assert_eq!(r, "0", "replica did not reach {pos}");
-}
-
-/// Polls `f` until it yields `Some`, at most `within`.
-pub async fn eventually<T, F: AsyncFnMut() -> Option<T>>(within: Duration, mut f: F) -> T {
-    let deadline = Instant::now() + within;
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "condition not met within {within:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }
 
 /// Runs `fut` to completion, catching a panic in it (so the test can clean

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use router::{Client, Endpoint};
+use router::Client;
 use testkit::{Sandbox, Server};
 
 /// How long replicas get to catch up.
@@ -12,37 +12,17 @@ const CATCH_UP: Duration = Duration::from_secs(60);
 
 /// Connects to a sandbox server as the backend (all privileges) user.
 pub async fn connect(sb: &Sandbox, server: &Server) -> Client {
-    let e = sb.mysql(server);
-    Client::connect(
-        &Endpoint::new(e.host, e.port, e.user, e.password),
-        Duration::from_secs(10),
-    )
-    .await
-    .unwrap_or_else(|e| panic!("connecting to {}: {e}", server.name))
+    testkit::sql::connect(&sb.mysql(server)).await
 }
 
 /// The first value of the first row of `q` on `server`.
 pub async fn value(sb: &Sandbox, server: &Server, q: &str) -> String {
-    let mut c = connect(sb, server).await;
-    let v = first_value(&mut c, q).await;
-    let _ = c.close().await;
-    v
-}
-
-/// The first value of the first row of `q`.
-pub async fn first_value(c: &mut Client, q: &str) -> String {
-    let rows = c.query(q).await.unwrap_or_else(|e| panic!("{q}: {e}"));
-    let row = rows.first().unwrap_or_else(|| panic!("no row for {q}"));
-    row.iter().next().unwrap().1.unwrap_or_default().to_owned()
+    testkit::sql::value(&sb.mysql(server), q).await
 }
 
 /// Runs one statement on `server`.
 pub async fn execute(sb: &Sandbox, server: &Server, q: &str) {
-    let mut c = connect(sb, server).await;
-    c.execute(q)
-        .await
-        .unwrap_or_else(|e| panic!("{q} on {}: {e}", server.name));
-    let _ = c.close().await;
+    testkit::sql::execute(&sb.mysql(server), q).await;
 }
 
 /// The test's table on every production master.
