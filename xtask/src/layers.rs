@@ -27,7 +27,7 @@ pub const ALLOWED: &[(&str, &[&str])] = &[
     ("store", &["aescrypt", "binlog", "remote"]),
     ("xtrabackup", &["remote", "router", "topology"]),
     // the catalog databases (SQL only)
-    ("catalog", &[]),
+    ("catalog", &["conf"]),
     // engines: no CLI, no other engine
     (
         "backup",

@@ -2,7 +2,6 @@
 //! `catalog::physical`): written as the run starts, completed with the
 //! plan and the end. A catalog that is down only gives the run a warning.
 
-use catalog::history::CatalogLogin;
 use catalog::physical::{Planned, Recorder, RunEnd, RunStart, RunType};
 
 /// The record of one backup run.
@@ -12,23 +11,15 @@ impl RunRecord {
     /// Starts the record (in the background) when `[catalog]` is set and
     /// the run writes anything (not a dry run).
     pub fn start(cfg: &conf::BackupConfig, dry_run: bool) -> RunRecord {
-        let Some(c) = cfg.catalog.as_ref().filter(|_| !dry_run) else {
-            return RunRecord(Recorder::off());
-        };
-        let login = CatalogLogin::new(
-            c.host.as_str(),
-            c.port,
-            c.user.as_str(),
-            c.password.as_str(),
-            c.database.as_str(),
-        );
-        let start = RunStart::of_this_process(
-            "dbbackup",
-            env!("CARGO_PKG_VERSION"),
-            &format!("{}:{}", cfg.router.host, cfg.router.port),
-            &format!("{}:{}", cfg.store.host.host, cfg.store.dir.display()),
-        );
-        RunRecord(Recorder::start(login, start))
+        let catalog = cfg.catalog.as_ref().filter(|_| !dry_run);
+        RunRecord(Recorder::start_if(catalog, || {
+            RunStart::of_this_process(
+                "dbbackup",
+                env!("CARGO_PKG_VERSION"),
+                &format!("{}:{}", cfg.router.host, cfg.router.port),
+                &format!("{}:{}", cfg.store.host.host, cfg.store.dir.display()),
+            )
+        }))
     }
 
     /// Records the plan.

@@ -42,6 +42,19 @@ impl fmt::Debug for CatalogLogin {
     }
 }
 
+impl From<&conf::CatalogConfig> for CatalogLogin {
+    /// The login of a tool's `[catalog]` section.
+    fn from(c: &conf::CatalogConfig) -> Self {
+        CatalogLogin::new(
+            c.host.as_str(),
+            c.port,
+            c.user.as_str(),
+            c.password.as_str(),
+            c.database.as_str(),
+        )
+    }
+}
+
 impl CatalogLogin {
     /// A login.
     pub fn new(

@@ -61,6 +61,18 @@ impl Recorder {
         }
     }
 
+    /// [`Recorder::start`] with the login of `[catalog]` when one is
+    /// given, [`Recorder::off`] otherwise (`start` is not called then).
+    pub fn start_if(
+        catalog: Option<&conf::CatalogConfig>,
+        start: impl FnOnce() -> RunStart,
+    ) -> Recorder {
+        match catalog {
+            Some(c) => Recorder::start(CatalogLogin::from(c), start()),
+            None => Recorder::off(),
+        }
+    }
+
     /// Starts connecting and inserting the `running` row in the background
     /// (needs a tokio runtime).
     pub fn start(login: CatalogLogin, start: RunStart) -> Recorder {
