@@ -1,6 +1,7 @@
 //! `cargo xtask ci`: everything CI checks, in order, failing fast: format,
-//! clippy, layers, build, every test on the sandbox, no password left in
-//! the sandbox's files, the fuzz targets.
+//! clippy, layers, build, every test on the sandbox (two binaries at a
+//! time) with the fuzz targets beside them at the lowest CPU priority, no
+//! password left in the sandbox's files.
 
 use crate::util::{cargo, run as run_cmd};
 use anyhow::Result;
@@ -29,7 +30,8 @@ pub fn run() -> Result<()> {
     step("sandbox up");
     let paths = crate::sandbox::paths();
     let started = crate::sandbox::up(&paths)?;
-    step("tests");
+    step("tests, and the fuzz targets beside them (30 s each, niced)");
+    let fuzz = std::thread::spawn(|| crate::fuzz::run_beside_tests(30));
     let tests = crate::test_pool::run(
         TEST_JOBS,
         &[
@@ -50,11 +52,12 @@ pub fn run() -> Result<()> {
             eprintln!("warning: sandbox down failed: {e:#}");
         }
     }
+    let fuzz = fuzz
+        .join()
+        .unwrap_or_else(|_| Err(anyhow::anyhow!("the fuzz thread panicked")));
+    step("done");
     tests?;
     scan?;
-    step("fuzz targets, 30 s each");
-    let fuzz = crate::fuzz::run_targets(30, &[]);
-    step("done");
     fuzz
 }
 

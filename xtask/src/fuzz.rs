@@ -133,27 +133,73 @@ pub fn run_targets(seconds: u64, targets: &[String]) -> Result<()> {
         }
         targets.iter().map(String::as_str).collect()
     };
-    ensure_tools()?;
+    fuzz(seconds, &targets, Priority::Normal)
+}
+
+/// Every target for `seconds` at the lowest CPU priority, the build's
+/// output in `fuzz/logs/build.log`: CI runs them beside its tests, which
+/// leave about half the machine idle while they wait on the sandbox.
+pub fn run_beside_tests(seconds: u64) -> Result<()> {
+    fuzz(seconds, TARGETS, Priority::Idle)
+}
+
+/// How a fuzz run shares the CPU.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Priority {
+    /// As any command (output on the terminal).
+    Normal,
+    /// `nice -n 19`, output in logs only.
+    Idle,
+}
+
+fn fuzz(seconds: u64, targets: &[&str], priority: Priority) -> Result<()> {
+    ensure_tools(priority)?;
     let dir = workspace_root().join("fuzz");
-    run(nightly_cargo(&dir).args(["fuzz", "build", "-O"]))
-        .context("cannot build the fuzz targets")?;
     let logs = dir.join("logs");
     std::fs::create_dir_all(&logs).with_context(|| format!("cannot create {}", logs.display()))?;
+    let mut build = fuzz_cargo(&dir, priority);
+    build.args(["fuzz", "build", "-O"]);
+    if priority == Priority::Idle {
+        let log = logs.join("build.log");
+        if logged(&mut build, &log).is_err() {
+            eprintln!("{}", crate::util::tail(&log, 40));
+            bail!("cannot build the fuzz targets (log: {})", log.display());
+        }
+    } else {
+        run(&mut build).context("cannot build the fuzz targets")?;
+    }
     eprintln!(
         "==> fuzz {} for {seconds} s each, {FUZZ_AT_ONCE} at a time; logs in {}",
         targets.join(", "),
         logs.display()
     );
-    let crashed: Vec<String> = crate::util::each_in_parallel(targets, FUZZ_AT_ONCE, |target| {
-        fuzz_one(&dir, &logs, target, seconds)
-            .err()
-            .map(|e| format!("{e:#}"))
-    })
-    .into_iter()
-    .flatten()
-    .collect();
+    let crashed: Vec<String> =
+        crate::util::each_in_parallel(targets.to_vec(), FUZZ_AT_ONCE, |target| {
+            fuzz_one(&dir, &logs, target, seconds, priority)
+                .err()
+                .map(|e| format!("{e:#}"))
+        })
+        .into_iter()
+        .flatten()
+        .collect();
     if !crashed.is_empty() {
         bail!("{}", crashed.join("\n"));
+    }
+    Ok(())
+}
+
+/// Runs `cmd` with stdout and stderr in `log`; fails if it fails.
+fn logged(cmd: &mut Command, log: &Path) -> Result<()> {
+    let out =
+        std::fs::File::create(log).with_context(|| format!("cannot create {}", log.display()))?;
+    let err = out.try_clone().context("cannot share the log file")?;
+    let status = cmd
+        .stdout(out)
+        .stderr(err)
+        .status()
+        .with_context(|| format!("cannot start {}", crate::util::describe(cmd)))?;
+    if !status.success() {
+        bail!("{} failed ({status})", crate::util::describe(cmd));
     }
     Ok(())
 }
@@ -163,26 +209,18 @@ const FUZZ_AT_ONCE: usize = 2;
 
 /// Runs one target for `seconds` from its corpus, its output in
 /// `logs/<target>.log` (its tail printed when it crashes).
-fn fuzz_one(dir: &Path, logs: &Path, target: &str, seconds: u64) -> Result<()> {
+fn fuzz_one(dir: &Path, logs: &Path, target: &str, seconds: u64, priority: Priority) -> Result<()> {
     let corpus = dir.join("corpus").join(target);
     std::fs::create_dir_all(&corpus)
         .with_context(|| format!("cannot create {}", corpus.display()))?;
     write_seeds(target, &corpus)?;
     let log = logs.join(format!("{target}.log"));
-    let out =
-        std::fs::File::create(&log).with_context(|| format!("cannot create {}", log.display()))?;
-    let err = out.try_clone().context("cannot share the log file")?;
-    let mut cmd = nightly_cargo(dir);
+    let mut cmd = fuzz_cargo(dir, priority);
     cmd.args(["fuzz", "run", "-O", target])
         .arg(&corpus)
         .arg("--")
-        .arg(format!("-max_total_time={seconds}"))
-        .stdout(out)
-        .stderr(err);
-    let status = cmd
-        .status()
-        .with_context(|| format!("cannot start {}", crate::util::describe(&cmd)))?;
-    if !status.success() {
+        .arg(format!("-max_total_time={seconds}"));
+    if logged(&mut cmd, &log).is_err() {
         eprintln!("{}", crate::util::tail(&log, 40));
         bail!(
             "fuzz target {target} crashed: the input is in {}; make it a regression test",
@@ -191,6 +229,34 @@ fn fuzz_one(dir: &Path, logs: &Path, target: &str, seconds: u64) -> Result<()> {
     }
     eprintln!("fuzz {target}: {}", crate::util::tail(&log, 1).trim());
     Ok(())
+}
+
+/// [`nightly_cargo`] at `priority`.
+fn fuzz_cargo(dir: &Path, priority: Priority) -> Command {
+    at_priority(nightly_cargo(dir), priority)
+}
+
+/// `cmd` itself, or for [`Priority::Idle`] the same under `nice -n 19`
+/// (arguments, directory and environment carried over).
+fn at_priority(cmd: Command, priority: Priority) -> Command {
+    if priority == Priority::Normal {
+        return cmd;
+    }
+    let mut niced = Command::new("nice");
+    niced
+        .args(["-n", "19"])
+        .arg(cmd.get_program())
+        .args(cmd.get_args());
+    if let Some(dir) = cmd.get_current_dir() {
+        niced.current_dir(dir);
+    }
+    for (key, value) in cmd.get_envs() {
+        match value {
+            Some(v) => niced.env(key, v),
+            None => niced.env_remove(key),
+        };
+    }
+    niced
 }
 
 /// `cargo` of the nightly toolchain (cargo-fuzz needs it), in `dir`, without
@@ -209,7 +275,7 @@ fn nightly_cargo(dir: &Path) -> Command {
 
 /// The nightly toolchain (required), a C++ compiler for libFuzzer and
 /// cargo-fuzz (both installed when missing).
-fn ensure_tools() -> Result<()> {
+fn ensure_tools(priority: Priority) -> Result<()> {
     let nightly = Command::new("rustup")
         .args(["run", "nightly", "rustc", "--version"])
         .env_remove("RUSTUP_TOOLCHAIN")
@@ -224,7 +290,8 @@ fn ensure_tools() -> Result<()> {
         .is_ok_and(|o| o.status.success());
     if !has_fuzz {
         eprintln!("installing cargo-fuzz {CARGO_FUZZ_VERSION}");
-        run(crate::util::cargo()
+        let mut install = crate::util::cargo();
+        install
             .args([
                 "install",
                 "cargo-fuzz",
@@ -232,7 +299,30 @@ fn ensure_tools() -> Result<()> {
                 "--version",
                 CARGO_FUZZ_VERSION,
             ])
-            .env_remove("CARGO_TARGET_DIR"))?;
+            .env_remove("CARGO_TARGET_DIR");
+        run(&mut at_priority(install, priority))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_idle_command_is_the_same_command_under_nice() {
+        let mut cmd = Command::new("cargo");
+        cmd.args(["fuzz", "build"])
+            .current_dir("/w/fuzz")
+            .env_remove("CARGO")
+            .env("X", "1");
+        let niced = at_priority(cmd, Priority::Idle);
+        assert_eq!(niced.get_program(), "nice");
+        let args: Vec<_> = niced.get_args().collect();
+        assert_eq!(args, ["-n", "19", "cargo", "fuzz", "build"]);
+        assert_eq!(niced.get_current_dir(), Some(Path::new("/w/fuzz")));
+        let envs: Vec<_> = niced.get_envs().collect();
+        assert!(envs.contains(&(std::ffi::OsStr::new("CARGO"), None)));
+        assert!(envs.contains(&(std::ffi::OsStr::new("X"), Some(std::ffi::OsStr::new("1")))));
+    }
 }
