@@ -146,7 +146,8 @@ pub fn run_beside_tests(seconds: u64) -> Result<()> {
 /// How a fuzz run shares the CPU.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Priority {
-    /// As any command (output on the terminal).
+    /// As any command (the build's output on the terminal; each
+    /// target's in its log either way).
     Normal,
     /// `nice -n 19`, output in logs only.
     Idle,
@@ -190,12 +191,8 @@ fn fuzz(seconds: u64, targets: &[&str], priority: Priority) -> Result<()> {
 
 /// Runs `cmd` with stdout and stderr in `log`; fails if it fails.
 fn logged(cmd: &mut Command, log: &Path) -> Result<()> {
-    let out =
-        std::fs::File::create(log).with_context(|| format!("cannot create {}", log.display()))?;
-    let err = out.try_clone().context("cannot share the log file")?;
+    crate::util::output_to_log(cmd, log)?;
     let status = cmd
-        .stdout(out)
-        .stderr(err)
         .status()
         .with_context(|| format!("cannot start {}", crate::util::describe(cmd)))?;
     if !status.success() {

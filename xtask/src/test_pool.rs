@@ -14,6 +14,7 @@
 
 use anyhow::{Context, Result, bail};
 use std::ffi::OsString;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -217,17 +218,13 @@ fn run_job(job: &Job, env: &[(&str, OsString)], logs: &Path) -> Outcome {
 }
 
 /// Runs the job with its output in `log`; `Ok(false)` when it fails or
-/// outlives [`PER_BINARY_LIMIT`] (then it is killed).
+/// outlives [`PER_BINARY_LIMIT`] (then it is killed and reaped).
 fn spawn_and_wait(job: &Job, env: &[(&str, OsString)], log: &Path) -> Result<bool> {
-    let out =
-        std::fs::File::create(log).with_context(|| format!("cannot create {}", log.display()))?;
-    let err = out.try_clone().context("cannot share the log file")?;
     let mut cmd = Command::new(&job.program);
     cmd.args(&job.args)
         .current_dir(&job.dir)
-        .stdin(Stdio::null())
-        .stdout(out)
-        .stderr(err);
+        .stdin(Stdio::null());
+    crate::util::output_to_log(&mut cmd, log)?;
     for (key, value) in &job.env {
         cmd.env(key, value);
     }
@@ -237,24 +234,13 @@ fn spawn_and_wait(job: &Job, env: &[(&str, OsString)], log: &Path) -> Result<boo
     let mut child = cmd
         .spawn()
         .with_context(|| format!("cannot start {}", job.program.display()))?;
-    let deadline = Instant::now() + PER_BINARY_LIMIT;
-    loop {
-        if let Some(status) = child.try_wait().context("cannot wait for the test")? {
-            return Ok(status.success());
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
+    match testkit::poll::Poll::within(PER_BINARY_LIMIT).child(&job.name, &mut child) {
+        Ok(status) => Ok(status.success()),
+        Err(late) => {
             let mut file = std::fs::OpenOptions::new().append(true).open(log)?;
-            use std::io::Write;
-            writeln!(
-                file,
-                "ERROR: killed after {} minutes",
-                PER_BINARY_LIMIT.as_secs() / 60
-            )?;
-            return Ok(false);
+            writeln!(file, "ERROR: killed: {late}")?;
+            Ok(false)
         }
-        std::thread::sleep(Duration::from_millis(200));
     }
 }
 
@@ -339,6 +325,37 @@ mod tests {
             id("conf 0.1.0 (path+file:///w/crates/conf)"),
             ("conf".into(), "0.1.0".into())
         );
+    }
+
+    #[test]
+    fn a_job_runs_in_its_directory_with_its_environment_and_its_result_is_read() {
+        let logs = tempfile::tempdir().unwrap();
+        let job = |name: &str, script: &str| Job {
+            name: name.to_string(),
+            program: PathBuf::from("sh"),
+            args: vec!["-c".to_string(), script.to_string()],
+            dir: PathBuf::from("/tmp"),
+            env: vec![("CARGO_PKG_NAME".to_string(), "conf".to_string())],
+        };
+        let extra = [("SANDBOX_REQUIRED", OsString::from("1"))];
+        let ok = run_job(
+            &job(
+                "fine",
+                r#"echo "test result: ok. $CARGO_PKG_NAME $SANDBOX_REQUIRED $(pwd)""#,
+            ),
+            &extra,
+            logs.path(),
+        );
+        assert!(ok.passed);
+        assert_eq!(ok.summary, "test result: ok. conf 1 /tmp");
+        let failed = run_job(
+            &job("broken", "echo 'test result: FAILED. 1 failed'; exit 101"),
+            &extra,
+            logs.path(),
+        );
+        assert!(!failed.passed);
+        assert_eq!(failed.summary, "test result: FAILED. 1 failed");
+        assert!(failed.log.ends_with("broken.log"));
     }
 
     #[test]

@@ -179,6 +179,37 @@ pub fn tail(path: &Path, n: usize) -> String {
     lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
+/// Sends `cmd`'s stdout and stderr to `log` (created or truncated).
+pub fn output_to_log(cmd: &mut Command, log: &Path) -> Result<()> {
+    let out =
+        std::fs::File::create(log).with_context(|| format!("cannot create {}", log.display()))?;
+    let err = out.try_clone().context("cannot share the log file")?;
+    cmd.stdout(out).stderr(err);
+    Ok(())
+}
+/// Calls `f` on every item, `at_once` at a time, in the items' order; the
+/// results in the order the calls finished.
+pub fn each_in_parallel<T: Send, R: Send>(
+    items: Vec<T>,
+    at_once: usize,
+    f: impl Fn(T) -> R + Sync,
+) -> Vec<R> {
+    let queue = std::sync::Mutex::new(std::collections::VecDeque::from(items));
+    let results = std::sync::Mutex::new(Vec::new());
+    let next = || queue.lock().unwrap_or_else(|e| e.into_inner()).pop_front();
+    std::thread::scope(|scope| {
+        for _ in 0..at_once.max(1) {
+            scope.spawn(|| {
+                while let Some(item) = next() {
+                    let r = f(item);
+                    results.lock().unwrap_or_else(|e| e.into_inner()).push(r);
+                }
+            });
+        }
+    });
+    results.into_inner().unwrap_or_else(|e| e.into_inner())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -189,6 +220,25 @@ mod tests {
         done.sort_unstable();
         assert_eq!(done, (0..20).map(|i| i * 2).collect::<Vec<_>>());
         assert_eq!(each_in_parallel(vec![1], 0, |i| i), [1]);
+    }
+
+    #[test]
+    fn each_in_parallel_runs_at_once_calls_together() {
+        // Each call waits (bounded) for the other to arrive: one at a time,
+        // the first would give up and say so.
+        let arrived = (std::sync::Mutex::new(0), std::sync::Condvar::new());
+        let met = each_in_parallel(vec![(); 2], 2, |()| {
+            let (count, cv) = &arrived;
+            let mut n = count.lock().unwrap();
+            *n += 1;
+            cv.notify_all();
+            let (n, timeout) = cv
+                .wait_timeout_while(n, Duration::from_secs(10), |n| *n < 2)
+                .unwrap();
+            drop(n);
+            !timeout.timed_out()
+        });
+        assert_eq!(met, [true, true]);
     }
 
     #[test]
@@ -273,27 +323,4 @@ mod derive_conf_tests {
             "[s]\ndir = /new\nstop-datetime = y\nkeep = 1\n"
         );
     }
-}
-
-/// Calls `f` on every item, `at_once` at a time, in the items' order; the
-/// results in the order the calls finished.
-pub fn each_in_parallel<T: Send, R: Send>(
-    items: Vec<T>,
-    at_once: usize,
-    f: impl Fn(T) -> R + Sync,
-) -> Vec<R> {
-    let queue = std::sync::Mutex::new(std::collections::VecDeque::from(items));
-    let results = std::sync::Mutex::new(Vec::new());
-    let next = || queue.lock().unwrap_or_else(|e| e.into_inner()).pop_front();
-    std::thread::scope(|scope| {
-        for _ in 0..at_once.max(1) {
-            scope.spawn(|| {
-                while let Some(item) = next() {
-                    let r = f(item);
-                    results.lock().unwrap_or_else(|e| e.into_inner()).push(r);
-                }
-            });
-        }
-    });
-    results.into_inner().unwrap_or_else(|e| e.into_inner())
 }

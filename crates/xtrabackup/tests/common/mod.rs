@@ -54,16 +54,4 @@ pub async fn wait_caught_up(master: &mut Client, replica: &mut Client) {
     assert_eq!(r, "0", "replica did not reach {pos}");
 }
 
-/// Runs `fut` to completion, catching a panic in it (so the test can clean
-/// up before re-raising it).
-pub async fn catch_panic<F: std::future::Future>(fut: F) -> std::thread::Result<F::Output> {
-    let mut fut = Box::pin(fut);
-    std::future::poll_fn(move |cx| {
-        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| fut.as_mut().poll(cx))) {
-            Ok(std::task::Poll::Pending) => std::task::Poll::Pending,
-            Ok(std::task::Poll::Ready(v)) => std::task::Poll::Ready(Ok(v)),
-            Err(panic) => std::task::Poll::Ready(Err(panic)),
-        }
-    })
-    .await
-}
+pub use testkit::catch_panic;
