@@ -5,7 +5,11 @@
 //!   FILE` it serves HTTPS instead (rustls);
 //! * `dbagent rabbit --uri URI --host-id ID --agent-type TYPE [--secret-file
 //!   FILE]` consumes its request queue on RabbitMQ (the rabbit-agent
-//!   transport), with a secret taking signed requests only.
+//!   transport), with a secret taking signed requests only;
+//! * `dbagent receive --port PORT --log FILE [--out FILE] [--sha256-to FILE]
+//!   [--count-to FILE]` is the native stream receiver (`[misc] receiver =
+//!   native`): one connection into a file or stdout, counted and hashed in
+//!   the same pass (`agent::receiver`).
 //!
 //! Both run each command in its own process group with its timeout, kill the
 //! whole group on timeout or on a kill request, stream output back in
@@ -108,6 +112,30 @@ enum Mode {
         #[arg(long, value_name = "FILE")]
         secret_file: Option<PathBuf>,
     },
+    /// Receive one stream: listen on a port, take one connection, write it
+    /// into a file (or stdout), counting and hashing in the same pass. The
+    /// transfer scripts run it in socat's place (`[misc] receiver =
+    /// native`); it exits 0 only when every byte sent was written.
+    Receive {
+        /// TCP port to listen on (all IPv4 addresses).
+        #[arg(long)]
+        port: u16,
+        /// Log file (appended): `listening on ADDR`, the peer, the result.
+        #[arg(long, value_name = "FILE")]
+        log: PathBuf,
+        /// Write the stream into this file (created or truncated); without
+        /// it the stream goes to stdout.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Write the stream's SHA-256 (lowercase hex) into this file once
+        /// it is complete.
+        #[arg(long, value_name = "FILE")]
+        sha256_to: Option<PathBuf>,
+        /// Write the number of bytes received into this file once the
+        /// stream is complete.
+        #[arg(long, value_name = "FILE")]
+        count_to: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -115,6 +143,23 @@ fn main() -> ExitCode {
         return code;
     }
     let cli = Cli::parse();
+    if let Mode::Receive {
+        port,
+        log,
+        out,
+        sha256_to,
+        count_to,
+    } = cli.command
+    {
+        // No runtime and no logging set-up: a copy loop, its log the file.
+        return match receive(port, log, out, sha256_to, count_to) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("ERROR: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     // Agents log into files (the sandbox's, a supervisor's): colour codes
     // only on a terminal, as cli's logging does.
     let common = cli::Common {
@@ -133,8 +178,37 @@ fn main() -> ExitCode {
     })
 }
 
+/// `dbagent receive`: the stream, then its count and digest files.
+fn receive(
+    port: u16,
+    log: PathBuf,
+    out: Option<PathBuf>,
+    sha256_to: Option<PathBuf>,
+    count_to: Option<PathBuf>,
+) -> Result<(), String> {
+    use agent::receiver::{Output, ReceiveOptions};
+    let options = ReceiveOptions {
+        port,
+        log,
+        output: out.map_or(Output::Stdout, Output::File),
+        sha256: sha256_to.is_some(),
+    };
+    let received = agent::receiver::receive(&options).map_err(|e| e.to_string())?;
+    let write = |path: &PathBuf, text: String| {
+        std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))
+    };
+    if let (Some(path), Some(sha)) = (&sha256_to, received.sha256) {
+        write(path, sha)?;
+    }
+    if let Some(path) = &count_to {
+        write(path, received.bytes.to_string())?;
+    }
+    Ok(())
+}
+
 async fn run(mode: Mode) -> Result<(), String> {
     match mode {
+        Mode::Receive { .. } => unreachable!("handled before the runtime starts"),
         Mode::Adm {
             listen,
             secret_file,

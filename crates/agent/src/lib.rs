@@ -28,5 +28,6 @@ pub mod adm_server;
 pub mod conn_guard;
 pub mod rabbit_checks;
 pub mod rabbit_server;
+pub mod receiver;
 pub mod refusal_log;
 pub mod tls_listener;

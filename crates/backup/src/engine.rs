@@ -329,10 +329,15 @@ pub(crate) fn stream_config(cfg: &conf::BackupConfig, socat_log: String) -> Stre
         identity: cfg.store.scp_identity.clone(),
         known_hosts: cfg.store.scp_known_hosts.clone(),
     });
-    // The manifest's digests, of what the store holds: each stream read
-    // back once it is written, from the page cache (a tee on a busy
-    // 2-core store cost more than the hash itself).
+    // The manifest's digests, of what the store holds: taken by the
+    // native receiver as it writes, or (socat) each stream read back once
+    // written, from the page cache (a tee on a busy 2-core store cost more
+    // than the hash itself).
     stream_cfg.checksum = stream::Checksum::Stored;
+    stream_cfg.receiver = stream::Receiver::native_or_socat(
+        cfg.socat.receiver == conf::ReceiverKind::Native,
+        &cfg.socat.receiver_bin,
+    );
     stream_cfg
 }
 

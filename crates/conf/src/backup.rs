@@ -28,6 +28,22 @@ pub struct SocatConfig {
     pub retry_count: u32,
     /// `using-scp` present: copy with scp instead of socat.
     pub using_scp: bool,
+    /// `receiver` (new): what receives a stream on the receiving host.
+    pub receiver: ReceiverKind,
+    /// `receiver-bin` (new): the native receiver's program on the
+    /// receiving hosts (default `dbagent`, found on the login's PATH).
+    pub receiver_bin: String,
+}
+
+/// `[misc] receiver`: the program on the receiving end of each stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ReceiverKind {
+    /// `native` (default): `dbagent receive`, which counts and hashes as
+    /// it writes; a host without it gets socat, with a warning.
+    #[default]
+    Native,
+    /// `socat`: the seed's listener only.
+    Socat,
 }
 
 impl SocatConfig {
@@ -53,11 +69,26 @@ impl SocatConfig {
                 on
             }
         };
+        let receiver = match misc.text("receiver")?.as_deref().map(str::trim) {
+            None | Some("native") => ReceiverKind::Native,
+            Some("socat") => ReceiverKind::Socat,
+            Some(other) => {
+                return Err(
+                    misc.invalid("receiver", format!("{other:?} is neither native nor socat"))
+                );
+            }
+        };
         Ok(Self {
             port,
             port2,
             retry_count: misc.parse_or("socat-retry-count", 10)?,
             using_scp,
+            receiver,
+            receiver_bin: misc
+                .text("receiver-bin")?
+                .map(|b| b.trim().to_owned())
+                .filter(|b| !b.is_empty())
+                .unwrap_or_else(|| "dbagent".into()),
         })
     }
 }

@@ -36,7 +36,9 @@ pub mod pbackup;
 pub mod recovery;
 pub mod values;
 
-pub use backup::{BackupConfig, RouterConfig, SocatConfig, StoreConfig, max_time_sec};
+pub use backup::{
+    BackupConfig, ReceiverKind, RouterConfig, SocatConfig, StoreConfig, max_time_sec,
+};
 pub use catalog::CatalogConfig;
 pub use connect::Connect;
 pub use error::ConfError;

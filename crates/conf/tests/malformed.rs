@@ -33,6 +33,8 @@ log-audit = 0
 socat-port = 29999
 socat-port2 = 29998
 socat-retry-count = 10
+receiver = native
+receiver-bin = /usr/local/bin/dbagent
 compress = 0
 compress-threads = 2
 max-time-sec = 1800
@@ -97,6 +99,7 @@ work-dir = /data/recover
 debug = 0
 socat-port = 45509
 socat-port2 = 45514
+receiver = socat
 connect-method = ssh
 server-tmp-port = 27100
 
@@ -143,6 +146,7 @@ fn kinds() -> [Kind; 3] {
                 ("misc", "socat-port"),
                 ("misc", "socat-port2"),
                 ("misc", "socat-retry-count"),
+                ("misc", "receiver"),
                 ("misc", "compress"),
                 ("misc", "compress-threads"),
                 ("misc", "max-time-sec"),
@@ -177,6 +181,7 @@ fn kinds() -> [Kind; 3] {
                 ("misc", "debug"),
                 ("misc", "socat-port"),
                 ("misc", "socat-port2"),
+                ("misc", "receiver"),
                 ("misc", "connect-method"),
                 ("misc", "server-tmp-port"),
             ],

@@ -101,6 +101,10 @@ async fn streamer(
     let mut scfg = StreamConfig::new(cfg.socat.port2, cfg.socat.port2, socat_log);
     scfg.retry_count = cfg.socat.retry_count;
     scfg.checksum = stream::Checksum::Off;
+    scfg.receiver = stream::Receiver::native_or_socat(
+        cfg.socat.receiver == conf::ReceiverKind::Native,
+        &cfg.socat.receiver_bin,
+    );
     Ok(Streamer::new(scfg, Registry::new()))
 }
 

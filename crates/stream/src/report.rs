@@ -12,6 +12,8 @@ pub(crate) enum Line {
     InUse,
     /// Receiver: socat did not listen within the bound.
     ListenTimeout,
+    /// Receiver: the native receiver is not installed on the host.
+    NoNative,
     /// Receiver: socat ended before listening (its `PIPESTATUS`).
     Failed(String),
     /// Receiver: bytes received so far.
@@ -56,6 +58,7 @@ pub(crate) fn parse_line(line: &str) -> Line {
         "L" => return Line::Listening,
         "U" => return Line::InUse,
         "T" => return Line::ListenTimeout,
+        "N" => return Line::NoNative,
         _ => {}
     }
     if let Some(rest) = line.strip_prefix("P ") {
@@ -111,6 +114,7 @@ mod tests {
         assert_eq!(parse_line("L\n"), Line::Listening);
         assert_eq!(parse_line("U"), Line::InUse);
         assert_eq!(parse_line("T"), Line::ListenTimeout);
+        assert_eq!(parse_line("N\n"), Line::NoNative);
         assert_eq!(parse_line("S"), Line::Started);
         assert_eq!(parse_line("P 1024"), Line::Progress(1024));
         assert_eq!(parse_line("P -3"), Line::Progress(0));

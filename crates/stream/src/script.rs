@@ -4,8 +4,9 @@
 //! by [`crate::report`]):
 //!
 //! * receiver: `L` (listening), `U` (Address already in use), `T` (not
-//!   listening in time), `F codes` (socat ended before listening), `P n`
-//!   (bytes so far, about every second), `R codes;bytes;sha256` (done);
+//!   listening in time), `F codes` (the listener ended before listening),
+//!   `N` (the native receiver is not installed), `P n` (bytes so far,
+//!   about every second), `R codes;bytes;sha256` (done);
 //! * sender: `S` (checks passed, data flowing), `R codes;bytes;sha256`;
 //! * both: `E message` for a failed precondition.
 //!
@@ -31,6 +32,7 @@
 //! the CPU's SHA extensions: about 4x coreutils' `sha256sum` here), else by
 //! `sha256sum`.
 
+use crate::receiver::Receiver;
 use crate::spec::{Sink, Source};
 use remote::{Command, quote};
 use std::time::Duration;
@@ -214,31 +216,54 @@ fn connect(host: &str, port: u16, retry: u32) -> String {
     )
 }
 
-/// The receiving side: a socat listener on `port` logging to
-/// `log_dir/log_name`, into `sink`; waits at most `listen` for socat to
-/// report that it listens. `sha`: hash the stream on a tee; `count`: count
-/// a consumer's input (a file sink is always `stat`ed).
-pub(crate) fn receiver(
-    port: u16,
-    log_dir: &str,
-    log_name: &str,
-    sink: &Sink,
-    (sha, count): (bool, bool),
-    listen: Duration,
-    report_every: Duration,
-) -> Result<Script, String> {
-    let log = format!("{}/{log_name}", log_dir.trim_end_matches('/'));
+/// What a listener script is asked to do.
+#[derive(Debug, Clone)]
+pub(crate) struct Listen<'a> {
+    /// The port.
+    pub port: u16,
+    /// The log directory on the receiving host.
+    pub log_dir: &'a str,
+    /// The log's file name in it.
+    pub log_name: &'a str,
+    /// Where the bytes go.
+    pub sink: &'a Sink,
+    /// Take the SHA-256 while the data flows.
+    pub sha: bool,
+    /// Count a consumer's input (a file sink is always `stat`ed).
+    pub count: bool,
+    /// How long the receiver may take to report that it listens.
+    pub listen: Duration,
+    /// How often to report progress.
+    pub report_every: Duration,
+    /// The receiving program.
+    pub receiver: &'a Receiver,
+}
+
+/// The receiving side: a listener (socat, or the native `dbagent receive`)
+/// on `port` logging to `log_dir/log_name`, into `sink`; waits at most
+/// `listen` for it to report that it listens. socat hashes and counts on
+/// `tee` FIFOs; the native receiver in its own pass, into the files the
+/// taps would have written.
+pub(crate) fn receiver(l: &Listen<'_>) -> Result<Script, String> {
+    let log = format!("{}/{}", l.log_dir.trim_end_matches('/'), l.log_name);
     let mut s = String::from(PREAMBLE);
+    if let Receiver::Native { program } = l.receiver {
+        // Not installed here: say so, and the controller uses socat.
+        s.push_str(&format!(
+            "command -v {} >/dev/null 2>&1 || {{ echo N; exit 127; }}\n",
+            quote(program)
+        ));
+    }
     // One line written (then truncated) proves the log's filesystem takes
-    // writes: on a full disk socat would listen but never log that it
-    // does, and the run would wait out the listen timeout for nothing.
+    // writes: on a full disk the receiver would listen but never log that
+    // it does, and the run would wait out the listen timeout for nothing.
     s.push_str(&format!(
         "log={}\n{{ mkdir -p -- {} && echo probe > \"$log\" && : > \"$log\"; }} 2>\"$st/w\" \
-         || {{ echo \"E cannot write the socat log $log: $(tail -n 1 \"$st/w\")\"; exit 125; }}\n",
+         || {{ echo \"E cannot write the receiver log $log: $(tail -n 1 \"$st/w\")\"; exit 125; }}\n",
         quote(&log),
-        quote(log_dir),
+        quote(l.log_dir),
     ));
-    let (consumer, env) = match sink {
+    let (consumer, env) = match l.sink {
         Sink::File(path) => {
             s.push_str(&format!(
                 ": > {} || {}\n",
@@ -253,25 +278,15 @@ pub(crate) fn receiver(
         }
     };
     s.push_str("mkfifo \"$st/ev\" && exec 9<>\"$st/ev\" || exit 125\n");
-    let tee = taps(sha, count && consumer.is_some(), &mut s);
-    // socat writes the file itself when nothing taps the stream: no copy.
-    let direct = tee.is_empty() && consumer.is_none();
-    let out = match (sink, direct) {
-        (Sink::File(path), true) => quote(&format!("open:{path},creat,trunc")).into_owned(),
-        _ => "STDOUT".to_owned(),
-    };
-    let tail = match (sink, consumer) {
-        (_, Some(cmd)) => format!(" | {tee}{}", stage(cmd)),
-        (Sink::File(path), None) if !direct => {
-            format!(" | {}> {}", tee.trim_end_matches("| "), quote(path))
-        }
-        _ => String::new(),
+    let (listener, tail, tapped) = match l.receiver {
+        Receiver::Socat => socat_listener(l, consumer, &mut s),
+        Receiver::Native { program } => native_listener(l, program, consumer),
     };
     s.push_str(&format!(
-        "( {{ socat -d -d -lf \"$log\" {SOCAT_BLOCK} -u tcp-listen:{port},reuseaddr {out} & echo $! > \"$st/spid\"; wait $!; }}{tail}; \
+        "( {{ {listener} & echo $! > \"$st/spid\"; wait $!; }}{tail}; \
          echo \"${{PIPESTATUS[*]}}\" > \"$st/rc\"; echo d >&9 ) &\nbg=$!\n"
     ));
-    let ticks = (listen.as_millis() / 10).max(1);
+    let ticks = (l.listen.as_millis() / 10).max(1);
     s.push_str(&format!(
         "i=0\nwhile :; do\n\
          \x20 if grep -q 'listening on' \"$log\"; then echo L; break; fi\n\
@@ -283,9 +298,10 @@ pub(crate) fn receiver(
          \x20 i=$((i+1)); if [ \"$i\" -ge {ticks} ]; then kill \"$(cat \"$st/spid\")\" 2>/dev/null; echo T; exit 124; fi\n\
          done\n"
     ));
-    let progress = match sink {
+    let progress = match l.sink {
         Sink::File(path) => format!("stat -c %s -- {} 2>/dev/null || echo 0", quote(path)),
-        // Bytes socat wrote = its write count minus what went to its log.
+        // Bytes the receiver wrote = its write count minus what went to
+        // its log.
         Sink::Command(_) => {
             "w=$(sed -n 's/^wchar: //p' \"/proc/$(cat \"$st/spid\")/io\" 2>/dev/null); \
              l=$(stat -c %s \"$log\" 2>/dev/null); echo $(( ${w:-0} - ${l:-0} ))"
@@ -295,16 +311,16 @@ pub(crate) fn receiver(
     s.push_str(&format!(
         "now() {{ {progress}; }}\nwhile ! read -t {every} -u 9 _; do echo \"P $(now)\"; done\n\
          wait \"$bg\"\nrc=$(cat \"$st/rc\")\n",
-        every = report_seconds(report_every)
+        every = report_seconds(l.report_every)
     ));
     s.push_str(DRAIN_TAPS);
-    if let Sink::File(path) = sink {
+    if let Sink::File(path) = l.sink {
         s.push_str(&format!("n=$(stat -c %s -- {})\n", quote(path)));
     }
     s.push_str(READ_TAPS);
     s.push_str("echo \"R $rc;${n:--};$s\"\ncase \"$rc\" in *[!0\\ ]*) exit 1;; esac\n");
-    let mut stages = vec!["socat".to_owned()];
-    if !tee.is_empty() {
+    let mut stages = vec![l.receiver.name().to_owned()];
+    if tapped {
         stages.push("tee".into());
     }
     if let Some(cmd) = consumer {
@@ -314,6 +330,59 @@ pub(crate) fn receiver(
         command: bash(s, &env),
         stages,
     })
+}
+
+/// socat's listener, and what follows it in the pipeline (a tee for the
+/// hash or count, the consumer or the file); true when a tee taps it.
+fn socat_listener(
+    l: &Listen<'_>,
+    consumer: Option<&Command>,
+    s: &mut String,
+) -> (String, String, bool) {
+    let tee = taps(l.sha, l.count && consumer.is_some(), s);
+    // socat writes the file itself when nothing taps the stream: no copy.
+    let direct = tee.is_empty() && consumer.is_none();
+    let out = match (l.sink, direct) {
+        (Sink::File(path), true) => quote(&format!("open:{path},creat,trunc")).into_owned(),
+        _ => "STDOUT".to_owned(),
+    };
+    let tail = match (l.sink, consumer) {
+        (_, Some(cmd)) => format!(" | {tee}{}", stage(cmd)),
+        (Sink::File(path), None) if !direct => {
+            format!(" | {}> {}", tee.trim_end_matches("| "), quote(path))
+        }
+        _ => String::new(),
+    };
+    let listener = format!(
+        "socat -d -d -lf \"$log\" {SOCAT_BLOCK} -u tcp-listen:{},reuseaddr {out}",
+        l.port
+    );
+    (listener, tail, !tee.is_empty())
+}
+
+/// `dbagent receive`: it writes the file itself, or stdout into the
+/// consumer, and leaves the count and the digest where the tee taps would.
+fn native_listener(
+    l: &Listen<'_>,
+    program: &str,
+    consumer: Option<&Command>,
+) -> (String, String, bool) {
+    let mut listener = format!(
+        "{} receive --port {} --log \"$log\"",
+        quote(program),
+        l.port
+    );
+    if let Sink::File(path) = l.sink {
+        listener.push_str(&format!(" --out {}", quote(path)));
+    }
+    if l.sha {
+        listener.push_str(" --sha256-to \"$st/sha\"");
+    }
+    if l.count && consumer.is_some() {
+        listener.push_str(" --count-to \"$st/n\"");
+    }
+    let tail = consumer.map_or_else(String::new, |cmd| format!(" | {}", stage(cmd)));
+    (listener, tail, false)
 }
 
 /// `read -t`'s timeout for a progress report every `every`: seconds with
@@ -366,6 +435,93 @@ fn split_dir(path: &str) -> Result<(String, String), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A socat listener script, as the tests before the native receiver
+    /// built them.
+    fn socat(
+        port: u16,
+        log_dir: &str,
+        log_name: &str,
+        sink: &Sink,
+        (sha, count): (bool, bool),
+        listen: Duration,
+        report_every: Duration,
+    ) -> Result<Script, String> {
+        receiver(&Listen {
+            port,
+            log_dir,
+            log_name,
+            sink,
+            sha,
+            count,
+            listen,
+            report_every,
+            receiver: &Receiver::Socat,
+        })
+    }
+
+    fn native<'a>(sink: &'a Sink, sha: bool, count: bool, receiver: &'a Receiver) -> Listen<'a> {
+        Listen {
+            port: 29998,
+            log_dir: "/store/socat_log/20261205",
+            log_name: "29998_3",
+            sink,
+            sha,
+            count,
+            listen: Duration::from_secs(5),
+            report_every: Duration::from_secs(1),
+            receiver,
+        }
+    }
+
+    #[test]
+    fn native_receiver_writes_the_file_and_hashes_it_in_one_pass() {
+        let agent = Receiver::Native {
+            program: "/opt/db backup/dbagent".into(),
+        };
+        let file = Sink::file("/store/x/normal_0_1.xbstream");
+        let s = receiver(&native(&file, true, true, &agent)).unwrap();
+        let t = text(&s.command);
+        assert!(
+            t.contains(
+                "command -v '/opt/db backup/dbagent' >/dev/null 2>&1 || { echo N; exit 127; }"
+            ),
+            "{t}"
+        );
+        assert!(
+            t.contains(
+                "( { '/opt/db backup/dbagent' receive --port 29998 --log \"$log\" \
+                 --out /store/x/normal_0_1.xbstream --sha256-to \"$st/sha\" & echo $! > \"$st/spid\"; wait $!; };"
+            ),
+            "{t}"
+        );
+        assert!(!t.contains("tee") && !t.contains("socat -d"), "{t}");
+        assert_eq!(s.stages, ["dbagent receive"]);
+        let consumer = Sink::command(Command::new("mbstream").args(["-x", "-C", "/d"]));
+        let s = receiver(&native(&consumer, false, true, &agent)).unwrap();
+        let t = text(&s.command);
+        assert!(
+            t.contains("--log \"$log\" --count-to \"$st/n\" & echo $! > \"$st/spid\"; wait $!; } | ( exec mbstream -x -C /d );"),
+            "{t}"
+        );
+        assert_eq!(s.stages, ["dbagent receive", "mbstream"]);
+    }
+
+    #[test]
+    fn a_host_without_the_native_receiver_says_n_before_anything_else() {
+        let agent = Receiver::Native {
+            program: "dbagent-not-installed-here".into(),
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        let file = Sink::file(path.to_str().unwrap());
+        let mut l = native(&file, false, false, &agent);
+        let logs = dir.path().join("logs");
+        l.log_dir = logs.to_str().unwrap();
+        let (code, out) = run_local(&receiver(&l).unwrap());
+        assert_eq!((code, out.as_str()), (127, "N\n"));
+        assert!(!path.exists() && !logs.exists(), "nothing was created");
+    }
 
     fn text(cmd: &Command) -> String {
         let (_, args) = cmd.argv();
@@ -479,7 +635,7 @@ mod tests {
         assert_eq!(report_seconds(Duration::from_millis(200)), "0.200");
         assert_eq!(report_seconds(Duration::from_millis(1500)), "1.500");
         assert_eq!(report_seconds(Duration::ZERO), "0.001");
-        let s = receiver(
+        let s = socat(
             1,
             "/l",
             "1_1",
@@ -494,7 +650,7 @@ mod tests {
 
     #[test]
     fn file_receiver_lets_socat_write_the_file() {
-        let s = receiver(
+        let s = socat(
             29998,
             "/store/socat_log/20261121",
             "29998_3",
@@ -517,7 +673,7 @@ mod tests {
     #[test]
     fn consumer_receiver_counts_through_tee() {
         let sink = Sink::command(Command::new("mbstream").args(["-x", "-C", "/d"]));
-        let s = receiver(
+        let s = socat(
             1,
             "/l",
             "1_1",
@@ -533,7 +689,7 @@ mod tests {
             "{t}"
         );
         assert_eq!(s.stages, ["socat", "tee", "mbstream"]);
-        let hashed_file = receiver(
+        let hashed_file = socat(
             1,
             "/l",
             "1_1",
@@ -545,7 +701,7 @@ mod tests {
         .unwrap();
         assert!(text(&hashed_file.command).contains("wait $!; } | tee \"$st/h\" > /f;"));
         // A file sender counts: the consumer need not.
-        let uncounted = receiver(
+        let uncounted = socat(
             1,
             "/l",
             "1_1",

@@ -5,6 +5,7 @@ use crate::error::{Error, Result};
 use crate::pipe::{End, Finished};
 use crate::ports::{PortAllocator, PortFamily};
 use crate::progress::{Progress, Update};
+use crate::receiver::{Missing, Receiver};
 use crate::registry::Registry;
 use crate::report::{Line, Outcome};
 use crate::scp::ScpConfig;
@@ -41,6 +42,9 @@ pub struct StreamConfig {
     /// How often the receiving end reports its byte count while data
     /// flows (to the transfer's [`crate::Progress`]); default 1 s.
     pub progress_every: Duration,
+    /// The program on the receiving end (`[misc] receiver`); a host
+    /// without the native one gets socat (warned once per run).
+    pub receiver: Receiver,
 }
 
 /// Which ends of a transfer hash the stream, and when (SHA-256; `openssl
@@ -69,18 +73,21 @@ impl Checksum {
         self == Checksum::BothEnds
     }
 
-    /// Whether the receiving end hashes the stream into `sink` on a tee.
-    pub(crate) fn on_receiver(self, sink: &Sink) -> bool {
-        match self {
-            Checksum::Off => false,
-            Checksum::Received | Checksum::BothEnds => true,
-            Checksum::Stored => matches!(sink, Sink::Command(_)),
+    /// Whether the receiving end hashes the stream into `sink` while it
+    /// flows: socat on a tee, the native receiver always (in its own pass,
+    /// which costs less than reading the file back).
+    pub(crate) fn on_receiver(self, sink: &Sink, receiver: &Receiver) -> bool {
+        match (self, receiver) {
+            (Checksum::Off, _) => false,
+            (Checksum::Received | Checksum::BothEnds, _)
+            | (Checksum::Stored, Receiver::Native { .. }) => true,
+            (Checksum::Stored, Receiver::Socat) => matches!(sink, Sink::Command(_)),
         }
     }
 
     /// Whether the receiving host hashes the stored file afterwards.
-    pub(crate) fn after_receipt(self, sink: &Sink) -> bool {
-        self == Checksum::Stored && matches!(sink, Sink::File(_))
+    pub(crate) fn after_receipt(self, sink: &Sink, receiver: &Receiver) -> bool {
+        self == Checksum::Stored && matches!(sink, Sink::File(_)) && *receiver == Receiver::Socat
     }
 }
 
@@ -99,6 +106,7 @@ impl StreamConfig {
             command_timeout: None,
             scp: None,
             progress_every: Duration::from_secs(1),
+            receiver: Receiver::Socat,
         }
     }
 }
@@ -126,11 +134,11 @@ pub struct TransferReport {
     pub sha256: Option<String>,
     /// The port the listener got (0 for scp).
     pub port: u16,
-    /// The receiver's socat log (empty for scp).
+    /// The receiver's log (empty for scp).
     pub log_file: String,
     /// Wall time from starting the listener to both ends done.
     pub elapsed: Duration,
-    /// `socat` or `scp`.
+    /// `socat`, `dbagent receive` or `scp`.
     pub method: &'static str,
 }
 
@@ -141,6 +149,8 @@ pub struct Streamer {
     cfg: StreamConfig,
     ports: PortAllocator,
     registry: Registry,
+    /// Hosts found without the native receiver.
+    missing_native: Missing,
 }
 
 /// A receiver that listens, and how it got there.
@@ -148,6 +158,8 @@ struct Listening {
     end: End,
     port: u16,
     log: String,
+    /// What listens (socat where the native receiver is missing).
+    receiver: Receiver,
 }
 
 impl Streamer {
@@ -159,6 +171,7 @@ impl Streamer {
             cfg,
             ports,
             registry,
+            missing_native: Missing::default(),
         }
     }
 
@@ -263,6 +276,7 @@ impl Streamer {
             sink,
             port,
             log: &listening.log,
+            receiver: &listening.receiver,
         };
         let result = self.judge(&route, &sender, sent, &receiver, received);
         if let Ok(bytes) = &result {
@@ -276,7 +290,7 @@ impl Streamer {
             port,
             log_file: listening.log.clone(),
             elapsed: started.elapsed(),
-            method: "socat",
+            method: listening.receiver.name(),
         })
     }
 
@@ -416,7 +430,7 @@ impl Streamer {
         let Sink::File(path) = route.sink else {
             return Ok(sha256);
         };
-        if !self.cfg.checksum.after_receipt(route.sink) {
+        if !self.cfg.checksum.after_receipt(route.sink, route.receiver) {
             return Ok(sha256);
         }
         let (size, digest) = self.stored_digest(route.to, path, true).await?;
@@ -449,6 +463,7 @@ impl Streamer {
             sink,
             port,
             log,
+            ..
         } = *route;
         let send_fail = sent.failure(&sender.stages);
         let recv_fail = received.failure(&receiver.stages);
@@ -548,21 +563,32 @@ impl Streamer {
         let candidates = self.ports.candidates(family);
         let mut tried = Vec::new();
         let mut last_log = String::new();
-        for port in candidates {
+        let mut candidates = candidates.into_iter().peekable();
+        while let Some(&port) = candidates.peek() {
+            let receiver = self
+                .missing_native
+                .for_host(&self.cfg.receiver, &host)
+                .clone();
             tried.push(port);
             let log_name = format!("{port}_{number}");
             last_log = format!("{}/{log_name}", self.cfg.log_dir.trim_end_matches('/'));
-            let script = script::receiver(
+            let script = script::receiver(&script::Listen {
                 port,
-                &self.cfg.log_dir,
-                &log_name,
+                log_dir: &self.cfg.log_dir,
+                log_name: &log_name,
                 sink,
-                (self.cfg.checksum.on_receiver(sink), count_on_receiver),
-                self.cfg.listen_timeout,
-                self.cfg.progress_every,
-            )
+                sha: self.cfg.checksum.on_receiver(sink, &receiver),
+                count: count_on_receiver,
+                listen: self.cfg.listen_timeout,
+                report_every: self.cfg.progress_every,
+                receiver: &receiver,
+            })
             .map_err(Error::Invalid)?;
-            let what = format!("socat listener on {host}:{port} into {}", sink.describe());
+            let what = format!(
+                "{} listener on {host}:{port} into {}",
+                receiver.name(),
+                sink.describe()
+            );
             let mut end =
                 End::start(to, &self.registry, script, what, self.cfg.command_timeout).await?;
             // The script bounds its own wait; this bound covers a lost transport.
@@ -579,11 +605,29 @@ impl Streamer {
                         end,
                         port,
                         log: last_log,
+                        receiver,
                     });
                 }
                 Ok(Some(Line::InUse)) => {
                     let _ = bounded(Duration::from_secs(5), end.finish(|_| {})).await;
                     tracing::info!(%host, port, "socat port is occupied, trying the next one");
+                    candidates.next();
+                    continue;
+                }
+                Ok(Some(Line::NoNative)) => {
+                    // The same port again, with socat.
+                    let _ = bounded(Duration::from_secs(5), end.finish(|_| {})).await;
+                    tried.pop();
+                    if let Receiver::Native { program } = &receiver
+                        && self.missing_native.insert(&host)
+                    {
+                        tracing::warn!(
+                            %host,
+                            program,
+                            "the native receiver is not installed on this host ([misc] receiver-bin); \
+                             its transfers use socat"
+                        );
+                    }
                     continue;
                 }
                 Ok(Some(Line::ListenTimeout)) | Err(_) => {
@@ -637,7 +681,9 @@ impl Streamer {
         }
         let mut detail = match said {
             Some(Line::Error(e)) => e,
-            Some(Line::Failed(codes)) => format!("socat ended before listening (exit {codes})"),
+            Some(Line::Failed(codes)) => {
+                format!("the listener ended before listening (exit {codes})")
+            }
             Some(line) => format!("unexpected output {line:?}"),
             None => "the listener script ended without a word".to_owned(),
         };
@@ -693,8 +739,10 @@ struct Route<'a> {
     sink: &'a Sink,
     /// The listener's port.
     port: u16,
-    /// The listener's socat log on `to`.
+    /// The listener's log on `to`.
     log: &'a str,
+    /// What listened.
+    receiver: &'a Receiver,
 }
 
 #[cfg(test)]
@@ -706,14 +754,29 @@ mod tests {
     fn each_checksum_mode_hashes_where_it_says() {
         let file = Sink::file("/f");
         let consumer = Sink::command(Command::new("cat"));
-        let ends =
-            |c: Checksum, sink: &Sink| (c.on_sender(), c.on_receiver(sink), c.after_receipt(sink));
+        let socat = Receiver::Socat;
+        let ends = |c: Checksum, sink: &Sink| {
+            (
+                c.on_sender(),
+                c.on_receiver(sink, &socat),
+                c.after_receipt(sink, &socat),
+            )
+        };
         assert_eq!(ends(Checksum::Off, &file), (false, false, false));
         assert_eq!(ends(Checksum::Received, &file), (false, true, false));
         assert_eq!(ends(Checksum::BothEnds, &consumer), (true, true, false));
         // Stored reads a file back instead of a tee; a consumer has no file.
         assert_eq!(ends(Checksum::Stored, &file), (false, false, true));
         assert_eq!(ends(Checksum::Stored, &consumer), (false, true, false));
+        // The native receiver hashes as it writes: nothing is read back.
+        let native = Receiver::Native {
+            program: "dbagent".into(),
+        };
+        for sink in [&file, &consumer] {
+            assert!(Checksum::Stored.on_receiver(sink, &native));
+            assert!(!Checksum::Stored.after_receipt(sink, &native));
+            assert!(!Checksum::Off.on_receiver(sink, &native));
+        }
     }
 }
 

@@ -43,11 +43,17 @@ fn file(paths: &Paths, kind: &str, host: Ipv4Addr, ext: &str) -> PathBuf {
     dir(paths).join(format!("{kind}-{host}.{ext}"))
 }
 
+/// The sandbox's copy of dbagent: the agents run it, and the configs name
+/// it as the native stream receiver (`receiver-bin`).
+pub fn dbagent(paths: &Paths) -> PathBuf {
+    dir(paths).join("dbagent")
+}
+
 /// Builds dbagent and copies it into the sandbox (so a rebuild never
 /// changes a running agent's binary).
 fn binary(paths: &Paths) -> Result<PathBuf> {
     let built = crate::util::workspace_binary("dbagent")?;
-    let copy = dir(paths).join("dbagent");
+    let copy = dbagent(paths);
     let tmp = dir(paths).join("dbagent.new");
     std::fs::copy(&built, &tmp)
         .with_context(|| format!("cannot copy {} into the sandbox", built.display()))?;

@@ -61,7 +61,8 @@ fn backup_conf(paths: &Paths, s: &Secrets, method: &str) -> String {
          ftwrl-dead-lock-retry = 10\nftwrl-dead-lock-seconds = 8\n\
          # production feeds the DR cluster (slave_dbscale_server)\nuse-disaster-recovery-cluster = true\nxtrabackup-bin-dir = /usr/bin/mariabackup\n\
          store-bad-backup = 1\n\
-         # additions to the seed format\nstate-dir = {state}\nencrypt-bin = {dbcrypt}\n\n\
+         # additions to the seed format\nstate-dir = {state}\nencrypt-bin = {dbcrypt}\n\
+         receiver = native\nreceiver-bin = {dbagent}\n\n\
          [rabbit-agent]\nrabbitmq-uri = {uri}\nsecret-file = {rabbit_secret}\n\n\
          [adm-agent]\nport = {ADM_AGENT_PORT}\nsecret-file = {secret}\n\n\
          [cluster]\nip = {ROUTER_HOST}\nuser = {ROUTER_USER}\nport = {ROUTER_PORT}\npassword = {rpw}\n\n\
@@ -80,6 +81,7 @@ fn backup_conf(paths: &Paths, s: &Secrets, method: &str) -> String {
             .join("debug")
             .join("dbcrypt")
             .display(),
+        dbagent = super::agents::dbagent(paths).display(),
     )
 }
 
@@ -93,7 +95,8 @@ fn recovery_conf(paths: &Paths, s: &Secrets, method: &str) -> String {
          [misc]\ndebug = 1\nsocat-port = {SOCAT_PORT}\nsocat-port2 = {SOCAT_PORT2}\nsocat-retry-count = 10\n\
          connect-method = {cm}\nconn-timeout = 3600\nserver-tmp-port = 27000\nclient-name = mariadb\n\
          xtrabackup-bin-dir = /usr/bin/mariabackup\nxbstream-bin-dir = /usr/bin/mbstream\n\
-         # additions to the seed format\nstate-dir = {state}\nencrypt-bin = {dbcrypt}\n\n\
+         # additions to the seed format\nstate-dir = {state}\nencrypt-bin = {dbcrypt}\n\
+         receiver = native\nreceiver-bin = {dbagent}\n\n\
          [rabbit-agent]\nrabbitmq-uri = {uri}\nsecret-file = {rabbit_secret}\n\n[adm-agent]\nport = {ADM_AGENT_PORT}\nsecret-file = {secret}\n",
         cm = connect_method(method),
         lpw = s.login_password,
@@ -107,6 +110,7 @@ fn recovery_conf(paths: &Paths, s: &Secrets, method: &str) -> String {
             .join("debug")
             .join("dbcrypt")
             .display(),
+        dbagent = super::agents::dbagent(paths).display(),
     )
 }
 
@@ -204,6 +208,10 @@ fn sandbox_env(paths: &Paths, s: &Secrets) -> String {
         ("STORE_DIR", paths.dir("store").display().to_string()),
         ("JOB_HOST", JOB_HOST.to_string()),
         ("JOB_DIR", paths.dir("jobserver").display().to_string()),
+        (
+            "DBAGENT_BIN",
+            super::agents::dbagent(paths).display().to_string(),
+        ),
     ];
     let mut vars = vars;
     vars.extend(
