@@ -22,6 +22,17 @@ use std::time::{Duration, Instant};
 
 const HEADING: &str = "## backup";
 
+/// The section a run at `mib` MiB per datasource is recorded in: the
+/// default size's own, another size's beside it (issue 20 compares 1 and
+/// 4 GiB).
+fn heading(mib: u64) -> String {
+    if mib == 1024 {
+        HEADING.to_owned()
+    } else {
+        format!("{HEADING} at {mib} MiB")
+    }
+}
+
 /// Runs the benchmark.
 pub fn run(root: &Path) -> Result<()> {
     let mib = crate::rounds::env_mib("BENCH_MIB", 1024);
@@ -37,7 +48,7 @@ pub fn run(root: &Path) -> Result<()> {
     // The load and the backups (gigabytes) go whatever happens.
     let result = runtime.block_on(settle(&sb)).and_then(|()| {
         (0..rounds)
-            .map(|_| measure(&sb, &paths, &dbbackup, &store))
+            .map(|round| measure(&sb, &paths, &dbbackup, &store, round))
             .collect::<Result<Vec<_>>>()
     });
     runtime.block_on(unload(&sb))?;
@@ -80,20 +91,23 @@ pub fn run(root: &Path) -> Result<()> {
     println!("{table}");
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     let section = format!(
-        "{HEADING}\n\n`cargo xtask bench backup`: the sandbox with {loaded} per datasource \
+        "{heading}\n\n`cargo xtask bench backup`: the sandbox with {loaded} per datasource \
          (a table of 1 KB rows on the replica that is backed up), backed up with backup-master = 0, backup-slave = 1 (one replica per \
          datasource, {n} servers). Raw: the seed's pipeline run by hand for each of those servers at \
          once (a receiving socat on the store address writing a file, `mariabackup --backup \
          --stream=xbstream | socat` as the login user); dbbackup: a forced full backup over ssh, \
-         everything included (router, checks, my.conf, consistence point, binlogs, bases, manifest). \
-         The servers first write out the load's dirty pages; then raw and dbbackup alternate, \
-         and the best of each is compared.\n\
+         everything included (router, checks, my.conf, consistence point, binlogs, bases, manifest \
+         with every file's SHA-256), with the native receiver (`dbagent receive`) on the store, \
+         and again with `receiver = socat`. The servers first write out the load's dirty pages; \
+         then raw and dbbackup alternate (the two receivers in turn first), and the best of each \
+         is compared.\n\
          Recorded {date}; load average after: `{load}`.\n\n{table}",
+        heading = heading(mib),
         n = replicas.len(),
         date = crate::util::utc_now("%Y-%m-%d %H:%M UTC"),
         load = load.trim(),
     );
-    let file = crate::benchdoc::record(root, HEADING, &section)?;
+    let file = crate::benchdoc::record(root, &heading(mib), &section)?;
     println!("recorded in {}", file.display());
     runtime.block_on(unload(&sb))?;
     let _ = std::fs::remove_dir_all(&store);
@@ -144,12 +158,15 @@ struct Measured {
     encrypted: Duration,
 }
 
-/// The raw pipelines, then dbbackup, into `store`.
+/// The raw pipelines, then dbbackup with each receiver (the native one
+/// first in even rounds, socat first in odd ones: neither always runs
+/// right after the raw pipelines), then encrypted, into `store`.
 fn measure(
     sb: &testkit::Sandbox,
     paths: &crate::sandbox::layout::Paths,
     dbbackup: &Path,
     store: &Path,
+    round: usize,
 ) -> Result<Measured> {
     fresh_dir(store)?;
     let replicas = backed_up(sb);
@@ -173,19 +190,26 @@ fn measure(
             ("force-full-backup", "force-full-backup = 1".to_owned()),
         ],
     )?;
-    let native = timed_dbbackup(dbbackup, &conf, None)?;
-    backed_up_servers(store, &replicas)?;
-    // The same backup with socat receiving, into an empty store.
-    fresh_dir(store)?;
-    crate::rounds::sync()?;
     let socat_conf = paths.file("bench-backup-socat.conf");
     crate::util::derive_conf(
         &conf,
         &socat_conf,
         &[("receiver = ", "receiver = socat".to_owned())],
     )?;
-    let socat = timed_dbbackup(dbbackup, &socat_conf, None)?;
-    backed_up_servers(store, &replicas)?;
+    let timed = |conf: &Path| -> Result<Duration> {
+        fresh_dir(store)?;
+        crate::rounds::sync()?;
+        let took = timed_dbbackup(dbbackup, conf, None)?;
+        backed_up_servers(store, &replicas)?;
+        Ok(took)
+    };
+    let (native, socat) = if round.is_multiple_of(2) {
+        let native = timed(&conf)?;
+        (native, timed(&socat_conf)?)
+    } else {
+        let socat = timed(&socat_conf)?;
+        (timed(&conf)?, socat)
+    };
     fresh_dir(store)?;
     crate::rounds::sync()?;
     // The same backup encrypted, into an empty store.

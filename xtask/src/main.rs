@@ -17,6 +17,7 @@
 mod bench_backup;
 mod bench_crypt;
 mod bench_flashback;
+mod bench_incremental;
 mod bench_logical;
 mod bench_recovery;
 mod bench_remote;
@@ -112,6 +113,9 @@ enum Bench {
     Backup,
     /// dbcrypt vs pyAesCrypt vs `openssl enc`, 1 GiB.
     Crypt,
+    /// An incremental's size after 1 % of the rows changed, with and
+    /// without flush-before-backup, BENCH_MIB (default 1024).
+    Incremental,
     /// dr-flashback start vs the raw snapshot pipeline, stop vs the
     /// servers' restart, BENCH_MIB (default 1024) in the DR cluster.
     Flashback,
@@ -148,6 +152,7 @@ fn main() {
             match name {
                 Bench::Backup => bench_backup::run(&root),
                 Bench::Crypt => bench_crypt::run(&root),
+                Bench::Incremental => bench_incremental::run(&root),
                 Bench::Flashback => bench_flashback::run(&root),
                 Bench::Logical => bench_logical::run(&root),
                 Bench::Recovery => bench_recovery::run(&root),

@@ -50,8 +50,10 @@ pub fn dbagent(paths: &Paths) -> PathBuf {
 }
 
 /// Builds dbagent and copies it into the sandbox (so a rebuild never
-/// changes a running agent's binary).
-fn binary(paths: &Paths) -> Result<PathBuf> {
+/// changes a running agent's binary; the copy is replaced by a rename,
+/// and running agents keep the file they started from). Called on every
+/// `sandbox up`, so the configs' native receiver is the current build.
+pub fn binary(paths: &Paths) -> Result<PathBuf> {
     let built = crate::util::workspace_binary("dbagent")?;
     let copy = dbagent(paths);
     let tmp = dir(paths).join("dbagent.new");

@@ -152,6 +152,9 @@ pub fn up(paths: &Paths) -> Result<bool> {
         pybackup::up(paths, &secrets)?;
         physical::up(paths)?;
         configs::write_all(paths, &secrets)?;
+        // The configs' `receiver-bin`: this build's, not the one the
+        // sandbox started with.
+        agents::binary(paths)?;
         println!("sandbox already up at {}", paths.root.display());
         return Ok(false);
     }
