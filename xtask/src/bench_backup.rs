@@ -10,9 +10,11 @@
 //!
 //! The servers first write the load's dirty pages out (a flush under way
 //! would slow whichever runs first); then raw, dbbackup (the native
-//! receiver), dbbackup with `receiver = socat` and dbbackup with a password
-//! (issue 20 target 4: encryption at most 1.15 x) alternate for
-//! `BENCH_ROUNDS` (default 3) rounds and the best of each is compared.
+//! receiver), dbbackup with `receiver = socat`, dbbackup with `compress = 1`
+//! (issue 20 target 3: no slower than plain, streams at most half the
+//! bytes) and dbbackup with a password (issue 20 target 4: encryption at
+//! most 1.15 x) alternate for `BENCH_ROUNDS` (default 3) rounds and the best
+//! of each is compared. The rows are `bench_data`'s (text and numbers).
 //! Issue 20 target 1: dbbackup at most 0.95 x the slowest raw pipeline.
 
 use anyhow::{Context as _, Result, bail};
@@ -62,6 +64,7 @@ pub fn run(root: &Path) -> Result<()> {
     let tool: Vec<Duration> = measured.iter().map(|m| m.native).collect();
     let socat: Vec<Duration> = measured.iter().map(|m| m.socat).collect();
     let encrypted: Vec<Duration> = measured.iter().map(|m| m.encrypted).collect();
+    let compressed: Vec<Duration> = measured.iter().map(|m| m.compressed).collect();
     let (table, _) = crate::rounds::table(
         "raw `mariabackup \\| socat`",
         &raw,
@@ -83,10 +86,35 @@ pub fn run(root: &Path) -> Result<()> {
         "encrypted / plain",
         Some(1.15),
     );
+    let compression = ratio_table(
+        plain,
+        (
+            "`dbbackup`, `compress = 1` (zstd, `compress-threads = 2`)",
+            &compressed,
+        ),
+        "compressed / plain",
+        Some(1.0),
+    );
+    let sizes = measured.last().map_or(String::new(), |m| {
+        format!(
+            "Streams on the store (last round): plain {} bytes, compressed {} bytes, {:.1} % \
+             (target 50 %: {}).\n",
+            m.plain_bytes,
+            m.compressed_bytes,
+            m.compressed_bytes as f64 * 100.0 / m.plain_bytes.max(1) as f64,
+            if m.compressed_bytes * 2 <= m.plain_bytes {
+                "met"
+            } else {
+                "missed"
+            },
+        )
+    });
     let table = format!(
         "{table}\nReceivers (the same backup with socat on the store; it then reads each \
          stream back for the manifest's SHA-256, which the native receiver takes as it writes):\n\n\
-         {receivers}\nEncryption (the same backup, then tarred and encrypted on the store):\n\n{encryption}"
+         {receivers}\nEncryption (the same backup, then tarred and encrypted on the store):\n\n{encryption}\n\
+         Compression (issue 20 target 3: the same backup with the streams through zstd on the \
+         servers; wall time at most plain's):\n\n{compression}\n{sizes}"
     );
     println!("{table}");
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
@@ -149,13 +177,17 @@ fn ratio_table(
 }
 
 /// One round: the servers, each raw pipeline's time, and dbbackup's with
-/// the native receiver, with socat, and with a password.
+/// the native receiver, with socat, with a password and compressed (with
+/// the streams' bytes plain and compressed).
 struct Measured {
     replicas: Vec<testkit::Server>,
     raw: Vec<(String, Duration)>,
     native: Duration,
     socat: Duration,
     encrypted: Duration,
+    plain_bytes: u64,
+    compressed: Duration,
+    compressed_bytes: u64,
 }
 
 /// The raw pipelines, then dbbackup with each receiver (the native one
@@ -196,20 +228,28 @@ fn measure(
         &socat_conf,
         &[("receiver = ", "receiver = socat".to_owned())],
     )?;
-    let timed = |conf: &Path| -> Result<Duration> {
+    let compressed_conf = paths.file("bench-backup-zstd.conf");
+    crate::util::derive_conf(
+        &conf,
+        &compressed_conf,
+        &[("compress = ", "compress = 1".to_owned())],
+    )?;
+    // One run into an empty store: its time and the bytes of its streams.
+    let timed = |conf: &Path| -> Result<(Duration, u64)> {
         fresh_dir(store)?;
         crate::rounds::sync()?;
         let took = timed_dbbackup(dbbackup, conf, None)?;
         backed_up_servers(store, &replicas)?;
-        Ok(took)
+        Ok((took, stream_bytes(&store.join("dbbackup"))?))
     };
     let (native, socat) = if round.is_multiple_of(2) {
         let native = timed(&conf)?;
-        (native, timed(&socat_conf)?)
+        (native, timed(&socat_conf)?.0)
     } else {
-        let socat = timed(&socat_conf)?;
+        let socat = timed(&socat_conf)?.0;
         (timed(&conf)?, socat)
     };
+    let compressed = timed(&compressed_conf)?;
     fresh_dir(store)?;
     crate::rounds::sync()?;
     // The same backup encrypted, into an empty store.
@@ -237,10 +277,34 @@ fn measure(
     Ok(Measured {
         replicas,
         raw,
-        native,
+        native: native.0,
         socat,
         encrypted,
+        plain_bytes: native.1,
+        compressed: compressed.0,
+        compressed_bytes: compressed.1,
     })
+}
+
+/// The bytes of every server's stream (`backup.xbsteam`) in the backups
+/// under `backups`.
+fn stream_bytes(backups: &Path) -> Result<u64> {
+    let mut total = 0;
+    for backup in std::fs::read_dir(backups)?.flatten() {
+        for server in std::fs::read_dir(backup.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            if let Ok(meta) = std::fs::metadata(server.path().join("backup.xbsteam")) {
+                total += meta.len();
+            }
+        }
+    }
+    if total == 0 {
+        bail!("no backup.xbsteam under {}", backups.display());
+    }
+    Ok(total)
 }
 
 /// One forced full dbbackup run (with the password in `password_file`),
@@ -406,6 +470,8 @@ async fn load_one(sb: &testkit::Sandbox, s: &testkit::Server, rows: u64) -> Resu
     const CHUNK: u64 = 65_536;
     let mut c = client(sb, s).await?;
     c.execute("SET SESSION sql_log_bin = 0").await?;
+    c.execute(&crate::bench_data::set_corpus()).await?;
+    let row = crate::bench_data::row_sql("seq");
     c.execute("CREATE DATABASE bench").await?;
     c.execute("CREATE TABLE bench.blob (id BIGINT AUTO_INCREMENT PRIMARY KEY, pad VARCHAR(1000))")
         .await?;
@@ -413,7 +479,7 @@ async fn load_one(sb: &testkit::Sandbox, s: &testkit::Server, rows: u64) -> Resu
     while from <= rows {
         let to = (from + CHUNK - 1).min(rows);
         c.execute(&format!(
-            "INSERT INTO bench.blob (pad) SELECT REPEAT(MD5(seq), 31) FROM bench.seq_{from}_to_{to}"
+            "INSERT INTO bench.blob (pad) SELECT {row} FROM bench.seq_{from}_to_{to}"
         ))
         .await
         .with_context(|| format!("loading {}", s.name))?;

@@ -35,14 +35,16 @@ pub fn run(root: &Path) -> Result<()> {
     println!("loading {mib} MiB into every datasource ...");
     let loaded = runtime.block_on(crate::bench_backup::load(&sb, mib))?;
     let store = Path::new(sb.var("STORE_DIR")).join("bench-incremental");
-    let result = runtime.block_on(crate::bench_backup::settle(&sb)).and_then(|()| {
-        [true, false]
-            .into_iter()
-            .map(|flush| {
-                measure(&sb, &paths, &runtime, &dbbackup, &store, flush).map(|s| (flush, s))
-            })
-            .collect::<Result<Vec<_>>>()
-    });
+    let result = runtime
+        .block_on(crate::bench_backup::settle(&sb))
+        .and_then(|()| {
+            [true, false]
+                .into_iter()
+                .map(|flush| {
+                    measure(&sb, &paths, &runtime, &dbbackup, &store, flush).map(|s| (flush, s))
+                })
+                .collect::<Result<Vec<_>>>()
+        });
     runtime.block_on(crate::bench_backup::unload(&sb))?;
     let _ = std::fs::remove_dir_all(&store);
     let measured = result?;
@@ -150,7 +152,7 @@ async fn change_one_percent(sb: &testkit::Sandbox, servers: &[testkit::Server]) 
             .with_context(|| format!("no rows in bench.blob on {}", s.name))?;
         let from = rows / 2;
         c.execute(&format!(
-            "UPDATE bench.blob SET pad = REPEAT(MD5(-id), 31) WHERE id BETWEEN {from} AND {}",
+            "UPDATE bench.blob SET pad = UPPER(pad) WHERE id BETWEEN {from} AND {}",
             from + rows / 100 - 1
         ))
         .await

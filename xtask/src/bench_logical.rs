@@ -152,6 +152,8 @@ async fn load(sb: &testkit::Sandbox, master: &testkit::Server, mib: u64) -> Resu
     let rows = (mib * 1024 * 1024).div_ceil(1000);
     let mut c = client(sb, master).await?;
     c.execute("SET SESSION sql_log_bin = 0").await?;
+    c.execute(&crate::bench_data::set_corpus()).await?;
+    let row = crate::bench_data::row_sql("seq");
     c.execute(&format!("CREATE DATABASE {DB}")).await?;
     c.execute(&format!(
         "CREATE TABLE {DB}.blob (id BIGINT AUTO_INCREMENT PRIMARY KEY, pad VARCHAR(1000))"
@@ -161,7 +163,7 @@ async fn load(sb: &testkit::Sandbox, master: &testkit::Server, mib: u64) -> Resu
     while from <= rows {
         let to = (from + CHUNK - 1).min(rows);
         c.execute(&format!(
-            "INSERT INTO {DB}.blob (pad) SELECT REPEAT(MD5(seq), 31) FROM {DB}.seq_{from}_to_{to}"
+            "INSERT INTO {DB}.blob (pad) SELECT {row} FROM {DB}.seq_{from}_to_{to}"
         ))
         .await
         .context("loading the benchmark's rows")?;

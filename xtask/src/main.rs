@@ -16,6 +16,7 @@
 
 mod bench_backup;
 mod bench_crypt;
+mod bench_data;
 mod bench_flashback;
 mod bench_incremental;
 mod bench_logical;

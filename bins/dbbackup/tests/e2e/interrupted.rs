@@ -1,6 +1,7 @@
-//! Issue 5, "done when" 3, a killed socat: the store-side socat listener
-//! of one server's stream is killed (SIGKILL) once its bytes arrive, the
-//! rest of the stream still to come. The run fails
+//! Issue 5, "done when" 3, a killed socat: the store-side listener of one
+//! server's stream (the native receiver, `dbagent receive`, by default;
+//! socat with `receiver = socat`) is killed (SIGKILL) once its bytes
+//! arrive, the rest of the stream still to come. The run fails
 //! with an ERROR naming the server and the step, writes no `ok`, leaves
 //! none of its processes behind, and the next run moves it to `trash/` and
 //! succeeds.
@@ -52,13 +53,19 @@ use common::{TestStore, dbbackup_command, serial};
 use router::Client;
 use testkit::{Sandbox, Server};
 
-/// The socat listener writing into `file`: a `socat ... tcp-listen:`
-/// process run by a script (an ancestor within a few generations) that
-/// names the file.
+/// The listener writing into `file`: a `socat ... tcp-listen:` or a
+/// `dbagent receive --port` process run by a script (an ancestor within a
+/// few generations) that names the file.
 fn listener_into(file: &str) -> Option<Proc> {
     let all: BTreeMap<u32, Proc> = procs::all().into_iter().map(|p| (p.pid, p)).collect();
     all.values()
-        .filter(|p| p.cmdline.starts_with("socat ") && p.cmdline.contains("tcp-listen:"))
+        .filter(|p| {
+            // The program itself, not the scripts around it (their bash
+            // command lines quote it).
+            let program = p.cmdline.split(' ').next().unwrap_or_default();
+            (program == "socat" && p.cmdline.contains("tcp-listen:"))
+                || (program.ends_with("/dbagent") && p.cmdline.contains(" receive --port "))
+        })
         .find(|p| {
             let mut at = p.ppid;
             (0..4).any(|_| {
@@ -144,9 +151,13 @@ async fn backup_stage_waits(sb: &Sandbox, server: &Server) -> bool {
     n != "0"
 }
 
-/// The port in a socat listener's `tcp-listen:<port>,...`.
+/// The port in a socat listener's `tcp-listen:<port>,...` or a native
+/// receiver's `--port <port>`.
 fn listen_port(listener: &Proc) -> u16 {
-    let at = listener.cmdline.find("tcp-listen:").unwrap() + "tcp-listen:".len();
+    let at = ["tcp-listen:", "--port "]
+        .iter()
+        .find_map(|key| listener.cmdline.find(key).map(|i| i + key.len()))
+        .unwrap();
     let digits: String = listener.cmdline[at..]
         .chars()
         .take_while(char::is_ascii_digit)
@@ -255,23 +266,24 @@ where
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn killed_socat_listener_over_ssh() {
-    killed_socat_listener("BACKUP_SSH_CONF").await;
+async fn killed_native_receiver_over_ssh() {
+    killed_listener("BACKUP_SSH_CONF", "native").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_socat_listener_over_rabbit_agents() {
-    killed_socat_listener("BACKUP_RABBIT_CONF").await;
+    killed_listener("BACKUP_RABBIT_CONF", "socat").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn killed_socat_listener_over_adm_agents() {
-    killed_socat_listener("BACKUP_ADM_CONF").await;
+async fn killed_native_receiver_over_adm_agents() {
+    killed_listener("BACKUP_ADM_CONF", "native").await;
 }
 
-/// Kills one server's listener mid-stream in a run with the sandbox config
-/// `conf_var`; checks the failure, the cleanup and the next run.
-async fn killed_socat_listener(conf_var: &str) {
+/// Kills one server's listener (`receiver`: `native` or `socat`)
+/// mid-stream in a run with the sandbox config `conf_var`; checks the
+/// failure, the cleanup and the next run.
+async fn killed_listener(conf_var: &str, receiver: &str) {
     let Some(sb) = Sandbox::get() else { return };
     let _serial = serial().await;
     // The dead-lock detector must not end the held BACKUP STAGE (and retry
@@ -280,7 +292,7 @@ async fn killed_socat_listener(conf_var: &str) {
         &sb,
         conf_var,
         "socat",
-        &[("ftwrl-dead-lock-seconds", "86400")],
+        &[("ftwrl-dead-lock-seconds", "86400"), ("receiver", receiver)],
     );
     let replica = planned_replica(&sb, &store);
     let server_dir = format!(
@@ -409,7 +421,8 @@ async fn killed_socat_listener(conf_var: &str) {
         });
     gone.unwrap_or_else(|e| panic!("{e}"));
 
-    // The server, and the step: its stream to the store, through socat.
+    // The server, and the step: its stream to the store, through the
+    // listener.
     out.assert_failed_with(&format!(
         "backup of {} ({}:{}) failed",
         replica.name, replica.host, replica.port
@@ -419,8 +432,13 @@ async fn killed_socat_listener(conf_var: &str) {
         .lines()
         .find(|l| l.starts_with("ERROR: "))
         .unwrap();
+    let program = if receiver == "socat" {
+        "socat"
+    } else {
+        "dbagent receive"
+    };
     assert!(
-        error.contains("socat") && error.contains(&format!("from {} to port", replica.host)),
+        error.contains(program) && error.contains(&format!("from {} to port", replica.host)),
         "the step is not named: {error}"
     );
     assert!(
