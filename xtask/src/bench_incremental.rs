@@ -146,7 +146,7 @@ async fn change_one_percent(sb: &testkit::Sandbox, servers: &[testkit::Server]) 
     for s in servers {
         let mut c = crate::bench_backup::client(sb, s).await?;
         c.execute("SET SESSION sql_log_bin = 0").await?;
-        let rows: u64 = crate::bench_backup::scalar(&mut c, "SELECT MAX(id) FROM bench.blob")
+        let rows: u64 = crate::bench_backup::scalar(&mut c, "SELECT MAX(id) AS v FROM bench.blob")
             .await?
             .and_then(|n| n.parse().ok())
             .with_context(|| format!("no rows in bench.blob on {}", s.name))?;
