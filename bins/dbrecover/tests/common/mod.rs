@@ -58,6 +58,9 @@ pub struct Env {
     pub tmp: PathBuf,
     /// Backups stream through zstd (`[misc] compress = 1`).
     pub compress: bool,
+    /// Each server's InnoDB checkpoint is made to catch up before its
+    /// backup (`[misc] flush-before-backup = 1`).
+    pub flush: bool,
     confs: AtomicUsize,
     /// The test's own secrets (encryption passwords) given to the tools.
     secrets: std::sync::Mutex<Vec<String>>,
@@ -73,6 +76,7 @@ impl Env {
             job: PathBuf::from(sb.var("JOB_DIR")).join(&name),
             tmp: std::env::temp_dir().join(&name),
             compress: false,
+            flush: false,
             confs: AtomicUsize::new(0),
             secrets: std::sync::Mutex::new(Vec::new()),
         };
@@ -106,6 +110,8 @@ impl Env {
         );
         let compress = if self.compress { "1" } else { "0" };
         let text = set_key(&text, "misc", "compress", compress);
+        let flush = if self.flush { "1" } else { "0" };
+        let text = set_key(&text, "misc", "flush-before-backup", flush);
         self.file("backup.conf", &text)
     }
 
