@@ -1,9 +1,8 @@
 //! `cargo xtask bench recovery`: `dbrecover` against the raw commands it
-//! replaces, and the two ways of replaying binlogs side by side
-//! (`bench_replay`), recorded in the `## recovery` section of
-//! `docs/benchmarks.md`.
+//! replaces, recorded in the `## recovery` section of `docs/benchmarks.md`
+//! (the ways of replaying binlogs are `cargo xtask bench replay`).
 //!
-//! The recovery half: the sandbox loaded with `BENCH_MIB` (default 256)
+//! The sandbox loaded with `BENCH_MIB` (default 256)
 //! MiB per datasource, one full backup taken under a small live write load
 //! (so there are binlogs to replay to the consistence point), then the
 //! backup restored by `dbrecover` (the store is the job server, so both
@@ -27,11 +26,6 @@ const HEADING: &str = "## recovery";
 /// Runs the benchmark.
 pub fn run(root: &Path) -> Result<()> {
     let mib = crate::rounds::env_mib("BENCH_MIB", 256);
-    let binlog_mib = crate::rounds::env_mib("BENCH_BINLOG_MIB", 500);
-    let replay = crate::bench_replay::run_replay(
-        &crate::util::target_dir().join("bench-replay"),
-        binlog_mib,
-    )?;
 
     let paths = crate::sandbox::paths();
     crate::sandbox::up(&paths)?;
@@ -51,41 +45,19 @@ pub fn run(root: &Path) -> Result<()> {
         "target: 1.1 x best slowest raw",
         |raw_max| raw_max.mul_f64(1.1),
     );
-    let mb = replay.bytes as f64 / 1e6;
-    let mut rates = String::from("| replay | wall s | MB/s |\n| --- | ---: | ---: |\n");
-    for r in &replay.runs {
-        rates += &format!(
-            "| {} | {:.1} | {:.1} |\n",
-            r.method,
-            r.elapsed.as_secs_f64(),
-            mb / r.elapsed.as_secs_f64()
-        );
-    }
-    if let [pipe, sql_thread] = &replay.runs[..] {
-        rates += &format!(
-            "| SQL thread / pipe | {:.2}x (target 2x) | |\n",
-            pipe.elapsed.as_secs_f64() / sql_thread.elapsed.as_secs_f64()
-        );
-    }
-    println!("{table}\n{rates}");
+    println!("{table}");
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     let section = format!(
-        "{HEADING}\n\n`cargo xtask bench recovery`, recovery half: the sandbox with {loaded} per \
+        "{HEADING}\n\n`cargo xtask bench recovery`: the sandbox with {loaded} per \
          datasource, a full backup (backup-slave = 1) taken under a live write load, restored to \
          its consistence point by `dbrecover` over ssh with the store as the job server (in place) \
          and by the raw commands per datasource run by hand at once (`mbstream -x`, \
          `mariabackup --prepare`, `mariadbd`, `mariadb-binlog --start-position=<GTID> \
          --stop-position | mariadb`, shutdown). dbrecover also counts every table's rows for \
          its report. Each restore starts from an empty work dir after a `sync`; dbrecover and \
-         raw alternate and the best of each is compared.\n\n{table}\n\
-         Replay half: {mb:.0} MB of row events in {tx} transactions (5000-row inserts, updates, \
-         single-row inserts; several binlog files) applied to two copies of the same datadir on \
-         scratch servers; both results checked against the source's `CHECKSUM TABLE` and GTID \
-         position. The SQL thread is single-threaded: MariaDB 10.11's parallel applier \
-         (`slave_parallel_threads` > 0) crashes (signal 11) on binlogs used as relay logs, which \
-         lack the master's Rotate event.\n\n{rates}\n\
+         raw alternate and the best of each is compared. The binlog replay alone is measured by \
+         `cargo xtask bench replay` (section \"replay\").\n\n{table}\n\
          Recorded {date}; load average after: `{load}`.\n",
-        tx = replay.transactions,
         date = crate::util::utc_now("%Y-%m-%d %H:%M UTC"),
         load = load.trim(),
     );

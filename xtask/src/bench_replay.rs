@@ -1,16 +1,18 @@
-//! The binlog replay half of `cargo xtask bench recovery`: the same
-//! binlogs (`BENCH_BINLOG_MIB`, default 500 MiB of row events, several
-//! files) applied to two copies of the same starting datadir, once piped
-//! through `mariadb-binlog | mariadb` (what the seeds do) and once by the
-//! server's own replication SQL thread reading them as relay logs. Both
-//! results are checked against the source (`CHECKSUM TABLE` and GTID
-//! position) before a time counts.
+//! `cargo xtask bench replay`: the same binlogs (`BENCH_BINLOG_MIB`,
+//! default 500 MiB of row events over several databases, several files)
+//! applied to copies of the same starting datadir, once piped through
+//! `mariadb-binlog | mariadb` (what the seeds do) and then by the server's
+//! own replication SQL thread reading them as relay logs, alone and with
+//! parallel workers, as dbrecover stages them (issue 20, target 6). Every
+//! result is checked against the source (`CHECKSUM TABLE` of every table,
+//! and the GTID position) before its time counts.
 //!
 //! Scratch servers of their own under `target/bench-replay`: nothing of the
 //! sandbox is touched.
 
-use crate::util::{run, wait_for};
+use crate::util::{run as run_command, wait_for};
 use anyhow::{Context as _, Result, bail};
+use recovery::worker_options;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -18,7 +20,7 @@ use std::time::{Duration, Instant};
 /// One way of replaying, timed and checked.
 pub struct ReplayRun {
     /// How.
-    pub method: &'static str,
+    pub method: String,
     /// Wall time of the replay alone (servers already up).
     pub elapsed: Duration,
 }
@@ -29,7 +31,9 @@ pub struct ReplayResult {
     pub bytes: u64,
     /// Transactions replayed.
     pub transactions: u64,
-    /// The pipe, then the SQL thread.
+    /// The databases the transactions went to.
+    pub databases: usize,
+    /// The pipe, then the SQL thread alone and with workers.
     pub runs: Vec<ReplayRun>,
 }
 
@@ -133,8 +137,62 @@ impl Drop for Scratch {
     }
 }
 
+/// The section of docs/benchmarks.md this benchmark owns.
+const HEADING: &str = "## replay";
+
+/// The target of issue 20: parallel replay 4 x the pipe.
+const TARGET: f64 = 4.0;
+
+/// Runs the benchmark and records it.
+pub fn run(root: &Path) -> Result<()> {
+    let mib = crate::rounds::env_mib("BENCH_BINLOG_MIB", 500);
+    let replay = run_replay(&crate::util::target_dir().join("bench-replay"), mib)?;
+    let mb = replay.bytes as f64 / 1e6;
+    let pipe = replay.runs[0].elapsed.as_secs_f64();
+    let mut rates =
+        String::from("| replay | wall s | MB/s | pipe / this |\n| --- | ---: | ---: | ---: |\n");
+    for r in &replay.runs {
+        let secs = r.elapsed.as_secs_f64();
+        rates += &format!(
+            "| {} | {secs:.1} | {:.1} | {:.2}x |\n",
+            r.method,
+            mb / secs,
+            pipe / secs
+        );
+    }
+    let best = replay.runs[1..]
+        .iter()
+        .min_by_key(|r| r.elapsed)
+        .context("no SQL-thread run")?;
+    let ratio = pipe / best.elapsed.as_secs_f64();
+    let met = if ratio >= TARGET { "met" } else { "not met" };
+    println!("{rates}\nbest: {} at {ratio:.2}x the pipe", best.method);
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let section = format!(
+        "{HEADING}\n\n`cargo xtask bench replay` (issue 20, target 6): {mb:.0} MB of row events in \
+         {tx} transactions spread over {dbs} databases (from one client each at once: 2000-row \
+         inserts, updates of 1000 rows, single-row inserts; several binlog files) applied to \
+         copies of the same datadir on scratch servers: by `mariadb-binlog | mariadb`, and by \
+         the server's replication SQL thread over the binlogs staged as relay logs, as dbrecover \
+         does it, alone and with parallel workers (`slave_parallel_mode = optimistic`, the \
+         options dbrecover gives its temporary servers). Every result is checked against the \
+         source's `CHECKSUM TABLE` of every table and, for the SQL thread, its GTID position \
+         before its time counts.\n\n{rates}\n\
+         Best: {best} at {ratio:.2}x the pipe (target {TARGET}x: {met}).\n\
+         Recorded {date}; load average after: `{load}`.\n",
+        tx = replay.transactions,
+        dbs = replay.databases,
+        best = best.method,
+        date = crate::util::utc_now("%Y-%m-%d %H:%M UTC"),
+        load = load.trim(),
+    );
+    let file = crate::benchdoc::record(root, HEADING, &section)?;
+    println!("recorded in {}", file.display());
+    Ok(())
+}
+
 /// Runs the comparison in `work` (removed first and after).
-pub fn run_replay(work: &Path, mib: u64) -> Result<ReplayResult> {
+fn run_replay(work: &Path, mib: u64) -> Result<ReplayResult> {
     let _ = std::fs::remove_dir_all(work);
     std::fs::create_dir_all(work)?;
     let result = replay_in(work, mib);
@@ -142,22 +200,31 @@ pub fn run_replay(work: &Path, mib: u64) -> Result<ReplayResult> {
     result
 }
 
+/// The SQL thread's runs: alone, then with this many parallel workers.
+const WORKERS: [usize; 4] = [0, 2, 4, 8];
+
+/// Databases the source's transactions are spread over, one client each.
+const DATABASES: usize = 4;
+
 fn replay_in(work: &Path, mib: u64) -> Result<ReplayResult> {
     let base = work.join("base");
-    run(Command::new("mariadb-install-db")
-        .arg("--no-defaults")
-        .arg("--user=root")
-        .arg(format!("--datadir={}", base.join("data").display()))
-        .arg("--auth-root-authentication-method=normal")
-        .stdout(Stdio::null()))?;
+    run_command(
+        Command::new("mariadb-install-db")
+            .arg("--no-defaults")
+            .arg("--user=root")
+            .arg(format!("--datadir={}", base.join("data").display()))
+            .arg("--auth-root-authentication-method=normal")
+            .stdout(Stdio::null()),
+    )?;
     let source = write_source(work, &base, mib)?;
-    let runs = vec![
-        replay_by_pipe(work, &base, &source)?,
-        replay_by_sql_thread(work, &base, &source)?,
-    ];
+    let mut runs = vec![replay_by_pipe(work, &base, &source)?];
+    for workers in WORKERS {
+        runs.push(replay_by_sql_thread(work, &base, &source, workers)?);
+    }
     Ok(ReplayResult {
         bytes: source.bytes,
         transactions: source.transactions,
+        databases: DATABASES,
         runs,
     })
 }
@@ -174,7 +241,7 @@ struct Written {
 /// Writes `mib` MiB of row events on a scratch server made from `base`.
 fn write_source(work: &Path, base: &Path, mib: u64) -> Result<Written> {
     let src_dir = work.join("source");
-    run(Command::new("cp").arg("-a").arg(base).arg(&src_dir))?;
+    run_command(Command::new("cp").arg("-a").arg(base).arg(&src_dir))?;
     let binlog = src_dir.join("data").join("bin");
     let source = Scratch::start(
         &src_dir,
@@ -196,7 +263,7 @@ fn write_source(work: &Path, base: &Path, mib: u64) -> Result<Written> {
         .collect();
     Ok(Written {
         files,
-        checksum: source.sql("CHECKSUM TABLE w.t")?,
+        checksum: source.sql(&checksum_sql())?,
         gtid: source.sql("SELECT @@gtid_binlog_pos")?,
         bytes,
         transactions,
@@ -206,7 +273,7 @@ fn write_source(work: &Path, base: &Path, mib: u64) -> Result<Written> {
 /// The seeds' way: `mariadb-binlog | mariadb` into a fresh server.
 fn replay_by_pipe(work: &Path, base: &Path, source: &Written) -> Result<ReplayRun> {
     let pipe_dir = work.join("pipe");
-    run(Command::new("cp").arg("-a").arg(base).arg(&pipe_dir))?;
+    run_command(Command::new("cp").arg("-a").arg(base).arg(&pipe_dir))?;
     let pipe = Scratch::start(&pipe_dir, 28102, &["--skip-log-bin".to_owned()])?;
     let started = Instant::now();
     let mut reader = Command::new("mariadb-binlog");
@@ -216,19 +283,25 @@ fn replay_by_pipe(work: &Path, base: &Path, source: &Written) -> Result<ReplayRu
         quoted(&reader),
         quoted(&pipe.client())
     );
-    run(Command::new("bash").arg("-c").arg(script))?;
+    run_command(Command::new("bash").arg("-c").arg(script))?;
     let elapsed = started.elapsed();
     check(&pipe, &source.checksum, None, "the pipe")?;
     Ok(ReplayRun {
-        method: "`mariadb-binlog \\| mariadb` (the seeds' way)",
+        method: "`mariadb-binlog \\| mariadb` (the seeds' way)".to_owned(),
         elapsed,
     })
 }
 
-/// The replication SQL thread over the binlogs as relay logs.
-fn replay_by_sql_thread(work: &Path, base: &Path, source: &Written) -> Result<ReplayRun> {
-    let relay_dir = work.join("relay");
-    run(Command::new("cp").arg("-a").arg(base).arg(&relay_dir))?;
+/// The replication SQL thread over the binlogs as relay logs, with
+/// `workers` parallel workers (dbrecover's options for them).
+fn replay_by_sql_thread(
+    work: &Path,
+    base: &Path,
+    source: &Written,
+    workers: usize,
+) -> Result<ReplayRun> {
+    let relay_dir = work.join(format!("relay-{workers}"));
+    run_command(Command::new("cp").arg("-a").arg(base).arg(&relay_dir))?;
     let relay = relay_dir.join("data").join("bin");
     let mut index = String::new();
     for f in &source.files {
@@ -247,16 +320,22 @@ fn replay_by_sql_thread(work: &Path, base: &Path, source: &Written) -> Result<Re
             format!("--relay-log-index={}.index", relay.display()),
             "--skip-slave-start".to_owned(),
             "--relay-log-purge=0".to_owned(),
-        ],
+        ]
+        .into_iter()
+        .chain(worker_options(workers))
+        .collect::<Vec<_>>(),
     )?;
     let first = source.files[0]
         .file_name()
         .context("a binlog without a name")?
         .to_string_lossy()
         .into_owned();
+    // The master's coordinates too, as dbrecover gives them: the parallel
+    // applier needs the master's file name.
     applier.sql(&format!(
         "CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=1, MASTER_USER='none', \
-         MASTER_USE_GTID=no, RELAY_LOG_FILE='{first}', RELAY_LOG_POS=4"
+         MASTER_USE_GTID=no, MASTER_LOG_FILE='{first}', MASTER_LOG_POS=4, \
+         RELAY_LOG_FILE='{first}', RELAY_LOG_POS=4"
     ))?;
     let started = Instant::now();
     applier.sql("START SLAVE SQL_THREAD")?;
@@ -276,22 +355,20 @@ fn replay_by_sql_thread(work: &Path, base: &Path, source: &Written) -> Result<Re
     )?;
     let elapsed = started.elapsed();
     applier.sql("STOP SLAVE")?;
-    check(
-        &applier,
-        &source.checksum,
-        Some(&source.gtid),
-        "the SQL thread",
-    )?;
-    Ok(ReplayRun {
-        method: "replication SQL thread over the binlogs as relay logs",
-        elapsed,
-    })
+    let method = match workers {
+        0 => "SQL thread alone over the binlogs as relay logs".to_owned(),
+        n => format!("SQL thread with {n} parallel workers"),
+    };
+    check(&applier, &source.checksum, Some(&source.gtid), &method)?;
+    drop(applier);
+    let _ = std::fs::remove_dir_all(&relay_dir);
+    Ok(ReplayRun { method, elapsed })
 }
 
 /// Both ways must end with the source's table; the SQL thread also with
 /// its GTID position (a pipe into a server without a binlog records none).
 fn check(server: &Scratch, checksum: &str, gtid: Option<&str>, how: &str) -> Result<()> {
-    let got = server.sql("CHECKSUM TABLE w.t")?;
+    let got = server.sql(&checksum_sql())?;
     if got != checksum {
         bail!("{how} replayed to a different table: {got} vs the source's {checksum}");
     }
@@ -303,19 +380,42 @@ fn check(server: &Scratch, checksum: &str, gtid: Option<&str>, how: &str) -> Res
     Ok(())
 }
 
-/// Row events until the source's binlogs hold `mib` MiB: batches of
-/// inserts (one transaction of 5000 rows), updates of the newest rows, and
-/// runs of single-row transactions, as an OLTP day mixes them. Returns
-/// the binlog bytes and the number of transactions.
+/// `CHECKSUM TABLE` of every database's table.
+fn checksum_sql() -> String {
+    let tables: Vec<String> = (1..=DATABASES).map(|d| format!("w{d}.t")).collect();
+    format!("CHECKSUM TABLE {}", tables.join(", "))
+}
+
+/// Row events until the source's binlogs hold `mib` MiB: in each of
+/// [`DATABASES`] databases, from a client of its own at the same time, a
+/// batch insert (one transaction of 2000 rows), an update of the newest
+/// rows and a run of single-row transactions, as an OLTP day mixes them.
+/// Returns the binlog bytes and the number of transactions.
 fn write_row_events(source: &Scratch, mib: u64) -> Result<(u64, u64)> {
-    source.sql(
-        "CREATE DATABASE w; CREATE TABLE w.t (id BIGINT AUTO_INCREMENT PRIMARY KEY, \
-         k INT NOT NULL, pad VARCHAR(200) NOT NULL, ts DATETIME(6) NOT NULL)",
-    )?;
-    let singles: String = (0..200)
-        .map(|i| format!("INSERT INTO w.t (k, pad, ts) VALUES ({i}, REPEAT('s', 120), NOW(6));"))
+    for d in 1..=DATABASES {
+        source.sql(&format!(
+            "CREATE DATABASE w{d}; CREATE TABLE w{d}.t (id BIGINT AUTO_INCREMENT PRIMARY KEY, \
+             k INT NOT NULL, pad VARCHAR(200) NOT NULL, ts DATETIME(6) NOT NULL)"
+        ))?;
+    }
+    let round: Vec<String> = (1..=DATABASES)
+        .map(|d| {
+            let singles: String = (0..SINGLES)
+                .map(|i| {
+                    format!(
+                        "INSERT INTO w{d}.t (k, pad, ts) VALUES ({i}, REPEAT('s', 120), NOW(6));"
+                    )
+                })
+                .collect();
+            format!(
+                "INSERT INTO w{d}.t (k, pad, ts) SELECT seq, REPEAT(MD5(seq), 4), NOW(6) \
+                 FROM w{d}.seq_1_to_2000; \
+                 UPDATE w{d}.t SET k = k + 1 WHERE id > (SELECT MAX(id) - 1000 FROM w{d}.t AS x); \
+                 {singles}"
+            )
+        })
         .collect();
-    let mut transactions = 1u64;
+    let mut transactions = DATABASES as u64 * 2;
     loop {
         let bytes: u64 = source
             .sql("SHOW BINARY LOGS")?
@@ -325,10 +425,29 @@ fn write_row_events(source: &Scratch, mib: u64) -> Result<(u64, u64)> {
         if bytes >= mib * 1024 * 1024 {
             return Ok((bytes, transactions));
         }
-        source.sql(&format!(
-            "INSERT INTO w.t (k, pad, ts) SELECT seq, REPEAT(MD5(seq), 4), NOW(6) FROM w.seq_1_to_5000; \
-             UPDATE w.t SET k = k + 1 WHERE id > (SELECT MAX(id) - 3000 FROM w.t AS x); {singles}"
-        ))?;
-        transactions += 202;
+        let clients = round
+            .iter()
+            .map(|sql| {
+                source
+                    .client()
+                    .args(["-e", sql])
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .context("cannot start mariadb")
+            })
+            .collect::<Result<Vec<_>>>()?;
+        for client in clients {
+            let out = client.wait_with_output()?;
+            if !out.status.success() {
+                bail!(
+                    "writing the source's rows failed: {}",
+                    String::from_utf8_lossy(&out.stderr).trim()
+                );
+            }
+        }
+        transactions += DATABASES as u64 * (2 + SINGLES as u64);
     }
 }
+
+/// Single-row transactions per database and round.
+const SINGLES: usize = 100;

@@ -122,10 +122,11 @@ enum Bench {
     Flashback,
     /// dbcatalog mydumper vs mydumper by hand, BENCH_MIB (default 1024).
     Logical,
-    /// dbrecover vs the raw restore commands, BENCH_MIB (default 256);
-    /// binlog replay by the pipe vs the SQL thread, BENCH_BINLOG_MIB
-    /// (default 500).
+    /// dbrecover vs the raw restore commands, BENCH_MIB (default 256).
     Recovery,
+    /// Binlog replay by the pipe vs the SQL thread alone and with parallel
+    /// workers, BENCH_BINLOG_MIB (default 500) over several databases.
+    Replay,
     /// Round trips and stream throughput per transport.
     Remote,
     /// 1 GiB through socat: the stream crate vs the raw pipeline.
@@ -157,6 +158,7 @@ fn main() {
                 Bench::Flashback => bench_flashback::run(&root),
                 Bench::Logical => bench_logical::run(&root),
                 Bench::Recovery => bench_recovery::run(&root),
+                Bench::Replay => bench_replay::run(&root),
                 Bench::Remote => bench_remote::run(&root),
                 Bench::Stream => bench_stream::run(&root),
             }

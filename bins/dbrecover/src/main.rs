@@ -55,6 +55,11 @@ struct Cli {
     /// How many datasources restore at once.
     #[arg(long, default_value_t = 4)]
     parallel: usize,
+    /// Parallel replication workers replaying each datasource's binlogs
+    /// (transactions applied at once, committed in binlog order); 0: one
+    /// transaction at a time.
+    #[arg(long, default_value_t = recovery::DEFAULT_REPLAY_WORKERS, value_name = "N")]
+    replay_workers: usize,
     /// Do not check the chain's files against their manifests before
     /// preparing (the check reads every shipped file once more).
     #[arg(long)]
@@ -115,6 +120,7 @@ async fn run(
     let options = recovery::Options {
         password,
         parallel: Some(cli.parallel),
+        replay_workers: Some(cli.replay_workers),
         skip_verify: cli.no_verify,
         observer: Some(progress.clone()),
     };

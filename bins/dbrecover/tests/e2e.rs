@@ -311,7 +311,8 @@ fn master_dir(wl: &Workload, p: &Point) -> String {
 /// prints the chain and the binlogs with start and stop and touches nothing.
 /// The backups are taken with `flush-before-backup = 1` (issue 20 target 5:
 /// each incremental starts from a fresh checkpoint, and the rows must stay
-/// exact).
+/// exact); the replay to the last backup runs parallel workers (target 6),
+/// the one to the full backup the SQL thread alone.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chain_under_writes_recovers_to_each_consistence_point() {
     let Some(sb) = Sandbox::get() else { return };
@@ -369,8 +370,16 @@ async fn chain_under_writes_recovers_to_each_consistence_point() {
     check_report(&out, false, &wl, &to, &truths[2]);
 
     // Written to during the backup: the SQL thread had binlogs to replay.
+    // Above with its parallel workers (the default), here alone.
     let to = To::Dir(full.clone());
-    let out = recover(&env, "RECOVERY_SSH_CONF", &to, &[], &[]).await;
+    let out = recover(
+        &env,
+        "RECOVERY_SSH_CONF",
+        &to,
+        &["--replay-workers", "0"],
+        &[],
+    )
+    .await;
     assert!(
         out.stdout.contains("replayed by the SQL thread)"),
         "the SQL thread replayed nothing:\n{out}"

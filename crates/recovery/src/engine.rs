@@ -25,6 +25,9 @@ pub struct Options {
     pub password: Option<Zeroizing<String>>,
     /// How many datasources restore at once (default 4).
     pub parallel: Option<usize>,
+    /// Parallel replication workers of each temporary server's SQL-thread
+    /// replay (default [`DEFAULT_REPLAY_WORKERS`]; 0: the SQL thread alone).
+    pub replay_workers: Option<usize>,
     /// Do not check the chain's files against their manifests before
     /// preparing (`dbrecover --no-verify`).
     pub skip_verify: bool,
@@ -38,11 +41,17 @@ impl std::fmt::Debug for Options {
         f.debug_struct("Options")
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
             .field("parallel", &self.parallel)
+            .field("replay_workers", &self.replay_workers)
             .field("skip_verify", &self.skip_verify)
             .field("observer", &self.observer.as_ref().map(|_| "<observer>"))
             .finish()
     }
 }
+
+/// Parallel replication workers per datasource's replay unless asked
+/// otherwise: on two cores, 4 measured fastest (`cargo xtask bench
+/// recovery`, docs/benchmarks.md).
+pub const DEFAULT_REPLAY_WORKERS: usize = 4;
 
 /// A planned recovery.
 pub struct Prepared {
@@ -348,6 +357,7 @@ async fn execute_locked(prepared: Prepared) -> Result<Outcome, RecoveryError> {
         server: server.clone(),
         client: cfg.client_name.clone(),
         timeout,
+        replay_workers: options.replay_workers.unwrap_or(DEFAULT_REPLAY_WORKERS),
         watch: watch.clone(),
     };
     crate::fault::point("restoring the datasources");

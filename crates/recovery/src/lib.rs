@@ -51,9 +51,11 @@ mod ship;
 mod space;
 
 pub use ds_info::DsInfo;
-pub use engine::{Options, Outcome, Prepared, execute, prepare};
+pub use engine::{DEFAULT_REPLAY_WORKERS, Options, Outcome, Prepared, execute, prepare};
 pub use error::RecoveryError;
 pub use observe::Observer;
 pub use plan::RecoveryPlan;
-pub use restore::{DBQPRESS, Restored, SqlThread, TableRows, decompress_qp, decompressed_with};
+pub use restore::{
+    DBQPRESS, Restored, SqlThread, TableRows, decompress_qp, decompressed_with, worker_options,
+};
 pub use space::SpaceEstimate;

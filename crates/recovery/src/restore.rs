@@ -13,7 +13,7 @@ mod server;
 mod writeback;
 
 pub use qp::{DBQPRESS, decompress_qp, decompressed_with};
-pub use relay::SqlThread;
+pub use relay::{SqlThread, worker_options};
 pub use report::TableRows;
 pub use server::ServerBinary;
 
@@ -53,6 +53,8 @@ pub struct Restore<'a> {
     pub client: String,
     /// Bound on one step.
     pub timeout: Duration,
+    /// Parallel workers of the SQL-thread replay (0: none).
+    pub replay_workers: usize,
     /// Told of each datasource's steps.
     pub(crate) watch: crate::observe::Watch,
 }
@@ -141,7 +143,7 @@ impl Restore<'_> {
         })?;
         // The server's SQL thread replays when it can do so exactly (MariaDB,
         // a position stop); its relay logs must be there before it starts.
-        let relay = relay::Relay::plan(apply, &base)
+        let relay = relay::Relay::plan(apply, &base, self.replay_workers)
             .filter(|_| flavor_of(self.tool.flavor) == GtidFlavor::Mariadb);
         let server = TemporaryServer {
             ds,

@@ -7,9 +7,16 @@
 //!
 //! It applies row events inside the server instead of decoding them to
 //! SQL text and parsing that again (3x the `mariadb-binlog | mariadb` rate
-//! in `cargo xtask bench recovery`). Limits, each checked on MariaDB 10.11:
-//! - single-threaded: the parallel applier crashes (signal 11) on binlogs
-//!   used as relay logs, which lack the master's Rotate event;
+//! in `cargo xtask bench recovery`), and with parallel workers (MariaDB's
+//! optimistic parallel applier: transactions run at once, committed in
+//! binlog order, a conflicting one rolled back and run again after the one
+//! it waited for) several at a time. Limits, each checked on MariaDB 10.11:
+//! - the parallel applier needs the master's file name, which a binlog used
+//!   as a relay log never tells it (a relay log written by the IO thread
+//!   starts with the master's Rotate event): without it the first commit
+//!   crashes the server (signal 11 in `compare_log_name`). `CHANGE MASTER
+//!   TO` names it (`MASTER_LOG_FILE/POS`, the same as the relay log's, as
+//!   the files are the master's);
 //! - no GTID mode (`MASTER_USE_GTID=slave_pos` discards the relay logs), so
 //!   a start "after GTID position P" is turned into a byte position first
 //!   (the first transaction `mariadb-binlog --start-position=P` shows);
@@ -31,12 +38,26 @@ pub(super) struct Relay {
     pub basename: String,
     /// Where the SQL thread stops.
     pub stop: BinlogPos,
+    /// Parallel workers (`slave_parallel_threads`); 0: the SQL thread
+    /// applies every transaction itself.
+    pub workers: usize,
 }
 
+/// Bytes of events the SQL thread may queue for the workers
+/// (`slave_parallel_max_queued`, 128 KiB by default): a batch insert's
+/// row events are larger than that, and the thread would wait for room
+/// instead of reading ahead.
+const WORKER_QUEUE_BYTES: usize = 64 << 20;
+
+/// A parallel worker with nothing to do, as `information_schema.PROCESSLIST`
+/// shows it.
+const WORKER_IDLE: &str = "Waiting for work from SQL thread";
+
 impl Relay {
-    /// The relay plan for `apply` under `base`, when the SQL thread can do
-    /// this replay exactly (a position stop, binlogs of one base name).
-    pub fn plan(apply: &DatasourceApply, base: &str) -> Option<Relay> {
+    /// The relay plan for `apply` under `base` with `workers` parallel
+    /// workers, when the SQL thread can do this replay exactly (a position
+    /// stop, binlogs of one base name).
+    pub fn plan(apply: &DatasourceApply, base: &str, workers: usize) -> Option<Relay> {
         let ApplyStop::Position(stop) = &apply.stop else {
             return None;
         };
@@ -49,6 +70,7 @@ impl Relay {
             dir: format!("{base}/relay"),
             basename,
             stop: stop.clone(),
+            workers,
         })
     }
 
@@ -78,19 +100,22 @@ impl Relay {
     pub fn server_options(&self) -> String {
         let path = format!("{}/{}", self.dir, self.basename);
         format!(
-            "--relay-log={} --relay-log-index={} --relay-log-purge=0 \
-             --slave-parallel-threads=0",
+            "--relay-log={} --relay-log-index={} --relay-log-purge=0 {}",
             quote(&path),
-            quote(&format!("{path}.index"))
+            quote(&format!("{path}.index")),
+            worker_options(self.workers).join(" ")
         )
     }
 
     /// Statements that put the SQL thread at `start` and run it to the stop.
+    /// The master's coordinates are the relay log's: the files are the
+    /// master's binlogs.
     pub fn statements(&self, start: &BinlogPos) -> Vec<String> {
         vec![
             format!(
                 "CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=1, MASTER_USER='dbrecover-relay', \
-                 MASTER_USE_GTID=no, RELAY_LOG_FILE='{}', RELAY_LOG_POS={}",
+                 MASTER_USE_GTID=no, MASTER_LOG_FILE='{0}', MASTER_LOG_POS={1}, \
+                 RELAY_LOG_FILE='{0}', RELAY_LOG_POS={1}",
                 start.file, start.pos
             ),
             format!(
@@ -99,6 +124,21 @@ impl Relay {
             ),
         ]
     }
+}
+
+/// The server options for `workers` parallel replication workers (none:
+/// the SQL thread applies alone). Optimistic mode runs any two
+/// transactional transactions at once, not only those the master committed
+/// together; DDL and non-transactional tables still go one at a time.
+pub fn worker_options(workers: usize) -> Vec<String> {
+    if workers == 0 {
+        return vec!["--slave-parallel-threads=0".to_owned()];
+    }
+    vec![
+        format!("--slave-parallel-threads={workers}"),
+        "--slave-parallel-mode=optimistic".to_owned(),
+        format!("--slave-parallel-max-queued={WORKER_QUEUE_BYTES}"),
+    ]
 }
 
 /// The shell filter over a `mariadb-binlog --start-position=<GTID
@@ -115,23 +155,34 @@ pub(super) fn first_transaction_filter(files: &[String]) -> String {
     )
 }
 
-/// A job-server loop that polls `SHOW SLAVE STATUS` every 50 ms while the
-/// SQL thread runs and has relay log left to read, for at most `rounds`
-/// polls, and prints the last status: one round trip per few seconds
-/// instead of one per poll.
+/// A job-server loop that polls `SHOW SLAVE STATUS` and the busy parallel
+/// workers every 50 ms while the SQL thread runs and has work left (relay
+/// log to read, or workers still applying what it handed them), for at
+/// most `rounds` polls, and prints the last status: one round trip per few
+/// seconds instead of one per poll. Idle is believed when seen twice in a
+/// row: a worker just handed a transaction may not have woken yet.
 pub(super) fn wait_status_script(client: &str, socket: &str, rounds: u32) -> String {
+    let sql = format!(
+        "SHOW SLAVE STATUS; SELECT COUNT(*) AS {BUSY} FROM information_schema.PROCESSLIST \
+         WHERE COMMAND = 'Slave_worker' AND STATE <> '{WORKER_IDLE}'"
+    );
     format!(
-        "i=0\n\
+        "i=0; quiet=0\n\
          while :; do\n\
-         s=$({client} --no-defaults --socket={socket} --vertical --execute='SHOW SLAVE STATUS') || exit 1\n\
+         s=$({client} --no-defaults --socket={socket} --vertical --execute={sql}) || exit 1\n\
          i=$((i+1))\n\
-         case \"$s\" in *'{IDLE}'*) ;; *'Slave_SQL_Running: Yes'*) [ $i -lt {rounds} ] && {{ sleep 0.05; continue; }} ;; esac\n\
+         case \"$s\" in *'{IDLE}'*'{BUSY}: 0'*) quiet=$((quiet+1)) ;; *) quiet=0 ;; esac\n\
+         case \"$s\" in *'Slave_SQL_Running: Yes'*) [ $quiet -lt 2 ] && [ $i -lt {rounds} ] && {{ sleep 0.05; continue; }} ;; esac\n\
          printf '%s\\n' \"$s\"; exit 0\n\
          done",
         client = quote(client),
         socket = quote(socket),
+        sql = quote(&sql),
     )
 }
+
+/// The column of the wait loop's count of parallel workers at work.
+const BUSY: &str = "Busy_workers";
 
 /// `Slave_SQL_Running_State` of a SQL thread at the end of its relay
 /// logs, waiting for more: it stops there only when `UNTIL` names a later
@@ -144,7 +195,8 @@ const IDLE: &str = "Slave has read all relay log";
 pub struct SqlThread {
     /// `Slave_SQL_Running` is `Yes`.
     pub running: bool,
-    /// It has read all its relay logs and waits for more ([`IDLE`]).
+    /// It has read all its relay logs and waits for more ([`IDLE`]), and
+    /// no parallel worker is still applying what it read.
     pub idle: bool,
     /// `Last_SQL_Errno`, `Last_SQL_Error`.
     pub error: Option<String>,
@@ -164,7 +216,8 @@ impl SqlThread {
         let errno = field("Last_SQL_Errno").unwrap_or_default();
         SqlThread {
             running: field("Slave_SQL_Running").as_deref() == Some("Yes"),
-            idle: field("Slave_SQL_Running_State").is_some_and(|s| s.starts_with(IDLE)),
+            idle: field("Slave_SQL_Running_State").is_some_and(|s| s.starts_with(IDLE))
+                && field(BUSY).is_none_or(|n| n == "0"),
             error: (!errno.is_empty() && errno != "0").then(|| {
                 format!(
                     "error {errno}: {}",
@@ -232,6 +285,18 @@ mod tests {
         );
         assert!(idle.running && idle.idle);
         assert_eq!(idle.at, Some(("mysql-bin.000001".into(), 351)));
+        // All read, but parallel workers still apply what was read.
+        let working = SqlThread::parse(
+            "  Slave_SQL_Running: Yes\n \
+             Slave_SQL_Running_State: Slave has read all relay log; waiting for more updates\n \
+             Busy_workers: 2\n",
+        );
+        assert!(working.running && !working.idle);
+        let done = SqlThread::parse(
+            "  Slave_SQL_Running_State: Slave has read all relay log; waiting for more updates\n \
+             Busy_workers: 0\n",
+        );
+        assert!(done.idle);
     }
 
     /// A fake client that says the SQL thread runs for its first `runs`
@@ -249,6 +314,29 @@ mod tests {
         .unwrap();
         Sh::new("chmod").arg("755").arg(&client).status().unwrap();
         client.display().to_string()
+    }
+
+    /// Runs the wait loop against a client made of `body`; returns how
+    /// many times it was called (lines of `n` beside it).
+    fn poll_a_client(dir: &std::path::Path, body: &str) -> usize {
+        let client = dir.join("client");
+        std::fs::write(&client, format!("#!/bin/sh\n{body}\n")).unwrap();
+        Sh::new("chmod").arg("755").arg(&client).status().unwrap();
+        let out = Sh::new("sh")
+            .arg("-c")
+            .arg(wait_status_script(
+                client.to_str().unwrap(),
+                "/no/sock",
+                100,
+            ))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        assert!(SqlThread::parse(&String::from_utf8_lossy(&out.stdout)).idle);
+        std::fs::read_to_string(dir.join("n"))
+            .unwrap()
+            .lines()
+            .count()
     }
 
     #[test]
@@ -270,28 +358,27 @@ mod tests {
             "polled until the thread stopped, no more"
         );
 
-        // Idle at the end of its relay logs: nothing more to wait for.
+        // Idle at the end of its relay logs, seen twice: nothing more to
+        // wait for.
         let idle = tempfile::tempdir().unwrap();
-        let client = idle.path().join("client");
-        std::fs::write(
-            &client,
-            "#!/bin/sh\necho x >> $(dirname $0)/n; echo 'Slave_SQL_Running: Yes'; \
-             echo 'Slave_SQL_Running_State: Slave has read all relay log; waiting for more updates'\n",
-        )
-        .unwrap();
-        Sh::new("chmod").arg("755").arg(&client).status().unwrap();
-        let out = Sh::new("sh")
-            .arg("-c")
-            .arg(wait_status_script(
-                client.to_str().unwrap(),
-                "/no/sock",
-                100,
-            ))
-            .output()
-            .unwrap();
-        assert!(SqlThread::parse(&String::from_utf8_lossy(&out.stdout)).idle);
-        let calls = std::fs::read_to_string(idle.path().join("n")).unwrap();
-        assert_eq!(calls.lines().count(), 1, "returned at once");
+        let calls = poll_a_client(
+            idle.path(),
+            "echo x >> $(dirname $0)/n; echo 'Slave_SQL_Running: Yes'; \
+             echo 'Slave_SQL_Running_State: Slave has read all relay log; waiting for more updates'; \
+             echo 'Busy_workers: 0'",
+        );
+        assert_eq!(calls, 2, "returned once idle twice in a row");
+
+        // Everything read, and a worker still applying until the fourth
+        // poll: waits for the worker.
+        let working = tempfile::tempdir().unwrap();
+        let calls = poll_a_client(
+            working.path(),
+            "echo x >> $(dirname $0)/n; echo 'Slave_SQL_Running: Yes'; \
+             echo 'Slave_SQL_Running_State: Slave has read all relay log; waiting for more updates'; \
+             [ $(wc -l < $(dirname $0)/n) -lt 4 ] && echo 'Busy_workers: 1' || echo 'Busy_workers: 0'",
+        );
+        assert_eq!(calls, 5, "waited for the worker, then idle twice");
 
         let busy = tempfile::tempdir().unwrap();
         let client = fake_client(busy.path(), 1000);
@@ -322,6 +409,7 @@ mod tests {
             dir: dir.path().join("r").display().to_string(),
             basename: "m-bin".into(),
             stop: pos("m-bin.000008", 120),
+            workers: 4,
         };
         let out = Sh::new("sh")
             .arg("-c")
@@ -338,10 +426,27 @@ mod tests {
             std::fs::read_to_string(dir.path().join("r/m-bin.000008")).unwrap(),
             "m-bin.000008"
         );
-        assert!(relay.server_options().contains("--relay-log-index="));
+        let options = relay.server_options();
+        assert!(options.contains("--relay-log-index="), "{options}");
+        assert!(
+            options.contains("--slave-parallel-threads=4 --slave-parallel-mode=optimistic"),
+            "{options}"
+        );
+        let alone = Relay {
+            workers: 0,
+            ..relay.clone()
+        };
+        assert!(
+            alone
+                .server_options()
+                .ends_with("--slave-parallel-threads=0")
+        );
         let s = relay.statements(&pos("m-bin.000007", 4));
         assert!(
-            s[0].contains("RELAY_LOG_FILE='m-bin.000007', RELAY_LOG_POS=4"),
+            s[0].contains(
+                "MASTER_LOG_FILE='m-bin.000007', MASTER_LOG_POS=4, \
+                 RELAY_LOG_FILE='m-bin.000007', RELAY_LOG_POS=4"
+            ),
             "{s:?}"
         );
         assert!(

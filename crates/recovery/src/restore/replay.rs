@@ -265,7 +265,13 @@ impl Restore<'_> {
             &["STOP SLAVE".to_owned(), "RESET SLAVE ALL".to_owned()],
         )
         .await?;
-        tracing::info!(datasource = ds, from = %start, to = %relay.stop, "replayed by the SQL thread");
+        tracing::info!(
+            datasource = ds,
+            from = %start,
+            to = %relay.stop,
+            workers = relay.workers,
+            "replayed by the SQL thread"
+        );
         Ok(apply
             .binlogs
             .iter()
