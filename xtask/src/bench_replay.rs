@@ -56,10 +56,14 @@ impl Scratch {
             .arg(format!("--pid-file={}", dir.join("pid").display()))
             .arg(format!("--log-error={}", dir.join("err.log").display()))
             .arg(format!("--tmpdir={}", dir.join("tmp").display()))
+            // The InnoDB settings of dbrecover's temporary servers
+            // (crates/recovery/src/restore/server.rs), the redo log's size
+            // left at the default as there.
             .args([
-                "--innodb-buffer-pool-size=512M",
-                "--innodb-log-file-size=512M",
+                "--innodb-buffer-pool-size=128M",
                 "--innodb-flush-log-at-trx-commit=2",
+                "--innodb-flush-method=fsync",
+                "--innodb-read-ahead-threshold=0",
                 "--sync-binlog=0",
             ])
             .arg(format!("--server-id={port}"))
@@ -160,13 +164,18 @@ pub fn run(root: &Path) -> Result<()> {
             pipe / secs
         );
     }
-    let best = replay.runs[1..]
+    // The target is the parallel applier's: the best run with workers.
+    let best = replay.runs[2..]
         .iter()
         .min_by_key(|r| r.elapsed)
-        .context("no SQL-thread run")?;
+        .context("no run with parallel workers")?;
     let ratio = pipe / best.elapsed.as_secs_f64();
+    let alone = pipe / replay.runs[1].elapsed.as_secs_f64();
     let met = if ratio >= TARGET { "met" } else { "not met" };
-    println!("{rates}\nbest: {} at {ratio:.2}x the pipe", best.method);
+    println!(
+        "{rates}\nparallel: {} at {ratio:.2}x the pipe; alone {alone:.2}x",
+        best.method
+    );
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     let section = format!(
         "{HEADING}\n\n`cargo xtask bench replay` (issue 20, target 6): {mb:.0} MB of row events in \
@@ -178,7 +187,8 @@ pub fn run(root: &Path) -> Result<()> {
          options dbrecover gives its temporary servers). Every result is checked against the \
          source's `CHECKSUM TABLE` of every table and, for the SQL thread, its GTID position \
          before its time counts.\n\n{rates}\n\
-         Best: {best} at {ratio:.2}x the pipe (target {TARGET}x: {met}).\n\
+         Parallel apply: best the {best}, {ratio:.2}x the pipe (target {TARGET}x: {met}); the \
+         SQL thread alone: {alone:.2}x.\n\
          Recorded {date}; load average after: `{load}`.\n",
         tx = replay.transactions,
         dbs = replay.databases,

@@ -56,8 +56,10 @@ struct Cli {
     #[arg(long, default_value_t = 4)]
     parallel: usize,
     /// Parallel replication workers replaying each datasource's binlogs
-    /// (transactions applied at once, committed in binlog order); 0: one
-    /// transaction at a time.
+    /// to a backup's consistence point (transactions applied at once,
+    /// committed in binlog order). 0, the default: the SQL thread applies
+    /// one transaction at a time, which measured fastest on two cores; on a
+    /// job server with cores to spare per datasource, try 4.
     #[arg(long, default_value_t = recovery::DEFAULT_REPLAY_WORKERS, value_name = "N")]
     replay_workers: usize,
     /// Do not check the chain's files against their manifests before

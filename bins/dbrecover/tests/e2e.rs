@@ -311,8 +311,8 @@ fn master_dir(wl: &Workload, p: &Point) -> String {
 /// prints the chain and the binlogs with start and stop and touches nothing.
 /// The backups are taken with `flush-before-backup = 1` (issue 20 target 5:
 /// each incremental starts from a fresh checkpoint, and the rows must stay
-/// exact); the replay to the last backup runs parallel workers (target 6),
-/// the one to the full backup the SQL thread alone.
+/// exact); the replay to the last backup runs four parallel workers
+/// (target 6), the one to the full backup the SQL thread alone.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chain_under_writes_recovers_to_each_consistence_point() {
     let Some(sb) = Sandbox::get() else { return };
@@ -363,23 +363,22 @@ async fn chain_under_writes_recovers_to_each_consistence_point() {
         env.job.display()
     );
 
-    let out = env.dbrecover(&conf, &[], &[]).await;
+    let out = env
+        .dbrecover(&conf, &["--replay-workers", "4", "-d"], &[])
+        .await;
     out.assert_recovered();
     assert!(!out.stdout.contains("ds_info"), "ds_info for a dir:\n{out}");
+    assert!(
+        format!("{}{}", out.stdout, out.stderr).contains("workers=4"),
+        "the SQL thread did not replay with its four workers:\n{out}"
+    );
     check_restored(&env, &wl, &to, &truths[2], &gtids[1]);
     check_report(&out, false, &wl, &to, &truths[2]);
 
     // Written to during the backup: the SQL thread had binlogs to replay.
-    // Above with its parallel workers (the default), here alone.
+    // Above with parallel workers, here alone (the default).
     let to = To::Dir(full.clone());
-    let out = recover(
-        &env,
-        "RECOVERY_SSH_CONF",
-        &to,
-        &["--replay-workers", "0"],
-        &[],
-    )
-    .await;
+    let out = recover(&env, "RECOVERY_SSH_CONF", &to, &[], &[]).await;
     assert!(
         out.stdout.contains("replayed by the SQL thread)"),
         "the SQL thread replayed nothing:\n{out}"

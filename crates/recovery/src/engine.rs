@@ -49,9 +49,11 @@ impl std::fmt::Debug for Options {
 }
 
 /// Parallel replication workers per datasource's replay unless asked
-/// otherwise: on two cores, 4 measured fastest (`cargo xtask bench
-/// recovery`, docs/benchmarks.md).
-pub const DEFAULT_REPLAY_WORKERS: usize = 4;
+/// otherwise: none. On two cores the SQL thread alone measured fastest
+/// (`cargo xtask bench replay`, docs/benchmarks.md: handing ~80,000 small
+/// transactions to workers and committing them in order costs more than a
+/// second core gains); workers pay on a job server with cores to spare.
+pub const DEFAULT_REPLAY_WORKERS: usize = 0;
 
 /// A planned recovery.
 pub struct Prepared {

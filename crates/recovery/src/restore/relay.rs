@@ -6,11 +6,11 @@
 //! RELAY_LOG_FILE/POS` stops it exactly at the consistence point.
 //!
 //! It applies row events inside the server instead of decoding them to
-//! SQL text and parsing that again (3x the `mariadb-binlog | mariadb` rate
-//! in `cargo xtask bench recovery`), and with parallel workers (MariaDB's
-//! optimistic parallel applier: transactions run at once, committed in
-//! binlog order, a conflicting one rolled back and run again after the one
-//! it waited for) several at a time. Limits, each checked on MariaDB 10.11:
+//! SQL text and parsing that again (5 to 6x the `mariadb-binlog | mariadb`
+//! rate in `cargo xtask bench replay`), alone or, when asked, with parallel
+//! workers (MariaDB's optimistic parallel applier: transactions run at
+//! once, committed in binlog order, a conflicting one rolled back and run
+//! again after the one it waited for). Limits, each checked on MariaDB 10.11:
 //! - the parallel applier needs the master's file name, which a binlog used
 //!   as a relay log never tells it (a relay log written by the IO thread
 //!   starts with the master's Rotate event): without it the first commit
@@ -42,12 +42,6 @@ pub(super) struct Relay {
     /// applies every transaction itself.
     pub workers: usize,
 }
-
-/// Bytes of events the SQL thread may queue for the workers
-/// (`slave_parallel_max_queued`, 128 KiB by default): a batch insert's
-/// row events are larger than that, and the thread would wait for room
-/// instead of reading ahead.
-const WORKER_QUEUE_BYTES: usize = 64 << 20;
 
 /// A parallel worker with nothing to do, as `information_schema.PROCESSLIST`
 /// shows it.
@@ -129,7 +123,10 @@ impl Relay {
 /// The server options for `workers` parallel replication workers (none:
 /// the SQL thread applies alone). Optimistic mode runs any two
 /// transactional transactions at once, not only those the master committed
-/// together; DDL and non-transactional tables still go one at a time.
+/// together; DDL and non-transactional tables still go one at a time. The
+/// SQL thread's read-ahead stays at its default (128 KiB of queued events):
+/// more (64 MiB, measured) let more transactions overlap and conflict, and
+/// the retries made the replay slower.
 pub fn worker_options(workers: usize) -> Vec<String> {
     if workers == 0 {
         return vec!["--slave-parallel-threads=0".to_owned()];
@@ -137,7 +134,6 @@ pub fn worker_options(workers: usize) -> Vec<String> {
     vec![
         format!("--slave-parallel-threads={workers}"),
         "--slave-parallel-mode=optimistic".to_owned(),
-        format!("--slave-parallel-max-queued={WORKER_QUEUE_BYTES}"),
     ]
 }
 
