@@ -145,7 +145,7 @@ pub fn run(root: &Path) -> Result<()> {
 /// Two runs of dbbackup round by round, with the best of each, the
 /// ratio of `other`'s best to `base`'s and, with a target, whether it is
 /// met (issue 20 target 4: encrypted at most 1.15 x plain).
-fn ratio_table(
+pub fn ratio_table(
     (base_label, base): (&str, &[Duration]),
     (other_label, other): (&str, &[Duration]),
     ratio_label: &str,

@@ -1,6 +1,8 @@
 //! `cargo xtask bench recovery`: `dbrecover` against the raw commands it
-//! replaces, recorded in the `## recovery` section of `docs/benchmarks.md`
-//! (the ways of replaying binlogs are `cargo xtask bench replay`).
+//! replaces, and dbrecover on a compressed and an encrypted backup of the
+//! same data against the plain one (issue 20 targets 3 and 4), recorded in
+//! the `## recovery` section of `docs/benchmarks.md` (the ways of replaying
+//! binlogs are `cargo xtask bench replay`).
 //!
 //! The sandbox loaded with `BENCH_MIB` (default 256)
 //! MiB per datasource, one full backup taken under a small live write load
@@ -34,16 +36,48 @@ pub fn run(root: &Path) -> Result<()> {
     let runtime = tokio::runtime::Runtime::new()?;
     println!("loading {mib} MiB into every datasource ...");
     let loaded = runtime.block_on(crate::bench_backup::load(&sb, mib))?;
-    let result = recover_both_ways(&sb, &runtime);
+    let result = recover_every_way(&sb, &runtime);
     runtime.block_on(crate::bench_backup::unload(&sb))?;
-    let (tool_rounds, raw_rounds) = result?;
+    let t = result?;
+    let (plain_times, plain_steps) = best_of(&t.plain);
+    let (compressed_times, compressed_steps) = best_of(&t.compressed);
+    let (encrypted_times, encrypted_steps) = best_of(&t.encrypted);
     let (table, _) = crate::rounds::table(
         "raw commands",
-        &raw_rounds,
+        &t.raw,
         "`dbrecover` (all datasources in parallel)",
-        &tool_rounds,
+        &plain_times,
         "target: 1.1 x best slowest raw",
         |raw_max| raw_max.mul_f64(1.1),
+    );
+    let plain = (
+        "`dbrecover`, plain backup (as above)",
+        plain_times.as_slice(),
+    );
+    let compression = crate::bench_backup::ratio_table(
+        plain,
+        (
+            "`dbrecover`, `compress = 1` backup (zstd)",
+            &compressed_times,
+        ),
+        "compressed / plain",
+        Some(1.1),
+    );
+    let encryption = crate::bench_backup::ratio_table(
+        plain,
+        (
+            "`dbrecover --password-file`, encrypted backup",
+            &encrypted_times,
+        ),
+        "encrypted / plain",
+        Some(1.15),
+    );
+    let table = format!(
+        "{table}\nThe same data backed up with `compress = 1` (issue 20 target 3: recovery at most \
+         1.1 x plain's):\n\n{compression}\nThe same data backed up with a password (target 4: \
+         recovery at most 1.15 x plain's):\n\n{encryption}\n\
+         The steps of each best run (`dbrecover --json`), plain:\n\n```\n{plain_steps}```\n\n\
+         compressed:\n\n```\n{compressed_steps}```\n\nencrypted:\n\n```\n{encrypted_steps}```\n"
     );
     println!("{table}");
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
@@ -54,8 +88,10 @@ pub fn run(root: &Path) -> Result<()> {
          and by the raw commands per datasource run by hand at once (`mbstream -x`, \
          `mariabackup --prepare`, `mariadbd`, `mariadb-binlog --start-position=<GTID> \
          --stop-position | mariadb`, shutdown). dbrecover also counts every table's rows for \
-         its report. Each restore starts from an empty work dir after a `sync`; dbrecover and \
-         raw alternate and the best of each is compared. The binlog replay alone is measured by \
+         its report. Two more full backups of the same data, one with `compress = 1` and one \
+         with a password, are restored by dbrecover in the same rounds. Each restore starts \
+         from an empty work dir after a `sync`; the four take turns (the order rotates each \
+         round) and the best of each is compared. The binlog replay alone is measured by \
          `cargo xtask bench replay` (section \"replay\").\n\n{table}\n\
          Recorded {date}; load average after: `{load}`.\n",
         date = crate::util::utc_now("%Y-%m-%d %H:%M UTC"),
@@ -66,87 +102,222 @@ pub fn run(root: &Path) -> Result<()> {
     Ok(())
 }
 
-/// dbrecover's wall time per round, and each round's raw restores.
-type Timings = (Vec<Duration>, Vec<crate::rounds::RawRound>);
+/// Each round's times: dbrecover on the plain, compressed and encrypted
+/// chains, and the raw restores of the plain one.
+struct Timings {
+    plain: Vec<Run>,
+    compressed: Vec<Run>,
+    encrypted: Vec<Run>,
+    raw: Vec<crate::rounds::RawRound>,
+}
 
-/// Takes the backup, then restores it by dbrecover and by hand.
-fn recover_both_ways(sb: &testkit::Sandbox, runtime: &tokio::runtime::Runtime) -> Result<Timings> {
-    let paths = crate::sandbox::paths();
-    let store = Path::new(sb.var("STORE_DIR")).join("bench-recovery");
-    let jobs = Path::new(sb.var("JOB_DIR")).join("bench-recovery");
-    for d in [&store, &jobs] {
-        crate::bench_backup::fresh_dir(d)?;
-    }
-    let conf = paths.file("bench-recovery-backup.conf");
-    derive_conf(
-        Path::new(sb.var("BACKUP_SSH_CONF")),
-        &conf,
-        &[
+/// A backup to restore: its store and the recovery configuration (and
+/// password file) dbrecover restores it with.
+struct Chain {
+    store: std::path::PathBuf,
+    rconf: std::path::PathBuf,
+    password: Option<std::path::PathBuf>,
+}
+
+impl Chain {
+    /// Takes a full backup into a store of its own (`STORE_DIR/<name>`)
+    /// under the live writer, with the backup configuration changed by
+    /// `edits`, encrypted when `password` is given.
+    fn take(
+        sb: &testkit::Sandbox,
+        name: &str,
+        edits: &[(&str, String)],
+        password: Option<&Path>,
+    ) -> Result<Chain> {
+        let paths = crate::sandbox::paths();
+        let store = Path::new(sb.var("STORE_DIR")).join(name);
+        crate::bench_backup::fresh_dir(&store)?;
+        let conf = paths.file(&format!("{name}-backup.conf"));
+        let mut all = vec![
             ("dir = ", format!("dir = {}", store.display())),
             ("force-full-backup", "force-full-backup = 1".to_owned()),
-        ],
-    )?;
-    let writer = LiveWriter::start(sb)?;
-    let status = Command::new(workspace_binary("dbbackup")?)
-        .arg("--config-file")
-        .arg(&conf)
-        .stdout(Stdio::null())
-        .status()?;
-    drop(writer);
-    if !status.success() {
-        bail!("dbbackup failed ({status})");
+        ];
+        all.extend(edits.iter().cloned());
+        derive_conf(Path::new(sb.var("BACKUP_SSH_CONF")), &conf, &all)?;
+        let writer = LiveWriter::start(sb)?;
+        let mut dbbackup = Command::new(workspace_binary("dbbackup")?);
+        dbbackup.arg("--config-file").arg(&conf);
+        if let Some(file) = password {
+            dbbackup.arg("--password-file").arg(file);
+        }
+        let status = dbbackup.stdout(Stdio::null()).status()?;
+        drop(writer);
+        if !status.success() {
+            bail!("dbbackup into {} failed ({status})", store.display());
+        }
+        let backup = std::fs::read_dir(&store)?
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .find(|n| n.starts_with("UTC") && n.ends_with("-full"))
+            .with_context(|| format!("dbbackup left no full backup in {}", store.display()))?;
+        let rconf = paths.file(&format!("{name}.conf"));
+        derive_conf(
+            Path::new(sb.var("RECOVERY_SSH_CONF")),
+            &rconf,
+            &[
+                ("# dir = ", format!("dir = {backup}")),
+                ("dir = ", format!("dir = {}", store.display())),
+                ("ip = 127.0.0.60", format!("ip = {}", sb.var("STORE_HOST"))),
+                (
+                    "work-dir = ",
+                    format!("work-dir = {}", jobs_dir(sb).display()),
+                ),
+                ("server-tmp-port = ", "server-tmp-port = 27600".to_owned()),
+            ],
+        )?;
+        Ok(Chain {
+            store,
+            rconf,
+            password: password.map(Path::to_path_buf),
+        })
     }
-    let backup = std::fs::read_dir(&store)?
-        .filter_map(|e| e.ok())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .find(|n| n.starts_with("UTC") && n.ends_with("-full"))
-        .context("dbbackup left no full backup")?;
 
-    let rconf = paths.file("bench-recovery.conf");
-    derive_conf(
-        Path::new(sb.var("RECOVERY_SSH_CONF")),
-        &rconf,
-        &[
-            ("# dir = ", format!("dir = {backup}")),
-            ("dir = ", format!("dir = {}", store.display())),
-            ("ip = 127.0.0.60", format!("ip = {}", sb.var("STORE_HOST"))),
-            ("work-dir = ", format!("work-dir = {}", jobs.display())),
-            ("server-tmp-port = ", "server-tmp-port = 27600".to_owned()),
-        ],
+    /// One dbrecover run from an empty work dir after a `sync`: its time
+    /// and its steps' (from `--json`).
+    fn recover(&self, sb: &testkit::Sandbox) -> Result<Run> {
+        // The previous restore's output, written back under this one,
+        // would slow it.
+        crate::bench_backup::fresh_dir(&jobs_dir(sb))?;
+        crate::rounds::sync()?;
+        let mut dbrecover = Command::new(workspace_binary("dbrecover")?);
+        dbrecover
+            .arg("--config-file")
+            .arg(&self.rconf)
+            .arg("--json");
+        if let Some(file) = &self.password {
+            dbrecover.arg("--password-file").arg(file);
+        }
+        let started = Instant::now();
+        let out = dbrecover.stderr(Stdio::inherit()).output()?;
+        let took = started.elapsed();
+        if !out.status.success() {
+            bail!(
+                "dbrecover from {} failed ({})",
+                self.store.display(),
+                out.status
+            );
+        }
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .context("dbrecover --json printed no JSON report")?;
+        Ok(Run {
+            took,
+            steps: steps_of(&report),
+        })
+    }
+}
+
+/// A dbrecover run: its wall time and its steps.
+struct Run {
+    took: Duration,
+    steps: String,
+}
+
+/// The steps of a `dbrecover --json` report, one line each: the run's,
+/// then each datasource's.
+fn steps_of(report: &serde_json::Value) -> String {
+    let lines = |who: &str, timings: &serde_json::Value| -> String {
+        timings
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|t| {
+                format!(
+                    "{who}{}: {:.2} s\n",
+                    t["step"].as_str().unwrap_or("?"),
+                    t["secs"].as_f64().unwrap_or_default()
+                )
+            })
+            .collect()
+    };
+    let mut text = lines("", &report["timings"]);
+    for ds in report["datasources"].as_array().into_iter().flatten() {
+        let who = format!("{}: ", ds["datasource"].as_str().unwrap_or("?"));
+        text += &lines(&who, &ds["timings"]);
+    }
+    text
+}
+
+/// The best of `runs`: its time and steps; every run's time.
+fn best_of(runs: &[Run]) -> (Vec<Duration>, String) {
+    let times = runs.iter().map(|r| r.took).collect();
+    let steps = runs
+        .iter()
+        .min_by_key(|r| r.took)
+        .map(|r| r.steps.clone())
+        .unwrap_or_default();
+    (times, steps)
+}
+
+/// The job server's work dir of every restore.
+fn jobs_dir(sb: &testkit::Sandbox) -> std::path::PathBuf {
+    Path::new(sb.var("JOB_DIR")).join("bench-recovery")
+}
+
+/// Takes the backups (plain, `compress = 1`, encrypted), then restores
+/// them by dbrecover, and the plain one by hand, round after round, each
+/// round in a different order.
+fn recover_every_way(sb: &testkit::Sandbox, runtime: &tokio::runtime::Runtime) -> Result<Timings> {
+    let paths = crate::sandbox::paths();
+    let password = paths.file("bench-recovery.password");
+    let secret = crate::util::random_password(24)? + "\n";
+    crate::util::write_file(&password, &secret, 0o600)?;
+    let plain = Chain::take(sb, "bench-recovery", &[], None)?;
+    let compressed = Chain::take(
+        sb,
+        "bench-recovery-zstd",
+        &[("compress = ", "compress = 1".to_owned())],
+        None,
     )?;
-    let cfg = conf::RecoveryConfig::load(&rconf)?;
+    let encrypted = Chain::take(sb, "bench-recovery-aes", &[], Some(&password))?;
+    let cfg = conf::RecoveryConfig::load(&plain.rconf)?;
     let prepared = runtime.block_on(recovery::prepare(cfg, recovery::Options::default()))?;
     let plan = prepared.plan().clone();
     drop(prepared);
 
-    let rounds = crate::rounds::count();
-    let dbrecover = workspace_binary("dbrecover")?;
-    let mut tool = Vec::new();
-    let mut raw_rounds = Vec::new();
-    for round in 1..=rounds {
-        // Each restore starts from an empty work dir and a quiet disk: the
-        // previous one's output, written back under it, would slow it.
-        crate::bench_backup::fresh_dir(&jobs)?;
-        crate::rounds::sync()?;
-        println!("round {round}: restoring with dbrecover ...");
-        let started = Instant::now();
-        let status = Command::new(&dbrecover)
-            .arg("--config-file")
-            .arg(&rconf)
-            .stdout(Stdio::null())
-            .status()?;
-        tool.push(started.elapsed());
-        if !status.success() {
-            bail!("dbrecover failed ({status})");
+    let jobs = jobs_dir(sb);
+    let mut t = Timings {
+        plain: Vec::new(),
+        compressed: Vec::new(),
+        encrypted: Vec::new(),
+        raw: Vec::new(),
+    };
+    for round in 1..=crate::rounds::count() {
+        let mut order = [0, 1, 2, 3];
+        order.rotate_left(round % 4);
+        for way in order {
+            match way {
+                0 => {
+                    println!("round {round}: restoring with dbrecover ...");
+                    t.plain.push(plain.recover(sb)?);
+                }
+                1 => {
+                    println!("round {round}: restoring by hand ...");
+                    crate::bench_backup::fresh_dir(&jobs)?;
+                    crate::rounds::sync()?;
+                    t.raw
+                        .push(raw_restores(&plan, &jobs.join("raw"), &plain.store)?);
+                }
+                2 => {
+                    println!("round {round}: restoring the compressed backup ...");
+                    t.compressed.push(compressed.recover(sb)?);
+                }
+                _ => {
+                    println!("round {round}: restoring the encrypted backup ...");
+                    t.encrypted.push(encrypted.recover(sb)?);
+                }
+            }
         }
-        crate::bench_backup::fresh_dir(&jobs)?;
-        crate::rounds::sync()?;
-        println!("round {round}: restoring by hand ...");
-        raw_rounds.push(raw_restores(&plan, &jobs.join("raw"), &store)?);
     }
     let _ = std::fs::remove_dir_all(&jobs);
-    let _ = std::fs::remove_dir_all(&store);
-    Ok((tool, raw_rounds))
+    for chain in [&plain, &compressed, &encrypted] {
+        let _ = std::fs::remove_dir_all(&chain.store);
+    }
+    Ok(t)
 }
 
 /// Every datasource's raw restore at once; each one's wall time.

@@ -122,7 +122,8 @@ enum Bench {
     Flashback,
     /// dbcatalog mydumper vs mydumper by hand, BENCH_MIB (default 1024).
     Logical,
-    /// dbrecover vs the raw restore commands, BENCH_MIB (default 256).
+    /// dbrecover vs the raw restore commands, and on compressed and
+    /// encrypted backups vs plain, BENCH_MIB (default 256).
     Recovery,
     /// Binlog replay by the pipe vs the SQL thread alone and with parallel
     /// workers, BENCH_BINLOG_MIB (default 500) over several databases.
