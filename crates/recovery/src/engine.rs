@@ -331,11 +331,12 @@ async fn execute_locked(prepared: Prepared) -> Result<Outcome, RecoveryError> {
         t.time("shipping the chain", shipping).await?;
     }
     crate::fault::point("checking the chain's files");
-    if !options.skip_verify {
-        watch.starting("checking the chain's files");
-        let checking = crate::check::shipped_files(&job, store.dir(), &plan, &manifests, timeout);
-        t.time("checking the chain's files", checking).await?;
-    }
+    let (gate, verdict) = if options.skip_verify {
+        (crate::check::Gate::open(), None)
+    } else {
+        let (gate, verdict) = crate::check::Gate::new();
+        (gate, Some(verdict))
+    };
     let server = match installed {
         Some(program) => ServerBinary {
             program,
@@ -360,12 +361,40 @@ async fn execute_locked(prepared: Prepared) -> Result<Outcome, RecoveryError> {
         client: cfg.client_name.clone(),
         timeout,
         replay_workers: options.replay_workers.unwrap_or(DEFAULT_REPLAY_WORKERS),
+        checked: gate,
         watch: watch.clone(),
     };
     crate::fault::point("restoring the datasources");
+    // The files are checked while the datasources extract them; none is
+    // prepared before the check has passed.
+    let checking = async {
+        let Some(verdict) = verdict else {
+            return Ok(None);
+        };
+        let started = Instant::now();
+        let checked =
+            crate::check::shipped_files(&job, store.dir(), &plan, &manifests, timeout).await;
+        verdict.tell(checked.is_ok());
+        checked.map(|()| Some(started.elapsed()))
+    };
     watch.starting("restoring the datasources");
-    let restoring = restore_all(&restore, options.parallel.unwrap_or(4).max(1));
-    let restored = t.time("restoring the datasources", restoring).await?;
+    let restoring = async {
+        let started = Instant::now();
+        let restored = restore_all(&restore, options.parallel.unwrap_or(4).max(1)).await;
+        (restored, started.elapsed())
+    };
+    let (checked, (restored, restoring_took)) = tokio::join!(checking, restoring);
+    // A damaged file is the cause of whatever the datasources ran into.
+    match checked {
+        Ok(Some(took)) => t.record("checking the chain's files", took),
+        Ok(None) => {}
+        Err(e) => {
+            crate::check::discard_extracted(&job, &plan, timeout).await;
+            return Err(e);
+        }
+    }
+    t.record("restoring the datasources", restoring_took);
+    let restored = restored?;
     let ds_info = ds_info::write_for_pit(&job, &store, &plan).await;
     Ok(Outcome {
         plan,
@@ -389,7 +418,18 @@ async fn restore_all(
         .map(|(i, d)| restore.run(d, i))
         .buffer_unordered(parallel);
     while let Some(r) = running.next().await {
-        restored.push(r?);
+        match r {
+            Ok(done) => restored.push(done),
+            Err(e) => {
+                // After a failed check every datasource stops at its gate:
+                // those still extracting get there first, so none writes on
+                // after the run has removed what they extracted.
+                if !restore.checked.passed().await {
+                    while running.next().await.is_some() {}
+                }
+                return Err(e);
+            }
+        }
     }
     restored.sort_by(|a, b| a.datasource.cmp(&b.datasource));
     Ok(restored)

@@ -9,7 +9,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// keep them quick (draw, or send to a channel).
 pub trait Observer: Send + Sync {
     /// The run's step `step` starts: `pre-checks`, `shipping the chain`,
-    /// `checking the chain's files`, `restoring the datasources`.
+    /// `restoring the datasources` (the chain's files are checked beside
+    /// it, before any datasource prepares).
     fn starting(&self, _step: &str) {}
 
     /// The chain's bytes on the job server so far while it is shipped:

@@ -55,6 +55,9 @@ pub struct Restore<'a> {
     pub timeout: Duration,
     /// Parallel workers of the SQL-thread replay (0: none).
     pub replay_workers: usize,
+    /// The chain's file check, run beside the extraction: nothing is
+    /// prepared before it has passed.
+    pub(crate) checked: crate::check::Gate,
     /// Told of each datasource's steps.
     pub(crate) watch: crate::observe::Watch,
 }
@@ -269,6 +272,13 @@ impl Restore<'_> {
                 }
             };
             let step = format!("preparing {backup}");
+            if !self.checked.passed().await {
+                return Err(self.err(
+                    ds,
+                    &step,
+                    "not prepared: the chain's files did not pass their check",
+                ));
+            }
             self.watch.datasource_step(ds, &step);
             t.time(
                 &step,
