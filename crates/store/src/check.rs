@@ -11,7 +11,9 @@ use std::collections::BTreeMap;
 /// manifest) and of `extra` (a path relative to `dir`), then `---`, then
 /// the SHA-256 of each but the `hashed` ones (with
 /// `pick_sha256`, a snippet setting `$sha256` to a hashing command, such
-/// as `stream::PICK_SHA256`).
+/// as `stream::PICK_SHA256`), one file per hashing process, as many at
+/// once as the host has cores (a backup's two big streams hash side by
+/// side; each line is one short write, so lines never mix).
 pub fn listing_script<'a>(
     dir: &str,
     hashed: impl Iterator<Item = &'a str>,
@@ -38,7 +40,8 @@ pub fn listing_script<'a>(
          {extra_size}\
          echo ---\n\
          {pick}\n\
-         {{ {extra_hash}find . -type f ! -name ok ! -name manifest.json{skip} -print0 | sort -z; }} | xargs -0 -r $sha256",
+         {{ {extra_hash}find . -type f ! -name ok ! -name manifest.json{skip} -print0 | sort -z; }} | \
+         xargs -0 -r -n 1 -P \"$(nproc 2>/dev/null || echo 2)\" $sha256",
         dir = quote(dir),
         pick = pick_sha256,
     )
