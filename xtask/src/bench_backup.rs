@@ -24,17 +24,6 @@ use std::time::{Duration, Instant};
 
 const HEADING: &str = "## backup";
 
-/// The section a run at `mib` MiB per datasource is recorded in: the
-/// default size's own, another size's beside it (issue 20 compares 1 and
-/// 4 GiB).
-fn heading(mib: u64) -> String {
-    if mib == 1024 {
-        HEADING.to_owned()
-    } else {
-        format!("{HEADING} at {mib} MiB")
-    }
-}
-
 /// Runs the benchmark.
 pub fn run(root: &Path) -> Result<()> {
     let mib = crate::rounds::env_mib("BENCH_MIB", 1024);
@@ -130,12 +119,16 @@ pub fn run(root: &Path) -> Result<()> {
          then raw and dbbackup alternate (the two receivers in turn first), and the best of each \
          is compared.\n\
          Recorded {date}; load average after: `{load}`.\n\n{table}",
-        heading = heading(mib),
+        heading = crate::benchdoc::sized_heading(HEADING, mib),
         n = replicas.len(),
         date = crate::util::utc_now("%Y-%m-%d %H:%M UTC"),
         load = load.trim(),
     );
-    let file = crate::benchdoc::record(root, &heading(mib), &section)?;
+    let file = crate::benchdoc::record(
+        root,
+        &crate::benchdoc::sized_heading(HEADING, mib),
+        &section,
+    )?;
     println!("recorded in {}", file.display());
     runtime.block_on(unload(&sb))?;
     let _ = std::fs::remove_dir_all(&store);

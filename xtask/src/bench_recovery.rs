@@ -4,7 +4,7 @@
 //! the `## recovery` section of `docs/benchmarks.md` (the ways of replaying
 //! binlogs are `cargo xtask bench replay`).
 //!
-//! The sandbox loaded with `BENCH_MIB` (default 256)
+//! The sandbox loaded with `BENCH_MIB` (default 1024)
 //! MiB per datasource, one full backup taken under a small live write load
 //! (so there are binlogs to replay to the consistence point), then the
 //! backup restored by `dbrecover` (the store is the job server, so both
@@ -27,7 +27,8 @@ const HEADING: &str = "## recovery";
 
 /// Runs the benchmark.
 pub fn run(root: &Path) -> Result<()> {
-    let mib = crate::rounds::env_mib("BENCH_MIB", 256);
+    let mib = crate::rounds::env_mib("BENCH_MIB", 1024);
+    let heading = crate::benchdoc::sized_heading(HEADING, mib);
 
     let paths = crate::sandbox::paths();
     crate::sandbox::up(&paths)?;
@@ -82,7 +83,7 @@ pub fn run(root: &Path) -> Result<()> {
     println!("{table}");
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     let section = format!(
-        "{HEADING}\n\n`cargo xtask bench recovery`: the sandbox with {loaded} per \
+        "{heading}\n\n`cargo xtask bench recovery`: the sandbox with {loaded} per \
          datasource, a full backup (backup-slave = 1) taken under a live write load, restored to \
          its consistence point by `dbrecover` over ssh with the store as the job server (in place) \
          and by the raw commands per datasource run by hand at once (`mbstream -x`, \
@@ -97,7 +98,7 @@ pub fn run(root: &Path) -> Result<()> {
         date = crate::util::utc_now("%Y-%m-%d %H:%M UTC"),
         load = load.trim(),
     );
-    let file = crate::benchdoc::record(root, HEADING, &section)?;
+    let file = crate::benchdoc::record(root, &heading, &section)?;
     println!("recorded in {}", file.display());
     Ok(())
 }

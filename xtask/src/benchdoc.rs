@@ -4,6 +4,17 @@
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 
+/// The section a run at `mib` MiB per datasource is recorded in: `heading`
+/// at the default size (1024 MiB), `<heading> at <mib> MiB` beside it at
+/// another (issue 20 compares 1 and 4 GiB).
+pub fn sized_heading(heading: &str, mib: u64) -> String {
+    if mib == 1024 {
+        heading.to_owned()
+    } else {
+        format!("{heading} at {mib} MiB")
+    }
+}
+
 /// Replaces the section headed `heading` (`## crypt`) in
 /// `<root>/docs/benchmarks.md` with `section` (which starts with that
 /// heading), or appends it; creates the file if needed.

@@ -123,7 +123,7 @@ enum Bench {
     /// dbcatalog mydumper vs mydumper by hand, BENCH_MIB (default 1024).
     Logical,
     /// dbrecover vs the raw restore commands, and on compressed and
-    /// encrypted backups vs plain, BENCH_MIB (default 256).
+    /// encrypted backups vs plain, BENCH_MIB (default 1024).
     Recovery,
     /// Binlog replay by the pipe vs the SQL thread alone and with parallel
     /// workers, BENCH_BINLOG_MIB (default 500) over several databases.

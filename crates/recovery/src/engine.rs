@@ -299,10 +299,11 @@ pub async fn execute(prepared: Prepared) -> Result<Outcome, RecoveryError> {
 }
 
 /// The steps, in order: pre-checks on the job server, the installed server
-/// (before shipping), shipping, the shipped files checked, the server
-/// binaries unpacked (when the backup carries them), the shipped binlogs
-/// (encrypted chains), every datasource restored, `ds_info` (point in
-/// time).
+/// (before shipping), shipping; then the shipped files checked beside the
+/// server binaries unpacked (when the backup carries them), the shipped
+/// binlogs (encrypted chains) and every datasource restored (none prepares
+/// before the check passed); the router's files staged, `ds_info` (point
+/// in time).
 async fn execute_locked(prepared: Prepared) -> Result<Outcome, RecoveryError> {
     let Prepared {
         cfg,
@@ -337,36 +338,9 @@ async fn execute_locked(prepared: Prepared) -> Result<Outcome, RecoveryError> {
         let (gate, verdict) = crate::check::Gate::new();
         (gate, Some(verdict))
     };
-    let server = match installed {
-        Some(program) => ServerBinary {
-            program,
-            basedir: None,
-        },
-        None => {
-            let unpacking = server_binary::unpacked(&job, &store, &plan, timeout);
-            t.time("unpacking the server binaries", unpacking).await?
-        }
-    };
-    if plan.encrypted {
-        precheck::shipped_binlogs(&job, &store, &plan).await?;
-    }
-    let mut warnings = Vec::new();
-    warnings.extend(crate::calcnode::stage(&job, &plan, store.dir(), timeout).await?);
-    let restore = Restore {
-        job: &job,
-        plan: &plan,
-        store_dir: store.dir(),
-        tool,
-        server: server.clone(),
-        client: cfg.client_name.clone(),
-        timeout,
-        replay_workers: options.replay_workers.unwrap_or(DEFAULT_REPLAY_WORKERS),
-        checked: gate,
-        watch: watch.clone(),
-    };
-    crate::fault::point("restoring the datasources");
-    // The files are checked while the datasources extract them; none is
-    // prepared before the check has passed.
+    // The files are checked while the server binaries are unpacked and the
+    // datasources extract them; none is prepared before the check has
+    // passed, and what reads the router's files waits for it.
     let checking = async {
         let Some(verdict) = verdict else {
             return Ok(None);
@@ -377,13 +351,40 @@ async fn execute_locked(prepared: Prepared) -> Result<Outcome, RecoveryError> {
         verdict.tell(checked.is_ok());
         checked.map(|()| Some(started.elapsed()))
     };
-    watch.starting("restoring the datasources");
     let restoring = async {
-        let started = Instant::now();
-        let restored = restore_all(&restore, options.parallel.unwrap_or(4).max(1)).await;
-        (restored, started.elapsed())
+        let mut t = stream::Timings::default();
+        let server = match installed {
+            Some(program) => ServerBinary {
+                program,
+                basedir: None,
+            },
+            None => {
+                let unpacking = server_binary::unpacked(&job, &store, &plan, timeout);
+                t.time("unpacking the server binaries", unpacking).await?
+            }
+        };
+        if plan.encrypted {
+            precheck::shipped_binlogs(&job, &store, &plan).await?;
+        }
+        let restore = Restore {
+            job: &job,
+            plan: &plan,
+            store_dir: store.dir(),
+            tool,
+            server: server.clone(),
+            client: cfg.client_name.clone(),
+            timeout,
+            replay_workers: options.replay_workers.unwrap_or(DEFAULT_REPLAY_WORKERS),
+            checked: gate,
+            watch: watch.clone(),
+        };
+        crate::fault::point("restoring the datasources");
+        watch.starting("restoring the datasources");
+        let restoring = restore_all(&restore, options.parallel.unwrap_or(4).max(1));
+        let restored = t.time("restoring the datasources", restoring).await?;
+        Ok::<_, RecoveryError>((server, restored, t))
     };
-    let (checked, (restored, restoring_took)) = tokio::join!(checking, restoring);
+    let (checked, restored) = tokio::join!(checking, restoring);
     // A damaged file is the cause of whatever the datasources ran into.
     match checked {
         Ok(Some(took)) => t.record("checking the chain's files", took),
@@ -393,8 +394,10 @@ async fn execute_locked(prepared: Prepared) -> Result<Outcome, RecoveryError> {
             return Err(e);
         }
     }
-    t.record("restoring the datasources", restoring_took);
-    let restored = restored?;
+    let (server, restored, steps) = restored?;
+    t.append(steps);
+    let mut warnings = Vec::new();
+    warnings.extend(crate::calcnode::stage(&job, &plan, store.dir(), timeout).await?);
     let ds_info = ds_info::write_for_pit(&job, &store, &plan).await;
     Ok(Outcome {
         plan,

@@ -42,6 +42,12 @@ impl Timings {
         self.steps.push((step.to_owned(), took));
     }
 
+    /// Appends the steps of `later` (timed apart, beside another step;
+    /// logged already when they were recorded).
+    pub fn append(&mut self, later: Timings) {
+        self.steps.extend(later.steps);
+    }
+
     /// The steps in the order they ran, with their wall times.
     pub fn steps(&self) -> impl Iterator<Item = (&str, Duration)> {
         self.steps.iter().map(|(s, d)| (s.as_str(), *d))
@@ -84,6 +90,18 @@ mod tests {
             .collect();
         assert_eq!(steps, ["first", "second"]);
         assert!(json[1]["secs"].as_f64().unwrap() >= 0.02);
+    }
+
+    #[test]
+    fn appended_steps_follow_in_their_order() {
+        let mut t = Timings::default();
+        t.record("check", Duration::from_secs(2));
+        let mut beside = Timings::default();
+        beside.record("unpack", Duration::from_secs(1));
+        beside.record("restore", Duration::from_secs(3));
+        t.append(beside);
+        let steps: Vec<(&str, u64)> = t.steps().map(|(s, d)| (s, d.as_secs())).collect();
+        assert_eq!(steps, [("check", 2), ("unpack", 1), ("restore", 3)]);
     }
 
     #[tokio::test]
