@@ -17,12 +17,19 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// One way of replaying, timed and checked.
+/// One way of replaying, timed and checked, round after round.
 pub struct ReplayRun {
     /// How.
     pub method: String,
-    /// Wall time of the replay alone (servers already up).
-    pub elapsed: Duration,
+    /// Wall time of the replay alone (servers already up), each round.
+    pub rounds: Vec<Duration>,
+}
+
+impl ReplayRun {
+    /// The best round.
+    fn best(&self) -> Duration {
+        self.rounds.iter().copied().min().unwrap_or_default()
+    }
 }
 
 /// What was replayed and how fast each way went.
@@ -152,14 +159,26 @@ pub fn run(root: &Path) -> Result<()> {
     let mib = crate::rounds::env_mib("BENCH_BINLOG_MIB", 500);
     let replay = run_replay(&crate::util::target_dir().join("bench-replay"), mib)?;
     let mb = replay.bytes as f64 / 1e6;
-    let pipe = replay.runs[0].elapsed.as_secs_f64();
-    let mut rates =
-        String::from("| replay | wall s | MB/s | pipe / this |\n| --- | ---: | ---: | ---: |\n");
+    let pipe = replay.runs[0].best().as_secs_f64();
+    let rounds = replay.runs[0].rounds.len();
+    let mut rates = String::from("| replay |");
+    for i in 1..=rounds {
+        rates += &format!(" round {i} s |");
+    }
+    rates += " best s | MB/s | pipe / this |\n| --- |";
+    rates += &" ---: |".repeat(rounds + 3);
+    rates += "\n";
     for r in &replay.runs {
-        let secs = r.elapsed.as_secs_f64();
+        let secs = r.best().as_secs_f64();
+        let cells: Vec<String> = r
+            .rounds
+            .iter()
+            .map(|d| format!("{:.1}", d.as_secs_f64()))
+            .collect();
         rates += &format!(
-            "| {} | {secs:.1} | {:.1} | {:.2}x |\n",
+            "| {} | {} | {secs:.1} | {:.1} | {:.2}x |\n",
             r.method,
+            cells.join(" | "),
             mb / secs,
             pipe / secs
         );
@@ -167,10 +186,10 @@ pub fn run(root: &Path) -> Result<()> {
     // The target is the parallel applier's: the best run with workers.
     let best = replay.runs[2..]
         .iter()
-        .min_by_key(|r| r.elapsed)
+        .min_by_key(|r| r.best())
         .context("no run with parallel workers")?;
-    let ratio = pipe / best.elapsed.as_secs_f64();
-    let alone = pipe / replay.runs[1].elapsed.as_secs_f64();
+    let ratio = pipe / best.best().as_secs_f64();
+    let alone = pipe / replay.runs[1].best().as_secs_f64();
     let met = if ratio >= TARGET { "met" } else { "not met" };
     println!(
         "{rates}\nparallel: {} at {ratio:.2}x the pipe; alone {alone:.2}x",
@@ -186,7 +205,8 @@ pub fn run(root: &Path) -> Result<()> {
          does it, alone and with parallel workers (`slave_parallel_mode = optimistic`, the \
          options dbrecover gives its temporary servers). Every result is checked against the \
          source's `CHECKSUM TABLE` of every table and, for the SQL thread, its GTID position \
-         before its time counts.\n\n{rates}\n\
+         before its time counts. The ways take turns, the order rotating each round, and the \
+         best of each is compared.\n\n{rates}\n\
          Parallel apply: best the {best}, {ratio:.2}x the pipe (target {TARGET}x: {met}); the \
          SQL thread alone: {alone:.2}x.\n\
          Recorded {date}; load average after: `{load}`.\n",
@@ -227,9 +247,26 @@ fn replay_in(work: &Path, mib: u64) -> Result<ReplayResult> {
             .stdout(Stdio::null()),
     )?;
     let source = write_source(work, &base, mib)?;
-    let mut runs = vec![replay_by_pipe(work, &base, &source)?];
-    for workers in WORKERS {
-        runs.push(replay_by_sql_thread(work, &base, &source, workers)?);
+    // The ways take turns, the order rotating each round.
+    let ways = 1 + WORKERS.len();
+    let mut runs: Vec<ReplayRun> = Vec::new();
+    for round in 0..crate::rounds::count() {
+        let mut order: Vec<usize> = (0..ways).collect();
+        order.rotate_left(round % ways);
+        let mut this_round: Vec<Option<ReplayRun>> = (0..ways).map(|_| None).collect();
+        for way in order {
+            println!("round {}: replay {} of {ways} ...", round + 1, way + 1);
+            this_round[way] = Some(match way {
+                0 => replay_by_pipe(work, &base, &source)?,
+                n => replay_by_sql_thread(work, &base, &source, WORKERS[n - 1])?,
+            });
+        }
+        for (i, run) in this_round.into_iter().flatten().enumerate() {
+            match runs.get_mut(i) {
+                Some(all) => all.rounds.extend(run.rounds),
+                None => runs.push(run),
+            }
+        }
     }
     Ok(ReplayResult {
         bytes: source.bytes,
@@ -283,6 +320,8 @@ fn write_source(work: &Path, base: &Path, mib: u64) -> Result<Written> {
 /// The seeds' way: `mariadb-binlog | mariadb` into a fresh server.
 fn replay_by_pipe(work: &Path, base: &Path, source: &Written) -> Result<ReplayRun> {
     let pipe_dir = work.join("pipe");
+    // A fresh copy each round.
+    let _ = std::fs::remove_dir_all(&pipe_dir);
     run_command(Command::new("cp").arg("-a").arg(base).arg(&pipe_dir))?;
     let pipe = Scratch::start(&pipe_dir, 28102, &["--skip-log-bin".to_owned()])?;
     let started = Instant::now();
@@ -298,7 +337,7 @@ fn replay_by_pipe(work: &Path, base: &Path, source: &Written) -> Result<ReplayRu
     check(&pipe, &source.checksum, None, "the pipe")?;
     Ok(ReplayRun {
         method: "`mariadb-binlog \\| mariadb` (the seeds' way)".to_owned(),
-        elapsed,
+        rounds: vec![elapsed],
     })
 }
 
@@ -311,6 +350,7 @@ fn replay_by_sql_thread(
     workers: usize,
 ) -> Result<ReplayRun> {
     let relay_dir = work.join(format!("relay-{workers}"));
+    let _ = std::fs::remove_dir_all(&relay_dir);
     run_command(Command::new("cp").arg("-a").arg(base).arg(&relay_dir))?;
     let relay = relay_dir.join("data").join("bin");
     let mut index = String::new();
@@ -372,7 +412,10 @@ fn replay_by_sql_thread(
     check(&applier, &source.checksum, Some(&source.gtid), &method)?;
     drop(applier);
     let _ = std::fs::remove_dir_all(&relay_dir);
-    Ok(ReplayRun { method, elapsed })
+    Ok(ReplayRun {
+        method,
+        rounds: vec![elapsed],
+    })
 }
 
 /// Both ways must end with the source's table; the SQL thread also with
