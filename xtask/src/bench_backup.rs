@@ -302,7 +302,11 @@ fn stream_bytes(backups: &Path) -> Result<u64> {
 
 /// One forced full dbbackup run (with the password in `password_file`),
 /// timed.
-fn timed_dbbackup(dbbackup: &Path, conf: &Path, password_file: Option<&Path>) -> Result<Duration> {
+pub fn timed_dbbackup(
+    dbbackup: &Path,
+    conf: &Path,
+    password_file: Option<&Path>,
+) -> Result<Duration> {
     let started = Instant::now();
     let mut cmd = Command::new(dbbackup);
     cmd.arg("--config-file").arg(conf);

@@ -141,16 +141,10 @@ impl Chain {
         all.extend(edits.iter().cloned());
         derive_conf(Path::new(sb.var("BACKUP_SSH_CONF")), &conf, &all)?;
         let writer = LiveWriter::start(sb)?;
-        let mut dbbackup = Command::new(workspace_binary("dbbackup")?);
-        dbbackup.arg("--config-file").arg(&conf);
-        if let Some(file) = password {
-            dbbackup.arg("--password-file").arg(file);
-        }
-        let status = dbbackup.stdout(Stdio::null()).status()?;
+        let took =
+            crate::bench_backup::timed_dbbackup(&workspace_binary("dbbackup")?, &conf, password);
         drop(writer);
-        if !status.success() {
-            bail!("dbbackup into {} failed ({status})", store.display());
-        }
+        took.with_context(|| format!("backing up into {}", store.display()))?;
         let backup = std::fs::read_dir(&store)?
             .filter_map(|e| e.ok())
             .map(|e| e.file_name().to_string_lossy().into_owned())
