@@ -514,13 +514,15 @@ pub(crate) async fn cluster_steps(
     let point = finish::record_consistence(run, &points, results).await?;
     options.starting(name, "binlogs, base directories and config");
     finish::copy_binlogs_bases_and_config(run, &points, results, &mut t).await?;
+    let mut tarball_files = Default::default();
     if options.password.is_some() {
         options.starting(name, "encryption");
-        t.time("encryption", crate::encrypt::encrypt(run, options))
+        tarball_files = t
+            .time("encryption", crate::encrypt::encrypt(run, options))
             .await?;
     }
     options.starting(name, "manifest");
-    let manifest = finish::write_manifest(run, results, t, started).await?;
+    let manifest = finish::write_manifest(run, results, tarball_files, t, started).await?;
     if run.cfg.log_audit {
         audit(run, "DBSCALE END BACKUP").await?;
     }

@@ -245,13 +245,13 @@ fn reader<'a>(
     options: &'a Options,
     encrypted: bool,
 ) -> Reader<'a> {
-    Reader {
+    Reader::new(
         store,
-        encrypted: match (&options.password, encrypted) {
+        match (&options.password, encrypted) {
             (Some(p), true) => Some((cfg.encrypt_bin.as_str(), p)),
             _ => None,
         },
-    }
+    )
 }
 
 async fn check_password(

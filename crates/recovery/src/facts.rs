@@ -10,7 +10,9 @@ use binlog::{
     ServerFacts,
 };
 use remote::{Command, quote};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+use store::manifest::Manifest;
 use store::{Store, frames, layout};
 use zeroize::Zeroizing;
 
@@ -22,9 +24,24 @@ pub struct Reader<'a> {
     /// For an encrypted chain: the decryption program on the store host and
     /// the password.
     pub encrypted: Option<(&'a str, &'a Zeroizing<String>)>,
+    /// The files each encrypted backup's tarball holds, from its manifest
+    /// (`None`: no manifest lists them), read once.
+    members: Arc<Mutex<MembersByBackup>>,
 }
 
-impl Reader<'_> {
+/// The files in each backup's tarball, as far as its manifest says.
+type MembersByBackup = BTreeMap<BackupName, Option<Arc<BTreeSet<String>>>>;
+
+impl<'a> Reader<'a> {
+    /// A reader of `store`'s backups; `encrypted`: the decryption program
+    /// and the password, for an encrypted chain.
+    pub fn new(store: &'a Store, encrypted: Option<(&'a str, &'a Zeroizing<String>)>) -> Self {
+        Reader {
+            store,
+            encrypted,
+            members: Arc::default(),
+        }
+    }
     /// Reads `<backup>/<rel>`: plain files directly; in an encrypted backup
     /// the files recovery plans from stay outside the tarball, the others
     /// are read out of it.
@@ -55,17 +72,56 @@ impl Reader<'_> {
             found.extend(files.into_iter().map(text));
         }
         if let (Some((dbcrypt, password)), false) = (self.encrypted, inside.is_empty()) {
+            let (inside, known) = match self.tarball_members(backup).await? {
+                Some(members) => {
+                    let there: Vec<&str> = inside
+                        .into_iter()
+                        .filter(|r| members.contains(*r))
+                        .collect();
+                    (there, true)
+                }
+                None => (inside, false),
+            };
+            if inside.is_empty() {
+                return Ok(found);
+            }
             let tarball = self
                 .store
                 .path(&layout::encrypted_tarball(&backup.to_string()));
             let step = format!("reading {} from {tarball}", inside.join(", "));
-            let script = tarball_frames_script(dbcrypt, &tarball, &inside);
+            let script = tarball_frames_script(dbcrypt, &tarball, &inside, known);
             let stdout = self.decrypting(&script, password, &tarball, &step).await?;
             let files = frames::parse(&stdout)
                 .map_err(|e| RecoveryError::host(self.store.host(), &step, e))?;
             found.extend(files.into_iter().map(text));
         }
         Ok(found)
+    }
+
+    /// The files `backup`'s tarball holds, as its manifest lists them
+    /// (`None` when it does not: a backup written before the list was
+    /// kept, or without a manifest). Read once per backup.
+    pub(crate) async fn tarball_members(
+        &self,
+        backup: BackupName,
+    ) -> Result<Option<Arc<BTreeSet<String>>>, RecoveryError> {
+        if let Some(known) = self.lock_members().get(&backup) {
+            return Ok(known.clone());
+        }
+        let members = self
+            .store
+            .read_manifest(&backup.to_string())
+            .await?
+            .and_then(|text| Manifest::parse(&String::from_utf8_lossy(&text)).ok())
+            .filter(|m| !m.tarball_files.is_empty())
+            .map(|m| Arc::new(m.tarball_files.into_keys().collect::<BTreeSet<_>>()));
+        self.lock_members().insert(backup, members.clone());
+        Ok(members)
+    }
+
+    fn lock_members(&self) -> std::sync::MutexGuard<'_, MembersByBackup> {
+        // A panic while holding it leaves a map still whole.
+        self.members.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Runs `script`, which decrypts `tarball` (exit 10 when that failed),
@@ -190,19 +246,36 @@ const OUTSIDE_THE_TARBALL: [&str; 3] = [
 /// Decrypts `tarball` into GNU tar, which prints each of `rels` it holds
 /// as a frame (see [`store::frames`]); no plaintext is written on the
 /// store host. A member not in the archive only makes tar exit 2, so
-/// tar's status is not checked: absent frames are absent files. The
-/// decryption's status is (exit 10): it is what a wrong password or a
-/// damaged tarball fails.
-fn tarball_frames_script(dbcrypt: &str, tarball: &str, rels: &[&str]) -> String {
+/// absent frames are absent files. The decryption's status is checked
+/// (exit 10): it is what a wrong password or a damaged tarball fails; see
+/// [`decryption_status`] for `known` members.
+fn tarball_frames_script(dbcrypt: &str, tarball: &str, rels: &[&str], known: bool) -> String {
     let list: Vec<String> = rels.iter().map(|r| quote(r).into_owned()).collect();
     format!(
-        "{} -d {} -o - | tar -xf - --to-command={} -- {} 2>/dev/null; \
-         [ \"${{PIPESTATUS[0]}}\" = 0 ] || exit 10",
+        "{} -d {} -o - | tar -xf - {}--to-command={} -- {} 2>/dev/null; {}",
         quote(dbcrypt),
         quote(tarball),
+        if known { "--occurrence=1 " } else { "" },
         quote(frames::TAR_TO_COMMAND),
-        list.join(" ")
+        list.join(" "),
+        decryption_status(known)
     )
+}
+
+/// The status check after `dbcrypt -d ... | tar ...` (exit 10 when the
+/// decryption failed). With `known` members (tar given `--occurrence=1`
+/// and only names the manifest lists), tar stops reading once it has them
+/// all and the decryption then dies writing into a closed pipe: tar's
+/// success is enough. Those bytes were read before the tarball's HMAC at
+/// its end; a wrong password still fails (nothing decrypts, tar finds
+/// nothing), and a damaged tarball fails the recovery when shipping
+/// decrypts all of it, before anything is restored.
+pub(crate) fn decryption_status(known: bool) -> &'static str {
+    if known {
+        "st=(\"${PIPESTATUS[@]}\"); [ \"${st[0]}\" = 0 ] || [ \"${st[1]}\" = 0 ] || exit 10"
+    } else {
+        "[ \"${PIPESTATUS[0]}\" = 0 ] || exit 10"
+    }
 }
 
 /// A file's bytes as text (the files read here are written as text).
@@ -223,7 +296,8 @@ pub(crate) mod tests {
             .unwrap()
     }
 
-    /// `<dir>/b.tar` holding `files` (path in the archive, bytes).
+    /// `<dir>/b.tar` holding `files` (path in the archive, bytes), in
+    /// that order.
     pub(crate) fn tarball(dir: &Path, files: &[(&str, &[u8])]) -> PathBuf {
         let src = dir.join("src");
         for (rel, bytes) in files {
@@ -232,18 +306,21 @@ pub(crate) mod tests {
             std::fs::write(path, bytes).unwrap();
         }
         let tar = dir.join("b.tar");
+        let names: Vec<String> = files.iter().map(|(r, _)| quote(r).into_owned()).collect();
         let made = run_sh(&format!(
-            "cd {} && tar -cf {} *",
+            "cd {} && tar -cf {} -- {}",
             quote(src.to_str().unwrap()),
-            quote(tar.to_str().unwrap())
+            quote(tar.to_str().unwrap()),
+            names.join(" ")
         ));
         assert!(made.status.success(), "{made:?}");
         tar
     }
 
     /// Stand-ins for the decryption, with its arguments (`-d FILE -o -`):
-    /// one that passes the file through (`cat`), one that fails as a
-    /// wrong password does.
+    /// one that passes the file through (`cat`) and leaves its exit
+    /// status in `FILE.status` (not 0 when its reader stopped early), one
+    /// that fails as a wrong password does.
     pub(crate) fn fake_dbcrypts(dir: &Path) -> (String, String) {
         let make = |name: &str, body: &str| {
             let path = dir.join(name);
@@ -253,15 +330,26 @@ pub(crate) mod tests {
             path.display().to_string()
         };
         (
-            make("fake-dbcrypt", "cat \"$2\""),
+            make(
+                "fake-dbcrypt",
+                "cat \"$2\"; st=$?; echo $st > \"$2.status\"; exit $st",
+            ),
             make("failing-dbcrypt", "echo 'wrong password' >&2; exit 1"),
         )
+    }
+
+    /// What the fake decryption left in `tar`.status.
+    pub(crate) fn fake_status(tar: &Path) -> String {
+        std::fs::read_to_string(format!("{}.status", tar.display()))
+            .unwrap()
+            .trim()
+            .to_owned()
     }
 
     #[test]
     fn tarball_frames_come_from_tar_and_a_failed_decryption_fails() {
         let dir = tempfile::tempdir().unwrap();
-        let big = vec![7u8; 100_000];
+        let big = vec![7u8; 4 << 20];
         let tar = tarball(
             dir.path(),
             &[
@@ -269,19 +357,55 @@ pub(crate) mod tests {
                 ("srv/backup.xbsteam", &big),
             ],
         );
+        let tar_path = tar.to_str().unwrap();
         let (fake, failing) = fake_dbcrypts(dir.path());
         let rels = ["srv/executed_gtids", "srv/master_dir"];
-        let out = run_sh(&tarball_frames_script(&fake, tar.to_str().unwrap(), &rels));
+        let out = run_sh(&tarball_frames_script(&fake, tar_path, &rels, false));
         assert!(out.status.success(), "{out:?}");
         let files = frames::parse(&out.stdout).unwrap();
         assert_eq!(files.len(), 1, "{files:?}");
         assert_eq!(files["srv/executed_gtids"], b"0-1-5\n");
+        assert_eq!(fake_status(&tar), "0", "read to its end");
 
+        for known in [false, true] {
+            let out = run_sh(&tarball_frames_script(
+                &failing,
+                tar_path,
+                &rels[..1],
+                known,
+            ));
+            assert_eq!(out.status.code(), Some(10), "{known}: {out:?}");
+        }
+    }
+
+    #[test]
+    fn members_the_manifest_lists_are_read_without_decrypting_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let big = vec![7u8; 4 << 20];
+        let tar = tarball(
+            dir.path(),
+            &[
+                ("srv/executed_gtids", b"0-1-5\n"),
+                ("srv/master_dir", b"m\n"),
+                ("srv/backup.xbsteam", &big),
+            ],
+        );
+        let (fake, _) = fake_dbcrypts(dir.path());
+        let rels = ["srv/executed_gtids", "srv/master_dir"];
         let out = run_sh(&tarball_frames_script(
-            &failing,
+            &fake,
             tar.to_str().unwrap(),
             &rels,
+            true,
         ));
-        assert_eq!(out.status.code(), Some(10), "{out:?}");
+        assert!(out.status.success(), "{out:?}");
+        let files = frames::parse(&out.stdout).unwrap();
+        assert_eq!(files["srv/executed_gtids"], b"0-1-5\n");
+        assert_eq!(files["srv/master_dir"], b"m\n");
+        assert_ne!(
+            fake_status(&tar),
+            "0",
+            "the decryption ran on to the tarball's end"
+        );
     }
 }

@@ -8,7 +8,7 @@
 //! [`crate::facts`] does).
 
 use crate::error::RecoveryError;
-use crate::facts::Reader;
+use crate::facts::{Reader, decryption_status};
 use binlog::apply_plan::BinlogSource;
 use binlog::{
     ApplyPlan, BackupFacts, Chain, HEAD_BYTES, StartGtids, heads_needed, plan_apply_with,
@@ -58,31 +58,37 @@ impl Reader<'_> {
             return Ok(out.stdout);
         };
         let tarball = self.store.path(&layout::encrypted_tarball(&backup));
-        let script = member_head_script(dbcrypt, &tarball, &rel);
+        let known = self
+            .tarball_members(source.backup)
+            .await?
+            .is_some_and(|m| m.contains(&rel));
+        let script = member_head_script(dbcrypt, &tarball, &rel, known);
         let step = format!("reading the head of {rel} in {tarball}");
         self.decrypting(&script, password, &tarball, &step).await
     }
 }
 
 /// Decrypts `tarball` into GNU tar, which writes the member `rel` to a
-/// pipe whose first [`HEAD_BYTES`] bytes are printed; the rest is drained
-/// so every stage ends normally and the decryption's own status is the
-/// one checked (exit 10 when it failed: a wrong password, a damaged
-/// tarball). No plaintext is written on the store host.
-fn member_head_script(dbcrypt: &str, tarball: &str, rel: &str) -> String {
+/// pipe whose first [`HEAD_BYTES`] bytes are printed; the rest of the
+/// member is drained so tar ends normally. The decryption's status is
+/// checked as [`decryption_status`] says (exit 10 when it failed: a wrong
+/// password, a damaged tarball); a `known` member (the manifest lists it)
+/// lets tar stop after it. No plaintext is written on the store host.
+fn member_head_script(dbcrypt: &str, tarball: &str, rel: &str, known: bool) -> String {
     format!(
-        "{} -d {} -o - | tar -xOf - -- {} 2>/dev/null | {{ head -c {HEAD_BYTES}; cat >/dev/null; }}; \
-         [ \"${{PIPESTATUS[0]}}\" = 0 ] || exit 10",
+        "{} -d {} -o - | tar -xOf - {}-- {} 2>/dev/null | {{ head -c {HEAD_BYTES}; cat >/dev/null; }}; {}",
         quote(dbcrypt),
         quote(tarball),
+        if known { "--occurrence=1 " } else { "" },
         quote(rel),
+        decryption_status(known),
     )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::facts::tests::{fake_dbcrypts, run_sh, tarball};
+    use crate::facts::tests::{fake_dbcrypts, fake_status, run_sh, tarball};
 
     #[test]
     fn the_head_of_a_member_comes_out_of_the_tarball_and_a_failed_decryption_fails() {
@@ -91,15 +97,32 @@ mod tests {
         binlog.extend(vec![1u8; HEAD_BYTES + 1000]);
         let tar = tarball(
             dir.path(),
-            &[("srv/mysql-bin.000001", &binlog), ("srv/other", b"x")],
+            &[
+                ("srv/mysql-bin.000001", &binlog),
+                ("srv/backup.xbsteam", &vec![2u8; 4 << 20]),
+            ],
         );
-        let tar = tar.to_str().unwrap();
+        let tar_path = tar.to_str().unwrap();
         let (fake, failing) = fake_dbcrypts(dir.path());
-        let out = run_sh(&member_head_script(&fake, tar, "srv/mysql-bin.000001"));
-        assert!(out.status.success(), "{out:?}");
-        assert_eq!(out.stdout, binlog[..HEAD_BYTES]);
+        for known in [false, true] {
+            let out = run_sh(&member_head_script(
+                &fake,
+                tar_path,
+                "srv/mysql-bin.000001",
+                known,
+            ));
+            assert!(out.status.success(), "{known}: {out:?}");
+            assert_eq!(out.stdout, binlog[..HEAD_BYTES]);
+            // A member the manifest lists is the last thing decrypted.
+            assert_eq!(fake_status(&tar) == "0", !known, "{known}");
 
-        let out = run_sh(&member_head_script(&failing, tar, "srv/mysql-bin.000001"));
-        assert_eq!(out.status.code(), Some(10), "{out:?}");
+            let out = run_sh(&member_head_script(
+                &failing,
+                tar_path,
+                "srv/mysql-bin.000001",
+                known,
+            ));
+            assert_eq!(out.status.code(), Some(10), "{known}: {out:?}");
+        }
     }
 }

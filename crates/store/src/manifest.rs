@@ -40,6 +40,13 @@ pub struct Manifest {
     /// which holds the files `files` does not list.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tarball: Option<FileEntry>,
+    /// With `-p`: the files inside the tarball and their sizes (no
+    /// digests: the tarball's HMAC covers them). Recovery reads its few
+    /// small files out of the tarball by name and stops there, which it
+    /// can only do for members it knows exist (empty: written before this
+    /// field, read the whole tarball).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tarball_files: BTreeMap<String, u64>,
 }
 
 /// One file of a backup.
@@ -126,6 +133,7 @@ impl Manifest {
             summary,
             files: BTreeMap::new(),
             tarball: None,
+            tarball_files: BTreeMap::new(),
         }
     }
 

@@ -52,6 +52,56 @@ fn pyaescrypt_decrypt(python: &Path, file: &Path, password: &str) -> Vec<u8> {
     out.stdout
 }
 
+/// The plaintext tarball `tar` holds its directories first, then its
+/// files smallest first (recovery reads the small ones and stops), and
+/// the manifest's `tarball_files` lists exactly its files with their sizes.
+fn check_tarball_order_and_list(tar: &Path, manifest: &serde_json::Value) {
+    let list = |verbose: bool| {
+        let out = Command::new("tar")
+            .arg(if verbose { "-tvf" } else { "-tf" })
+            .arg(tar)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let (names, long) = (list(false), list(true));
+    // `-rw-r--r-- user/group 1234 2026-12-05 21:31 path`, in the names' order.
+    let entries: Vec<(bool, u64, String)> = long
+        .lines()
+        .zip(names.lines())
+        .map(|(l, name)| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (
+                f[0].starts_with('d'),
+                f[2].parse().unwrap(),
+                name.to_owned(),
+            )
+        })
+        .collect();
+    let first_file = entries.iter().position(|e| !e.0).unwrap();
+    assert!(
+        entries[first_file..].iter().all(|e| !e.0),
+        "a directory after the files:\n{long}"
+    );
+    let sizes: Vec<u64> = entries[first_file..].iter().map(|e| e.1).collect();
+    assert!(
+        sizes.windows(2).all(|w| w[0] <= w[1]),
+        "the files are not smallest first:\n{long}"
+    );
+    let listed: std::collections::BTreeMap<String, u64> = manifest["tarball_files"]
+        .as_object()
+        .expect("the manifest has no tarball_files")
+        .iter()
+        .map(|(p, s)| (p.clone(), s.as_u64().unwrap()))
+        .collect();
+    let files: std::collections::BTreeMap<String, u64> = entries[first_file..]
+        .iter()
+        .map(|(_, size, path)| (path.clone(), *size))
+        .collect();
+    assert_eq!(listed, files, "tarball_files is not the tarball's files");
+}
+
 /// A password file holding `password`.
 fn password_file(dir: &Path, name: &str, password: &str) -> PathBuf {
     let path = dir.join(name);
@@ -120,6 +170,7 @@ async fn encrypted_chain_needs_the_same_password() {
         }
         // What stays in clear is not in the tarball twice.
         assert!(!has("cluster_consistence_info"));
+        check_tarball_order_and_list(&tar, &b.manifest);
     }
 
     // A wrong password, then none: refused before anything is written.

@@ -14,16 +14,17 @@ use store::manifest::{Manifest, ServerSummary, Summary};
 use stream::Timings;
 
 /// Writes `manifest.json` for the run that started at `started`, with its
-/// timings `t`.
+/// timings `t` and, encrypted, the files its tarball holds.
 pub async fn write_manifest(
     run: &Run,
     results: &[ServerResult],
+    tarball_files: BTreeMap<String, u64>,
     t: Timings,
     started: std::time::Instant,
 ) -> Result<Manifest, BackupError> {
     let mut summary = summary(run, results);
     summary.elapsed_secs = Some(started.elapsed().as_secs_f64());
-    write(run, summary, results, t).await
+    write(run, summary, results, tarball_files, t).await
 }
 
 /// The run's summary for the manifest (its timings are added when it is
@@ -74,6 +75,7 @@ async fn write(
     run: &Run,
     mut summary: Summary,
     results: &[ServerResult],
+    tarball_files: BTreeMap<String, u64>,
     mut timings: Timings,
 ) -> Result<Manifest, BackupError> {
     let name = run.plan.name.to_string();
@@ -115,7 +117,18 @@ async fn write(
             }
             Some(entry) => entry.sha256 = Some(sha.clone()),
             // With -p the stream is inside the tarball.
-            None if run.plan.encrypt => {}
+            None if run.plan.encrypt => match tarball_files.get(path) {
+                Some(size) if size == bytes => {}
+                found => {
+                    let found = found.map_or("no such file".to_owned(), |s| format!("{s} bytes"));
+                    return Err(incomplete(
+                        run,
+                        format!(
+                            "the encrypted tarball's {path} holds {found}, but {bytes} were streamed into it"
+                        ),
+                    ));
+                }
+            },
             None => {
                 return Err(incomplete(
                     run,
@@ -133,6 +146,7 @@ async fn write(
         }
     }
     manifest.files = files;
+    manifest.tarball_files = tarball_files;
     run.store
         .write_file(
             &format!("{name}/{}", store::layout::MANIFEST_FILE),
