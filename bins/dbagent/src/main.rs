@@ -136,6 +136,20 @@ enum Mode {
         #[arg(long, value_name = "FILE")]
         count_to: Option<PathBuf>,
     },
+    /// Unpack a tar stream from stdin into a directory, as `tar -x`
+    /// does, piping each routed member into its command instead of
+    /// writing it. Recovery ships an encrypted backup through it, its
+    /// servers' streams going straight into their extraction. Fails when
+    /// a routed command fails or a routed member is missing.
+    Untar {
+        /// The directory to unpack into (created if missing).
+        #[arg(long, value_name = "DIR")]
+        into: PathBuf,
+        /// A member (its path in the archive) and the `bash -c` command
+        /// that reads it on stdin; repeat for several.
+        #[arg(long, num_args = 2, value_names = ["MEMBER", "COMMAND"])]
+        route: Vec<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -143,6 +157,15 @@ fn main() -> ExitCode {
         return code;
     }
     let cli = Cli::parse();
+    if let Mode::Untar { into, route } = &cli.command {
+        return match untar(into, route) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("ERROR: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     if let Mode::Receive {
         port,
         log,
@@ -206,9 +229,33 @@ fn receive(
     Ok(())
 }
 
+/// `dbagent untar`: stdin unpacked into `into`, the routes' members
+/// (`route`: member, command, member, command, ...) piped on.
+fn untar(into: &std::path::Path, route: &[String]) -> Result<(), String> {
+    use agent::untar::{Route, UntarOptions};
+    let routes = route
+        .chunks_exact(2)
+        .map(|pair| Route {
+            member: pair[0].clone(),
+            command: pair[1].clone(),
+        })
+        .collect();
+    let options = UntarOptions {
+        into: into.to_owned(),
+        routes,
+    };
+    let stdin = std::io::stdin().lock();
+    let input = std::io::BufReader::with_capacity(256 * 1024, stdin);
+    agent::untar::untar(input, &options)
+        .map(drop)
+        .map_err(|e| format!("unpacking into {}: {e}", into.display()))
+}
+
 async fn run(mode: Mode) -> Result<(), String> {
     match mode {
-        Mode::Receive { .. } => unreachable!("handled before the runtime starts"),
+        Mode::Receive { .. } | Mode::Untar { .. } => {
+            unreachable!("handled before the runtime starts")
+        }
         Mode::Adm {
             listen,
             secret_file,

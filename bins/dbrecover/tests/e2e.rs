@@ -806,8 +806,25 @@ async fn encrypted_chain_needs_its_password() {
     assert!(out.error_line().contains("wrong password"), "{out}");
     assert!(!env.job.exists(), "shipped with a wrong password");
 
-    recover(&env, "RECOVERY_SSH_CONF", &to, &args, &[password]).await;
-    check_restored(&env, &wl, &to, &truth, &gtids_at(&env, &wl, inc).await);
+    let out = recover(&env, "RECOVERY_SSH_CONF", &to, &args, &[password]).await;
+    let gtids = gtids_at(&env, &wl, inc).await;
+    check_restored(&env, &wl, &to, &truth, &gtids);
+    assert!(
+        out.to_string().contains(UNTAR_USED),
+        "the streams were not extracted while shipping:\n{out}"
+    );
+
+    // A job server without `dbagent untar` (none installed, or an older
+    // one): the streams land first and are extracted from there, to the
+    // same rows.
+    std::fs::remove_dir_all(&env.job).unwrap();
+    let text = std::fs::read_to_string(&conf).unwrap();
+    let text = common::set_key(&text, "misc", "receiver-bin", "/nonexistent/dbagent");
+    let no_agent = env.file("no-agent.conf", &text);
+    let out = env.dbrecover(&no_agent, &args, &[password]).await;
+    out.assert_recovered();
+    check_restored(&env, &wl, &to, &truth, &gtids);
+    assert!(!out.to_string().contains(UNTAR_USED), "{out}");
 
     // The master binlog of normal_0 taken out of the inc's tarball: caught
     // once shipped, before any restore, naming the datasource and the file.
@@ -833,7 +850,48 @@ async fn encrypted_chain_needs_its_password() {
         !plaintext.iter().any(|n| n.ends_with(".tar")),
         "a decrypted tarball on the store: {plaintext:?}"
     );
+
+    // The full's tarball damaged in its last block: its HMAC fails only
+    // after every stream went into its extraction. The run fails at
+    // shipping and leaves no data directory behind.
+    let _ = std::fs::remove_dir_all(&env.job);
+    let full = env
+        .store
+        .join("encrypted")
+        .join(format!("{}.tar.encrypted", b[0]));
+    flip_byte(&full, 40);
+    let out = env.dbrecover(&conf, &args, &[password]).await;
+    let line = out.error_line();
+    assert!(
+        line.contains(&format!("shipping {}", b[0])),
+        "not failed at shipping:\n{out}"
+    );
+    assert!(
+        !env.run_dir(&to).join("datadir").exists(),
+        "extracted data left after a failed HMAC:\n{out}"
+    );
 }
+
+/// Flips the byte `from_end` bytes before the end of `file`.
+fn flip_byte(file: &std::path::Path, from_end: u64) {
+    use std::io::{Read, Seek, SeekFrom, Write};
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(file)
+        .unwrap();
+    let at = f.metadata().unwrap().len() - from_end;
+    let mut byte = [0u8];
+    f.seek(SeekFrom::Start(at)).unwrap();
+    f.read_exact(&mut byte).unwrap();
+    byte[0] ^= 0x55;
+    f.seek(SeekFrom::Start(at)).unwrap();
+    f.write_all(&byte).unwrap();
+}
+
+/// What dbrecover logs when an encrypted chain's streams are extracted
+/// while shipping.
+const UNTAR_USED: &str = recovery::EXTRACTED_WHILE_SHIPPING;
 
 /// `backup`'s consistence point of `datasource`.
 fn point_of(env: &Env, backup: &str, datasource: &str) -> Point {

@@ -31,3 +31,4 @@ pub mod rabbit_server;
 pub mod receiver;
 pub mod refusal_log;
 pub mod tls_listener;
+pub mod untar;

@@ -325,11 +325,20 @@ async fn execute_locked(prepared: Prepared) -> Result<Outcome, RecoveryError> {
     let reader = reader(&cfg, &store, &options, plan.encrypted);
     let installed = server_binary::installed(&reader, &job, &plan).await?;
     crate::fault::point("shipping the chain");
+    let mut extracted_while_shipping = false;
     if !plan.in_place {
         watch.starting("shipping the chain");
-        let password = options.password.as_ref();
-        let shipping = ship::chain(&cfg, password, &store, &job, &plan, &watch);
-        t.time("shipping the chain", shipping).await?;
+        let shipping = ship::chain(ship::Shipment {
+            cfg: &cfg,
+            password: options.password.as_ref(),
+            store: &store,
+            job: &job,
+            plan: &plan,
+            manifests: &manifests,
+            tool: &tool,
+            watch: &watch,
+        });
+        extracted_while_shipping = t.time("shipping the chain", shipping).await?;
     }
     crate::fault::point("checking the chain's files");
     let (gate, verdict) = if options.skip_verify {
@@ -364,7 +373,13 @@ async fn execute_locked(prepared: Prepared) -> Result<Outcome, RecoveryError> {
             }
         };
         if plan.encrypted {
-            precheck::shipped_binlogs(&job, &store, &plan).await?;
+            if let Err(e) = precheck::shipped_binlogs(&job, &store, &plan).await {
+                // Extracted on the way, not restored: nothing may look so.
+                if extracted_while_shipping {
+                    crate::check::discard_extracted(&job, &plan, timeout).await;
+                }
+                return Err(e);
+            }
         }
         let restore = Restore {
             job: &job,
@@ -376,6 +391,7 @@ async fn execute_locked(prepared: Prepared) -> Result<Outcome, RecoveryError> {
             timeout,
             replay_workers: options.replay_workers.unwrap_or(DEFAULT_REPLAY_WORKERS),
             checked: gate,
+            extracted_while_shipping,
             watch: watch.clone(),
         };
         crate::fault::point("restoring the datasources");

@@ -58,4 +58,5 @@ pub use plan::RecoveryPlan;
 pub use restore::{
     DBQPRESS, Restored, SqlThread, TableRows, decompress_qp, decompressed_with, worker_options,
 };
+pub use ship::EXTRACTED_WHILE_SHIPPING;
 pub use space::SpaceEstimate;

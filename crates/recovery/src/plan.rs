@@ -53,6 +53,18 @@ impl RecoveryPlan {
     pub fn datadir(&self, server_dir: &binlog::ServerDir) -> String {
         format!("{}/datadir/{server_dir}", self.job_dir)
     }
+
+    /// Where the `i`-th backup of the chain is extracted for `apply`'s
+    /// datasource: the full into its data directory, each incremental
+    /// beside it in the restore directory (`inc<i>`), until prepare
+    /// applies it.
+    pub fn extract_dir(&self, apply: &binlog::DatasourceApply, i: usize) -> String {
+        if i == 0 {
+            self.datadir(&apply.data_dir)
+        } else {
+            format!("{}/inc{i}", self.restore_dir(&apply.datasource))
+        }
+    }
 }
 
 impl fmt::Display for RecoveryPlan {

@@ -58,6 +58,10 @@ pub struct Restore<'a> {
     /// The chain's file check, run beside the extraction: nothing is
     /// prepared before it has passed.
     pub(crate) checked: crate::check::Gate,
+    /// Whether shipping already extracted every stream of the chain into
+    /// its place (an encrypted chain through `dbagent untar`,
+    /// [`crate::ship`]): the datasources then only prepare.
+    pub(crate) extracted_while_shipping: bool,
     /// Told of each datasource's steps.
     pub(crate) watch: crate::observe::Watch,
 }
@@ -133,7 +137,9 @@ impl Restore<'_> {
         let mut t = stream::Timings::of(ds);
         let base = self.plan.restore_dir(ds);
         let data = self.plan.datadir(&apply.data_dir);
-        self.clean(ds, &base, &data).await?;
+        if !self.extracted_while_shipping {
+            self.clean(ds, &base, &data).await?;
+        }
         self.extract_and_prepare_chain(ds, apply, &base, &data, &mut t)
             .await?;
         let port = self.plan.first_port as usize + index;
@@ -219,35 +225,24 @@ impl Restore<'_> {
                 self.plan.backup_dir(self.store_dir, *backup),
                 apply.data_dir
             );
-            let target = if i == 0 {
-                data.to_owned()
-            } else {
-                format!("{base}/inc{i}")
-            };
-            let compression = self.compression(ds, &stream).await?;
-            let step = format!(
-                "extracting {backup}/{}/backup.xbsteam into {target}",
-                apply.data_dir
-            );
-            self.watch
-                .datasource_step(ds, &format!("extracting {backup}"));
-            t.time(
-                &format!("extracting {backup}"),
-                self.sh(
-                    ds,
-                    &step,
-                    writeback::flushing_as_it_writes(
-                        xtrabackup::extract(
-                            &self.tool,
-                            compression,
-                            StreamSource::File(&stream),
-                            &target,
-                        ),
-                        &target,
-                    ),
-                ),
-            )
-            .await?;
+            let target = self.plan.extract_dir(apply, i);
+            if !self.extracted_while_shipping {
+                let compression = self.compression(ds, &stream).await?;
+                let step = format!(
+                    "extracting {backup}/{}/backup.xbsteam into {target}",
+                    apply.data_dir
+                );
+                self.watch
+                    .datasource_step(ds, &format!("extracting {backup}"));
+                let extract = extraction(
+                    &self.tool,
+                    compression,
+                    StreamSource::File(&stream),
+                    &target,
+                );
+                t.time(&format!("extracting {backup}"), self.sh(ds, &step, extract))
+                    .await?;
+            }
             // Backups taken with --compress hold .qp files (seed 001
             // decompresses them here, before prepare).
             let out = self
@@ -425,13 +420,32 @@ impl Restore<'_> {
             .await?;
         Ok(
             if magic.split_whitespace().collect::<String>() == "28b52ffd" {
-                Compression::Zstd { threads: 2 }
+                ZSTD
             } else {
                 Compression::None
             },
         )
     }
 }
+/// The command extracting a stream from `source` into `target` (made if
+/// missing): decompressed if need be, into the stream extractor, with the
+/// pacer flushing what it writes ([`writeback`]).
+pub(crate) fn extraction(
+    tool: &Tool,
+    compression: Compression,
+    source: StreamSource<'_>,
+    target: &str,
+) -> Command {
+    writeback::flushing_as_it_writes(
+        xtrabackup::extract(tool, compression, source, target),
+        target,
+    )
+}
+
+/// How a zstd-compressed stream is decompressed (its manifest's
+/// `summary.compress`, or its magic number).
+pub(crate) const ZSTD: Compression = Compression::Zstd { threads: 2 };
+
 /// Where a datasource's temporary server runs.
 #[derive(Debug, Clone, Copy)]
 struct TemporaryServer<'a> {

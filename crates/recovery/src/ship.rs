@@ -4,37 +4,125 @@
 //! `transfer_folder_in_conn` does, `scp -r` of the backup directory (an
 //! encrypted one decrypted on the store into `ssh ... tar -x`, so no
 //! plaintext is written on the store).
+//!
+//! An encrypted chain written by this tool (its manifests list the
+//! tarballs' files) goes into `dbagent untar` on the job server where it
+//! is installed (`receiver-bin`): every restored server's stream is piped
+//! from the decrypted tarball straight into its extraction, instead of
+//! being written to the job server's disk and read back. Its HMAC is
+//! checked at the tarball's end; a failed shipping removes whatever was
+//! extracted, and nothing is prepared before shipping ended.
 
 use crate::error::RecoveryError;
 use crate::observe::{Shipping, Watch};
 use crate::plan::RecoveryPlan;
+use binlog::BackupName;
 use remote::{Command, Transport, quote};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
+use store::manifest::Manifest;
 use store::{Store, layout};
 use stream::{Registry, Sink, Source, StreamConfig, Streamer};
+use xtrabackup::{Compression, StreamSource, Tool};
 use zeroize::Zeroizing;
 
-/// Copies (or, encrypted, decrypts while copying with `password`) every
-/// backup of the chain to the job server, telling `watch` the bytes.
-pub async fn chain(
-    cfg: &conf::RecoveryConfig,
-    password: Option<&Zeroizing<String>>,
-    store: &Store,
-    job: &Arc<dyn Transport>,
-    plan: &RecoveryPlan,
-    watch: &Watch,
-) -> Result<(), RecoveryError> {
+/// Logged when the streams go through `dbagent untar`.
+pub const EXTRACTED_WHILE_SHIPPING: &str =
+    "the streams are extracted while the chain is shipped (dbagent untar)";
+
+/// What shipping is given.
+pub struct Shipment<'a> {
+    /// The recovery's config.
+    pub cfg: &'a conf::RecoveryConfig,
+    /// The chain's password, when it is encrypted.
+    pub password: Option<&'a Zeroizing<String>>,
+    /// The store.
+    pub store: &'a Store,
+    /// The job server.
+    pub job: &'a Arc<dyn Transport>,
+    /// The plan.
+    pub plan: &'a RecoveryPlan,
+    /// The chain's manifests (read while planning).
+    pub manifests: &'a BTreeMap<BackupName, Manifest>,
+    /// The backup tool on the job server (its stream extractor).
+    pub tool: &'a Tool,
+    /// Told of the bytes.
+    pub watch: &'a Watch,
+}
+
+/// Copies (or, encrypted, decrypts while copying) every backup of the
+/// chain to the job server, telling `watch` the bytes. Returns whether
+/// the streams were extracted on the way (see the module's docs).
+pub async fn chain(s: Shipment<'_>) -> Result<bool, RecoveryError> {
+    let untar = untar_program(&s).await;
+    if let Some(program) = &untar {
+        tracing::info!(host = s.job.host(), program, "{EXTRACTED_WHILE_SHIPPING}");
+    }
+    let shipped = ship_all(&s, untar.as_deref()).await;
+    if shipped.is_err() && untar.is_some() {
+        crate::check::discard_extracted(s.job, s.plan, s.cfg.connect.command_timeout).await;
+    }
+    shipped.map(|()| untar.is_some())
+}
+
+/// `dbagent` on the job server, when the chain's streams can go through
+/// its `untar`: encrypted, every backup's manifest listing its tarball's
+/// files (so the streams' names and compression are known), and a
+/// program there that has `untar`.
+async fn untar_program(s: &Shipment<'_>) -> Option<String> {
+    if !s.plan.encrypted || s.password.is_none() {
+        return None;
+    }
+    let listed = s.plan.apply.chain.backups.iter().all(|b| {
+        s.manifests
+            .get(b)
+            .is_some_and(|m| !m.tarball_files.is_empty())
+    });
+    if !listed {
+        tracing::info!("a manifest does not list its tarball's files: the streams land first");
+        return None;
+    }
+    let program = &s.cfg.socat.receiver_bin;
+    // An older dbagent there has no `untar`: asked, it fails.
+    let found = Command::shell(format!("{} untar --help >/dev/null 2>&1", quote(program)));
+    match s.job.exec(&found, Duration::from_secs(30)).await {
+        Ok(out) if out.success() => Some(program.clone()),
+        _ => {
+            tracing::info!(
+                host = s.job.host(),
+                program,
+                "not on the job server: the streams land first"
+            );
+            None
+        }
+    }
+}
+
+/// Ships each backup; with `untar`, through it.
+async fn ship_all(s: &Shipment<'_>, untar: Option<&str>) -> Result<(), RecoveryError> {
+    let Shipment {
+        cfg,
+        password,
+        store,
+        job,
+        plan,
+        watch,
+        ..
+    } = *s;
     let streamer = streamer(cfg, job, plan).await?;
     let scp = scp_config(cfg);
     let mut shipped = 0;
     for backup in plan.apply.chain.dirs_to_fetch() {
         let dest = format!("{}/{backup}", plan.job_dir);
+        let unpack = match untar {
+            Some(program) => untar_into(s, program, backup, &dest),
+            None => Command::shell(format!(
+                "rm -rf {d} && mkdir -p {d} && tar -xf - -C {d}",
+                d = quote(&dest)
+            )),
+        };
         let backup = backup.to_string();
-        let unpack = Command::shell(format!(
-            "rm -rf {d} && mkdir -p {d} && tar -xf - -C {d}",
-            d = quote(&dest)
-        ));
         let decrypt = match (password, plan.encrypted) {
             (Some(pw), true) => Some(
                 Command::new(cfg.encrypt_bin.as_str())
@@ -80,6 +168,46 @@ pub async fn chain(
         tracing::info!(%backup, to = %dest, "shipped");
     }
     Ok(())
+}
+
+/// The command unpacking `backup`'s decrypted tarball into `dest` with
+/// `dbagent untar`, each restored datasource's stream of it routed into
+/// its extraction. Before the chain's first backup, every datasource's
+/// restore and data directories are emptied (as a datasource's restore
+/// does when it extracts for itself).
+fn untar_into(s: &Shipment<'_>, program: &str, backup: BackupName, dest: &str) -> Command {
+    let plan = s.plan;
+    let index = plan.apply.chain.backups.iter().position(|b| *b == backup);
+    let compression = match s.manifests.get(&backup) {
+        Some(m) if m.summary.compress.is_some() => crate::restore::ZSTD,
+        _ => Compression::None,
+    };
+    let mut empty = vec![quote(dest).into_owned()];
+    let mut untar = Command::new(program).arg("untar").arg("--into").arg(dest);
+    // A backup fetched for its binlogs only (the chain's next) is unpacked
+    // whole.
+    let routed = match index {
+        Some(i) => plan.apply.datasources.iter().map(|a| (a, i)).collect(),
+        None => Vec::new(),
+    };
+    for (apply, i) in routed {
+        let target = plan.extract_dir(apply, i);
+        if i == 0 {
+            empty.push(quote(&plan.restore_dir(&apply.datasource)).into_owned());
+            empty.push(quote(&target).into_owned());
+        }
+        let extract = crate::restore::extraction(s.tool, compression, StreamSource::Stdin, &target);
+        untar = untar
+            .arg("--route")
+            .arg(format!("{}/backup.xbsteam", apply.data_dir))
+            .arg(extract.to_shell());
+    }
+    Command::shell(format!(
+        "rm -rf {all} && mkdir -p {d} && {untar}",
+        all = empty.join(" "),
+        d = quote(dest),
+        untar = untar.to_shell(),
+    ))
 }
 
 /// The streamer shipping uses, its socat logs under the work dir. As the
