@@ -9,9 +9,12 @@
 //! * `dbagent receive --port PORT --log FILE [--out FILE] [--sha256-to FILE]
 //!   [--count-to FILE]` is the native stream receiver (`[misc] receiver =
 //!   native`): one connection into a file or stdout, counted and hashed in
-//!   the same pass (`agent::receiver`).
+//!   the same pass (`agent::receiver`);
+//! * `dbagent untar --into DIR [--route MEMBER COMMAND]...` unpacks a tar
+//!   stream from stdin, piping the routed members into their commands
+//!   (`agent::untar`; recovery's shipping of an encrypted chain).
 //!
-//! Both run each command in its own process group with its timeout, kill the
+//! The two agents run each command in its own process group with its timeout, kill the
 //! whole group on timeout or on a kill request, stream output back in
 //! chunks, and keep running when a client disappears. Deployment (a systemd
 //! unit) is described in `docs/dbagent.md`.
@@ -54,6 +57,52 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Mode {
+    /// The agents: long-running, async.
+    #[command(flatten)]
+    Agent(AgentMode),
+    /// Receive one stream: listen on a port, take one connection, write it
+    /// into a file (or stdout), counting and hashing in the same pass. The
+    /// transfer scripts run it in socat's place (`[misc] receiver =
+    /// native`); it exits 0 only when every byte sent was written.
+    Receive {
+        /// TCP port to listen on (all IPv4 addresses).
+        #[arg(long)]
+        port: u16,
+        /// Log file (appended): `listening on ADDR`, the peer, the result.
+        #[arg(long, value_name = "FILE")]
+        log: PathBuf,
+        /// Write the stream into this file (created or truncated); without
+        /// it the stream goes to stdout.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Write the stream's SHA-256 (lowercase hex) into this file once
+        /// it is complete.
+        #[arg(long, value_name = "FILE")]
+        sha256_to: Option<PathBuf>,
+        /// Write the number of bytes received into this file once the
+        /// stream is complete.
+        #[arg(long, value_name = "FILE")]
+        count_to: Option<PathBuf>,
+    },
+    /// Unpack a tar stream from stdin into a directory, as `tar -x`
+    /// does, piping each routed member into its command instead of
+    /// writing it. Recovery ships an encrypted backup through it, its
+    /// servers' streams going straight into their extraction. Fails when
+    /// a routed command fails or a routed member is missing.
+    Untar {
+        /// The directory to unpack into (created if missing).
+        #[arg(long, value_name = "DIR")]
+        into: PathBuf,
+        /// A member (its path in the archive) and the `bash -c` command
+        /// that reads it on stdin; repeat for several.
+        #[arg(long, num_args = 2, value_names = ["MEMBER", "COMMAND"])]
+        route: Vec<String>,
+    },
+}
+
+/// The agents (a runtime, logging).
+#[derive(Subcommand)]
+enum AgentMode {
     /// Serve the adm-agent HTTP API (requests signed with the shared secret;
     /// HTTPS with --tls-cert and --tls-key).
     Adm {
@@ -112,44 +161,6 @@ enum Mode {
         #[arg(long, value_name = "FILE")]
         secret_file: Option<PathBuf>,
     },
-    /// Receive one stream: listen on a port, take one connection, write it
-    /// into a file (or stdout), counting and hashing in the same pass. The
-    /// transfer scripts run it in socat's place (`[misc] receiver =
-    /// native`); it exits 0 only when every byte sent was written.
-    Receive {
-        /// TCP port to listen on (all IPv4 addresses).
-        #[arg(long)]
-        port: u16,
-        /// Log file (appended): `listening on ADDR`, the peer, the result.
-        #[arg(long, value_name = "FILE")]
-        log: PathBuf,
-        /// Write the stream into this file (created or truncated); without
-        /// it the stream goes to stdout.
-        #[arg(long, value_name = "FILE")]
-        out: Option<PathBuf>,
-        /// Write the stream's SHA-256 (lowercase hex) into this file once
-        /// it is complete.
-        #[arg(long, value_name = "FILE")]
-        sha256_to: Option<PathBuf>,
-        /// Write the number of bytes received into this file once the
-        /// stream is complete.
-        #[arg(long, value_name = "FILE")]
-        count_to: Option<PathBuf>,
-    },
-    /// Unpack a tar stream from stdin into a directory, as `tar -x`
-    /// does, piping each routed member into its command instead of
-    /// writing it. Recovery ships an encrypted backup through it, its
-    /// servers' streams going straight into their extraction. Fails when
-    /// a routed command fails or a routed member is missing.
-    Untar {
-        /// The directory to unpack into (created if missing).
-        #[arg(long, value_name = "DIR")]
-        into: PathBuf,
-        /// A member (its path in the archive) and the `bash -c` command
-        /// that reads it on stdin; repeat for several.
-        #[arg(long, num_args = 2, value_names = ["MEMBER", "COMMAND"])]
-        route: Vec<String>,
-    },
 }
 
 fn main() -> ExitCode {
@@ -157,32 +168,19 @@ fn main() -> ExitCode {
         return code;
     }
     let cli = Cli::parse();
-    if let Mode::Untar { into, route } = &cli.command {
-        return match untar(into, route) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("ERROR: {e}");
-                ExitCode::FAILURE
-            }
-        };
-    }
-    if let Mode::Receive {
-        port,
-        log,
-        out,
-        sha256_to,
-        count_to,
-    } = cli.command
-    {
-        // No runtime and no logging set-up: a copy loop, its log the file.
-        return match receive(port, log, out, sha256_to, count_to) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("ERROR: {e}");
-                ExitCode::FAILURE
-            }
-        };
-    }
+    // The receiver and the unpacker: no runtime and no logging set-up,
+    // a copy loop each, the receiver's log its file.
+    let agent = match cli.command {
+        Mode::Receive {
+            port,
+            log,
+            out,
+            sha256_to,
+            count_to,
+        } => return exit_with(receive(port, log, out, sha256_to, count_to)),
+        Mode::Untar { into, route } => return exit_with(untar(&into, &route)),
+        Mode::Agent(agent) => agent,
+    };
     // Agents log into files (the sandbox's, a supervisor's): colour codes
     // only on a terminal, as cli's logging does.
     let common = cli::Common {
@@ -194,7 +192,7 @@ fn main() -> ExitCode {
         return ExitCode::from(cli::EXIT_USAGE);
     }
     cli::run_async(async move {
-        match run(cli.command).await {
+        match run(agent).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => cli::fail(e),
         }
@@ -251,12 +249,20 @@ fn untar(into: &std::path::Path, route: &[String]) -> Result<(), String> {
         .map_err(|e| format!("unpacking into {}: {e}", into.display()))
 }
 
-async fn run(mode: Mode) -> Result<(), String> {
-    match mode {
-        Mode::Receive { .. } | Mode::Untar { .. } => {
-            unreachable!("handled before the runtime starts")
+/// A one-shot mode's exit: `ERROR: ...` on stderr when it failed.
+fn exit_with(result: Result<(), String>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ERROR: {e}");
+            ExitCode::FAILURE
         }
-        Mode::Adm {
+    }
+}
+
+async fn run(mode: AgentMode) -> Result<(), String> {
+    match mode {
+        AgentMode::Adm {
             listen,
             secret_file,
             max_concurrent,
@@ -304,7 +310,7 @@ async fn run(mode: Mode) -> Result<(), String> {
             };
             served.map_err(|e| format!("adm-agent on {listen} failed: {e}"))
         }
-        Mode::Rabbit {
+        AgentMode::Rabbit {
             uri,
             host_id,
             agent_types,

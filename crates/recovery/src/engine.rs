@@ -372,14 +372,14 @@ async fn execute_locked(prepared: Prepared) -> Result<Outcome, RecoveryError> {
                 t.time("unpacking the server binaries", unpacking).await?
             }
         };
-        if plan.encrypted {
-            if let Err(e) = precheck::shipped_binlogs(&job, &store, &plan).await {
-                // Extracted on the way, not restored: nothing may look so.
-                if extracted_while_shipping {
-                    crate::check::discard_extracted(&job, &plan, timeout).await;
-                }
-                return Err(e);
+        if plan.encrypted
+            && let Err(e) = precheck::shipped_binlogs(&job, &store, &plan).await
+        {
+            // Extracted on the way, not restored: nothing may look so.
+            if extracted_while_shipping {
+                crate::check::discard_extracted(&job, &plan, timeout).await;
             }
+            return Err(e);
         }
         let restore = Restore {
             job: &job,

@@ -173,8 +173,8 @@ async fn ship_all(s: &Shipment<'_>, untar: Option<&str>) -> Result<(), RecoveryE
 /// The command unpacking `backup`'s decrypted tarball into `dest` with
 /// `dbagent untar`, each restored datasource's stream of it routed into
 /// its extraction. Before the chain's first backup, every datasource's
-/// restore and data directories are emptied (as a datasource's restore
-/// does when it extracts for itself).
+/// restore and data directories are emptied and made (as a datasource's
+/// restore does when it extracts for itself).
 fn untar_into(s: &Shipment<'_>, program: &str, backup: BackupName, dest: &str) -> Command {
     let plan = s.plan;
     let index = plan.apply.chain.backups.iter().position(|b| *b == backup);
@@ -202,10 +202,9 @@ fn untar_into(s: &Shipment<'_>, program: &str, backup: BackupName, dest: &str) -
             .arg(format!("{}/backup.xbsteam", apply.data_dir))
             .arg(extract.to_shell());
     }
+    let empty = empty.join(" ");
     Command::shell(format!(
-        "rm -rf {all} && mkdir -p {d} && {untar}",
-        all = empty.join(" "),
-        d = quote(dest),
+        "rm -rf {empty} && mkdir -p {empty} && {untar}",
         untar = untar.to_shell(),
     ))
 }
