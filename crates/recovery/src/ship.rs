@@ -92,7 +92,7 @@ async fn untar_program(s: &Shipment<'_>) -> Option<String> {
             tracing::info!(
                 host = s.job.host(),
                 program,
-                "not on the job server: the streams land first"
+                "has no `untar` on the job server: the streams land first"
             );
             None
         }
