@@ -247,19 +247,8 @@ fn measure(
     crate::rounds::sync()?;
     // The same backup encrypted, into an empty store.
     let password = paths.file("bench-backup.password");
-    {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        let mut f = std::fs::OpenOptions::new()
-            .create(true)
-            .write(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&password)?;
-        std::io::Write::write_all(
-            &mut f,
-            (crate::util::random_password(24)? + "\n").as_bytes(),
-        )?;
-    }
+    let secret = crate::util::random_password(24)? + "\n";
+    crate::util::write_file(&password, &secret, 0o600)?;
     let encrypted = timed_dbbackup(dbbackup, &conf, Some(&password))?;
     let tarballs = std::fs::read_dir(store.join("dbbackup").join("encrypted"))
         .map(|d| d.count())

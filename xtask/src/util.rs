@@ -3,7 +3,7 @@
 use anyhow::{Context, Result, anyhow, bail};
 use std::io::Write;
 use std::net::{SocketAddr, TcpListener};
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -136,15 +136,26 @@ pub fn ensure_port_free(addr: SocketAddr, owner: &str) -> Result<()> {
     })
 }
 
-/// Writes `contents` to `path` with permission `mode`.
+/// Writes `contents` to `path` with permission `mode` (its parent made if
+/// missing).
 pub fn write_file(path: &Path, contents: &str, mode: u32) -> Result<()> {
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent)
             .with_context(|| format!("cannot create {}", parent.display()))?;
     }
-    std::fs::write(path, contents).with_context(|| format!("cannot write {}", path.display()))?;
+    // Created with its mode, so a secret is never readable by others even
+    // for a moment; an existing file gets the mode after.
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(true)
+        .mode(mode)
+        .open(path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
-        .with_context(|| format!("cannot chmod {}", path.display()))
+        .with_context(|| format!("cannot chmod {}", path.display()))?;
+    file.write_all(contents.as_bytes())
+        .with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// A random password of `len` letters and digits.
