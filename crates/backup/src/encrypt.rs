@@ -23,13 +23,6 @@ use store::layout;
 /// The sample's plaintext (the seed's).
 const SAMPLE: &str = "abc123\n";
 
-/// The files that stay in clear beside the tarball.
-const KEPT: [&str; 3] = [
-    layout::CONSISTENCE_FILE,
-    layout::POINT_DATETIME_FILE,
-    layout::BACKUPED_BINLOGS_FILE,
-];
-
 /// Encrypts the run's files in place; returns the tarball's files and
 /// their sizes (for the manifest). Nothing without a password.
 pub async fn encrypt(run: &Run, options: &Options) -> Result<BTreeMap<String, u64>, BackupError> {
@@ -50,16 +43,16 @@ pub async fn encrypt(run: &Run, options: &Options) -> Result<BTreeMap<String, u6
 
 /// The encryption of backup directory `dir` into `tarball` with `dbcrypt`
 /// (the password in `DBCRYPT_PASSWORD`): the member list (`find`, hidden
-/// entries and [`KEPT`] left out; directories first, then files by size)
+/// entries and [`layout::CLEAR_FILES`] left out; directories first, then files by size)
 /// into a temporary file, `tar` of that list into `dbcrypt`, the sample,
 /// then everything but the kept files removed. Prints the list,
 /// NUL-separated `<size>\t<path>` (`d` for a directory's size), on stdout.
 fn script(dir: &str, dbcrypt: &str, tarball: &str) -> String {
     let leave_out: String = std::iter::once("./.*".to_owned())
-        .chain(KEPT.iter().map(|k| format!("./{k}")))
+        .chain(layout::CLEAR_FILES.iter().map(|k| format!("./{k}")))
         .map(|p| format!(" ! -path {}", quote(&p)))
         .collect();
-    let keep_find: String = KEPT
+    let keep_find: String = layout::CLEAR_FILES
         .iter()
         .chain(std::iter::once(&layout::ENCRYPTED_SAMPLE_FILE))
         .map(|k| format!(" ! -name {k}"))

@@ -149,7 +149,8 @@ pub async fn prepare(
     let dirs = store.backup_dirs().await?;
     let chain = select_chain(&dirs, &recover_target(&cfg.recover_to)?)?;
     let encrypted = is_encrypted(&store, chain.target(), &options).await?;
-    let reader = reader(&cfg, &store, &options, encrypted);
+    let manifests = space::manifests(&store, &chain.dirs_to_fetch()).await?;
+    let reader = reader(&cfg, &store, &options, encrypted, &manifests);
     let target_facts = reader.facts(chain.target()).await?;
     let next_facts = match chain.next {
         Some(n) => Some(reader.facts(n).await?),
@@ -179,16 +180,16 @@ pub async fn prepare(
         space: Default::default(),
         compressed: false,
     };
-    let measured = space::measure(&store, &plan).await?;
-    plan.space = space::estimate(&plan, &measured.sizes);
-    plan.compressed = measured.sizes.values().any(|s| s.compressed);
+    let sizes = space::measure(&store, &plan, &manifests).await?;
+    plan.space = space::estimate(&plan, &sizes);
+    plan.compressed = sizes.values().any(|s| s.compressed);
     Ok(Prepared {
         cfg,
         options,
         store,
         job,
         plan,
-        manifests: measured.manifests,
+        manifests,
         started,
         _warm_up: warm_up,
     })
@@ -244,14 +245,16 @@ fn reader<'a>(
     store: &'a Store,
     options: &'a Options,
     encrypted: bool,
+    manifests: &'a std::collections::BTreeMap<BackupName, store::manifest::Manifest>,
 ) -> Reader<'a> {
-    Reader::new(
+    Reader {
         store,
-        match (&options.password, encrypted) {
+        encrypted: match (&options.password, encrypted) {
             (Some(p), true) => Some((cfg.encrypt_bin.as_str(), p)),
             _ => None,
         },
-    )
+        manifests,
+    }
 }
 
 async fn check_password(
@@ -322,7 +325,7 @@ async fn execute_locked(prepared: Prepared) -> Result<Outcome, RecoveryError> {
     let pre_checks = Instant::now();
     let tool = precheck::job_server(&cfg, &job, &plan).await?;
     t.record("pre-checks on the job server", pre_checks.elapsed());
-    let reader = reader(&cfg, &store, &options, plan.encrypted);
+    let reader = reader(&cfg, &store, &options, plan.encrypted, &manifests);
     let installed = server_binary::installed(&reader, &job, &plan).await?;
     crate::fault::point("shipping the chain");
     let mut extracted_while_shipping = false;

@@ -10,8 +10,7 @@ use binlog::{
     ServerFacts,
 };
 use remote::{Command, quote};
-use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Arc, Mutex};
+use std::collections::BTreeMap;
 use store::manifest::Manifest;
 use store::{Store, frames, layout};
 use zeroize::Zeroizing;
@@ -24,24 +23,12 @@ pub struct Reader<'a> {
     /// For an encrypted chain: the decryption program on the store host and
     /// the password.
     pub encrypted: Option<(&'a str, &'a Zeroizing<String>)>,
-    /// The files each encrypted backup's tarball holds, from its manifest
-    /// (`None`: no manifest lists them), read once.
-    members: Arc<Mutex<MembersByBackup>>,
+    /// The chain's manifests (an encrypted backup's lists the files its
+    /// tarball holds).
+    pub manifests: &'a BTreeMap<BackupName, Manifest>,
 }
 
-/// The files in each backup's tarball, as far as its manifest says.
-type MembersByBackup = BTreeMap<BackupName, Option<Arc<BTreeSet<String>>>>;
-
-impl<'a> Reader<'a> {
-    /// A reader of `store`'s backups; `encrypted`: the decryption program
-    /// and the password, for an encrypted chain.
-    pub fn new(store: &'a Store, encrypted: Option<(&'a str, &'a Zeroizing<String>)>) -> Self {
-        Reader {
-            store,
-            encrypted,
-            members: Arc::default(),
-        }
-    }
+impl Reader<'_> {
     /// Reads `<backup>/<rel>`: plain files directly; in an encrypted backup
     /// the files recovery plans from stay outside the tarball, the others
     /// are read out of it.
@@ -65,18 +52,18 @@ impl<'a> Reader<'a> {
         let (inside, outside): (Vec<&str>, Vec<&str>) = rels
             .iter()
             .map(String::as_str)
-            .partition(|rel| self.encrypted.is_some() && !OUTSIDE_THE_TARBALL.contains(rel));
+            .partition(|rel| self.encrypted.is_some() && !layout::CLEAR_FILES.contains(rel));
         let mut found = BTreeMap::new();
         if !outside.is_empty() {
             let files = self.store.read_files(&backup.to_string(), &outside).await?;
             found.extend(files.into_iter().map(text));
         }
         if let (Some((dbcrypt, password)), false) = (self.encrypted, inside.is_empty()) {
-            let (inside, known) = match self.tarball_members(backup).await? {
+            let (inside, known) = match self.tarball_members(backup) {
                 Some(members) => {
                     let there: Vec<&str> = inside
                         .into_iter()
-                        .filter(|r| members.contains(*r))
+                        .filter(|r| members.contains_key(*r))
                         .collect();
                     (there, true)
                 }
@@ -100,28 +87,12 @@ impl<'a> Reader<'a> {
 
     /// The files `backup`'s tarball holds, as its manifest lists them
     /// (`None` when it does not: a backup written before the list was
-    /// kept, or without a manifest). Read once per backup.
-    pub(crate) async fn tarball_members(
-        &self,
-        backup: BackupName,
-    ) -> Result<Option<Arc<BTreeSet<String>>>, RecoveryError> {
-        if let Some(known) = self.lock_members().get(&backup) {
-            return Ok(known.clone());
-        }
-        let members = self
-            .store
-            .read_manifest(&backup.to_string())
-            .await?
-            .and_then(|text| Manifest::parse(&String::from_utf8_lossy(&text)).ok())
-            .filter(|m| !m.tarball_files.is_empty())
-            .map(|m| Arc::new(m.tarball_files.into_keys().collect::<BTreeSet<_>>()));
-        self.lock_members().insert(backup, members.clone());
-        Ok(members)
-    }
-
-    fn lock_members(&self) -> std::sync::MutexGuard<'_, MembersByBackup> {
-        // A panic while holding it leaves a map still whole.
-        self.members.lock().unwrap_or_else(|e| e.into_inner())
+    /// kept, or without a manifest).
+    pub(crate) fn tarball_members(&self, backup: BackupName) -> Option<&BTreeMap<String, u64>> {
+        self.manifests
+            .get(&backup)
+            .map(|m| &m.tarball_files)
+            .filter(|files| !files.is_empty())
     }
 
     /// Runs `script`, which decrypts `tarball` (exit 10 when that failed),
@@ -234,14 +205,6 @@ impl<'a> Reader<'a> {
         })
     }
 }
-
-/// The files an encrypted backup keeps in clear beside its tarball (what
-/// recovery plans from).
-const OUTSIDE_THE_TARBALL: [&str; 3] = [
-    layout::CONSISTENCE_FILE,
-    layout::POINT_DATETIME_FILE,
-    layout::BACKUPED_BINLOGS_FILE,
-];
 
 /// Decrypts `tarball` into GNU tar, which prints each of `rels` it holds
 /// as a frame (see [`store::frames`]); no plaintext is written on the

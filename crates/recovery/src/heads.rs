@@ -60,8 +60,7 @@ impl Reader<'_> {
         let tarball = self.store.path(&layout::encrypted_tarball(&backup));
         let known = self
             .tarball_members(source.backup)
-            .await?
-            .is_some_and(|m| m.contains(&rel));
+            .is_some_and(|m| m.contains_key(&rel));
         let script = member_head_script(dbcrypt, &tarball, &rel, known);
         let step = format!("reading the head of {rel} in {tarball}");
         self.decrypting(&script, password, &tarball, &step).await

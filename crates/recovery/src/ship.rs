@@ -254,12 +254,7 @@ async fn planning_files(
     backup: &str,
     dest: &str,
 ) -> Result<(), RecoveryError> {
-    let planning = [
-        layout::CONSISTENCE_FILE,
-        layout::POINT_DATETIME_FILE,
-        layout::BACKUPED_BINLOGS_FILE,
-    ];
-    for (f, bytes) in store.read_files(backup, &planning).await? {
+    for (f, bytes) in store.read_files(backup, &layout::CLEAR_FILES).await? {
         let cmd = Command::shell(format!("cat > {}", quote(&format!("{dest}/{f}")))).stdin(bytes);
         job.exec(&cmd, Duration::from_secs(60))
             .await

@@ -173,20 +173,33 @@ pub fn estimate(plan: &RecoveryPlan, sizes: &BTreeMap<BackupName, BackupSizes>) 
     }
 }
 
-/// What the store says of the backups a plan uses.
-#[derive(Debug, Default)]
-pub struct Measured {
-    /// Each backup's sizes.
-    pub sizes: BTreeMap<BackupName, BackupSizes>,
-    /// Each backup's manifest, where it has one (kept for the check of the
-    /// shipped files: read once).
-    pub manifests: BTreeMap<BackupName, Manifest>,
+/// Each of `backups`' manifests, where it has one (read once: planning,
+/// the space estimate and the check of the shipped files all use them).
+pub async fn manifests(
+    store: &Store,
+    backups: &[BackupName],
+) -> Result<BTreeMap<BackupName, Manifest>, RecoveryError> {
+    let mut out = BTreeMap::new();
+    for b in backups {
+        let manifest = store
+            .read_manifest(&b.to_string())
+            .await?
+            .and_then(|t| Manifest::parse(&String::from_utf8_lossy(&t)).ok());
+        if let Some(m) = manifest {
+            out.insert(*b, m);
+        }
+    }
+    Ok(out)
 }
 
-/// Reads the sizes of every backup the plan uses from the store: its
-/// manifest (with the encrypted tarball's size), else a listing.
-pub async fn measure(store: &Store, plan: &RecoveryPlan) -> Result<Measured, RecoveryError> {
-    let mut out = Measured::default();
+/// The sizes of every backup the plan uses: from its manifest (with the
+/// encrypted tarball's size, read on the store), else a listing.
+pub async fn measure(
+    store: &Store,
+    plan: &RecoveryPlan,
+    manifests: &BTreeMap<BackupName, Manifest>,
+) -> Result<BTreeMap<BackupName, BackupSizes>, RecoveryError> {
+    let mut out = BTreeMap::new();
     for b in plan.apply.chain.dirs_to_fetch() {
         let name = b.to_string();
         let tarball = if plan.encrypted {
@@ -196,11 +209,7 @@ pub async fn measure(store: &Store, plan: &RecoveryPlan) -> Result<Measured, Rec
         } else {
             None
         };
-        let manifest = store
-            .read_manifest(&name)
-            .await?
-            .and_then(|t| Manifest::parse(&String::from_utf8_lossy(&t)).ok());
-        let sizes = match &manifest {
+        let sizes = match manifests.get(&b) {
             Some(m) => BackupSizes::of_manifest(m, tarball),
             None => {
                 let script = format!(
@@ -212,10 +221,7 @@ pub async fn measure(store: &Store, plan: &RecoveryPlan) -> Result<Measured, Rec
                 s
             }
         };
-        out.sizes.insert(b, sizes);
-        if let Some(m) = manifest {
-            out.manifests.insert(b, m);
-        }
+        out.insert(b, sizes);
     }
     Ok(out)
 }

@@ -31,6 +31,9 @@ pub const POINT_DATETIME_FILE: &str = "consistent_point_datetime";
 pub const CONSISTENCE_FILE: &str = "cluster_consistence_info";
 /// Which binlogs each server's copy holds.
 pub const BACKUPED_BINLOGS_FILE: &str = "backuped_binlogs";
+/// What an encrypted backup keeps in clear beside its tarball: the files
+/// recovery plans from.
+pub const CLEAR_FILES: [&str; 3] = [CONSISTENCE_FILE, POINT_DATETIME_FILE, BACKUPED_BINLOGS_FILE];
 /// The password check of an encrypted chain.
 pub const ENCRYPTED_SAMPLE_FILE: &str = "encrypted_sample";
 /// What this tool adds to a backup directory lives here: hidden, because
