@@ -152,7 +152,6 @@ pub fn ratio_table(
     };
     let best = |values: &[Duration]| values.iter().min().copied().unwrap_or_default();
     let ratio = best(other).as_secs_f64() / best(base).as_secs_f64().max(1e-9);
-    let rounds: Vec<String> = (1..=base.len()).map(|i| format!("round {i} s")).collect();
     let verdict = match target {
         Some(t) => format!(
             " (target {t:.2}: {})",
@@ -161,9 +160,8 @@ pub fn ratio_table(
         None => String::new(),
     };
     format!(
-        "| run | {} | best s |\n| --- |{} ---: |\n{}{}\n{ratio_label}: {ratio:.2}{verdict}\n",
-        rounds.join(" | "),
-        " ---: |".repeat(base.len()),
+        "{}{}{}\n{ratio_label}: {ratio:.2}{verdict}\n",
+        crate::rounds::header("run", base.len(), &["best s"]),
         row(base_label, base),
         row(other_label, other),
     )

@@ -282,9 +282,7 @@ fn recover_every_way(sb: &testkit::Sandbox, runtime: &tokio::runtime::Runtime) -
         raw: Vec::new(),
     };
     for round in 1..=crate::rounds::count() {
-        let mut order = [0, 1, 2, 3];
-        order.rotate_left(round % 4);
-        for way in order {
+        for way in crate::rounds::rotation(4, round) {
             match way {
                 0 => {
                     println!("round {round}: restoring with dbrecover ...");

@@ -161,13 +161,7 @@ pub fn run(root: &Path) -> Result<()> {
     let mb = replay.bytes as f64 / 1e6;
     let pipe = replay.runs[0].best().as_secs_f64();
     let rounds = replay.runs[0].rounds.len();
-    let mut rates = String::from("| replay |");
-    for i in 1..=rounds {
-        rates += &format!(" round {i} s |");
-    }
-    rates += " best s | MB/s | pipe / this |\n| --- |";
-    rates += &" ---: |".repeat(rounds + 3);
-    rates += "\n";
+    let mut rates = crate::rounds::header("replay", rounds, &["best s", "MB/s", "pipe / this"]);
     for r in &replay.runs {
         let secs = r.best().as_secs_f64();
         let cells: Vec<String> = r
@@ -251,8 +245,7 @@ fn replay_in(work: &Path, mib: u64) -> Result<ReplayResult> {
     let ways = 1 + WORKERS.len();
     let mut runs: Vec<ReplayRun> = Vec::new();
     for round in 0..crate::rounds::count() {
-        let mut order: Vec<usize> = (0..ways).collect();
-        order.rotate_left(round % ways);
+        let order = crate::rounds::rotation(ways, round);
         let mut this_round: Vec<Option<ReplayRun>> = (0..ways).map(|_| None).collect();
         for way in order {
             println!("round {}: replay {} of {ways} ...", round + 1, way + 1);

@@ -33,6 +33,33 @@ pub fn sync() -> Result<()> {
     Ok(())
 }
 
+/// The order in which `ways` take their turns in `round`: each round
+/// starts one later than the one before, so no way is always first.
+pub fn rotation(ways: usize, round: usize) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..ways).collect();
+    if ways > 0 {
+        order.rotate_left(round % ways);
+    }
+    order
+}
+
+/// The head of a table of `rounds` rounds: `| first | round 1 s | ... |`
+/// then the `after` columns, and the alignment row (all but the first
+/// column right-aligned).
+pub fn header(first: &str, rounds: usize, after: &[&str]) -> String {
+    let mut head = format!("| {first} |");
+    for i in 1..=rounds {
+        head += &format!(" round {i} s |");
+    }
+    for column in after {
+        head += &format!(" {column} |");
+    }
+    head += "\n| --- |";
+    head += &" ---: |".repeat(rounds + after.len());
+    head.push('\n');
+    head
+}
+
 /// The raw runs of one round: each part's (server's, datasource's) time.
 pub type RawRound = Vec<(String, Duration)>;
 
@@ -95,13 +122,7 @@ pub fn table_of(
     let best = |values: &[Duration]| values.iter().copied().min().unwrap_or_default();
     let secs = |d: Duration| format!("{:.1}", d.as_secs_f64());
     let n = tool.len();
-    let mut table = String::from("| run |");
-    for i in 1..=n {
-        table += &format!(" round {i} s |");
-    }
-    table += " best s |\n| --- |";
-    table += &" ---: |".repeat(n + 1);
-    table.push('\n');
+    let mut table = header("run", n, &["best s"]);
     let mut row = |label: &str, values: &[Duration]| {
         table += &format!("| {label} |");
         for v in values {
@@ -132,6 +153,18 @@ pub fn table_of(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_round_starts_with_the_next_way_and_the_header_counts_the_rounds() {
+        assert_eq!(rotation(3, 0), [0, 1, 2]);
+        assert_eq!(rotation(3, 1), [1, 2, 0]);
+        assert_eq!(rotation(3, 4), [1, 2, 0]);
+        assert!(rotation(0, 2).is_empty());
+        assert_eq!(
+            header("run", 2, &["best s", "MB/s"]),
+            "| run | round 1 s | round 2 s | best s | MB/s |\n| --- | ---: | ---: | ---: | ---: |\n"
+        );
+    }
 
     #[test]
     fn the_best_of_each_is_compared() {
